@@ -1,0 +1,42 @@
+/* quant.h — ggml's quantizers and dequantizers, bit-exact.
+ *
+ * Promise: qp_dequantize() produces, bit for bit, the F32 values ggml's
+ * to_float produces for the same bytes.  qp_quantize() produces, byte for
+ * byte, what llama-quantize writes for the same rows (ggml_quantize_chunk):
+ * the reference path when imatrix is NULL, the importance-weighted path
+ * when it is not.  No global state; every function is thread-safe.
+ */
+#ifndef QP_QUANT_H
+#define QP_QUANT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* True when qp_dequantize knows the type. */
+bool qp_can_dequantize(uint32_t type);
+/* True when qp_quantize knows the type (with or without an imatrix). */
+bool qp_can_quantize(uint32_t type);
+/* True for types ggml refuses to quantize without an importance matrix. */
+bool qp_quant_requires_imatrix(uint32_t type);
+
+/* Dequantizes n elements (a multiple of the block size) from src. */
+int qp_dequantize(uint32_t type, const void *src, float *dst, int64_t n,
+		  qp_err *e);
+
+/* Quantizes nrows rows of n_per_row floats into dst (nrows * row bytes).
+ * imatrix, when not NULL, holds n_per_row importance values (the
+ * per-column weights llama-quantize passes: in_sum2 / count).
+ * Fails when n_per_row is not a multiple of the block size or the type
+ * cannot be quantized. */
+int qp_quantize(uint32_t type, const float *src, void *dst, int64_t nrows,
+		int64_t n_per_row, const float *imatrix, qp_err *e);
+
+/* The type llama-quantize really writes for a tensor whose rows are ne0
+ * long when `type` is requested (its tensor_type_fallback rules); returns
+ * `type` itself when it fits, and sets *ok false when llama-quantize would
+ * abort (no fallback defined). */
+uint32_t qp_quant_fallback(uint32_t type, int64_t ne0, bool *ok);
+
+#endif
