@@ -316,6 +316,257 @@ static float fit_positive(int n, int nmax, const float *x, uint8_t *q,
 	return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
+/* ---- the same searches, four groups at a time ---------------------- */
+
+/* Lane j of every vector below belongs to group j of a batch of LANES and
+ * goes through exactly the scalar routine's sequence of float operations;
+ * a data-dependent branch of the scalar code becomes a per-lane select,
+ * and work a lane would have skipped is done and then discarded.  So each
+ * lane's result is bit-identical to the scalar routine's, whatever the
+ * vector width the compiler picks. */
+#define LANES 4
+typedef float vf __attribute__((vector_size(4 * LANES)));
+typedef int32_t vi __attribute__((vector_size(4 * LANES)));
+
+static inline vf vsplat(float v)
+{
+	return (vf){ v, v, v, v };
+}
+
+static inline vi isplat(int32_t v)
+{
+	return (vi){ v, v, v, v };
+}
+
+/* mask lanes (-1) take a, the others b */
+static inline vf vsel(vi mask, vf a, vf b)
+{
+	return (vf)((mask & (vi)a) | (~mask & (vi)b));
+}
+
+static inline vi isel(vi mask, vi a, vi b)
+{
+	return (mask & a) | (~mask & b);
+}
+
+static inline vf vabs(vf v)
+{
+	return (vf)((vi)v & isplat(0x7fffffff));
+}
+
+static inline vi vround(vf v)
+{
+	vf shifted = v + vsplat(12582912.f);
+	return ((vi)shifted & isplat(0x007fffff)) - isplat(0x00400000);
+}
+
+static inline vi vclamp(vi v, int lo, int hi)
+{
+	v = isel(v < isplat(lo), isplat(lo), v);
+	return isel(v > isplat(hi), isplat(hi), v);
+}
+
+static inline vf vtofloat(vi v)
+{
+	return __builtin_convertvector(v, vf);
+}
+
+static inline bool any_lane(vi mask)
+{
+	int32_t acc = 0;
+	for (int j = 0; j < LANES; j++)
+		acc |= mask[j];
+	return acc != 0;
+}
+
+/* Group j's value i goes to lane j of xt[i]. */
+static void to_lanes(int n, const float *x, vf *xt)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < LANES; j++)
+			xt[i][j] = x[n * j + i];
+}
+
+static inline vi asym_level_v(vf v, vf nmaxf, int nmax,
+			      enum asym_variant variant)
+{
+	if (variant == ASYM_QKX2)
+		return vclamp(vround(v), 0, nmax);
+	vi l = vround(vsel(v < nmaxf, v, nmaxf));
+	return l & (v > vsplat(0));
+}
+
+static inline vf asym_err_v(vf diff, bool use_mad)
+{
+	return use_mad ? vabs(diff) : diff * diff;
+}
+
+/* fit_asymmetric for LANES groups of n values (x, w: group-major). */
+static void fit_asymmetric_lanes(int n, const asym_params *p, const float *x,
+			      const float *w, uint8_t *q, float *scales,
+			      float *neg_mins)
+{
+	vf xt[32], wt[32], lv[32], trial[32];
+	to_lanes(n, x, xt);
+	to_lanes(n, w, wt);
+	vf min = xt[0], max = xt[0];
+	vf sum_w = wt[0];
+	vf sum_x = sum_w * xt[0];
+	for (int i = 1; i < n; i++) {
+		min = vsel(xt[i] < min, xt[i], min);
+		max = vsel(xt[i] > max, xt[i], max);
+		sum_w += wt[i];
+		sum_x += wt[i] * xt[i];
+	}
+	min = vsel(min > vsplat(0), vsplat(0), min);
+	vi flat = p->variant == ASYM_QKX2 ? max == min : max <= min;
+	vf flat_min = min;
+	vf nmaxf = vsplat((float)p->nmax);
+	vf iscale = nmaxf / (max - min);
+	vf scale = vsplat(1) / iscale;
+	vf best = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		lv[i] = vtofloat(vclamp(vround(iscale * (xt[i] - min)), 0,
+					p->nmax));
+		best += wt[i] * asym_err_v(scale * lv[i] + min - xt[i],
+					   p->use_mad);
+	}
+	for (int step = 0; step <= p->nstep; step++) {
+		vf cand = vsplat(p->rmin + p->rdelta * (float)step +
+				 (float)p->nmax) / (max - min);
+		vf sum_l = vsplat(0), sum_l2 = vsplat(0), sum_xl = vsplat(0);
+		for (int i = 0; i < n; i++) {
+			vf l = vtofloat(asym_level_v(cand * (xt[i] - min),
+						     nmaxf, p->nmax,
+						     p->variant));
+			trial[i] = l;
+			vf wl = wt[i] * l;
+			sum_l += wl;
+			sum_l2 += wl * l;
+			sum_xl += wl * xt[i];
+		}
+		vf det = sum_w * sum_l2 - sum_l * sum_l;
+		vi ok = det > vsplat(0);
+		if (!any_lane(ok))
+			continue;
+		vf this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+		vf this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+		vi pos = this_min > vsplat(0);
+		this_min = vsel(pos, vsplat(0), this_min);
+		this_scale = vsel(pos, sum_xl / sum_l2, this_scale);
+		vf err = vsplat(0);
+		for (int i = 0; i < n; i++)
+			err += wt[i] * asym_err_v(this_scale * trial[i] +
+							  this_min - xt[i],
+						  p->use_mad);
+		vi win = ok & (err < best);
+		if (!any_lane(win))
+			continue;
+		for (int i = 0; i < n; i++)
+			lv[i] = vsel(win, trial[i], lv[i]);
+		best = vsel(win, err, best);
+		scale = vsel(win, this_scale, scale);
+		min = vsel(win, this_min, min);
+	}
+	for (int j = 0; j < LANES; j++) {
+		bool is_flat = flat[j] != 0;
+		scales[j] = is_flat ? 0.f : scale[j];
+		neg_mins[j] = is_flat ? -flat_min[j] : -min[j];
+		for (int i = 0; i < n; i++)
+			q[n * j + i] = is_flat ? 0 : (uint8_t)lv[i][j];
+	}
+}
+
+/* fit_symmetric for LANES groups of n values (x, w: group-major). */
+static void fit_symmetric_lanes(int n, int nmax, const float *x, const float *w,
+			     int8_t *q, float *scales)
+{
+	vf xt[32], wt[32], lv[32];
+	to_lanes(n, x, xt);
+	to_lanes(n, w, wt);
+	vf amax = vsplat(0), signed_max = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		vf ax = vabs(xt[i]);
+		vi bigger = ax > amax;
+		amax = vsel(bigger, ax, amax);
+		signed_max = vsel(bigger, xt[i], signed_max);
+	}
+	vi zero = amax < vsplat(GROUP_EPS);
+	vf iscale = vsplat((float)-nmax) / signed_max;
+	vf sumlx = vsplat(0), suml2 = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax,
+				       nmax - 1));
+		lv[i] = l;
+		sumlx += wt[i] * xt[i] * l;
+		suml2 += wt[i] * l * l;
+	}
+	vf scale = vsel(suml2 != vsplat(0), sumlx / suml2, vsplat(0));
+	vf best = scale * sumlx;
+	for (int step = -9; step <= 9; step++) {
+		if (step == 0)
+			continue;
+		vf cand = -vsplat((float)nmax + 0.1f * (float)step) /
+			  signed_max;
+		vf slx = vsplat(0), sl2 = vsplat(0);
+		vf trial[32];
+		for (int i = 0; i < n; i++) {
+			vf l = vtofloat(vclamp(vround(cand * xt[i]), -nmax,
+					       nmax - 1));
+			trial[i] = l;
+			slx += wt[i] * xt[i] * l;
+			sl2 += wt[i] * l * l;
+		}
+		vi win = (sl2 > vsplat(0)) & (slx * slx > best * sl2);
+		if (!any_lane(win))
+			continue;
+		for (int i = 0; i < n; i++)
+			lv[i] = vsel(win, trial[i], lv[i]);
+		scale = vsel(win, slx / sl2, scale);
+		best = vsel(win, scale * slx, best);
+	}
+	for (int j = 0; j < LANES; j++) {
+		bool is_zero = zero[j] != 0;
+		scales[j] = is_zero ? 0.f : scale[j];
+		for (int i = 0; i < n; i++)
+			q[n * j + i] = is_zero ? 0
+					       : (int8_t)((int)lv[i][j] + nmax);
+	}
+}
+
+/* ---- group batches: scalar or LANES at a time --------------------------- */
+
+static void fit_asym_groups(int n_groups, int n, const asym_params *p,
+			    const float *x, const float *w, uint8_t *q,
+			    float *scales, float *neg_mins, bool fast)
+{
+	for (int j = 0; j < n_groups; j++) {
+		if (fast && j % LANES == 0 && j + LANES <= n_groups) {
+			fit_asymmetric_lanes(n, p, x + n * j, w + n * j, q + n * j,
+					  scales + j, neg_mins + j);
+			j += LANES - 1;
+			continue;
+		}
+		scales[j] = fit_asymmetric(n, p, x + n * j, w + n * j,
+					   q + n * j, &neg_mins[j]);
+	}
+}
+
+static void fit_sym_groups(int n_groups, int n, int nmax, const float *x,
+			   const float *w, int8_t *q, float *scales, bool fast)
+{
+	for (int j = 0; j < n_groups; j++) {
+		if (fast && j % LANES == 0 && j + LANES <= n_groups) {
+			fit_symmetric_lanes(n, nmax, x + n * j, w + n * j,
+					 q + n * j, scales + j);
+			j += LANES - 1;
+			continue;
+		}
+		scales[j] = fit_symmetric(n, nmax, x + n * j, w + n * j,
+					  q + n * j);
+	}
+}
+
 /* ---- block layouts (ggml-common.h) ---------------------------------- */
 
 /* Four 2-bit planes: byte k of each 32-byte half holds the values at
@@ -413,16 +664,15 @@ static void q2_k_finish(const float *x, uint8_t *blk, uint8_t *q)
 	pack_2bit(q, blk + 16);
 }
 
-static void q2_k_block_ref(const float *x, uint8_t *blk)
+static void q2_k_block_ref(const float *x, uint8_t *blk, bool fast)
 {
 	uint8_t q[256];
-	float w[16], scales[16], mins[16];
+	float w[256], scales[16], mins[16];
 	float max_scale = 0, max_min = 0;
+	for (int i = 0; i < 256; i++)
+		w[i] = fabsf(x[i]);
+	fit_asym_groups(16, 16, &Q2_REF, x, w, q, scales, mins, fast);
 	for (int j = 0; j < 16; j++) {
-		for (int i = 0; i < 16; i++)
-			w[i] = fabsf(x[16 * j + i]);
-		scales[j] = fit_asymmetric(16, &Q2_REF, x + 16 * j, w,
-					   q + 16 * j, &mins[j]);
 		if (scales[j] > max_scale)
 			max_scale = scales[j];
 		if (mins[j] > max_min)
@@ -469,16 +719,16 @@ static void imatrix_weights(const float *x, const float *imp, float sigma2,
 	*sum_w = s;
 }
 
-static void q2_k_block_imat(const float *x, const float *imp, uint8_t *blk)
+static void q2_k_block_imat(const float *x, const float *imp, uint8_t *blk,
+			    bool fast)
 {
 	uint8_t q[256], ls[16], lm[16];
-	float w[16], sw[16], scales[16], mins[16];
+	float w[256], sw[16], scales[16], mins[16];
 	float sigma2 = sum_squares(x, 256) / 256.f;
-	for (int j = 0; j < 16; j++) {
-		imatrix_weights(x + 16 * j, imp + 16 * j, sigma2, 16, w, &sw[j]);
-		scales[j] = fit_asymmetric(16, &Q2_IMAT, x + 16 * j, w,
-					   q + 16 * j, &mins[j]);
-	}
+	for (int j = 0; j < 16; j++)
+		imatrix_weights(x + 16 * j, imp + 16 * j, sigma2, 16,
+				w + 16 * j, &sw[j]);
+	fit_asym_groups(16, 16, &Q2_IMAT, x, w, q, scales, mins, fast);
 	float d = fit_positive(16, 15, scales, ls, sw);
 	float dmin = fit_positive(16, 15, mins, lm, sw);
 	le_put_u16(blk + 80, qp_fp32_to_fp16(d));
@@ -545,15 +795,16 @@ static void q3_k_block_ref(const float *x, uint8_t *blk)
 	q3_k_finish(x, blk, q);
 }
 
-static void q3_k_block_imat(const float *x, const float *imp, uint8_t *blk)
+static void q3_k_block_imat(const float *x, const float *imp, uint8_t *blk,
+			    bool fast)
 {
 	int8_t q[256], lq[16];
-	float w[16], sw[16], scales[16];
+	float w[256], sw[16], scales[16];
 	float sigma2 = 2 * sum_squares(x, 256) / 256.f;
-	for (int j = 0; j < 16; j++) {
-		imatrix_weights(x + 16 * j, imp + 16 * j, sigma2, 16, w, &sw[j]);
-		scales[j] = fit_symmetric(16, 4, x + 16 * j, w, q + 16 * j);
-	}
+	for (int j = 0; j < 16; j++)
+		imatrix_weights(x + 16 * j, imp + 16 * j, sigma2, 16,
+				w + 16 * j, &sw[j]);
+	fit_sym_groups(16, 16, 4, x, w, q, scales, fast);
 	float d = fit_symmetric(16, 32, scales, sw, lq);
 	int ls[16];
 	for (int j = 0; j < 16; j++)
@@ -614,28 +865,28 @@ static void k4_header_ref(const float *scales, const float *mins,
 
 /* ggml's reference weights: rms of the group plus |x|. */
 static void k4_fit_ref(const float *x, const asym_params *p, uint8_t *q,
-		       float *scales, float *mins)
+		       float *scales, float *mins, bool fast)
 {
-	float w[32];
+	float w[256];
 	for (int j = 0; j < 8; j++) {
 		const float *xg = x + 32 * j;
 		float av = sqrtf(sum_squares(xg, 32) / 32.f);
 		for (int i = 0; i < 32; i++)
-			w[i] = av + fabsf(xg[i]);
-		scales[j] = fit_asymmetric(32, p, xg, w, q + 32 * j, &mins[j]);
+			w[32 * j + i] = av + fabsf(xg[i]);
 	}
+	fit_asym_groups(8, 32, p, x, w, q, scales, mins, fast);
 }
 
 static void k4_fit_imat(const float *x, const float *imp, const asym_params *p,
-			uint8_t *q, float *scales, float *mins, float *sw)
+			uint8_t *q, float *scales, float *mins, float *sw,
+			bool fast)
 {
-	float w[32];
+	float w[256];
 	float sigma2 = 2 * sum_squares(x, 256) / 256.f;
-	for (int j = 0; j < 8; j++) {
-		imatrix_weights(x + 32 * j, imp + 32 * j, sigma2, 32, w, &sw[j]);
-		scales[j] = fit_asymmetric(32, p, x + 32 * j, w, q + 32 * j,
-					   &mins[j]);
-	}
+	for (int j = 0; j < 8; j++)
+		imatrix_weights(x + 32 * j, imp + 32 * j, sigma2, 32,
+				w + 32 * j, &sw[j]);
+	fit_asym_groups(8, 32, p, x, w, q, scales, mins, fast);
 }
 
 static void q4_k_pack(const uint8_t *q, uint8_t *blk)
@@ -667,17 +918,18 @@ static void q5_k_pack(const uint8_t *q, uint8_t *blk)
 }
 
 static void k4_block(const float *x, const float *imp, uint8_t *blk,
-		     bool five_bit)
+		     bool five_bit, bool fast)
 {
 	uint8_t q[256];
 	float scales[8], mins[8], sw[8];
 	int nmax = five_bit ? 31 : 15;
 	if (!imp) {
-		k4_fit_ref(x, five_bit ? &Q5_REF : &Q4_REF, q, scales, mins);
+		k4_fit_ref(x, five_bit ? &Q5_REF : &Q4_REF, q, scales, mins,
+			   fast);
 		k4_header_ref(scales, mins, blk);
 	} else {
 		k4_fit_imat(x, imp, five_bit ? &Q5_IMAT : &Q4_IMAT, q, scales,
-			    mins, sw);
+			    mins, sw, fast);
 		uint8_t ls[8], lm[8];
 		float d = fit_positive(8, 63, scales, ls, sw);
 		float dmin = fit_positive(8, 63, mins, lm, sw);
@@ -702,18 +954,17 @@ static void k4_block(const float *x, const float *imp, uint8_t *blk,
 
 /* ---- Q6_K: 16 groups of 16, 6-bit levels, 8-bit signed scales ------- */
 
-static void q6_k_block(const float *x, const float *imp, uint8_t *blk)
+static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
+		       bool fast)
 {
 	int8_t q[256];
-	float scales[16], w[16];
+	float scales[16], w[256];
 	float max_abs = 0, max_scale = 0;
+	if (!imp)
+		for (int i = 0; i < 256; i++)
+			w[i] = x[i] * x[i];
+	fit_sym_groups(16, 16, 32, x, imp ? imp : w, q, scales, fast);
 	for (int j = 0; j < 16; j++) {
-		const float *xg = x + 16 * j;
-		const float *wg = imp ? imp + 16 * j : w;
-		if (!imp)
-			for (int i = 0; i < 16; i++)
-				w[i] = xg[i] * xg[i];
-		scales[j] = fit_symmetric(16, 32, xg, wg, q + 16 * j);
 		float a = fabsf(scales[j]);
 		if (a > max_abs) {
 			max_abs = a;
@@ -760,37 +1011,42 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk)
 
 /* ---- row drivers ---------------------------------------------------- */
 
-typedef void (*block_fn)(const float *x, const float *imp, uint8_t *blk);
+typedef void (*block_fn)(const float *x, const float *imp, uint8_t *blk,
+			 bool fast);
 
-static void q2_k_block(const float *x, const float *imp, uint8_t *blk)
+static void q2_k_block(const float *x, const float *imp, uint8_t *blk,
+		       bool fast)
 {
 	if (imp)
-		q2_k_block_imat(x, imp, blk);
+		q2_k_block_imat(x, imp, blk, fast);
 	else
-		q2_k_block_ref(x, blk);
+		q2_k_block_ref(x, blk, fast);
 }
 
-static void q3_k_block(const float *x, const float *imp, uint8_t *blk)
+static void q3_k_block(const float *x, const float *imp, uint8_t *blk,
+		       bool fast)
 {
 	if (imp)
-		q3_k_block_imat(x, imp, blk);
+		q3_k_block_imat(x, imp, blk, fast);
 	else
 		q3_k_block_ref(x, blk);
 }
 
-static void q4_k_block(const float *x, const float *imp, uint8_t *blk)
+static void q4_k_block(const float *x, const float *imp, uint8_t *blk,
+		       bool fast)
 {
-	k4_block(x, imp, blk, false);
+	k4_block(x, imp, blk, false, fast);
 }
 
-static void q5_k_block(const float *x, const float *imp, uint8_t *blk)
+static void q5_k_block(const float *x, const float *imp, uint8_t *blk,
+		       bool fast)
 {
-	k4_block(x, imp, blk, true);
+	k4_block(x, imp, blk, true, fast);
 }
 
 static int quantize_rows(block_fn fn, size_t block_bytes, const float *src,
 			 void *dst, int64_t nrows, int64_t n_per_row,
-			 const float *imatrix)
+			 const float *imatrix, bool fast)
 {
 	int64_t nb = n_per_row / QP_QK_K;
 	uint8_t *out = dst;
@@ -799,43 +1055,69 @@ static int quantize_rows(block_fn fn, size_t block_bytes, const float *src,
 			const float *x = src + r * n_per_row + b * QP_QK_K;
 			const float *imp = imatrix ? imatrix + b * QP_QK_K
 						   : NULL;
-			fn(x, imp, out);
+			fn(x, imp, out, fast);
 			out += block_bytes;
 		}
 	return 0;
 }
 
+static int quantize_type(uint32_t type, const float *src, void *dst,
+			 int64_t nrows, int64_t n_per_row,
+			 const float *imatrix, bool fast)
+{
+	switch (type) {
+	case 10:
+		return quantize_rows(q2_k_block, QP_Q2_K_BLOCK_BYTES, src, dst,
+				     nrows, n_per_row, imatrix, fast);
+	case 11:
+		return quantize_rows(q3_k_block, QP_Q3_K_BLOCK_BYTES, src, dst,
+				     nrows, n_per_row, imatrix, fast);
+	case 12:
+		return quantize_rows(q4_k_block, QP_Q4_K_BLOCK_BYTES, src, dst,
+				     nrows, n_per_row, imatrix, fast);
+	case 13:
+		return quantize_rows(q5_k_block, QP_Q5_K_BLOCK_BYTES, src, dst,
+				     nrows, n_per_row, imatrix, fast);
+	case 14:
+		return quantize_rows(q6_k_block, QP_Q6_K_BLOCK_BYTES, src, dst,
+				     nrows, n_per_row, imatrix, fast);
+	}
+	return -1;
+}
+
+int qp_quantize_k_scalar(uint32_t type, const float *src, void *dst,
+			 int64_t nrows, int64_t n_per_row,
+			 const float *imatrix)
+{
+	return quantize_type(type, src, dst, nrows, n_per_row, imatrix, false);
+}
+
 int qp_quantize_q2_k(const float *src, void *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
-	return quantize_rows(q2_k_block, QP_Q2_K_BLOCK_BYTES, src, dst, nrows,
-			     n_per_row, imatrix);
+	return quantize_type(10, src, dst, nrows, n_per_row, imatrix, true);
 }
 
 int qp_quantize_q3_k(const float *src, void *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
-	return quantize_rows(q3_k_block, QP_Q3_K_BLOCK_BYTES, src, dst, nrows,
-			     n_per_row, imatrix);
+	return quantize_type(11, src, dst, nrows, n_per_row, imatrix, true);
 }
 
 int qp_quantize_q4_k(const float *src, void *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
-	return quantize_rows(q4_k_block, QP_Q4_K_BLOCK_BYTES, src, dst, nrows,
-			     n_per_row, imatrix);
+	return quantize_type(12, src, dst, nrows, n_per_row, imatrix, true);
 }
 
 int qp_quantize_q5_k(const float *src, void *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
-	return quantize_rows(q5_k_block, QP_Q5_K_BLOCK_BYTES, src, dst, nrows,
-			     n_per_row, imatrix);
+	return quantize_type(13, src, dst, nrows, n_per_row, imatrix, true);
 }
 
 int qp_quantize_q6_k(const float *src, void *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
-	return quantize_rows(q6_k_block, QP_Q6_K_BLOCK_BYTES, src, dst, nrows,
-			     n_per_row, imatrix);
+	return quantize_type(14, src, dst, nrows, n_per_row, imatrix, true);
 }

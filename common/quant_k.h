@@ -38,4 +38,12 @@ int qp_quantize_q5_k(const float *src, void *dst, int64_t nrows,
 int qp_quantize_q6_k(const float *src, void *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix);
 
+/* The same encoders computed one group at a time, without the lane-parallel
+ * search: identical bytes, several times slower.  Kept as the reference
+ * the fast path is tested and benchmarked against.  type is the ggml id
+ * (10 = Q2_K .. 14 = Q6_K); returns -1 for any other type. */
+int qp_quantize_k_scalar(uint32_t type, const float *src, void *dst,
+			 int64_t nrows, int64_t n_per_row,
+			 const float *imatrix);
+
 #endif
