@@ -1,0 +1,709 @@
+/* quant_legacy.c — ggml's encoders for F16/BF16, the 32-element legacy
+ * blocks (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0), MXFP4, Q1_0, Q2_0, TQ1_0, TQ2_0,
+ * IQ4_NL and IQ4_XS.
+ *
+ * Bit-exactness rests on doing ggml's float operations (ggml-quants.c,
+ * quantize_row_*_ref and quantize_*_impl) in the same order with the same
+ * operand types: every product, sum and quotient is a float rounded where
+ * ggml rounds it, sums are sequential in element order, and no FMA is
+ * contracted (C11 mode).  The algorithms are ggml's; the code is ours.
+ */
+#include "quant_legacy.h"
+
+#include <float.h>
+#include <stdbool.h>
+#include <math.h>
+#include <string.h>
+
+#include "fp16.h"
+#include "iq_tables.h"
+#include "le.h"
+
+#define QK_K 256
+#define GROUP_MAX_EPS 1e-15f
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
+
+static void put_half(uint8_t *p, float f)
+{
+	le_put_u16(p, qp_fp32_to_fp16(f));
+}
+
+/* Round to nearest, ties to even, through the float adder (ggml's
+ * nearest_int); valid for |f| < 2^22. */
+static int nearest_int(float f)
+{
+	float biased = f + 12582912.f;
+	uint32_t bits = qp_f32_bits(biased);
+	return (int)(bits & 0x007fffff) - 0x00400000;
+}
+
+/* ---- F16 / BF16 --------------------------------------------------------- */
+
+void qp_encode_f16(const float *src, uint8_t *dst, int64_t nrows,
+		   int64_t n_per_row, const float *imatrix)
+{
+	(void)imatrix;
+	for (int64_t i = 0; i < nrows * n_per_row; i++)
+		le_put_u16(dst + 2 * i, qp_fp32_to_fp16(src[i]));
+}
+
+void qp_encode_bf16(const float *src, uint8_t *dst, int64_t nrows,
+		    int64_t n_per_row, const float *imatrix)
+{
+	(void)imatrix;
+	for (int64_t i = 0; i < nrows * n_per_row; i++)
+		le_put_u16(dst + 2 * i, qp_fp32_to_bf16(src[i]));
+}
+
+/* ---- shared block statistics -------------------------------------------- */
+
+/* The element of largest magnitude (the first one on ties), with its sign. */
+static float signed_absmax(const float *x, int n)
+{
+	float amax = 0.0f, max = 0.0f;
+	for (int j = 0; j < n; j++) {
+		if (amax < fabsf(x[j])) {
+			amax = fabsf(x[j]);
+			max = x[j];
+		}
+	}
+	return max;
+}
+
+static float absmax(const float *x, int n)
+{
+	float amax = 0.0f;
+	for (int j = 0; j < n; j++) {
+		float a = fabsf(x[j]);
+		amax = amax > a ? amax : a;
+	}
+	return amax;
+}
+
+static void min_max(const float *x, int n, float *min, float *max)
+{
+	*min = FLT_MAX;
+	*max = -FLT_MAX;
+	for (int j = 0; j < n; j++) {
+		if (x[j] < *min)
+			*min = x[j];
+		if (x[j] > *max)
+			*max = x[j];
+	}
+}
+
+/* Packs 32 levels as ggml does: element j in the low nibble of byte j,
+ * element j+16 in the high nibble; the fifth bits (when qh) go to bit j of
+ * a little-endian 32-bit word. */
+static void pack_nibbles(const uint8_t *lv, uint8_t *qs, uint8_t *qh)
+{
+	uint32_t h = 0;
+	for (int j = 0; j < 16; j++) {
+		qs[j] = (uint8_t)((lv[j] & 0x0f) | (lv[j + 16] & 0x0f) << 4);
+		h |= (uint32_t)((lv[j] >> 4) & 1) << j;
+		h |= (uint32_t)((lv[j + 16] >> 4) & 1) << (j + 16);
+	}
+	if (qh)
+		le_put_u32(qh, h);
+}
+
+/* ---- reference encoders (no importance matrix) -------------------------- */
+
+/* Symmetric 4/5-bit: d = max / -2^(bits-1), level = trunc(x/d + 2^(bits-1) + 0.5). */
+static void ref_symmetric(const float *x, uint8_t *blk, int bits)
+{
+	const int half = 1 << (bits - 1), top = (1 << bits) - 1;
+	const float max = signed_absmax(x, 32);
+	const float d = max / (float)-half;
+	const float id = d != 0.0f ? 1.0f / d : 0.0f;
+	const float bias = (float)half + 0.5f;
+	uint8_t lv[32];
+	for (int j = 0; j < 32; j++)
+		lv[j] = (uint8_t)imin(top, (int)(x[j] * id + bias));
+	put_half(blk, d);
+	if (bits == 4)
+		pack_nibbles(lv, blk + 2, NULL);
+	else
+		pack_nibbles(lv, blk + 6, blk + 2);
+}
+
+/* Asymmetric 4/5-bit: d = (max - min) / (2^bits - 1), offset m = min. */
+static void ref_affine(const float *x, uint8_t *blk, int bits)
+{
+	const int top = (1 << bits) - 1;
+	float min, max;
+	min_max(x, 32, &min, &max);
+	const float d = (max - min) / (float)top;
+	const float id = d != 0.0f ? 1.0f / d : 0.0f;
+	uint8_t lv[32];
+	for (int j = 0; j < 32; j++) {
+		int l = (int)((x[j] - min) * id + 0.5f);
+		/* ggml clamps Q4_1 levels but lets Q5_1 wrap */
+		lv[j] = (uint8_t)(bits == 4 ? imin(top, l) : l);
+	}
+	put_half(blk, d);
+	put_half(blk + 2, min);
+	if (bits == 4)
+		pack_nibbles(lv, blk + 4, NULL);
+	else
+		pack_nibbles(lv, blk + 8, blk + 4);
+}
+
+/* ---- importance-weighted search (ggml's make_qx_quants, rmse_type 1) ---- */
+
+static void qx_levels(const float *x, int n, int nmax, float iscale,
+		      int8_t *L)
+{
+	for (int i = 0; i < n; i++) {
+		int l = nearest_int(iscale * x[i]);
+		L[i] = (int8_t)(nmax + imax(-nmax, imin(nmax - 1, l)));
+	}
+}
+
+static void qx_sums(const float *x, const float *w, int n, int nmax,
+		    float iscale, float *sumlx, float *suml2)
+{
+	float slx = 0, sl2 = 0;
+	for (int i = 0; i < n; i++) {
+		int l = nearest_int(iscale * x[i]);
+		l = imax(-nmax, imin(nmax - 1, l));
+		slx += w[i] * x[i] * (float)l;
+		sl2 += w[i] * (float)l * (float)l;
+	}
+	*sumlx = slx;
+	*suml2 = sl2;
+}
+
+/* Symmetric scale for levels in [-nmax, nmax): starts from the absmax
+ * scale, then tries 18 nearby scales and keeps the best weighted fit.
+ * Writes levels + nmax into L and returns the scale. */
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L,
+			    const float *w)
+{
+	float amax = 0, max = 0;
+	for (int i = 0; i < n; i++) {
+		if (fabsf(x[i]) > amax) {
+			amax = fabsf(x[i]);
+			max = x[i];
+		}
+	}
+	if (amax < GROUP_MAX_EPS) {
+		memset(L, 0, (size_t)n);
+		return 0.f;
+	}
+	float iscale = (float)-nmax / max;
+	float sumlx, suml2;
+	qx_levels(x, n, nmax, iscale, L);
+	qx_sums(x, w, n, nmax, iscale, &sumlx, &suml2);
+	float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
+	float best = scale * sumlx;
+	for (int is = -9; is <= 9; is++) {
+		if (is == 0)
+			continue;
+		iscale = -((float)nmax + 0.1f * (float)is) / max;
+		qx_sums(x, w, n, nmax, iscale, &sumlx, &suml2);
+		if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+			qx_levels(x, n, nmax, iscale, L);
+			scale = sumlx / suml2;
+			best = scale * sumlx;
+		}
+	}
+	return scale;
+}
+
+/* ---- importance-weighted affine search (ggml's make_qkx3_quants) -------- */
+
+static float weighted_sq_error(const float *x, const float *w,
+			       const uint8_t *L, int n, float scale, float min)
+{
+	float err = 0;
+	for (int i = 0; i < n; i++) {
+		float diff = scale * (float)L[i] + min - x[i];
+		err += w[i] * (diff * diff);
+	}
+	return err;
+}
+
+/* Scale and (non-positive) offset for levels in [0, nmax], minimising the
+ * weighted squared error over nstep+1 candidate scales, each refined by a
+ * weighted least-squares fit.  Returns the scale; *neg_min gets -offset. */
+static float make_qkx3_quants(int n, int nmax, const float *x, const float *w,
+			      uint8_t *L, float *neg_min, uint8_t *Laux,
+			      float rmin, float rdelta, int nstep)
+{
+	float min = x[0], max = x[0];
+	float sum_w = w[0], sum_x = sum_w * x[0];
+	for (int i = 1; i < n; i++) {
+		if (x[i] < min)
+			min = x[i];
+		if (x[i] > max)
+			max = x[i];
+		sum_w += w[i];
+		sum_x += w[i] * x[i];
+	}
+	if (min > 0)
+		min = 0;
+	if (max <= min) {
+		memset(L, 0, (size_t)n);
+		*neg_min = -min;
+		return 0.f;
+	}
+	float iscale = (float)nmax / (max - min);
+	float scale = 1 / iscale;
+	for (int i = 0; i < n; i++) {
+		int l = nearest_int(iscale * (x[i] - min));
+		L[i] = (uint8_t)imax(0, imin(nmax, l));
+	}
+	float best_err = weighted_sq_error(x, w, L, n, scale, min);
+	for (int is = 0; is <= nstep; is++) {
+		iscale = (rmin + rdelta * (float)is + (float)nmax) / (max - min);
+		float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+		for (int i = 0; i < n; i++) {
+			const float v = iscale * (x[i] - min);
+			const int l = v > 0 ? nearest_int(v < (float)nmax ? v : (float)nmax) : 0;
+			Laux[i] = (uint8_t)l;
+			sum_l += w[i] * (float)l;
+			sum_l2 += w[i] * (float)l * (float)l;
+			sum_xl += w[i] * (float)l * x[i];
+		}
+		float D = sum_w * sum_l2 - sum_l * sum_l;
+		if (!(D > 0))
+			continue;
+		float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+		float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+		if (this_min > 0) {
+			this_min = 0;
+			this_scale = sum_xl / sum_l2;
+		}
+		float err = weighted_sq_error(x, w, Laux, n, this_scale, this_min);
+		if (err < best_err) {
+			memcpy(L, Laux, (size_t)n);
+			best_err = err;
+			scale = this_scale;
+			min = this_min;
+		}
+	}
+	*neg_min = -min;
+	return scale;
+}
+
+/* The per-row prior ggml mixes into the importance: sigma2 = mean(x^2). */
+static float row_sigma2(const float *x, int64_t n)
+{
+	float sum_x2 = 0;
+	for (int64_t j = 0; j < n; j++)
+		sum_x2 += x[j] * x[j];
+	return sum_x2 / (float)n;
+}
+
+static void block_weights(const float *x, const float *qw, float sigma2,
+			  float *w)
+{
+	for (int j = 0; j < 32; j++)
+		w[j] = qw[j] * sqrtf(sigma2 + x[j] * x[j]);
+}
+
+/* Q4_0 / Q5_0 with an importance matrix. */
+static void imat_symmetric_row(const float *x, uint8_t *dst, int64_t n,
+			       const float *qw, int bits)
+{
+	const int bsize = bits == 4 ? 18 : 22;
+	const float sigma2 = row_sigma2(x, n);
+	float w[32];
+	int8_t L[32];
+	for (int64_t ib = 0; ib < n / 32; ib++) {
+		const float *xb = x + 32 * ib;
+		uint8_t *blk = dst + bsize * ib;
+		block_weights(xb, qw + 32 * ib, sigma2, w);
+		float d = make_qx_quants(32, 1 << (bits - 1), xb, L, w);
+		put_half(blk, d);
+		if (bits == 4)
+			pack_nibbles((const uint8_t *)L, blk + 2, NULL);
+		else
+			pack_nibbles((const uint8_t *)L, blk + 6, blk + 2);
+	}
+}
+
+/* Q4_1 / Q5_1 with an importance matrix. */
+static void imat_affine_row(const float *x, uint8_t *dst, int64_t n,
+			    const float *qw, int bits)
+{
+	const int bsize = bits == 4 ? 20 : 24;
+	const float sigma2 = row_sigma2(x, n);
+	float w[32], neg_min;
+	uint8_t L[32], Laux[32];
+	for (int64_t ib = 0; ib < n / 32; ib++) {
+		const float *xb = x + 32 * ib;
+		uint8_t *blk = dst + bsize * ib;
+		block_weights(xb, qw + 32 * ib, sigma2, w);
+		float d = make_qkx3_quants(32, (1 << bits) - 1, xb, w, L,
+					   &neg_min, Laux, -0.9f, 0.05f, 36);
+		put_half(blk, d);
+		put_half(blk + 2, -neg_min);
+		if (bits == 4)
+			pack_nibbles(L, blk + 4, NULL);
+		else
+			pack_nibbles(L, blk + 8, blk + 4);
+	}
+}
+
+static void encode_legacy(const float *src, uint8_t *dst, int64_t nrows,
+			  int64_t n_per_row, const float *imatrix, int bits,
+			  bool affine)
+{
+	const int bsize = (bits == 4 ? 18 : 22) + (affine ? 2 : 0);
+	const int64_t nb = n_per_row / 32;
+	for (int64_t r = 0; r < nrows; r++) {
+		const float *x = src + r * n_per_row;
+		uint8_t *row = dst + r * nb * bsize;
+		if (imatrix && affine)
+			imat_affine_row(x, row, n_per_row, imatrix, bits);
+		else if (imatrix)
+			imat_symmetric_row(x, row, n_per_row, imatrix, bits);
+		else
+			for (int64_t ib = 0; ib < nb; ib++) {
+				if (affine)
+					ref_affine(x + 32 * ib, row + bsize * ib, bits);
+				else
+					ref_symmetric(x + 32 * ib, row + bsize * ib, bits);
+			}
+	}
+}
+
+void qp_encode_q4_0(const float *src, uint8_t *dst, int64_t nrows,
+		    int64_t n_per_row, const float *imatrix)
+{
+	encode_legacy(src, dst, nrows, n_per_row, imatrix, 4, false);
+}
+
+void qp_encode_q4_1(const float *src, uint8_t *dst, int64_t nrows,
+		    int64_t n_per_row, const float *imatrix)
+{
+	encode_legacy(src, dst, nrows, n_per_row, imatrix, 4, true);
+}
+
+void qp_encode_q5_0(const float *src, uint8_t *dst, int64_t nrows,
+		    int64_t n_per_row, const float *imatrix)
+{
+	encode_legacy(src, dst, nrows, n_per_row, imatrix, 5, false);
+}
+
+void qp_encode_q5_1(const float *src, uint8_t *dst, int64_t nrows,
+		    int64_t n_per_row, const float *imatrix)
+{
+	encode_legacy(src, dst, nrows, n_per_row, imatrix, 5, true);
+}
+
+/* Q8_0 ignores the importance matrix in ggml. */
+void qp_encode_q8_0(const float *src, uint8_t *dst, int64_t nrows,
+		    int64_t n_per_row, const float *imatrix)
+{
+	(void)imatrix;
+	const int64_t nb = nrows * n_per_row / 32;
+	for (int64_t ib = 0; ib < nb; ib++, src += 32, dst += 34) {
+		const float d = absmax(src, 32) / 127.0f;
+		const float id = d != 0.0f ? 1.0f / d : 0.0f;
+		put_half(dst, d);
+		for (int j = 0; j < 32; j++)
+			dst[2 + j] = (uint8_t)(int8_t)roundf(src[j] * id);
+	}
+}
+
+/* ---- MXFP4 -------------------------------------------------------------- */
+
+static float e8m0_half(uint8_t e)
+{
+	uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+	return qp_f32_from_bits(bits);
+}
+
+/* The e2m1 level nearest to x at scale d (first one on ties). */
+static uint8_t mxfp4_nearest(float x, float d)
+{
+	int best = 0;
+	float best_err = fabsf((float)qp_mxfp4_values[0] * d - x);
+	for (int i = 1; i < 16; i++) {
+		float err = fabsf((float)qp_mxfp4_values[i] * d - x);
+		if (err < best_err) {
+			best = i;
+			best_err = err;
+		}
+	}
+	return (uint8_t)best;
+}
+
+void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
+		     int64_t n_per_row, const float *imatrix)
+{
+	(void)imatrix;
+	const int64_t nb = nrows * n_per_row / 32;
+	for (int64_t ib = 0; ib < nb; ib++, src += 32, dst += 17) {
+		float amax = 0.0f;
+		for (int j = 0; j < 32; j++)
+			if (amax < fabsf(src[j]))
+				amax = fabsf(src[j]);
+		/* shared exponent: floor(log2(amax)) - 2, biased by 127 */
+		const uint8_t e = amax > 0.0f
+			? (uint8_t)(int)(floorf(log2f(amax)) - 2 + 127) : 0;
+		const float d = e8m0_half(e);
+		dst[0] = e;
+		for (int j = 0; j < 16; j++)
+			dst[1 + j] = (uint8_t)(mxfp4_nearest(src[j], d) |
+					       mxfp4_nearest(src[j + 16], d) << 4);
+	}
+}
+
+/* ---- Q1_0 / Q2_0 (ignore the importance matrix) ------------------------- */
+
+void qp_encode_q1_0(const float *src, uint8_t *dst, int64_t nrows,
+		    int64_t n_per_row, const float *imatrix)
+{
+	(void)imatrix;
+	const int64_t nb = nrows * n_per_row / 128;
+	for (int64_t ib = 0; ib < nb; ib++, src += 128, dst += 18) {
+		float sum_abs = 0.0f;
+		for (int j = 0; j < 128; j++)
+			sum_abs += fabsf(src[j]);
+		put_half(dst, sum_abs / 128.0f);
+		memset(dst + 2, 0, 16);
+		for (int j = 0; j < 128; j++)
+			if (src[j] >= 0.0f)
+				dst[2 + j / 8] |= (uint8_t)(1u << (j % 8));
+	}
+}
+
+void qp_encode_q2_0(const float *src, uint8_t *dst, int64_t nrows,
+		    int64_t n_per_row, const float *imatrix)
+{
+	(void)imatrix;
+	const int64_t nb = nrows * n_per_row / 64;
+	for (int64_t ib = 0; ib < nb; ib++, src += 64, dst += 18) {
+		float amax = 0.0f;
+		for (int j = 0; j < 64; j++)
+			if (fabsf(src[j]) > amax)
+				amax = fabsf(src[j]);
+		const float id = amax > 0.0f ? 1.0f / amax : 0.0f;
+		put_half(dst, amax);
+		memset(dst + 2, 0, 16);
+		for (int j = 0; j < 64; j++) {
+			int q = imax(0, imin(3, (int)roundf(src[j] * id) + 1));
+			dst[2 + j / 4] |= (uint8_t)(q << (2 * (j % 4)));
+		}
+	}
+}
+
+/* ---- TQ1_0 / TQ2_0 (ignore the importance matrix) ----------------------- */
+
+static int trit(float x, float id)
+{
+	return (int)lroundf(x * id) + 1;
+}
+
+/* n trits, most significant first, as the fixed-point fraction
+ * ceil(t * 256 / 3^5) that TQ1_0 stores (t padded to 5 trits). */
+static uint8_t tq1_byte(const float *x, int stride, int n, float id)
+{
+	unsigned q = 0;
+	for (int k = 0; k < n; k++)
+		q = q * 3 + (unsigned)trit(x[k * stride], id);
+	for (int k = n; k < 5; k++)
+		q *= 3;
+	return (uint8_t)((q * 256 + 242) / 243);
+}
+
+void qp_encode_tq1_0(const float *src, uint8_t *dst, int64_t nrows,
+		     int64_t n_per_row, const float *imatrix)
+{
+	(void)imatrix;
+	const int64_t nb = nrows * n_per_row / QK_K;
+	for (int64_t ib = 0; ib < nb; ib++, dst += 54) {
+		const float d = absmax(src, QK_K);
+		const float id = d != 0.0f ? 1.0f / d : 0.0f;
+		put_half(dst + 52, d);
+		for (int m = 0; m < 32; m++)       /* 160 values, stride 32 */
+			dst[m] = tq1_byte(src + m, 32, 5, id);
+		src += 160;
+		for (int m = 0; m < 16; m++)       /* 80 values, stride 16 */
+			dst[32 + m] = tq1_byte(src + m, 16, 5, id);
+		src += 80;
+		for (int j = 0; j < 4; j++)        /* 16 values, 4 per byte */
+			dst[48 + j] = tq1_byte(src + j, 4, 4, id);
+		src += 16;
+	}
+}
+
+void qp_encode_tq2_0(const float *src, uint8_t *dst, int64_t nrows,
+		     int64_t n_per_row, const float *imatrix)
+{
+	(void)imatrix;
+	const int64_t nb = nrows * n_per_row / QK_K;
+	for (int64_t ib = 0; ib < nb; ib++, dst += 66) {
+		const float d = absmax(src, QK_K);
+		const float id = d != 0.0f ? 1.0f / d : 0.0f;
+		put_half(dst + 64, d);
+		for (int j = 0; j < 64; j += 32, src += 128)
+			for (int m = 0; m < 32; m++) {
+				unsigned q = 0;
+				for (int k = 0; k < 4; k++)
+					q += (unsigned)(trit(src[m + 32 * k], id) & 3) << (2 * k);
+				dst[j + m] = (uint8_t)q;
+			}
+	}
+}
+
+/* ---- IQ4_NL / IQ4_XS ---------------------------------------------------- */
+
+/* Index of the IQ4_NL level nearest to x (the upper one on exact ties,
+ * decided by float subtraction as ggml's best_index_int8 does). */
+static int iq4_nearest(float x)
+{
+	const int8_t *v = qp_iq4nl_values;
+	if (x <= (float)v[0])
+		return 0;
+	if (x >= (float)v[15])
+		return 15;
+	int lo = 0, hi = 15;
+	while (hi - lo > 1) {
+		int mid = (lo + hi) / 2;
+		if (x < (float)v[mid])
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return x - (float)v[hi - 1] < (float)v[hi] - x ? hi - 1 : hi;
+}
+
+/* Weighted fit of one 32-value block's scale: starting from the absmax
+ * scale, tries 2*ntry+1 alternatives and keeps the best. */
+static float iq4_block_scale(const float *xb, const float *w, int ntry)
+{
+	const int8_t *v = qp_iq4nl_values;
+	float amax = 0, max = 0;
+	for (int j = 0; j < 32; j++) {
+		if (fabsf(xb[j]) > amax) {
+			amax = fabsf(xb[j]);
+			max = xb[j];
+		}
+	}
+	if (amax < GROUP_MAX_EPS)
+		return 0;
+	float d = ntry > 0 ? -max / (float)v[0] : max / (float)v[0];
+	float id = 1 / d;
+	float sumqx = 0, sumq2 = 0;
+	for (int j = 0; j < 32; j++) {
+		float q = (float)v[iq4_nearest(id * xb[j])];
+		sumqx += w[j] * q * xb[j];
+		sumq2 += w[j] * q * q;
+	}
+	d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
+	float best = d * sumqx;
+	for (int itry = -ntry; itry <= ntry; itry++) {
+		id = (float)(itry + v[0]) / max;
+		sumqx = sumq2 = 0;
+		for (int j = 0; j < 32; j++) {
+			float q = (float)v[iq4_nearest(id * xb[j])];
+			sumqx += w[j] * q * xb[j];
+			sumq2 += w[j] * q * q;
+		}
+		if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+			d = sumqx / sumq2;
+			best = d * sumqx;
+		}
+	}
+	return d;
+}
+
+/* Importance of each value of a super-block: the imatrix mixed with the
+ * super-block's energy when there is one, else x^2. */
+static void iq4_weights(const float *xb, const float *qw, float sigma2,
+			float *w)
+{
+	for (int j = 0; j < 32; j++)
+		w[j] = qw ? qw[j] * sqrtf(sigma2 + xb[j] * xb[j])
+			  : xb[j] * xb[j];
+}
+
+static float iq4_sigma2(const float *x, int n)
+{
+	float s = 0;
+	for (int j = 0; j < n; j++)
+		s += x[j] * x[j];
+	return s * (2.f / (float)n);
+}
+
+static void pack_iq4(const uint8_t *L, uint8_t *q4, int n)
+{
+	for (int i = 0; i < n / 32; i++)
+		for (int j = 0; j < 16; j++)
+			q4[16 * i + j] = (uint8_t)(L[32 * i + j] |
+						   L[32 * i + 16 + j] << 4);
+}
+
+static void iq4_nl_block(const float *x, uint8_t *blk, const float *qw)
+{
+	float w[32];
+	uint8_t L[32];
+	iq4_weights(x, qw, iq4_sigma2(x, 32), w);
+	const float scale = iq4_block_scale(x, w, 7);
+	const float id = scale != 0.0f ? 1 / scale : 0;
+	for (int j = 0; j < 32; j++)
+		L[j] = (uint8_t)iq4_nearest(id * x[j]);
+	put_half(blk, scale);
+	pack_iq4(L, blk + 2, 32);
+}
+
+void qp_encode_iq4_nl(const float *src, uint8_t *dst, int64_t nrows,
+		      int64_t n_per_row, const float *imatrix)
+{
+	const int64_t nb = n_per_row / 32;
+	for (int64_t r = 0; r < nrows; r++)
+		for (int64_t ib = 0; ib < nb; ib++, src += 32, dst += 18)
+			iq4_nl_block(src, dst, imatrix ? imatrix + 32 * ib : NULL);
+}
+
+/* IQ4_XS: eight IQ4_NL-like blocks whose scales are 6-bit multiples of a
+ * super-block scale d = -max_scale / 32. */
+static void iq4_xs_block(const float *x, uint8_t *blk, const float *qw)
+{
+	float w[32], scales[8];
+	uint8_t L[QK_K];
+	const float sigma2 = iq4_sigma2(x, QK_K);
+	float max_scale = 0, amax_scale = 0;
+	for (int ib = 0; ib < 8; ib++) {
+		iq4_weights(x + 32 * ib, qw ? qw + 32 * ib : NULL, sigma2, w);
+		scales[ib] = iq4_block_scale(x + 32 * ib, w, 7);
+		if (fabsf(scales[ib]) > amax_scale) {
+			amax_scale = fabsf(scales[ib]);
+			max_scale = scales[ib];
+		}
+	}
+	const float d = -max_scale / 32;
+	const float id = d != 0.0f ? 1 / d : 0.f;
+	uint16_t scales_h = 0;
+	uint8_t *scales_l = blk + 4;
+	memset(scales_l, 0, 4);
+	for (int ib = 0; ib < 8; ib++) {
+		int l = imax(-32, imin(31, nearest_int(id * scales[ib])));
+		const float dl = d * (float)l;
+		const float idl = dl != 0.0f ? 1 / dl : 0.f;
+		for (int j = 0; j < 32; j++)
+			L[32 * ib + j] = (uint8_t)iq4_nearest(idl * x[32 * ib + j]);
+		l += 32;
+		scales_l[ib / 2] |= (uint8_t)((l & 0x0f) << (4 * (ib % 2)));
+		scales_h |= (uint16_t)((l >> 4) << (2 * ib));
+	}
+	put_half(blk, d);
+	le_put_u16(blk + 2, scales_h);
+	pack_iq4(L, blk + 8, QK_K);
+}
+
+void qp_encode_iq4_xs(const float *src, uint8_t *dst, int64_t nrows,
+		      int64_t n_per_row, const float *imatrix)
+{
+	const int64_t nb = n_per_row / QK_K;
+	for (int64_t r = 0; r < nrows; r++)
+		for (int64_t ib = 0; ib < nb; ib++, src += QK_K, dst += 136)
+			iq4_xs_block(src, dst, imatrix ? imatrix + QK_K * ib : NULL);
+}
