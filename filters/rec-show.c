@@ -24,7 +24,8 @@ static const char usage[] =
 	"                     name,type,shape,qerr.Q4_K.rel (default for\n"
 	"                     tensor records: name,layer,role,type,shape,n_bytes;\n"
 	"                     otherwise the keys of the first record shown)\n"
-	"  -k, --kind KIND    keep only records of this kind\n"
+	"  -k, --kind KIND    keep only records of this kind (--table and --tsv\n"
+	"                     show tensor records unless -k says otherwise)\n"
 	"  -H, --no-header    no header line in --table and --tsv output\n"
 	"      --from-json    the reverse: read JSON lines (one object with a\n"
 	"                     \"kind\" string per line) and write records\n"
@@ -151,7 +152,8 @@ static void row_cells(const qp_record *rec, const char **fields, int n,
 static int show_record(show_state *s, const qp_record *rec, qp_err *e)
 {
 	const opts *o = s->o;
-	if (o->kind && !qp_rec_is(rec, o->kind))
+	if (o->kind ? !qp_rec_is(rec, o->kind)
+		    : o->mode != MODE_JSON && !qp_rec_is(rec, "tensor"))
 		return 0;
 	if (o->mode == MODE_JSON)
 		return qp_writer_raw(s->w, rec->raw, rec->raw_len, e);
