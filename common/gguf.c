@@ -246,7 +246,7 @@ static int skip_value(reader *r, uint32_t type, int depth)
 	fs = fixed_size(elem_type);
 	uint64_t min_each = fs ? fs : elem_type == QP_GGUF_STRING
 					      ? 8 : ARRAY_HEADER_BYTES;
-	snprintf(what, sizeof what, "array of %llu %s",
+	snprintf(what, sizeof what, "array of %llu %s elements",
 		 (unsigned long long)n, qp_gguf_vtype_name(elem_type));
 	if ((rc = need(r, times_or_max(n, min_each), what)))
 		return rc;
