@@ -153,7 +153,11 @@ int qp_gguf_w_arr_f32(qp_gguf_writer *w, const char *key, const float *v,
 int qp_gguf_w_tensor(qp_gguf_writer *w, const char *name, uint32_t type,
 		     const int64_t *ne, int n_dims, qp_err *e);
 /* Writes the file to fd.  When fill is NULL the data section is left as a
- * hole (sparse file: the metadata is complete, data reads as zeros). */
+ * hole (sparse file: the metadata is complete, data reads as zeros).
+ * Memory: fill gets one buffer the size of the largest tensor, allocated
+ * once and reused for every tensor (a multi-GB tensor costs that much RAM).
+ * With fill, only write(2) is used, so fd may be a pipe; without, fd must
+ * be a regular file (ftruncate). */
 int qp_gguf_writer_write(qp_gguf_writer *w, int fd, qp_gguf_fill_fn fill,
 			 void *ctx, qp_err *e);
 
