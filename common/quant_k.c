@@ -382,9 +382,12 @@ static inline bool any_lane(vi mask)
 /* Group j's value i goes to lane j of xt[i]. */
 static void to_lanes(int n, const float *x, vf *xt)
 {
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		float lane[LANES];
 		for (int j = 0; j < LANES; j++)
-			xt[i][j] = x[n * j + i];
+			lane[j] = x[n * j + i];
+		memcpy(&xt[i], lane, sizeof lane);
+	}
 }
 
 static inline vi asym_level_v(vf v, vf nmaxf, int nmax,
