@@ -45,6 +45,7 @@ MANS       := $(sort $(wildcard man/*.1 man/*.5))
 
 .PHONY: all check check-asan demo deps fuzz bench install clean lint-man units
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 all: $(FILTERS) $(UNITS)
 
@@ -81,7 +82,8 @@ check-asan:
 lint-man:
 	mandoc -Tlint -W warning $(MANS)
 
-demo: all
+demo:
+	@$(MAKE) --no-print-directory -s all
 	@sh pipelines/demo.sh $(BIN)
 
 deps:

@@ -1,0 +1,20 @@
+#!/bin/sh
+# make demo: the main job on the built-in synthetic example.
+# Usage: sh pipelines/demo.sh BINDIR
+set -eu
+bin=${1:-bin}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/quantpipe-demo.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+echo "== gguf-synth --preset tiny: a llama-shaped model with heavy-tailed weights"
+"$bin/gguf-synth" --preset tiny --seed 1 -o "$tmp/tiny.gguf"
+echo
+echo "== gguf-dump tiny.gguf | rec-show --table"
+"$bin/gguf-dump" "$tmp/tiny.gguf" | "$bin/rec-show" --table
+if [ -x "$bin/qerr-measure" ]; then
+	echo
+	echo "== gguf-dump | qerr-measure -t Q4_0,Q4_K,Q6_K,Q8_0 | rec-show --table"
+	"$bin/gguf-dump" "$tmp/tiny.gguf" |
+		"$bin/qerr-measure" -t Q4_0,Q4_K,Q6_K,Q8_0 -@ 2 |
+		"$bin/rec-show" --table -f name,type,qerr.Q4_0.rel,qerr.Q4_K.rel,qerr.Q6_K.rel,qerr.Q8_0.rel
+fi
