@@ -1,0 +1,397 @@
+/* quant_roundtrip: quant.h on synthetic data — hand-made blocks decode to
+ * the values the format defines, quantize/dequantize round trips stay
+ * within each type's error, types that ignore the imatrix ignore it,
+ * llama-quantize's fallback rules, and bad arguments fail cleanly. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../tap.h"
+#include "fp16.h"
+#include "quant.h"
+#include "types.h"
+
+/* ---- known encodings ---------------------------------------------------- */
+
+static int same_floats(const float *got, const float *want, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
+			diag("element %d: got %.9g, want %.9g", i, got[i],
+			     want[i]);
+			return 0;
+		}
+	return 1;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void check_known_blocks(void)
+{
+	qp_err e;
+	uint8_t b[256];
+	float y[256], want[256];
+
+	/* Q4_0: d = 0.5 (0x3800); nibble q gives (q - 8) * d; element j in
+	 * the low nibble of byte j, element j+16 in the high nibble */
+	put16(b, 0x3800);
+	for (int j = 0; j < 16; j++)
+		b[2 + j] = (uint8_t)(j | (15 - j) << 4);
+	for (int j = 0; j < 16; j++) {
+		want[j] = (float)(j - 8) * 0.5f;
+		want[j + 16] = (float)(7 - j) * 0.5f;
+	}
+	ok(qp_dequantize(QP_Q4_0, b, y, 32, &e) == 0 && same_floats(y, want, 32),
+	   "Q4_0 block decodes to (q - 8) * d");
+
+	/* Q4_1: d = 2, m = -1: q * d + m */
+	put16(b, 0x4000);
+	put16(b + 2, 0xbc00);
+	for (int j = 0; j < 16; j++)
+		b[4 + j] = (uint8_t)(j | j << 4);
+	for (int j = 0; j < 16; j++)
+		want[j] = want[j + 16] = (float)j * 2.0f - 1.0f;
+	ok(qp_dequantize(QP_Q4_1, b, y, 32, &e) == 0 && same_floats(y, want, 32),
+	   "Q4_1 block decodes to q * d + m");
+
+	/* Q5_0: fifth bit of element j is bit j of qh (little-endian u32) */
+	memset(b, 0, 22);
+	put16(b, 0x3c00);
+	b[2] = 0x01;  /* element 0 */
+	b[5] = 0x80;  /* element 31 */
+	for (int j = 0; j < 32; j++)
+		want[j] = -16.0f;
+	want[0] = 0.0f;
+	want[31] = 0.0f;
+	ok(qp_dequantize(QP_Q5_0, b, y, 32, &e) == 0 && same_floats(y, want, 32),
+	   "Q5_0 high bits come from qh");
+
+	/* Q8_0: int8 * d */
+	put16(b, 0x3c00);
+	for (int j = 0; j < 32; j++) {
+		b[2 + j] = (uint8_t)(int8_t)(j - 16);
+		want[j] = (float)(j - 16);
+	}
+	ok(qp_dequantize(QP_Q8_0, b, y, 32, &e) == 0 && same_floats(y, want, 32),
+	   "Q8_0 block decodes to q * d");
+
+	/* Q1_0: bit set -> +d, clear -> -d */
+	memset(b, 0, 18);
+	put16(b, 0x3400); /* 0.25 */
+	b[2] = 0x05;
+	for (int j = 0; j < 128; j++)
+		want[j] = -0.25f;
+	want[0] = want[2] = 0.25f;
+	ok(qp_dequantize(QP_Q1_0, b, y, 128, &e) == 0 &&
+	   same_floats(y, want, 128), "Q1_0 block decodes to +-d");
+
+	/* Q2_0: codes 0..3 -> -d, 0, d, 2d, four per byte from the LSB */
+	put16(b, 0x4000);
+	for (int j = 0; j < 16; j++)
+		b[2 + j] = 0xe4; /* codes 0,1,2,3 */
+	for (int j = 0; j < 64; j++)
+		want[j] = (float)(j % 4 - 1) * 2.0f;
+	ok(qp_dequantize(QP_Q2_0, b, y, 64, &e) == 0 && same_floats(y, want, 64),
+	   "Q2_0 block decodes to (q - 1) * d");
+
+	/* MXFP4: e = 128 gives d = 2^(128-128) = 1; e2m1 doubled values */
+	static const float fp4[16] = {0, 1, 2, 3, 4, 6, 8, 12,
+				      0, -1, -2, -3, -4, -6, -8, -12};
+	b[0] = 128;
+	for (int j = 0; j < 16; j++) {
+		b[1 + j] = (uint8_t)(j | (15 - j) << 4);
+		want[j] = fp4[j];
+		want[j + 16] = fp4[15 - j];
+	}
+	ok(qp_dequantize(QP_MXFP4, b, y, 32, &e) == 0 && same_floats(y, want, 32),
+	   "MXFP4 block decodes through the e2m1 table");
+
+	/* IQ4_NL: d * kvalues_iq4nl[q] */
+	static const int8_t nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+				      1, 13, 25, 38, 53, 69, 89, 113};
+	put16(b, 0x3c00);
+	for (int j = 0; j < 16; j++) {
+		b[2 + j] = (uint8_t)(j | j << 4);
+		want[j] = want[j + 16] = (float)nl[j];
+	}
+	ok(qp_dequantize(QP_IQ4_NL, b, y, 32, &e) == 0 &&
+	   same_floats(y, want, 32), "IQ4_NL block decodes through kvalues");
+
+	/* TQ2_0: 2-bit codes q -> (q - 1) * d, 4 per byte in 32-byte groups */
+	memset(b, 0, 66);
+	for (int j = 0; j < 64; j++)
+		b[j] = 0x24; /* codes 0,1,2,0 */
+	put16(b + 64, 0x3c00);
+	for (int g = 0; g < 2; g++)
+		for (int l = 0; l < 4; l++)
+			for (int m = 0; m < 32; m++)
+				want[128 * g + 32 * l + m] = (float)((0x24 >> (2 * l) & 3) - 1);
+	ok(qp_dequantize(QP_TQ2_0, b, y, 256, &e) == 0 &&
+	   same_floats(y, want, 256), "TQ2_0 block decodes to (q - 1) * d");
+
+	/* TQ1_0: byte 0 encodes trits (2,1,0,2,1) as ceil(t*256/243) */
+	memset(b, 0, 54);
+	{
+		const int t[5] = {2, 1, 0, 2, 1};
+		unsigned v = 0;
+		for (int k = 0; k < 5; k++)
+			v = v * 3 + (unsigned)t[k];
+		b[0] = (uint8_t)((v * 256 + 242) / 243);
+		put16(b + 52, 0x3c00);
+		ok(qp_dequantize(QP_TQ1_0, b, y, 256, &e) == 0 &&
+		   y[0] == 1.0f && y[32] == 0.0f && y[64] == -1.0f &&
+		   y[96] == 1.0f && y[128] == 0.0f && y[1] == -1.0f,
+		   "TQ1_0 base-3 packing decodes trit by trit");
+	}
+}
+
+/* ---- round trips on random data ----------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static double uniform01(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return ((double)(rng_state >> 11) + 0.5) / 9007199254740992.0;
+}
+
+/* Gaussian-ish weights with a few outliers, like real LLM weights. */
+static void fill_weights(float *x, int64_t n, float scale)
+{
+	for (int64_t i = 0; i < n; i++) {
+		double g = sqrt(-2 * log(uniform01())) * cos(6.283185307 * uniform01());
+		if (uniform01() < 0.01)
+			g *= 6;
+		x[i] = (float)(g * scale);
+	}
+}
+
+typedef struct bound {
+	uint32_t type;
+	double rel_rmse; /* rmse / rms of the data */
+} bound;
+
+static const bound bounds[] = {
+	{QP_F32, 0}, {QP_F16, 1e-3}, {QP_BF16, 5e-3},
+	{QP_Q8_0, 0.012}, {QP_Q5_0, 0.08}, {QP_Q5_1, 0.06},
+	{QP_Q4_0, 0.16}, {QP_Q4_1, 0.12}, {QP_IQ4_NL, 0.12}, {QP_IQ4_XS, 0.12},
+	{QP_MXFP4, 0.25}, {QP_Q6_K, 0.03}, {QP_Q5_K, 0.06}, {QP_Q4_K, 0.12},
+	{QP_Q3_K, 0.25}, {QP_Q2_K, 0.45}, {QP_TQ1_0, 0.9}, {QP_TQ2_0, 0.9},
+	{QP_Q2_0, 0.9}, {QP_Q1_0, 0.9},
+};
+
+static double rel_rmse(const float *x, const float *y, int64_t n)
+{
+	double se = 0, ss = 0;
+	for (int64_t i = 0; i < n; i++) {
+		double d = (double)x[i] - y[i];
+		se += d * d;
+		ss += (double)x[i] * x[i];
+	}
+	return sqrt(se / ss);
+}
+
+/* Error weighted by the importance of each column. */
+static double weighted_se(const float *x, const float *y, const float *imat,
+			  int64_t rows, int64_t cols)
+{
+	double se = 0;
+	for (int64_t r = 0; r < rows; r++)
+		for (int64_t c = 0; c < cols; c++) {
+			double d = (double)x[r * cols + c] - y[r * cols + c];
+			se += imat[c] * d * d;
+		}
+	return se;
+}
+
+static void check_roundtrips(void)
+{
+	enum { ROWS = 6, COLS = 512, N = ROWS * COLS };
+	float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+	float *imat = malloc(COLS * sizeof *imat);
+	uint8_t *q = malloc(N * 4), *q2 = malloc(N * 4);
+	char tname[16];
+	qp_err e;
+	fill_weights(x, N, 0.02f);
+	for (int i = 0; i < COLS; i++)
+		imat[i] = (float)(uniform01() * uniform01() * 10);
+	for (size_t k = 0; k < sizeof bounds / sizeof *bounds; k++) {
+		const uint32_t t = bounds[k].type;
+		const char *nm = qp_type_name(t, tname);
+		int rc = qp_quantize(t, x, q, ROWS, COLS, NULL, &e);
+		rc |= qp_dequantize(t, q, y, N, &e);
+		double r = rel_rmse(x, y, N);
+		ok(rc == 0 && r <= bounds[k].rel_rmse, "%s round trip: relative "
+		   "rmse %.4f <= %.4f", nm, r, bounds[k].rel_rmse);
+		rc = qp_quantize(t, x, q2, ROWS, COLS, imat, &e);
+		rc |= qp_dequantize(t, q2, y, N, &e);
+		r = rel_rmse(x, y, N);
+		ok(rc == 0 && r <= bounds[k].rel_rmse * 1.5,
+		   "%s with imatrix: relative rmse %.4f", nm, r);
+		const qp_type_info *ti = qp_type_info_by_id(t);
+		if (memcmp(q, q2, (size_t)N / ti->block_size * ti->type_size) == 0)
+			continue; /* the imatrix does not change this type */
+		double with = weighted_se(x, y, imat, ROWS, COLS);
+		qp_dequantize(t, q, y, N, &e);
+		double without = weighted_se(x, y, imat, ROWS, COLS);
+		ok(with < without, "%s: the imatrix lowers the weighted "
+			   "error (%.3g < %.3g)", nm, with, without);
+	}
+	/* types whose ggml encoder ignores quant_weights */
+	static const uint32_t blind[] = {QP_F16, QP_BF16, QP_Q8_0, QP_MXFP4,
+					 QP_Q1_0, QP_Q2_0, QP_TQ1_0, QP_TQ2_0};
+	for (size_t k = 0; k < sizeof blind / sizeof *blind; k++) {
+		const qp_type_info *ti = qp_type_info_by_id(blind[k]);
+		size_t bytes = (size_t)N / ti->block_size * ti->type_size;
+		qp_quantize(blind[k], x, q, ROWS, COLS, NULL, &e);
+		qp_quantize(blind[k], x, q2, ROWS, COLS, imat, &e);
+		ok(memcmp(q, q2, bytes) == 0, "%s ignores the imatrix",
+		   ti->name);
+	}
+	/* zero rows stay zero */
+	memset(x, 0, N * sizeof *x);
+	for (size_t k = 0; k < sizeof bounds / sizeof *bounds; k++) {
+		const uint32_t t = bounds[k].type;
+		int rc = qp_quantize(t, x, q, ROWS, COLS, NULL, &e);
+		rc |= qp_dequantize(t, q, y, N, &e);
+		int zeros = rc == 0;
+		for (int64_t i = 0; i < N && zeros; i++)
+			zeros = y[i] == 0.0f || (t == QP_Q1_0 && fabsf(y[i]) == 0.0f);
+		ok(zeros, "%s: zero rows decode to zeros",
+		   qp_type_name(t, tname));
+	}
+	free(x);
+	free(y);
+	free(imat);
+	free(q);
+	free(q2);
+}
+
+/* The F16/BF16 encoders round to nearest even (fp16.h is verified
+ * separately); spot-check the tie cases through qp_quantize. */
+static void check_half_rounding(void)
+{
+	qp_err e;
+	float x[4] = {1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 65520.0f, -0.0f};
+	uint8_t q[8];
+	qp_quantize(QP_F16, x, q, 1, 4, NULL, &e);
+	ok(q[0] == 0x00 && q[1] == 0x3c && q[2] == 0x02 && q[3] == 0x3c &&
+	   q[4] == 0x00 && q[5] == 0x7c && q[6] == 0x00 && q[7] == 0x80,
+	   "F16: ties to even, overflow to inf, -0 kept");
+	float z[2] = {1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f};
+	qp_quantize(QP_BF16, z, q, 1, 2, NULL, &e);
+	ok(q[0] == 0x80 && q[1] == 0x3f && q[2] == 0x82 && q[3] == 0x3f,
+	   "BF16: ties to even");
+}
+
+/* ---- fallbacks ---------------------------------------------------------- */
+
+static void check_fallbacks(void)
+{
+	static const struct {
+		uint32_t type;
+		int64_t ne0;
+		uint32_t want;
+		bool ok;
+	} cases[] = {
+		{QP_Q4_K, 256, QP_Q4_K, true},
+		{QP_Q2_K, 64, QP_Q4_0, true}, {QP_Q3_K, 64, QP_Q4_0, true},
+		{QP_TQ1_0, 64, QP_Q4_0, true}, {QP_TQ2_0, 64, QP_Q4_0, true},
+		{QP_Q4_K, 64, QP_Q5_0, true}, {QP_Q5_K, 64, QP_Q5_1, true},
+		{QP_Q6_K, 64, QP_Q8_0, true}, {QP_IQ2_XXS, 64, QP_IQ4_NL, true},
+		{QP_IQ1_M, 64, QP_IQ4_NL, true}, {QP_IQ3_S, 64, QP_IQ4_NL, true},
+		{QP_IQ4_XS, 64, QP_IQ4_NL, true},
+		{QP_Q2_K, 172, QP_F16, true}, {QP_Q6_K, 172, QP_F16, true},
+		{QP_IQ4_XS, 172, QP_F16, true},
+		{QP_Q2_0, 64, QP_Q2_0, true}, {QP_Q2_0, 96, QP_Q4_0, true},
+		{QP_Q2_0, 172, QP_F16, true},
+		{QP_Q1_0, 64, QP_Q1_0, false}, {QP_Q1_0, 256, QP_Q1_0, true},
+		{QP_Q4_0, 172, QP_Q4_0, false}, {QP_Q8_0, 172, QP_Q8_0, false},
+		{QP_IQ4_NL, 172, QP_IQ4_NL, false}, {QP_MXFP4, 172, QP_MXFP4, false},
+		{QP_Q4_0, 64, QP_Q4_0, true},
+		{QP_F16, 172, QP_F16, true}, {QP_F32, 7, QP_F32, true},
+		{QP_BF16, 172, QP_BF16, true},
+	};
+	char a[16], b[16], c[16];
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		bool good = !cases[i].ok;
+		uint32_t got = qp_quant_fallback(cases[i].type, cases[i].ne0, &good);
+		ok(good == cases[i].ok && (!good || got == cases[i].want),
+		   "fallback %s at ne0 %lld -> %s%s (got %s)",
+		   qp_type_name(cases[i].type, a), (long long)cases[i].ne0,
+		   qp_type_name(cases[i].want, b), cases[i].ok ? "" : " (abort)",
+		   qp_type_name(got, c));
+	}
+}
+
+/* ---- capabilities and errors -------------------------------------------- */
+
+static void check_capabilities(void)
+{
+	static const uint32_t deq[] = {
+		QP_F32, QP_F16, QP_BF16, QP_Q4_0, QP_Q4_1, QP_Q5_0, QP_Q5_1,
+		QP_Q8_0, QP_Q2_K, QP_Q3_K, QP_Q4_K, QP_Q5_K, QP_Q6_K, QP_IQ1_S,
+		QP_IQ1_M, QP_IQ2_XXS, QP_IQ2_XS, QP_IQ2_S, QP_IQ3_XXS, QP_IQ3_S,
+		QP_IQ4_NL, QP_IQ4_XS, QP_TQ1_0, QP_TQ2_0, QP_MXFP4, QP_Q1_0,
+		QP_Q2_0};
+	int all = 1;
+	for (size_t i = 0; i < sizeof deq / sizeof *deq; i++)
+		all &= qp_can_dequantize(deq[i]);
+	ok(all, "every ggml block type in use can be dequantized");
+	ok(!qp_can_dequantize(QP_Q8_1) && !qp_can_dequantize(4) &&
+	   !qp_can_dequantize(1000), "Q8_1, removed and unknown ids cannot");
+	static const uint32_t q[] = {
+		QP_F32, QP_F16, QP_BF16, QP_Q4_0, QP_Q4_1, QP_Q5_0, QP_Q5_1,
+		QP_Q8_0, QP_IQ4_NL, QP_IQ4_XS, QP_TQ1_0, QP_TQ2_0, QP_MXFP4,
+		QP_Q1_0, QP_Q2_0, QP_Q2_K, QP_Q3_K, QP_Q4_K, QP_Q5_K, QP_Q6_K};
+	all = 1;
+	for (size_t i = 0; i < sizeof q / sizeof *q; i++)
+		all &= qp_can_quantize(q[i]);
+	ok(all, "every llama-quantize target except the grid IQ types can be "
+	   "quantized");
+	ok(!qp_can_quantize(QP_IQ2_XXS) && !qp_can_quantize(QP_IQ3_S) &&
+	   !qp_can_quantize(QP_IQ1_M) && !qp_can_quantize(QP_NVFP4),
+	   "grid IQ types and NVFP4 cannot (yet)");
+	ok(qp_quant_requires_imatrix(QP_IQ2_XXS) &&
+	   qp_quant_requires_imatrix(QP_IQ3_XXS) &&
+	   qp_quant_requires_imatrix(QP_IQ1_M) &&
+	   !qp_quant_requires_imatrix(QP_IQ3_S) &&
+	   !qp_quant_requires_imatrix(QP_Q2_K) &&
+	   !qp_quant_requires_imatrix(QP_IQ4_XS),
+	   "imatrix requirement as in llama-quantize");
+
+	qp_err e;
+	float x[64] = {0}, y[64];
+	uint8_t b[256];
+	e.msg[0] = '\0';
+	ok(qp_quantize(QP_Q4_0, x, b, 1, 48, NULL, &e) == -1 &&
+	   strstr(e.msg, "block size") != NULL,
+	   "quantize rejects rows that are not whole blocks: %s", e.msg);
+	ok(qp_quantize(QP_IQ2_XXS, x, b, 1, 256, NULL, &e) == -1 &&
+	   strstr(e.msg, "IQ2_XXS") != NULL,
+	   "quantize rejects an unsupported type: %s", e.msg);
+	ok(qp_quantize(1000, x, b, 1, 32, NULL, &e) == -1,
+	   "quantize rejects an unknown id: %s", e.msg);
+	ok(qp_dequantize(QP_Q8_0, b, y, 48, &e) == -1,
+	   "dequantize rejects a partial block: %s", e.msg);
+	ok(qp_dequantize(77, b, y, 32, &e) == -1,
+	   "dequantize rejects an unknown id: %s", e.msg);
+	ok(qp_quantize(QP_Q4_0, x, b, 0, 32, NULL, &e) == 0,
+	   "zero rows is fine");
+}
+
+int main(void)
+{
+	check_known_blocks();
+	check_roundtrips();
+	check_half_rounding();
+	check_fallbacks();
+	check_capabilities();
+	done_testing();
+	return exit_status();
+}
