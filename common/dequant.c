@@ -8,6 +8,12 @@
  */
 #include "quant.h"
 
+/* ggml's products and sums are rounded one by one: never fuse them (GCC
+ * does not fuse in C11 mode and does not know this pragma; clang does). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <string.h>
 
 #include "fp16.h"
