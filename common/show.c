@@ -102,36 +102,58 @@ static bool looks_numeric(const char *s)
 	return *end == '\0';
 }
 
+/* A column is numeric when every data cell is a number or "-". */
+static bool column_numeric(const qp_table *t, int c)
+{
+	bool any = false;
+	for (size_t r = 1; r < t->n_rows; r++) {
+		const char *s = t->cells[r * (size_t)t->n_cols + c];
+		if (strcmp(s, "-") == 0)
+			continue;
+		if (!looks_numeric(s))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+static void print_row(const qp_table *t, size_t r, const size_t *width,
+		      const bool *numeric, FILE *out)
+{
+	for (int c = 0; c < t->n_cols; c++) {
+		const char *s = t->cells[r * (size_t)t->n_cols + c];
+		int w = (int)width[c];
+		bool last = c == t->n_cols - 1;
+		if (r > 0 && numeric[c])
+			fprintf(out, "%*s", w, s);
+		else if (last)
+			fputs(s, out);
+		else
+			fprintf(out, "%-*s", w, s);
+		fputs(last ? "\n" : "  ", out);
+	}
+}
+
 int qp_table_print(const qp_table *t, FILE *out)
 {
-	size_t *width = calloc((size_t)t->n_cols, sizeof *width);
-	if (!width || t->oom) {
-		free(width);
-		return -1;
-	}
-	for (size_t r = 0; r < t->n_rows; r++)
+	size_t *width = calloc((size_t)t->n_cols + 1, sizeof *width);
+	bool *numeric = calloc((size_t)t->n_cols + 1, sizeof *numeric);
+	int rc = -1;
+	if (width && numeric && !t->oom) {
 		for (int c = 0; c < t->n_cols; c++) {
-			const char *s = t->cells[r * (size_t)t->n_cols + c];
-			size_t n = s ? strlen(s) : 0;
-			if (n > width[c])
-				width[c] = n;
+			numeric[c] = column_numeric(t, c);
+			for (size_t r = 0; r < t->n_rows; r++) {
+				size_t n = strlen(t->cells[r * (size_t)t->n_cols + c]);
+				width[c] = n > width[c] ? n : width[c];
+			}
 		}
-	for (size_t r = 0; r < t->n_rows; r++) {
-		for (int c = 0; c < t->n_cols; c++) {
-			const char *s = t->cells[r * (size_t)t->n_cols + c];
-			int w = (int)width[c];
-			bool last = c == t->n_cols - 1;
-			if (r > 0 && looks_numeric(s))
-				fprintf(out, "%*s", w, s);
-			else if (last)
-				fputs(s, out);
-			else
-				fprintf(out, "%-*s", w, s);
-			fputs(last ? "\n" : "  ", out);
-		}
+		for (size_t r = 0; r < t->n_rows; r++)
+			print_row(t, r, width, numeric, out);
+		rc = ferror(out) ? -1 : 0;
 	}
 	free(width);
-	return ferror(out) ? -1 : 0;
+	free(numeric);
+	return rc;
 }
 
 void qp_table_free(qp_table *t)
