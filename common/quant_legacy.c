@@ -561,24 +561,24 @@ void qp_encode_tq2_0(const float *src, uint8_t *dst, int64_t nrows,
 
 /* ---- IQ4_NL / IQ4_XS ---------------------------------------------------- */
 
-/* Index of the IQ4_NL level nearest to x (the upper one on exact ties,
- * decided by float subtraction as ggml's best_index_int8 does). */
+/* Index of the IQ4_NL level nearest to x, exactly as ggml's (pre-2026)
+ * best_index_int8: the interval [v[lo], v[lo+1]) holding x is found, then
+ * the nearer end wins by float subtraction, the upper one on ties.  lo is
+ * found by counting levels <= x instead of a binary search (the same lo,
+ * without unpredictable branches). */
 static int iq4_nearest(float x)
 {
 	const int8_t *v = qp_iq4nl_values;
 	if (x <= (float)v[0])
 		return 0;
-	if (x >= (float)v[15])
+	if (x != x)
+		return 15; /* where ggml's search ends for NaN */
+	int lo = 0;
+	for (int k = 1; k < 16; k++)
+		lo += x >= (float)v[k];
+	if (lo == 15)
 		return 15;
-	int lo = 0, hi = 15;
-	while (hi - lo > 1) {
-		int mid = (lo + hi) / 2;
-		if (x < (float)v[mid])
-			hi = mid;
-		else
-			lo = mid;
-	}
-	return x - (float)v[hi - 1] < (float)v[hi] - x ? hi - 1 : hi;
+	return x - (float)v[lo] < (float)v[lo + 1] - x ? lo : lo + 1;
 }
 
 /* Weighted fit of one 32-value block's scale: starting from the absmax
