@@ -168,23 +168,57 @@ static void qx_levels(const float *x, int n, int nmax, float iscale,
 	}
 }
 
-static void qx_sums(const float *x, const float *w, int n, int nmax,
-		    float iscale, float *sumlx, float *suml2)
+/* Sums of the 19 candidate scales of make_qx_quants, four candidates per
+ * vector (GCC/clang vector extensions; each lane does the scalar code's
+ * float operations in the scalar order, so the sums are ggml's). */
+#define QX_NCAND 19
+#define QX_NVEC 5
+typedef float qx_vf __attribute__((vector_size(16)));
+typedef int32_t qx_vi __attribute__((vector_size(16)));
+
+static void qx_candidate_sums(const float *x, const float *w, int n,
+			      int nmax, const float *isc, float *slx,
+			      float *sl2)
 {
-	float slx = 0, sl2 = 0;
+	qx_vf vis[QX_NVEC], vslx[QX_NVEC], vsl2[QX_NVEC];
+	memcpy(vis, isc, sizeof vis);
+	memset(vslx, 0, sizeof vslx);
+	memset(vsl2, 0, sizeof vsl2);
+	const qx_vf magic = {12582912.f, 12582912.f, 12582912.f, 12582912.f};
+	const qx_vi lo = {-nmax, -nmax, -nmax, -nmax};
+	const qx_vi hi = lo + 2 * nmax - 1;
+	const qx_vi mant = {0x007fffff, 0x007fffff, 0x007fffff, 0x007fffff};
+	const qx_vi bias = {0x00400000, 0x00400000, 0x00400000, 0x00400000};
 	for (int i = 0; i < n; i++) {
-		int l = nearest_int(iscale * x[i]);
-		l = imax(-nmax, imin(nmax - 1, l));
-		slx += w[i] * x[i] * (float)l;
-		sl2 += w[i] * (float)l * (float)l;
+		const float wx = w[i] * x[i];
+		const qx_vf vx = {x[i], x[i], x[i], x[i]};
+		const qx_vf vwx = {wx, wx, wx, wx};
+		const qx_vf vw = {w[i], w[i], w[i], w[i]};
+		for (int c = 0; c < QX_NVEC; c++) {
+			qx_vf biased = vis[c] * vx + magic;
+			qx_vi l;
+			memcpy(&l, &biased, sizeof l);
+			l = (l & mant) - bias;          /* nearest_int */
+			qx_vi below = l < lo, above = l > hi; /* -1 or 0 */
+			l = (below & lo) | (~below & l);
+			l = (above & hi) | (~above & l);
+			qx_vf lf = __builtin_convertvector(l, qx_vf);
+			vslx[c] += vwx * lf;
+			vsl2[c] += vw * lf * lf;
+		}
 	}
-	*sumlx = slx;
-	*suml2 = sl2;
+	float all_slx[4 * QX_NVEC], all_sl2[4 * QX_NVEC];
+	memcpy(all_slx, vslx, sizeof all_slx);
+	memcpy(all_sl2, vsl2, sizeof all_sl2);
+	memcpy(slx, all_slx, QX_NCAND * sizeof *slx);
+	memcpy(sl2, all_sl2, QX_NCAND * sizeof *sl2);
 }
 
 /* Symmetric scale for levels in [-nmax, nmax): starts from the absmax
  * scale, then tries 18 nearby scales and keeps the best weighted fit.
- * Writes levels + nmax into L and returns the scale. */
+ * Writes levels + nmax into L and returns the scale.  The candidates'
+ * sums are computed side by side; only the choice among them is
+ * sequential, as in ggml. */
 static float make_qx_quants(int n, int nmax, const float *x, int8_t *L,
 			    const float *w)
 {
@@ -199,21 +233,20 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L,
 		memset(L, 0, (size_t)n);
 		return 0.f;
 	}
-	float iscale = (float)-nmax / max;
-	float sumlx, suml2;
-	qx_levels(x, n, nmax, iscale, L);
-	qx_sums(x, w, n, nmax, iscale, &sumlx, &suml2);
-	float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
-	float best = scale * sumlx;
-	for (int is = -9; is <= 9; is++) {
-		if (is == 0)
-			continue;
-		iscale = -((float)nmax + 0.1f * (float)is) / max;
-		qx_sums(x, w, n, nmax, iscale, &sumlx, &suml2);
-		if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-			qx_levels(x, n, nmax, iscale, L);
-			scale = sumlx / suml2;
-			best = scale * sumlx;
+	float isc[4 * QX_NVEC] = {0}, slx[QX_NCAND], sl2[QX_NCAND];
+	isc[0] = (float)-nmax / max;
+	for (int c = 1, is = -9; is <= 9; is++)
+		if (is != 0)
+			isc[c++] = -((float)nmax + 0.1f * (float)is) / max;
+	qx_candidate_sums(x, w, n, nmax, isc, slx, sl2);
+	qx_levels(x, n, nmax, isc[0], L);
+	float scale = sl2[0] != 0.0f ? slx[0] / sl2[0] : 0.0f;
+	float best = scale * slx[0];
+	for (int c = 1; c < QX_NCAND; c++) {
+		if (sl2[c] > 0 && slx[c] * slx[c] > best * sl2[c]) {
+			qx_levels(x, n, nmax, isc[c], L);
+			scale = slx[c] / sl2[c];
+			best = scale * slx[c];
 		}
 	}
 	return scale;
