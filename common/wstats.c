@@ -9,6 +9,10 @@
 
 #include "threads.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define HBINS 65536 /* one radix level: 16 bits of a float's pattern */
 #define NQUERY 3    /* ranks: 99.9 %, 99.99 %, the top-0.1 % threshold */
 #define Q999 0
@@ -16,6 +20,10 @@
 #define QTOP 2
 #define TOP_BITS 4 /* the quantizer top_share is measured for */
 #define DEFAULT_CHUNK_VALUES 65536
+
+typedef struct qscale {
+	double d, id, qmax;
+} qscale;
 
 typedef struct moments {
 	double n, mean, m2, m3, m4; /* m_k: Σ (w - mean)^k */
@@ -53,6 +61,7 @@ typedef struct run {
 	uint64_t q_rank[NQUERY]; /* rank inside the bin, 1-based */
 	uint64_t n_above_top_bin;
 	double mean, std, absmax;
+	qscale qs[QP_WSTATS_NBITS]; /* per-tensor scales, from pass 1 */
 
 	pthread_mutex_t lock;
 	pthread_cond_t turn;
@@ -67,20 +76,79 @@ typedef struct run {
 	int n_idle;
 } run;
 
-double qp_wstats_qerr2(double w, double absmax, int bits)
+/* round(x) half away from zero for |x| < 2^31 (here |x| <= qmax + 1),
+ * without a libm call: x - trunc(x) is exact, so the comparison with 0.5
+ * is too. */
+static inline double round_half_away(double x)
 {
-	if (absmax == 0)
-		return 0;
+	double t = (double)(int32_t)x, f = x - t;
+	return t + (double)(f >= 0.5) - (double)(f <= -0.5);
+}
+
+static inline qscale qscale_make(double absmax, int bits)
+{
 	double qmax = (double)((1 << (bits - 1)) - 1);
 	double d = absmax / qmax;
-	double x = w / d;
-	double q = round(x); /* half away from zero */
-	if (q > qmax)
-		q = qmax;
-	else if (q < -qmax)
-		q = -qmax;
-	double err = w - q * d;
+	return (qscale){d, absmax > 0 ? 1.0 / d : 0, qmax};
+}
+
+static inline double qerr2(double w, qscale s)
+{
+	double q = round_half_away(w * s.id);
+	q = q > s.qmax ? s.qmax : q < -s.qmax ? -s.qmax : q;
+	double err = w - q * s.d;
 	return err * err;
+}
+
+/* Σ qerr2 over w[0..n) as four running sums, element j going to sum
+ * j % 4, combined as (s0 + s1) + (s2 + s3): a fixed order, so the SSE2
+ * path (two sums per register) and the plain C one give the same bits. */
+#ifdef __SSE2__
+static double qerr2_sum(const float *w, int64_t n, qscale s)
+{
+	__m128d acc[2] = {_mm_setzero_pd(), _mm_setzero_pd()};
+	const __m128d id = _mm_set1_pd(s.id), d = _mm_set1_pd(s.d);
+	const __m128d qmax = _mm_set1_pd(s.qmax), nqmax = _mm_set1_pd(-s.qmax);
+	const __m128d half = _mm_set1_pd(0.5), nhalf = _mm_set1_pd(-0.5);
+	const __m128d one = _mm_set1_pd(1.0);
+	int64_t j = 0;
+	for (; j + 4 <= n; j += 4)
+		for (int k = 0; k < 2; k++) {
+			__m128d v = _mm_cvtps_pd(_mm_castsi128_ps(
+				_mm_loadl_epi64((const __m128i *)(w + j + 2 * k))));
+			__m128d x = _mm_mul_pd(v, id);
+			__m128d t = _mm_cvtepi32_pd(_mm_cvttpd_epi32(x));
+			__m128d f = _mm_sub_pd(x, t);
+			t = _mm_add_pd(t, _mm_and_pd(_mm_cmpge_pd(f, half), one));
+			t = _mm_sub_pd(t, _mm_and_pd(_mm_cmple_pd(f, nhalf), one));
+			t = _mm_max_pd(_mm_min_pd(t, qmax), nqmax);
+			__m128d err = _mm_sub_pd(v, _mm_mul_pd(t, d));
+			acc[k] = _mm_add_pd(acc[k], _mm_mul_pd(err, err));
+		}
+	double s4[4];
+	_mm_storeu_pd(s4, acc[0]);
+	_mm_storeu_pd(s4 + 2, acc[1]);
+	for (; j < n; j++)
+		s4[j & 3] += qerr2(w[j], s);
+	return (s4[0] + s4[1]) + (s4[2] + s4[3]);
+}
+#else
+static double qerr2_sum(const float *w, int64_t n, qscale s)
+{
+	double s4[4] = {0, 0, 0, 0};
+	int64_t j = 0;
+	for (; j + 4 <= n; j += 4)
+		for (int k = 0; k < 4; k++)
+			s4[k] += qerr2(w[j + k], s);
+	for (; j < n; j++)
+		s4[j & 3] += qerr2(w[j], s);
+	return (s4[0] + s4[1]) + (s4[2] + s4[3]);
+}
+#endif
+
+double qp_wstats_qerr2(double w, double absmax, int bits)
+{
+	return qerr2(w, qscale_make(absmax, bits));
 }
 
 /* Chan, Golub & LeVeque's pairwise update of central moments. */
@@ -127,13 +195,24 @@ static double bits_value(uint32_t u)
 static void group_errors(const float *w, int64_t n, double *err)
 {
 	double amax = 0;
-	for (int64_t j = 0; j < n; j++)
-		if (isfinite(w[j]) && fabs(w[j]) > amax)
+	bool all_finite = true;
+	for (int64_t j = 0; j < n; j++) {
+		if (!isfinite(w[j]))
+			all_finite = false;
+		else if (fabs(w[j]) > amax)
 			amax = fabs(w[j]);
-	for (int b = 0; b < QP_WSTATS_NBITS; b++)
-		for (int64_t j = 0; j < n; j++)
-			if (isfinite(w[j]))
-				err[b] += qp_wstats_qerr2(w[j], amax, b + 2);
+	}
+	for (int b = 0; b < QP_WSTATS_NBITS; b++) {
+		qscale s = qscale_make(amax, b + 2);
+		double sum = 0;
+		if (all_finite)
+			sum = qerr2_sum(w, n, s);
+		else
+			for (int64_t j = 0; j < n; j++)
+				if (isfinite(w[j]))
+					sum += qerr2(w[j], s);
+		err[b] += sum;
+	}
 }
 
 static void grouped_errors(const float *w, int64_t n, int64_t g, double *err)
@@ -197,16 +276,26 @@ static void pass1_chunk(run *r, part *p, int64_t row0, int64_t nr)
 static void pass2_chunk(run *r, part *p, int64_t nv)
 {
 	chunk_part *c = &p->c;
+	int64_t nonfinite = 0;
 	for (int64_t i = 0; i < nv; i++) {
 		float v = p->buf[i];
-		if (!isfinite(v))
+		if (!isfinite(v)) {
+			nonfinite++;
 			continue;
+		}
 		double dev = fabs(v - r->mean);
 		c->out3 += dev > 3 * r->std;
 		c->out6 += dev > 6 * r->std;
-		for (int b = 0; b < QP_WSTATS_NBITS; b++)
-			c->err_tensor[b] += qp_wstats_qerr2(v, r->absmax, b + 2);
 		p->hist[abs_bits(v) >> 16]++;
+	}
+	for (int b = 0; b < QP_WSTATS_NBITS; b++) {
+		if (nonfinite == 0) {
+			c->err_tensor[b] = qerr2_sum(p->buf, nv, r->qs[b]);
+			continue;
+		}
+		for (int64_t i = 0; i < nv; i++)
+			if (isfinite(p->buf[i]))
+				c->err_tensor[b] += qerr2(p->buf[i], r->qs[b]);
 	}
 }
 
@@ -224,7 +313,7 @@ static void pass3_chunk(run *r, part *p, int64_t nv)
 			if (hi == r->q_bin[q])
 				p->hist[(size_t)q * HBINS + (u & 0xffff)]++;
 		if (hi > r->q_bin[QTOP])
-			c->err_above += qp_wstats_qerr2(v, r->absmax, TOP_BITS);
+			c->err_above += qerr2(v, r->qs[TOP_BITS - 2]);
 	}
 }
 
@@ -512,6 +601,8 @@ static int finish_pass1(run *r, qp_wstats *o, qp_err *e)
 	r->mean = o->mean;
 	r->std = o->std;
 	r->absmax = o->absmax;
+	for (int b = 0; b < QP_WSTATS_NBITS; b++)
+		r->qs[b] = qscale_make(o->absmax, b + 2);
 	return finish_norms(r, o, e);
 }
 

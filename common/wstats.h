@@ -28,9 +28,11 @@
  *  - sqnr_*[b - 2], b = 2..8: 10 log10(Σw² / Σ(w - q·d)²) of symmetric
  *    round-to-nearest quantization, qmax = 2^(b-1) - 1, d = absmax/qmax of
  *    the whole tensor, of the row, or of each group of 32 / 128 consecutive
- *    values of a row (a row's last group may be shorter), q = w/d rounded
- *    half away from zero, computed in double as written.  A scale of 0
- *    quantizes exactly.  +inf when there is no error.
+ *    values of a row (a row's last group may be shorter), q = w·(1/d)
+ *    rounded half away from zero and clamped to ±qmax (ggml's way: the
+ *    inverse scale multiplies), computed in double as written.  A scale of
+ *    0 quantizes exactly.  +inf when there is no error (NaN for an all-zero
+ *    tensor).
  *  - top_share: share of the 4-bit per-tensor Σ error² carried by the
  *    n_top = ceil(n/1000) values of largest |w| (exact; ties at the
  *    threshold contribute equally, as their error is the same).

@@ -82,7 +82,7 @@ static double ref_qerr2(double w, double absmax, int bits)
 	if (absmax == 0)
 		return 0;
 	double qmax = pow(2, bits - 1) - 1, d = absmax / qmax;
-	double q = round(w / d); /* C's round: half away from zero */
+	double q = round(w * (1.0 / d)); /* C's round: half away from 0 */
 	q = fmin(qmax, fmax(-qmax, q));
 	return (w - q * d) * (w - q * d);
 }
