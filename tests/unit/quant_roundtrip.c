@@ -7,8 +7,74 @@
 
 #include "../tap.h"
 #include "fp16.h"
+#include "iq_tables.h"
 #include "quant.h"
 #include "types.h"
+
+/* ---- constant tables ---------------------------------------------------- */
+
+static uint64_t fnv1a(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static int all_in(const uint8_t *b, size_t n, const uint8_t *set, int nset)
+{
+	for (size_t i = 0; i < n; i++) {
+		int found = 0;
+		for (int k = 0; k < nset; k++)
+			found |= b[i] == set[k];
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
+/* FNV-1a of each table's bytes, computed with a separate script from
+ * ggml-common.h's own text: guards against any edit of iq_tables.c. */
+static void check_tables(void)
+{
+	static const struct {
+		const char *name;
+		const void *data;
+		size_t size;
+		uint64_t fnv;
+	} t[] = {
+		{"iq2xxs_grid", qp_iq2xxs_grid, sizeof qp_iq2xxs_grid, 0xbb4ee025b5ac6e8eull},
+		{"iq2xs_grid", qp_iq2xs_grid, sizeof qp_iq2xs_grid, 0xc9b1ee61e79909bdull},
+		{"iq2s_grid", qp_iq2s_grid, sizeof qp_iq2s_grid, 0x123edd38a3b62b90ull},
+		{"iq3xxs_grid", qp_iq3xxs_grid, sizeof qp_iq3xxs_grid, 0xdfa5dc83d6a155d5ull},
+		{"iq3s_grid", qp_iq3s_grid, sizeof qp_iq3s_grid, 0xfa37020c25b44829ull},
+		{"iq1s_grid", qp_iq1s_grid, sizeof qp_iq1s_grid, 0x6703ed863501ae2eull},
+		{"ksigns_iq2xs", qp_iq2_signs, sizeof qp_iq2_signs, 0xf19ba8f8c3292ba5ull},
+		{"kvalues_iq4nl", qp_iq4nl_values, sizeof qp_iq4nl_values, 0x055d06d2d8fa0f75ull},
+		{"kvalues_mxfp4", qp_mxfp4_values, sizeof qp_mxfp4_values, 0x3f0e3c08af1e5eb5ull},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+		ok(fnv1a(t[i].data, t[i].size) == t[i].fnv,
+		   "%s: %zu bytes, same as ggml-common.h", t[i].name, t[i].size);
+	static const uint8_t iq2[3] = {8, 25, 43};
+	static const uint8_t iq1[3] = {0xff, 0, 1};
+	static const uint8_t iq3s[8] = {1, 3, 5, 7, 9, 11, 13, 15};
+	ok(all_in(&qp_iq2xxs_grid[0][0], sizeof qp_iq2xxs_grid, iq2, 3) &&
+	   all_in(&qp_iq2xs_grid[0][0], sizeof qp_iq2xs_grid, iq2, 3) &&
+	   all_in(&qp_iq2s_grid[0][0], sizeof qp_iq2s_grid, iq2, 3),
+	   "IQ2 grids hold only the magnitudes 8, 25, 43");
+	ok(all_in((const uint8_t *)&qp_iq1s_grid[0][0], sizeof qp_iq1s_grid, iq1, 3),
+	   "IQ1 grid holds only -1, 0, +1");
+	ok(all_in(&qp_iq3s_grid[0][0], sizeof qp_iq3s_grid, iq3s, 8),
+	   "IQ3_S grid holds only odd magnitudes 1..15");
+	int parity = 1;
+	for (int i = 0; i < 128; i++) {
+		int bits = __builtin_popcount(qp_iq2_signs[i]);
+		parity &= (qp_iq2_signs[i] & 127) == i && bits % 2 == 0;
+	}
+	ok(parity, "ksigns: 7 stored sign bits plus an even-parity bit");
+}
 
 /* ---- known encodings ---------------------------------------------------- */
 
@@ -131,6 +197,36 @@ static void check_known_blocks(void)
 				want[128 * g + 32 * l + m] = (float)((0x24 >> (2 * l) & 3) - 1);
 	ok(qp_dequantize(QP_TQ2_0, b, y, 256, &e) == 0 &&
 	   same_floats(y, want, 256), "TQ2_0 block decodes to (q - 1) * d");
+
+	/* IQ2_XXS: per 32 values, 4 grid indices then a u32 of 4 x 7 sign
+	 * bits and a 4-bit scale: db = d * (0.5 + s) * 0.25 */
+	memset(b, 0, 66);
+	put16(b, 0x3c00);
+	b[2] = 1;                          /* group 0 uses grid point 1 */
+	b[6] = 1;                          /* sign pattern 1 for group 0 */
+	b[9] = 3 << 4;                     /* scale 3 in the top nibble */
+	for (int j = 0; j < 256; j++)
+		want[j] = j < 32 ? 0.875f * 8 : 1.0f;
+	for (int j = 0; j < 8; j++)
+		want[j] = 0.875f * (float)qp_iq2xxs_grid[1][j] *
+			  (qp_iq2_signs[1] >> j & 1 ? -1.f : 1.f);
+	ok(qp_dequantize(QP_IQ2_XXS, b, y, 256, &e) == 0 &&
+	   same_floats(y, want, 256), "IQ2_XXS block: grid, signs and scale");
+
+	/* IQ1_S: 8-bit index low bits in qs, 3 high bits per group, scale and
+	 * delta sign in the u16 qh of each 32 values */
+	memset(b, 0, 50);
+	put16(b, 0x3c00);
+	b[2] = 5;                          /* group 0: low index bits */
+	put16(b + 34, (uint16_t)(0x8000 | 2 << 12 | 1)); /* high bits 1 */
+	for (int j = 0; j < 256; j++)
+		want[j] = 1.0f * ((float)qp_iq1s_grid[0][j % 8] + 0.125f);
+	for (int j = 0; j < 32; j++)
+		want[j] = 5.0f * ((float)qp_iq1s_grid[0][j % 8] - 0.125f);
+	for (int j = 0; j < 8; j++)
+		want[j] = 5.0f * ((float)qp_iq1s_grid[261][j] - 0.125f);
+	ok(qp_dequantize(QP_IQ1_S, b, y, 256, &e) == 0 &&
+	   same_floats(y, want, 256), "IQ1_S block: 11-bit index, scale, delta");
 
 	/* TQ1_0: byte 0 encodes trits (2,1,0,2,1) as ceil(t*256/243) */
 	memset(b, 0, 54);
@@ -387,6 +483,7 @@ static void check_capabilities(void)
 
 int main(void)
 {
+	check_tables();
 	check_known_blocks();
 	check_roundtrips();
 	check_half_rounding();
