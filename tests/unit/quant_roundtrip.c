@@ -481,14 +481,58 @@ static void check_capabilities(void)
 	   "zero rows is fine");
 }
 
-int main(void)
+/* Fingerprints of the imatrix encodings of fixed pseudo-random rows, made
+ * with the plain transcription of ggml's loops (Q4_0/Q5_0/IQ4_NL are also
+ * checked against llama-quantize's own output in quant_fixtures; Q4_1,
+ * Q5_1 and IQ4_XS with an imatrix have no fixture): any later rewrite for
+ * speed must keep them. */
+static void check_imatrix_golden(int print)
 {
+	enum { ROWS = 8, COLS = 1024, N = ROWS * COLS };
+	static const struct {
+		uint32_t type;
+		uint64_t fnv;
+	} golden[] = {
+		{QP_Q4_0, 0x59054d1775bfc5d8ull}, {QP_Q4_1, 0xf094f2a8b6b320aaull},
+		{QP_Q5_0, 0x43ea8a50315b6fe8ull}, {QP_Q5_1, 0xc8385d922b113f62ull},
+		{QP_IQ4_NL, 0x31d6e48ec4a81d35ull}, {QP_IQ4_XS, 0x06b0dd1f781178c6ull},
+	};
+	float *x = malloc(N * sizeof *x), *imat = malloc(COLS * sizeof *imat);
+	uint8_t *q = malloc(N * 4);
+	qp_err e;
+	rng_state = 0x243f6a8885a308d3ull;
+	fill_weights(x, N, 0.05f);
+	for (int i = 0; i < COLS; i++)
+		imat[i] = (float)(uniform01() * uniform01() * 100);
+	for (size_t k = 0; k < sizeof golden / sizeof *golden; k++) {
+		const qp_type_info *ti = qp_type_info_by_id(golden[k].type);
+		size_t bytes = (size_t)N / ti->block_size * ti->type_size;
+		qp_quantize(golden[k].type, x, q, ROWS, COLS, imat, &e);
+		uint64_t h = fnv1a(q, bytes);
+		if (print)
+			printf("%s 0x%016llxull\n", ti->name, (unsigned long long)h);
+		else
+			ok(h == golden[k].fnv, "%s with imatrix: same bytes as "
+			   "the reference transcription", ti->name);
+	}
+	free(x);
+	free(imat);
+	free(q);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--print-golden") == 0) {
+		check_imatrix_golden(1);
+		return 0;
+	}
 	check_tables();
 	check_known_blocks();
 	check_roundtrips();
 	check_half_rounding();
 	check_fallbacks();
 	check_capabilities();
+	check_imatrix_golden(0);
 	done_testing();
 	return exit_status();
 }
