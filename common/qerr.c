@@ -1,0 +1,496 @@
+#include "qerr.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "llq_policy.h"
+#include "quant.h"
+#include "rec.h"
+#include "threads.h"
+#include "types.h"
+
+/* Rows per chunk aim at this many values: enough work per item to keep
+ * threads busy, few enough partial sums to merge. */
+#define CHUNK_VALUES (1 << 18)
+
+int qp_qerr_count(const qp_qerr_opts *o)
+{
+	return o->n_types * (o->rotate_block > 0 ? 2 : 1);
+}
+
+/* ---- what llama-quantize would write ---------------------------------- */
+
+static void set_bytes(const qp_tensor_ref *t, qp_qerr_result *r)
+{
+	uint64_t n = 0;
+	qp_err e;
+	if (qp_type_nbytes(r->as, t->ne, t->n_dims, &n, &e) == 0) {
+		r->n_bytes = n;
+		r->bpw = t->n_elem ? 8.0 * (double)n / (double)t->n_elem : 0;
+	}
+}
+
+static void plan_result(const qp_tensor_ref *t, const qp_qerr_opts *o,
+			uint32_t req, int rot, qp_qerr_result *r)
+{
+	char name[16];
+	*r = (qp_qerr_result){.requested = req, .rotate_block = rot};
+	if (rot)
+		snprintf(r->key, sizeof r->key, "%s+had%d", qp_type_name(req, name), rot);
+	else
+		snprintf(r->key, sizeof r->key, "%s", qp_type_name(req, name));
+	if (!t->data) {
+		snprintf(r->note, sizeof r->note, "source type %s cannot be read",
+			 t->type_name);
+		return;
+	}
+	if (!qp_llq_quantizes(t->name, t->n_dims)) {
+		r->has_as = true;
+		r->as = t->type;
+		snprintf(r->note, sizeof r->note,
+			 "llama-quantize keeps this tensor as %s", t->type_name);
+	} else {
+		bool ok;
+		r->as = qp_quant_fallback(req, t->row_len, &ok);
+		r->has_as = ok;
+		if (!ok) {
+			snprintf(r->note, sizeof r->note,
+				 "llama-quantize has no fallback for %s at row length %lld: it aborts",
+				 qp_type_name(req, name), (long long)t->row_len);
+			return;
+		}
+	}
+	set_bytes(t, r);
+	if (r->as != t->type && !qp_can_quantize(r->as)) {
+		snprintf(r->note, sizeof r->note, "not measurable yet: no %s quantizer",
+			 qp_type_name(r->as, name));
+		return;
+	}
+	if (rot && t->row_len % rot != 0) {
+		snprintf(r->note, sizeof r->note,
+			 "row length %lld is not a multiple of the rotation block %d",
+			 (long long)t->row_len, rot);
+		return;
+	}
+	r->measured = true;
+	(void)o;
+}
+
+/* ---- block Hadamard (orthonormal, its own inverse) --------------------- */
+
+static void hadamard_rows(float *x, int64_t n, int block, double *tmp)
+{
+	double scale = 1.0 / sqrt((double)block);
+	for (int64_t b = 0; b < n; b += block) {
+		for (int i = 0; i < block; i++)
+			tmp[i] = x[b + i];
+		for (int h = 1; h < block; h *= 2)
+			for (int i = 0; i < block; i += 2 * h)
+				for (int j = i; j < i + h; j++) {
+					double a = tmp[j], c = tmp[j + h];
+					tmp[j] = a + c;
+					tmp[j + h] = a - c;
+				}
+		for (int i = 0; i < block; i++)
+			x[b + i] = (float)(tmp[i] * scale);
+	}
+}
+
+/* ---- row selection ---------------------------------------------------- */
+
+static uint64_t row_hash(uint64_t seed, uint64_t name_hash, uint64_t row)
+{
+	uint64_t z = seed ^ (name_hash * 0x9e3779b97f4a7c15ull) ^
+		     (row * 0xc2b2ae3d27d4eb4full);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+typedef struct keyed_row {
+	uint64_t key;
+	int64_t row;
+} keyed_row;
+
+static int by_key(const void *a, const void *b)
+{
+	const keyed_row *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->row < y->row ? -1 : x->row > y->row;
+}
+
+static int by_row(const void *a, const void *b)
+{
+	const int64_t *x = a, *y = b;
+	return *x < *y ? -1 : *x > *y;
+}
+
+/* The k rows with the smallest seeded hashes, in row order. */
+static int64_t *sample_rows(const qp_tensor_ref *t, const qp_qerr_opts *o,
+			    int64_t *k_out)
+{
+	int64_t n = t->n_rows;
+	int64_t k = (int64_t)ceil(o->sample_frac * (double)n);
+	k = k < 2 ? (n < 2 ? n : 2) : k;
+	keyed_row *all = malloc((size_t)(n ? n : 1) * sizeof *all);
+	int64_t *rows = malloc((size_t)(k ? k : 1) * sizeof *rows);
+	if (!all || !rows) {
+		free(all);
+		free(rows);
+		return NULL;
+	}
+	uint64_t name_hash = crc32(0L, (const Bytef *)t->name, (uInt)strlen(t->name));
+	for (int64_t i = 0; i < n; i++)
+		all[i] = (keyed_row){row_hash(o->seed, name_hash, (uint64_t)i), i};
+	qsort(all, (size_t)n, sizeof *all, by_key);
+	for (int64_t i = 0; i < k; i++)
+		rows[i] = all[i].row;
+	qsort(rows, (size_t)k, sizeof *rows, by_row);
+	free(all);
+	*k_out = k;
+	return rows;
+}
+
+/* ---- the measurement ---------------------------------------------------- */
+
+typedef struct chunk_sum {
+	double e2, w2, q2, wq, maxabs, wmse;
+	double se2, sw, sw2, sew; /* over rows, for the intervals */
+	int64_t rows;
+	uint32_t crc;
+	uint64_t qbytes;
+	int status;
+} chunk_sum;
+
+typedef struct job {
+	const qp_tensor_ref *t;
+	const float *imp;
+	const qp_qerr_opts *o;
+	qp_qerr_result *res;
+	int *measured;          /* indices of results to measure */
+	int n_measured;
+	const int64_t *rows;    /* selected rows, NULL = all */
+	int64_t n_sel;
+	int64_t chunk_rows, n_chunks;
+	chunk_sum *sums;        /* [n_measured][n_chunks] */
+	qp_err *errs;           /* per item */
+} job;
+
+typedef struct row_bufs {
+	float *w, *q, *rot;
+	uint8_t *qbytes;
+	double *tmp;
+} row_bufs;
+
+static int bufs_alloc(row_bufs *b, int64_t n, uint64_t qrow_bytes, int block)
+{
+	b->w = malloc((size_t)n * sizeof *b->w);
+	b->q = malloc((size_t)n * sizeof *b->q);
+	b->rot = malloc((size_t)n * sizeof *b->rot);
+	b->qbytes = malloc(qrow_bytes ? (size_t)qrow_bytes : 1);
+	b->tmp = malloc((size_t)(block > 0 ? block : 1) * sizeof *b->tmp);
+	return b->w && b->q && b->rot && b->qbytes && b->tmp ? 0 : -1;
+}
+
+static void bufs_free(row_bufs *b)
+{
+	free(b->w);
+	free(b->q);
+	free(b->rot);
+	free(b->qbytes);
+	free(b->tmp);
+}
+
+static const float *row_importance(const job *j, int64_t row)
+{
+	if (!j->imp)
+		return NULL;
+	int64_t rows_per_expert = j->t->n_dims >= 3 ? j->t->ne[1] : j->t->n_rows;
+	return j->imp + (row / rows_per_expert) * j->t->row_len;
+}
+
+/* Quantizes one row (rotated when asked) and dequantizes it into b->q. */
+static int round_trip(const job *j, const qp_qerr_result *r, int64_t row,
+		      row_bufs *b, qp_err *e)
+{
+	int64_t n = j->t->row_len;
+	const float *imp = r->rotate_block ? NULL : row_importance(j, row);
+	const float *src = b->w;
+	if (r->rotate_block) {
+		memcpy(b->rot, b->w, (size_t)n * sizeof *b->rot);
+		hadamard_rows(b->rot, n, r->rotate_block, b->tmp);
+		src = b->rot;
+	}
+	if (r->as == j->t->type && !r->rotate_block) { /* llama-quantize copies */
+		memcpy(b->q, b->w, (size_t)n * sizeof *b->q);
+		memcpy(b->qbytes, j->t->data + (uint64_t)row * qp_tensor_row_bytes(j->t),
+		       (size_t)qp_tensor_row_bytes(j->t));
+		return 0;
+	}
+	if (qp_quantize(r->as, src, b->qbytes, 1, n, imp, e) < 0 ||
+	    qp_dequantize(r->as, b->qbytes, b->q, n, e) < 0)
+		return -1;
+	if (r->rotate_block)
+		hadamard_rows(b->q, n, r->rotate_block, b->tmp);
+	return 0;
+}
+
+static void accumulate_row(chunk_sum *s, const float *w, const float *q,
+			   const float *imp, int64_t n)
+{
+	double e2 = 0, w2 = 0, q2 = 0, wq = 0, ie2 = 0, isum = 0;
+	for (int64_t i = 0; i < n; i++) {
+		double d = (double)w[i] - (double)q[i];
+		e2 += d * d;
+		w2 += (double)w[i] * w[i];
+		q2 += (double)q[i] * q[i];
+		wq += (double)w[i] * q[i];
+		if (fabs(d) > s->maxabs)
+			s->maxabs = fabs(d);
+		if (imp) {
+			ie2 += (double)imp[i] * d * d;
+			isum += imp[i];
+		}
+	}
+	s->e2 += e2;
+	s->w2 += w2;
+	s->q2 += q2;
+	s->wq += wq;
+	s->wmse += isum > 0 ? ie2 / isum : 0;
+	s->se2 += e2 * e2;
+	s->sw += w2;
+	s->sw2 += w2 * w2;
+	s->sew += e2 * w2;
+	s->rows++;
+}
+
+static int measure_chunk(void *ctx, size_t item)
+{
+	job *j = ctx;
+	int m = (int)(item / (size_t)j->n_chunks);
+	int64_t c = (int64_t)(item % (size_t)j->n_chunks);
+	qp_qerr_result *r = &j->res[j->measured[m]];
+	chunk_sum *s = &j->sums[item];
+	qp_err *e = &j->errs[item];
+	uint64_t qrow = 0;
+	int64_t one = j->t->row_len;
+	qp_type_nbytes(r->as, &one, 1, &qrow, e);
+	row_bufs b = {0};
+	s->crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	int status = bufs_alloc(&b, j->t->row_len, qrow > qp_tensor_row_bytes(j->t) ? qrow : qp_tensor_row_bytes(j->t), r->rotate_block);
+	if (status < 0)
+		qp_fail(e, "out of memory");
+	int64_t i0 = c * j->chunk_rows;
+	int64_t i1 = i0 + j->chunk_rows < j->n_sel ? i0 + j->chunk_rows : j->n_sel;
+	for (int64_t i = i0; i < i1 && status == 0; i++) {
+		int64_t row = j->rows ? j->rows[i] : i;
+		status = qp_tensor_rows_f32(j->t, row, 1, b.w, e);
+		if (status == 0)
+			status = round_trip(j, r, row, &b, e);
+		if (status == 0) {
+			accumulate_row(s, b.w, b.q, row_importance(j, row), j->t->row_len);
+			uint64_t nb = r->as == j->t->type && !r->rotate_block
+					      ? qp_tensor_row_bytes(j->t) : qrow;
+			s->crc = (uint32_t)crc32(s->crc, b.qbytes, (uInt)nb);
+			s->qbytes += nb;
+		}
+	}
+	bufs_free(&b);
+	s->status = status;
+	return status;
+}
+
+/* ---- finishing -------------------------------------------------------- */
+
+static void merge(const chunk_sum *v, int64_t n, chunk_sum *out)
+{
+	*out = (chunk_sum){.crc = (uint32_t)crc32(0L, Z_NULL, 0)};
+	for (int64_t c = 0; c < n; c++) {
+		out->e2 += v[c].e2;
+		out->w2 += v[c].w2;
+		out->q2 += v[c].q2;
+		out->wq += v[c].wq;
+		out->wmse += v[c].wmse;
+		out->se2 += v[c].se2;
+		out->sw += v[c].sw;
+		out->sw2 += v[c].sw2;
+		out->sew += v[c].sew;
+		out->rows += v[c].rows;
+		out->maxabs = v[c].maxabs > out->maxabs ? v[c].maxabs : out->maxabs;
+		out->crc = (uint32_t)crc32_combine(out->crc, v[c].crc, (z_off_t)v[c].qbytes);
+	}
+}
+
+static double sqnr_of_ratio(double ratio)
+{
+	return ratio > 0 ? -10.0 * log10(ratio) : INFINITY;
+}
+
+/* 95% intervals from the sampled rows (k of N). */
+static void intervals(const chunk_sum *s, int64_t N, int64_t row_len,
+		      qp_qerr_result *r)
+{
+	double k = (double)s->rows;
+	if (s->rows < 2)
+		return;
+	double fpc = 1.0 - k / (double)N;
+	double mean_e = s->e2 / k;
+	double var_e = (s->se2 - s->e2 * s->e2 / k) / (k - 1);
+	double half = 1.96 * sqrt(fmax(var_e, 0) / k * fpc) / (double)row_len;
+	double mse = mean_e / (double)row_len;
+	r->ci_mse = (qp_interval){fmax(mse - half, 0), mse + half};
+	r->ci_rmse = (qp_interval){sqrt(r->ci_mse.lo), sqrt(r->ci_mse.hi)};
+	double ratio = s->w2 > 0 ? s->e2 / s->w2 : 0;
+	double mean_w = s->sw / k;
+	double var_d = (s->se2 - 2 * ratio * s->sew + ratio * ratio * s->sw2) / (k - 1);
+	double half_r = mean_w > 0 ? 1.96 * sqrt(fmax(var_d, 0) / k * fpc) / mean_w : 0;
+	double lo = fmax(ratio - half_r, 0), hi = ratio + half_r;
+	r->ci_rel = (qp_interval){sqrt(lo), sqrt(hi)};
+	r->ci_sqnr = (qp_interval){sqnr_of_ratio(hi), sqnr_of_ratio(lo)};
+	r->has_ci = true;
+}
+
+static void finish(const chunk_sum *s, const job *j, qp_qerr_result *r)
+{
+	double n = (double)s->rows * (double)j->t->row_len;
+	r->rows_measured = s->rows;
+	r->rows_total = j->t->n_rows;
+	r->mse = n > 0 ? s->e2 / n : 0;
+	r->rmse = sqrt(r->mse);
+	r->rel = s->w2 > 0 ? sqrt(s->e2 / s->w2) : (s->e2 > 0 ? INFINITY : 0);
+	r->cos = s->w2 > 0 && s->q2 > 0 ? s->wq / (sqrt(s->w2) * sqrt(s->q2))
+					: (s->w2 == s->q2 ? 1.0 : 0.0);
+	r->maxabs = s->maxabs;
+	r->sqnr_db = s->w2 > 0 ? sqnr_of_ratio(s->e2 / s->w2) : 0;
+	r->has_wmse = j->imp != NULL;
+	r->wmse = s->rows ? s->wmse / (double)s->rows : 0;
+	r->used_imatrix = j->imp && !r->rotate_block;
+	if (j->o->crc && !j->rows) {
+		r->has_crc = true;
+		r->crc = s->crc;
+	}
+	if (j->rows)
+		intervals(s, j->t->n_rows, j->t->row_len, r);
+}
+
+static int run_jobs(job *j, qp_err *e)
+{
+	size_t items = (size_t)j->n_measured * (size_t)j->n_chunks;
+	j->sums = calloc(items ? items : 1, sizeof *j->sums);
+	j->errs = calloc(items ? items : 1, sizeof *j->errs);
+	if (!j->sums || !j->errs)
+		return qp_fail(e, "out of memory");
+	qp_parallel_for(j->o->threads, items, measure_chunk, j);
+	for (size_t i = 0; i < items; i++)
+		if (j->sums[i].status != 0) {
+			*e = j->errs[i];
+			return qp_fail_prefix(e, "tensor '%s'", j->t->name);
+		}
+	for (int m = 0; m < j->n_measured; m++) {
+		chunk_sum total;
+		merge(j->sums + (size_t)m * (size_t)j->n_chunks, j->n_chunks, &total);
+		finish(&total, j, &j->res[j->measured[m]]);
+	}
+	return 0;
+}
+
+int qp_qerr_tensor(const qp_tensor_ref *t, const float *imp,
+		   const qp_qerr_opts *o, qp_qerr_result *res, qp_err *e)
+{
+	int n = 0, measured[128];
+	for (int i = 0; i < o->n_types; i++) {
+		plan_result(t, o, o->types[i], 0, &res[n++]);
+		if (o->rotate_block > 0)
+			plan_result(t, o, o->types[i], o->rotate_block, &res[n++]);
+	}
+	job j = {.t = t, .imp = imp, .o = o, .res = res, .measured = measured};
+	for (int i = 0; i < n && j.n_measured < 128; i++)
+		if (res[i].measured)
+			measured[j.n_measured++] = i;
+	bool sampling = o->sample_frac > 0 && o->sample_frac < 1;
+	j.n_sel = t->n_rows;
+	int64_t *rows = NULL;
+	if (sampling && j.n_measured && !(rows = sample_rows(t, o, &j.n_sel)))
+		return qp_fail(e, "out of memory");
+	j.rows = rows;
+	j.chunk_rows = t->row_len ? CHUNK_VALUES / t->row_len : 1;
+	j.chunk_rows = j.chunk_rows < 1 ? 1 : j.chunk_rows;
+	j.n_chunks = (j.n_sel + j.chunk_rows - 1) / j.chunk_rows;
+	int status = j.n_measured && j.n_chunks ? run_jobs(&j, e) : 0;
+	free(rows);
+	free(j.sums);
+	free(j.errs);
+	return status;
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+static void pack_interval(msgpack_packer *pk, const char *key, qp_interval v)
+{
+	qp_pack_str(pk, key);
+	msgpack_pack_array(pk, 2);
+	msgpack_pack_double(pk, v.lo);
+	msgpack_pack_double(pk, v.hi);
+}
+
+static void pack_result(msgpack_packer *pk, const qp_qerr_result *r,
+			bool imatrix_given)
+{
+	char tn[16];
+	size_t n = 1 + (r->note[0] != 0);
+	if (r->has_as)
+		n += 2;
+	if (r->measured)
+		n += 6 + r->has_wmse + r->has_crc + (imatrix_given ? 1 : 0) +
+		     (r->rows_measured < r->rows_total ? 1 : 0) + r->has_ci;
+	msgpack_pack_map(pk, n);
+	qp_pack_str(pk, "as");
+	if (r->has_as)
+		qp_pack_str(pk, qp_type_name(r->as, tn));
+	else
+		msgpack_pack_nil(pk);
+	if (r->note[0])
+		qp_pack_key_str(pk, "note", r->note);
+	if (r->has_as) {
+		qp_pack_key_uint(pk, "n_bytes", r->n_bytes);
+		qp_pack_key_double(pk, "bpw", r->bpw);
+	}
+	if (!r->measured)
+		return;
+	qp_pack_key_double(pk, "mse", r->mse);
+	qp_pack_key_double(pk, "rmse", r->rmse);
+	qp_pack_key_double(pk, "rel", r->rel);
+	qp_pack_key_double(pk, "cos", r->cos);
+	qp_pack_key_double(pk, "maxabs", r->maxabs);
+	qp_pack_key_double(pk, "sqnr_db", r->sqnr_db);
+	if (r->has_wmse)
+		qp_pack_key_double(pk, "wmse", r->wmse);
+	if (imatrix_given)
+		qp_pack_key_bool(pk, "imatrix", r->used_imatrix);
+	if (r->has_crc)
+		qp_pack_key_uint(pk, "crc32", r->crc);
+	if (r->rows_measured < r->rows_total)
+		qp_pack_key_int(pk, "rows", r->rows_measured);
+	if (r->has_ci) {
+		qp_pack_str(pk, "ci95");
+		msgpack_pack_map(pk, 4);
+		pack_interval(pk, "mse", r->ci_mse);
+		pack_interval(pk, "rmse", r->ci_rmse);
+		pack_interval(pk, "rel", r->ci_rel);
+		pack_interval(pk, "sqnr_db", r->ci_sqnr);
+	}
+}
+
+void qp_qerr_pack(msgpack_packer *pk, const qp_qerr_result *res, int n,
+		  bool imatrix_given)
+{
+	msgpack_pack_map(pk, (size_t)n);
+	for (int i = 0; i < n; i++) {
+		qp_pack_str(pk, res[i].key);
+		pack_result(pk, &res[i], imatrix_given);
+	}
+}

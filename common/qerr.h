@@ -1,0 +1,78 @@
+/* qerr.h — the real round-trip error of quantization types on a tensor.
+ *
+ * Promise: for each requested type, the type llama-quantize would really
+ * write (its shape fallbacks, and the tensors it never quantizes) and the
+ * error of quantizing the tensor's values with our bit-exact quantizers
+ * and dequantizing them back: mse, rmse, rel (||W-Q||/||W||), cos, maxabs,
+ * sqnr_db, and with an importance matrix wmse (per row
+ * sum_j imp_j (w_ij - q_ij)^2 / sum_j imp_j, averaged over rows).  All sums
+ * are in double over fixed row chunks merged in order, so the result is
+ * the same for any thread count.  Work is row by row: memory is O(row
+ * length) per thread whatever the tensor's size.
+ *
+ * With sample_frac in (0, 1) a seeded uniform sample of whole rows is
+ * measured and the error metrics carry a 95% confidence interval (normal
+ * approximation with finite-population correction; ratio estimator for
+ * rel and sqnr_db).  With rotate_block > 0 each type is also measured after
+ * a block-Hadamard rotation of every row, compared back in the original
+ * frame, reported as "<TYPE>+had<BLOCK>".
+ */
+#ifndef QP_QERR_H
+#define QP_QERR_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "tensor_src.h"
+
+typedef struct qp_qerr_opts {
+	const uint32_t *types;
+	int n_types;
+	int rotate_block;   /* 0: no rotated variants */
+	bool crc;           /* crc32 of the quantized bytes (full runs only) */
+	double sample_frac; /* 0 or >= 1: every row */
+	uint64_t seed;
+	int threads;
+} qp_qerr_opts;
+
+typedef struct qp_interval {
+	double lo, hi;
+} qp_interval;
+
+typedef struct qp_qerr_result {
+	char key[48];          /* "Q4_K", "Q4_K+had128" */
+	uint32_t requested;
+	int rotate_block;
+	bool has_as;           /* false: llama-quantize would abort */
+	uint32_t as;
+	bool measured;
+	char note[192];        /* why not measured, or what was special */
+	bool used_imatrix;
+	double mse, rmse, rel, cos, maxabs, sqnr_db;
+	bool has_wmse;
+	double wmse;
+	uint64_t n_bytes;
+	double bpw;
+	bool has_crc;
+	uint32_t crc;
+	int64_t rows_measured, rows_total;
+	bool has_ci;
+	qp_interval ci_mse, ci_rmse, ci_rel, ci_sqnr;
+} qp_qerr_result;
+
+/* Results per requested type (and rotated variant right after it). */
+int qp_qerr_count(const qp_qerr_opts *o);
+
+/* imp: importance values [n_expert][row_len] for t, or NULL; n_expert is
+ * t->ne[2] for 3-D expert tensors, else 1.  res holds qp_qerr_count(o). */
+int qp_qerr_tensor(const qp_tensor_ref *t, const float *imp,
+		   const qp_qerr_opts *o, qp_qerr_result *res, qp_err *e);
+
+/* Packs the qerr map {KEY: {...}} for the results; imatrix_given adds
+ * "imatrix": true/false to each measured result. */
+void qp_qerr_pack(msgpack_packer *pk, const qp_qerr_result *res, int n,
+		  bool imatrix_given);
+
+#endif

@@ -1,0 +1,298 @@
+/* qerr-measure — the real round-trip error of quantization types. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "imatrix.h"
+#include "progress.h"
+#include "qerr.h"
+#include "quant.h"
+#include "rec.h"
+#include "tensor_src.h"
+#include "types.h"
+
+static const char usage[] =
+	"Usage: qerr-measure [options] [FILE ...]\n"
+	"Adds to every tensor record the real round-trip error of each\n"
+	"quantization type, as llama-quantize would write it (shape fallbacks\n"
+	"and tensors it never quantizes included), under the key qerr.\n"
+	"Reads records (gguf-dump output) from FILE or standard input.\n"
+	"\n"
+	"  -t, --types LIST     comma-separated types (default\n"
+	"                       Q2_K,Q3_K,Q4_K,Q5_K,Q6_K,Q8_0,IQ4_XS)\n"
+	"  -m, --imatrix FILE   llama.cpp importance matrix (GGUF or legacy .dat):\n"
+	"                       quantize on the importance-weighted path, as\n"
+	"                       llama-quantize --imatrix does, and add wmse\n"
+	"  -c, --crc            add crc32 of each type's quantized bytes\n"
+	"  -s, --sample FRAC    measure a seeded uniform sample of rows (0 < FRAC\n"
+	"                       < 1) and add 95% confidence intervals (ci95)\n"
+	"      --seed N         seed for --sample (default 0)\n"
+	"  -r, --rotate hadamard[:BLOCK]\n"
+	"                       also measure each type after a block-Hadamard\n"
+	"                       rotation of the rows (BLOCK a power of two,\n"
+	"                       default 128), as qerr.<TYPE>+had<BLOCK>\n"
+	"\n"
+	"  -@, --threads N      threads (default 1); output is the same for any N\n"
+	"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
+	"  -q, --quiet          no progress on a terminal's stderr\n"
+	"  -h, --help           this help\n"
+	"  -V, --version        versions of qerr-measure and its libraries\n"
+	"\n"
+	"Exit status: 0 success, 1 bad input or failed work, 2 bad usage.\n";
+
+enum { OPT_SEED = 256 };
+
+typedef struct opts {
+	uint32_t types[64];
+	int n_types;
+	const char *imatrix;
+	bool crc;
+	double sample;
+	uint64_t seed;
+	int rotate;
+} opts;
+
+static const struct option long_opts[] = {
+	{"types", required_argument, NULL, 't'},
+	{"imatrix", required_argument, NULL, 'm'},
+	{"crc", no_argument, NULL, 'c'},
+	{"sample", required_argument, NULL, 's'},
+	{"seed", required_argument, NULL, OPT_SEED},
+	{"rotate", required_argument, NULL, 'r'},
+	{0},
+};
+
+static int parse_types(opts *o, const char *list, qp_err *e)
+{
+	char buf[1024];
+	snprintf(buf, sizeof buf, "%s", list);
+	o->n_types = 0;
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		const qp_type_info *ti = qp_type_info_by_name(tok);
+		if (!ti || ti->removed)
+			return qp_fail(e, "unknown type '%s'", tok);
+		if (o->n_types == 64)
+			return qp_fail(e, "too many types (at most 64)");
+		o->types[o->n_types++] = ti->id;
+	}
+	return o->n_types ? 0 : qp_fail(e, "-t needs at least one type");
+}
+
+static int parse_rotate(opts *o, const char *arg, qp_err *e)
+{
+	long block = 128;
+	if (strncmp(arg, "hadamard", 8) != 0 || (arg[8] && arg[8] != ':'))
+		return qp_fail(e, "--rotate takes hadamard[:BLOCK], not '%s'", arg);
+	if (arg[8] == ':' && qp_parse_long(arg + 9, 2, 65536, &block, e) < 0)
+		return -1;
+	if (block & (block - 1))
+		return qp_fail(e, "the Hadamard block must be a power of two, not %ld", block);
+	o->rotate = (int)block;
+	return 0;
+}
+
+static int on_option(int opt, const char *arg, void *ctx, qp_err *e)
+{
+	opts *o = ctx;
+	long v;
+	switch (opt) {
+	case 't': return parse_types(o, arg, e);
+	case 'm': o->imatrix = arg; return 0;
+	case 'c': o->crc = true; return 0;
+	case 'r': return parse_rotate(o, arg, e);
+	case 's':
+		if (qp_parse_double(arg, &o->sample, e) < 0)
+			return -1;
+		if (o->sample <= 0 || o->sample >= 1)
+			return qp_fail(e, "--sample takes a fraction between 0 and 1, not %s", arg);
+		return 0;
+	case OPT_SEED:
+		if (qp_parse_long(arg, 0, 0x7fffffffL, &v, e) < 0)
+			return -1;
+		o->seed = (uint64_t)v;
+		return 0;
+	}
+	return qp_fail(e, "unknown option");
+}
+
+typedef struct run {
+	const opts *o;
+	qp_qerr_opts q;
+	qp_imatrix im;
+	bool have_im;
+	qp_map_cache *maps;
+	qp_writer *w;
+	qp_progress progress;
+	uint64_t n_done;
+} run;
+
+/* The imatrix values for t, checked against its shape; NULL when the
+ * imatrix has no entry (the result says so). */
+static int importance_for(run *r, const qp_tensor_ref *t, const float **imp,
+			  qp_err *e)
+{
+	*imp = NULL;
+	if (!r->have_im)
+		return 0;
+	const qp_imatrix_entry *ent = qp_imatrix_find(&r->im, t->name);
+	if (!ent)
+		return 0;
+	int64_t n_expert = t->n_dims >= 3 ? t->ne[2] : 1;
+	if (ent->n_cols != t->row_len || ent->n_expert != n_expert)
+		return qp_fail(e, "imatrix entry '%s' is %lld x %lld experts, but the "
+			       "tensor has rows of %lld and %lld experts (an imatrix "
+			       "of another model?)", t->name, (long long)ent->n_cols,
+			       (long long)ent->n_expert, (long long)t->row_len,
+			       (long long)n_expert);
+	*imp = ent->importance;
+	return 0;
+}
+
+static int measure_record(run *r, const qp_record *rec, qp_err *e)
+{
+	qp_tensor_ref t;
+	const float *imp;
+	if (qp_tensor_ref_from_record(rec, r->maps, &t, e) < 0 ||
+	    importance_for(r, &t, &imp, e) < 0)
+		return -1;
+	int n = qp_qerr_count(&r->q);
+	qp_qerr_result *res = calloc((size_t)n, sizeof *res);
+	if (!res)
+		return qp_fail(e, "out of memory");
+	int status = qp_qerr_tensor(&t, imp, &r->q, res, e);
+	if (status == 0) {
+		qp_writer_enrich(r->w, rec, "qerr");
+		qp_qerr_pack(qp_writer_packer(r->w), res, n, r->have_im);
+		status = qp_writer_end(r->w, e);
+	}
+	free(res);
+	qp_progress_update(&r->progress, ++r->n_done);
+	return status;
+}
+
+static int filter_stream(run *r, int fd, const char *name, qp_err *e)
+{
+	qp_reader *rd = qp_reader_new(fd, name, 0);
+	if (!rd)
+		return qp_fail(e, "out of memory");
+	qp_record rec;
+	int st;
+	while ((st = qp_reader_next(rd, &rec, e)) == 1) {
+		int ok = qp_rec_is(&rec, "tensor")
+				 ? measure_record(r, &rec, e)
+				 : qp_writer_raw(r->w, rec.raw, rec.raw_len, e);
+		if (ok < 0) {
+			st = -1;
+			break;
+		}
+	}
+	qp_reader_free(rd);
+	return st;
+}
+
+static int filter_all(run *r, const qp_common *c)
+{
+	static char *stdin_only[] = {"-"};
+	char **files = c->n_files ? c->files : stdin_only;
+	int n = c->n_files ? c->n_files : 1;
+	for (int i = 0; i < n; i++) {
+		qp_err e;
+		int fd;
+		if (qp_open_input(files[i], &fd, &e) < 0) {
+			qp_report("qerr-measure", files[i], e.msg);
+			return 1;
+		}
+		int st = filter_stream(r, fd, files[i], &e);
+		if (fd != STDIN_FILENO)
+			close(fd);
+		if (st < 0) {
+			qp_report("qerr-measure", files[i], e.msg);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int setup(run *r, const opts *o, const qp_common *c)
+{
+	static const uint32_t ladder[] = {QP_Q2_K, QP_Q3_K, QP_Q4_K, QP_Q5_K,
+					  QP_Q6_K, QP_Q8_0, QP_IQ4_XS};
+	r->o = o;
+	r->q = (qp_qerr_opts){
+		.types = o->n_types ? o->types : ladder,
+		.n_types = o->n_types ? o->n_types : 7,
+		.rotate_block = o->rotate, .crc = o->crc,
+		.sample_frac = o->sample, .seed = o->seed, .threads = c->threads,
+	};
+	r->maps = qp_map_cache_new();
+	if (!r->maps) {
+		qp_report("qerr-measure", NULL, "out of memory");
+		return 1;
+	}
+	qp_err e;
+	if (o->imatrix) {
+		if (qp_imatrix_load(o->imatrix, &r->im, &e) < 0) {
+			qp_report("qerr-measure", o->imatrix, e.msg);
+			return 1;
+		}
+		r->have_im = true;
+	}
+	qp_progress_init(&r->progress, qp_progress_wanted(c->quiet),
+			 "qerr-measure: tensors", 0);
+	return 0;
+}
+
+static int finish(run *r, qp_out *out, const qp_common *c, int status)
+{
+	qp_err e;
+	qp_progress_end(&r->progress);
+	if (qp_writer_close(r->w, &e) < 0 && status == 0) {
+		qp_report("qerr-measure", c->output ? c->output : "standard output", e.msg);
+		status = 1;
+	}
+	if (status == 0 && qp_out_commit(out, &e) < 0) {
+		qp_report("qerr-measure", c->output, e.msg);
+		status = 1;
+	}
+	if (status != 0)
+		qp_out_abort(out);
+	if (r->have_im)
+		qp_imatrix_free(&r->im);
+	qp_map_cache_free(r->maps);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	opts o = {0};
+	qp_tool tool = {"qerr-measure", usage, "t:m:cs:r:", long_opts, on_option, &o};
+	qp_common c;
+	int st = qp_cli_parse(&tool, argc, argv, &c);
+	if (st == QP_CLI_CONTINUE)
+		st = qp_cli_refuse_tty_stdin(&tool, &c);
+	if (st != QP_CLI_CONTINUE)
+		return st;
+	if (o.crc && o.sample > 0) {
+		qp_report("qerr-measure", NULL, "--crc needs every row: it cannot go with --sample");
+		return 2;
+	}
+	run r = {0};
+	if (setup(&r, &o, &c) != 0)
+		return 1;
+	qp_err e;
+	qp_out out;
+	if (qp_out_open(&out, c.output, &e) < 0) {
+		qp_report("qerr-measure", NULL, e.msg);
+		return finish(&r, &out, &c, 1);
+	}
+	r.w = qp_writer_new(out.fd, out.json);
+	int status = r.w ? 0 : 1;
+	if (status == 0 && qp_write_meta(r.w, "qerr-measure", argc, argv, &e) < 0)
+		status = 1;
+	if (status == 0)
+		status = filter_all(&r, &c);
+	return finish(&r, &out, &c, status);
+}
