@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "threads.h"
 
 #ifdef __SSE2__
@@ -687,8 +688,12 @@ static int run_init(run *r, const int64_t *ne, int n_dims,
 	r->n_cols = ne[0];
 	r->n_rows = 1;
 	r->n_expert = 1;
-	for (int d = 1; d < n_dims; d++)
+	uint64_t nv = (uint64_t)ne[0];
+	for (int d = 1; d < n_dims; d++) {
 		r->n_rows *= ne[d];
+		if (!ck_mul_u64(nv, (uint64_t)ne[d], &nv) || nv > INT64_MAX)
+			return qp_fail(e, "wstats: the shape overflows");
+	}
 	for (int d = 2; d < n_dims; d++)
 		r->n_expert *= ne[d];
 	r->chunk_rows = opts && opts->chunk_rows > 0

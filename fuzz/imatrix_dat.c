@@ -1,5 +1,6 @@
-/* libFuzzer target: the legacy imatrix .dat reader on arbitrary bytes,
- * plus statistics on whatever it accepts. */
+/* libFuzzer target: the imatrix readers on arbitrary bytes (the legacy
+ * .dat reader, and the GGUF one when the bytes start with "GGUF"), plus
+ * statistics and layer averages on whatever they accept. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	qp_imatrix im;
 	qp_err e;
-	if (qp_imatrix_parse_dat(data, size, &im, &e) != 0)
+	if (qp_imatrix_parse(data, size, &im, &e) != 0)
 		return 0;
 	qp_imatrix_stats *st = calloc((size_t)im.n_entries, sizeof *st);
 	if (st && qp_imatrix_stats_compute(&im, st, &e) == 0) {

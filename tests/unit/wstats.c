@@ -449,6 +449,9 @@ static void test_degenerate(void)
 	int64_t bad_ne[2] = {0, 4};
 	ok(qp_wstats_compute(bad_ne, 2, get_rows, NULL, NULL, &s, &e) == -1,
 	   "zero dimension fails: %s", e.msg);
+	int64_t huge_ne[3] = {1ll << 40, 1ll << 20, 1ll << 10};
+	ok(qp_wstats_compute(huge_ne, 3, get_rows, NULL, NULL, &s, &e) == -1,
+	   "overflowing shape fails: %s", e.msg);
 }
 
 static void test_callback_failure(void)
