@@ -17,6 +17,7 @@
 /* No real imatrix comes near these; larger values mean a corrupt file. */
 #define MAX_COUNT 1e18
 #define MAX_NAME_LEN 4096
+#define MAX_DATASET_LEN (1 << 20)
 
 #define GGML_TYPE_F32 0
 
@@ -58,18 +59,24 @@ static char *dup_bytes(const char *p, size_t n)
 }
 
 /* Copies a name read from a file; rejects what cannot be a C string. */
-static int copy_name(const char *p, size_t n, char **out, const char *what,
-		     qp_err *e)
+static int copy_text(const char *p, size_t n, size_t max, char **out,
+		     const char *what, qp_err *e)
 {
 	if (n == 0)
 		return qp_fail(e, "%s: empty name", what);
-	if (n > MAX_NAME_LEN)
+	if (n > max)
 		return qp_fail(e, "%s: name of %zu bytes is too long", what, n);
 	if (memchr(p, '\0', n))
 		return qp_fail(e, "%s: name contains a NUL byte", what);
 	if (!(*out = dup_bytes(p, n)))
 		return qp_fail(e, "%s: out of memory", what);
 	return 0;
+}
+
+static int copy_name(const char *p, size_t n, char **out, const char *what,
+		     qp_err *e)
+{
+	return copy_text(p, n, MAX_NAME_LEN, out, what, e);
 }
 
 static int alloc_entry_arrays(qp_imatrix_entry *en, qp_err *e)
@@ -90,7 +97,7 @@ static int finish_entry(qp_imatrix_entry *en, qp_err *e)
 	en->n_idle_experts = 0;
 	for (int64_t x = 0; x < en->n_expert; x++) {
 		double c = en->counts[x];
-		if (!isfinite(c) || c < 0 || c > MAX_COUNT)
+		if (!isfinite(c) || c < 0 || c > MAX_COUNT || c != floor(c))
 			return qp_fail(e, "%s: expert %lld: bad count %g",
 				       en->name, (long long)x, c);
 		if (c == 0)
@@ -231,8 +238,8 @@ static int dat_trailer(reader *r, qp_imatrix *im, qp_err *e)
 		return 0;
 	if (!(im->datasets = calloc(1, sizeof *im->datasets)))
 		return qp_fail(e, "out of memory");
-	if (copy_name((const char *)p, (size_t)len, &im->datasets[0],
-		      "dataset", e))
+	if (copy_text((const char *)p, (size_t)len, MAX_DATASET_LEN,
+		      &im->datasets[0], "dataset", e))
 		return -1;
 	im->n_datasets = 1;
 	return 0;

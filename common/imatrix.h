@@ -7,9 +7,10 @@
  * weight tensor the raw sums and counts per expert and the per-column
  * importance llama-quantize passes to the quantizer, computed as it does
  * (float sum / float count; an expert that saw no tokens gets importance 1).
- * Bad files (truncated, absurd counts, names with NUL bytes, a dense entry
- * or a whole entry with count zero, negative or NaN sums, sums without
- * counts) fail with a message naming the entry.  An expert of a MoE entry
+ * Bad files (truncated, negative, fractional or absurd counts, names with
+ * NUL bytes, a dense entry or a whole entry with count zero, negative or
+ * non-finite sums, sums without counts, duplicate entries) fail with a
+ * message naming the entry.  An expert of a MoE entry
  * with count zero is not an error: llama-imatrix writes such partial
  * entries; it is reported in n_idle_experts.
  *
@@ -96,7 +97,8 @@ typedef struct qp_imatrix_stats {
 	double cossim;       /* with the same tensor of layer - 1, over the
 				raw sums; 0 when has_prev is false */
 	bool has_prev;       /* a previous-layer entry of equal size exists */
-	double tokens;       /* max over experts of the count */
+	double tokens;       /* max over experts of the count (tokens for
+				GGUF, ncall for .dat) */
 	int64_t n_expert, n_idle_experts;
 } qp_imatrix_stats;
 

@@ -459,6 +459,10 @@ static void test_gguf_built(void)
 	t[1].data = cbig;
 	gguf_expect_fail("absurd count", "imatrix", t, 2,
 			 "a.weight: expert 0: bad count");
+	float chalf[1] = {0.4f};
+	t[1].data = chalf;
+	gguf_expect_fail("a count that is not a whole number", "imatrix", t,
+			 2, "a.weight: expert 0: bad count 0.4");
 	t[1].data = c1;
 	t[0].data = sneg;
 	gguf_expect_fail("negative sum", "imatrix", t, 2,
