@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "../tap.h"
+#include "gguf.h"
+#include "le.h"
+#include "mapfile.h"
 #include "wstats.h"
 
 /* ---- data --------------------------------------------------------------- */
@@ -472,6 +475,65 @@ static void test_callback_failure(void)
 	free(w);
 }
 
+/* Every weight of the real stories260K F32 model against the reference. */
+static void test_fixture_model(void)
+{
+	const char *dir = tap_fixtures();
+	char path[4200];
+	qp_map m;
+	qp_gguf g;
+	qp_err e;
+	if (!dir) {
+		skip(1, "no fixtures");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/stories260K-f32.gguf", dir);
+	if (qp_map_open(path, &m, &e) ||
+	    qp_gguf_parse(m.data, m.size, m.size, &g, &e)) {
+		ok(0, "stories260K-f32.gguf: %s", e.msg);
+		return;
+	}
+	int bad = 0, n_checked = 0;
+	double worst_crest = 0;
+	for (uint64_t t = 0; t < g.n_tensors; t++) {
+		const qp_gguf_tensor *ti = &g.tensors[t];
+		if (ti->type != 0 || ti->n_dims != 2)
+			continue;
+		float *w = malloc(ti->n_elem * sizeof *w);
+		for (uint64_t i = 0; i < ti->n_elem; i++)
+			w[i] = le_f32(m.data + ti->offset + 4 * i);
+		qp_wstats got, want;
+		char label[80];
+		snprintf(label, sizeof label, "%.*s", (int)ti->name.len,
+			 ti->name.ptr);
+		reference(w, ti->ne[0], ti->ne[1], 1, &want);
+		if (run_stats(w, ti->ne, 2, 2, 0, &got, &e) == 0) {
+			bad += compare(label, &got, &want, 1);
+			if (got.crest > worst_crest)
+				worst_crest = got.crest;
+			if (n_checked == 0)
+				diag("%s: std %.4g kurtosis %.3f clip99.9 %.4g "
+				     "sqnr4 tensor/row/g32/g128 %.2f/%.2f/%.2f/"
+				     "%.2f dB, top 0.1%% carry %.1f%% of the "
+				     "4-bit error", label, got.std, got.kurtosis,
+				     got.clip999, got.sqnr_tensor[2],
+				     got.sqnr_row[2], got.sqnr_g32[2],
+				     got.sqnr_g128[2], 100 * got.top_share);
+			qp_wstats_free(&got);
+		} else {
+			bad++;
+		}
+		n_checked++;
+		free(want.expert_rms);
+		free(w);
+	}
+	ok(n_checked == 37 && bad == 0, "stories260K: all %d 2-D weights "
+	   "match the reference (largest crest factor %.1f)", n_checked,
+	   worst_crest);
+	qp_gguf_free(&g);
+	qp_map_close(&m);
+}
+
 int main(void)
 {
 	static const int64_t shapes[][3] = {
@@ -488,6 +550,7 @@ int main(void)
 	test_nonfinite();
 	test_degenerate();
 	test_callback_failure();
+	test_fixture_model();
 	done_testing();
 	return exit_status();
 }
