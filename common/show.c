@@ -31,7 +31,7 @@ void qp_show_field(qp_buf *b, const msgpack_object *map, const char *path,
 		   qp_show_style style)
 {
 	const msgpack_object *o = qp_map_path(map, path);
-	if (!o) {
+	if (!o || o->type == MSGPACK_OBJECT_NIL) {
 		if (style == QP_SHOW_TABLE)
 			qp_buf_putc(b, '-');
 		return;
