@@ -186,6 +186,13 @@ static void check_known_blocks(void)
 	ok(qp_dequantize(QP_IQ4_NL, b, y, 32, &e) == 0 &&
 	   same_floats(y, want, 32), "IQ4_NL block decodes through kvalues");
 
+	/* a signalling-NaN half comes out quiet, as from ggml and F16C */
+	put16(b, 0x7c01);
+	put16(b + 2, 0xfd00);
+	ok(qp_dequantize(QP_F16, b, y, 2, &e) == 0 &&
+	   qp_f32_bits(y[0]) == 0x7fc02000u && qp_f32_bits(y[1]) == 0xffe00000u,
+	   "F16 NaNs decode quiet with their payload");
+
 	/* TQ2_0: 2-bit codes q -> (q - 1) * d, 4 per byte in 32-byte groups */
 	memset(b, 0, 66);
 	for (int j = 0; j < 64; j++)
