@@ -155,7 +155,10 @@ int qp_cli_parse(const qp_tool *t, int argc, char **argv, qp_common *c)
 
 int qp_cli_refuse_tty_stdin(const qp_tool *t, const qp_common *c)
 {
-	if (c->n_files > 0 || !isatty(STDIN_FILENO))
+	bool reads_stdin = c->n_files == 0;
+	for (int i = 0; i < c->n_files; i++)
+		reads_stdin |= strcmp(c->files[i], "-") == 0;
+	if (!reads_stdin || !isatty(STDIN_FILENO))
 		return QP_CLI_CONTINUE;
 	fputs(t->usage, stderr);
 	return 2;

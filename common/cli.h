@@ -41,8 +41,9 @@ enum { QP_CLI_CONTINUE = -1 };
  * (0 after --help/--version, 2 after bad usage). */
 int qp_cli_parse(const qp_tool *t, int argc, char **argv, qp_common *c);
 
-/* When the filter would read a terminal (no operands, stdin a tty), prints
- * the usage to stderr and returns 2; otherwise QP_CLI_CONTINUE. */
+/* When the filter would read a terminal (no operands or a "-" operand,
+ * and stdin a tty), prints the usage to stderr and returns 2; otherwise
+ * QP_CLI_CONTINUE. */
 int qp_cli_refuse_tty_stdin(const qp_tool *t, const qp_common *c);
 
 /* "prog: where: msg" on stderr after flushing stdout. where may be NULL. */

@@ -330,6 +330,16 @@ static double sqnr_of_ratio(double ratio)
 	return ratio > 0 ? -10.0 * log10(ratio) : INFINITY;
 }
 
+/* Student t 0.975 quantile for df degrees of freedom (Cornish-Fisher
+ * expansion around the normal 1.96; within 0.5% for df >= 3). */
+static double t975(double df)
+{
+	double z = 1.959963984540054, z3 = z * z * z, z5 = z3 * z * z,
+	       z7 = z5 * z * z;
+	return z + (z3 + z) / (4 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96 * df * df) +
+	       (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * df * df * df);
+}
+
 /* 95% intervals from the sampled rows (k of N). */
 static void intervals(const chunk_sum *s, int64_t N, int64_t row_len,
 		      qp_qerr_result *r)
@@ -340,14 +350,15 @@ static void intervals(const chunk_sum *s, int64_t N, int64_t row_len,
 	double fpc = 1.0 - k / (double)N;
 	double mean_e = s->e2 / k;
 	double var_e = (s->se2 - s->e2 * s->e2 / k) / (k - 1);
-	double half = 1.96 * sqrt(fmax(var_e, 0) / k * fpc) / (double)row_len;
+	double t = t975(k - 1);
+	double half = t * sqrt(fmax(var_e, 0) / k * fpc) / (double)row_len;
 	double mse = mean_e / (double)row_len;
 	r->ci_mse = (qp_interval){fmax(mse - half, 0), mse + half};
 	r->ci_rmse = (qp_interval){sqrt(r->ci_mse.lo), sqrt(r->ci_mse.hi)};
 	double ratio = s->w2 > 0 ? s->e2 / s->w2 : 0;
 	double mean_w = s->sw / k;
 	double var_d = (s->se2 - 2 * ratio * s->sew + ratio * ratio * s->sw2) / (k - 1);
-	double half_r = mean_w > 0 ? 1.96 * sqrt(fmax(var_d, 0) / k * fpc) / mean_w : 0;
+	double half_r = mean_w > 0 ? t * sqrt(fmax(var_d, 0) / k * fpc) / mean_w : 0;
 	double lo = fmax(ratio - half_r, 0), hi = ratio + half_r;
 	r->ci_rel = (qp_interval){sqrt(lo), sqrt(hi)};
 	r->ci_sqnr = (qp_interval){sqnr_of_ratio(hi), sqnr_of_ratio(lo)};

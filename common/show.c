@@ -66,9 +66,9 @@ void qp_show_field(qp_buf *b, const msgpack_object *map, const char *path,
 	}
 }
 
-void qp_table_init(qp_table *t, int n_cols)
+void qp_table_init(qp_table *t, int n_cols, bool has_header)
 {
-	*t = (qp_table){.n_cols = n_cols};
+	*t = (qp_table){.n_cols = n_cols, .has_header = has_header};
 }
 
 void qp_table_add(qp_table *t, char *const *cells)
@@ -106,7 +106,7 @@ static bool looks_numeric(const char *s)
 static bool column_numeric(const qp_table *t, int c)
 {
 	bool any = false;
-	for (size_t r = 1; r < t->n_rows; r++) {
+	for (size_t r = t->has_header; r < t->n_rows; r++) {
 		const char *s = t->cells[r * (size_t)t->n_cols + c];
 		if (strcmp(s, "-") == 0)
 			continue;
@@ -124,7 +124,7 @@ static void print_row(const qp_table *t, size_t r, const size_t *width,
 		const char *s = t->cells[r * (size_t)t->n_cols + c];
 		int w = (int)width[c];
 		bool last = c == t->n_cols - 1;
-		if (r > 0 && numeric[c])
+		if ((r > 0 || !t->has_header) && numeric[c])
 			fprintf(out, "%*s", w, s);
 		else if (last)
 			fputs(s, out);

@@ -25,12 +25,13 @@ void qp_show_field(qp_buf *b, const msgpack_object *map, const char *path,
 
 typedef struct qp_table {
 	int n_cols;
+	bool has_header; /* row 0 is a header: left-aligned, not data */
 	char **cells; /* row-major, n_rows * n_cols */
 	size_t n_rows, cap_rows;
 	bool oom;
 } qp_table;
 
-void qp_table_init(qp_table *t, int n_cols);
+void qp_table_init(qp_table *t, int n_cols, bool has_header);
 /* Copies the cells of one row (n_cols strings). */
 void qp_table_add(qp_table *t, char *const *cells);
 /* Writes the rows with columns padded to their widest cell; numbers are

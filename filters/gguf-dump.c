@@ -86,6 +86,8 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	if ((st = qp_cli_refuse_tty_stdin(&tool, &c)) != QP_CLI_CONTINUE)
+		return st;
 	if (o.id && c.n_files > 1) {
 		qp_report("gguf-dump", NULL, "--id names one model: give one FILE");
 		return 2;

@@ -168,7 +168,7 @@ static int show_record(show_state *s, const qp_record *rec, qp_err *e)
 	char *ptrs[64];
 	qp_show_style style = o->mode == MODE_TSV ? QP_SHOW_TSV : QP_SHOW_TABLE;
 	if (!s->table_ready && o->mode == MODE_TABLE) {
-		qp_table_init(&s->table, n);
+		qp_table_init(&s->table, n, !o->no_header);
 		s->table_ready = true;
 	}
 	if (!s->header_done && !o->no_header) {

@@ -40,6 +40,12 @@ test_expect_success '--tsv escapes tabs, leaves missing cells empty, -k picks a 
 	printf "m\t4.2208\tQ4_0\n" >expect && test_cmp expect m.tsv
 '
 
+test_expect_success '--table -H right-aligns numeric columns from the first row' '
+	printf "{\"kind\":\"tensor\",\"a\":1}\n{\"kind\":\"tensor\",\"a\":1000}\n" |
+		rec-show --from-json | rec-show -t -H -f a >actual &&
+	printf "   1\n1000\n" >expect && test_cmp expect actual
+'
+
 test_expect_success 'bin fields show as <bin N bytes>' '
 	printf "\202\244kind\246tensor\244data\304\003abc" >bin.mp &&
 	rec-show bin.mp >actual &&
