@@ -265,12 +265,87 @@ static float weighted_sq_error(const float *x, const float *w,
 	return err;
 }
 
+/* Four consecutive candidates of make_qkx3_quants' scan, evaluated side
+ * by side for the current offset min: per lane the levels, the
+ * least-squares scale and offset, and their weighted error, each with the
+ * scalar code's float operations in its order.  ok[c] is false when the
+ * fit is singular (D <= 0). */
+typedef struct qkx3_lanes {
+	qx_vi lv[32];
+	float scale[4], min[4], err[4];
+	bool ok[4];
+} qkx3_lanes;
+
+static void qkx3_eval_lanes(const float *x, const float *w, int n, int nmax,
+			    float min, float max, float sum_w, float sum_x,
+			    float rmin, float rdelta, int is0, qkx3_lanes *r)
+{
+	float isc[4];
+	for (int c = 0; c < 4; c++)
+		isc[c] = (rmin + rdelta * (float)(is0 + c) + (float)nmax) / (max - min);
+	qx_vf vis, sl = {0}, sl2 = {0}, sxl = {0};
+	memcpy(&vis, isc, sizeof vis);
+	const float fmax_l = (float)nmax;
+	const qx_vf vnmax = {fmax_l, fmax_l, fmax_l, fmax_l};
+	const qx_vf magic = {12582912.f, 12582912.f, 12582912.f, 12582912.f};
+	const qx_vf zero = {0, 0, 0, 0};
+	const qx_vi mant = {0x007fffff, 0x007fffff, 0x007fffff, 0x007fffff};
+	const qx_vi bias = {0x00400000, 0x00400000, 0x00400000, 0x00400000};
+	for (int i = 0; i < n; i++) {
+		const float xm = x[i] - min;
+		const qx_vf vxm = {xm, xm, xm, xm};
+		const qx_vf v = vis * vxm;
+		const qx_vi small = v < vnmax, pos = v > zero; /* -1 or 0 */
+		qx_vf vc = (qx_vf)((small & (qx_vi)v) | (~small & (qx_vi)vnmax));
+		qx_vf biased = vc + magic;
+		qx_vi l;
+		memcpy(&l, &biased, sizeof l);
+		l = ((l & mant) - bias) & pos;         /* nearest_int, or 0 */
+		r->lv[i] = l;
+		const qx_vf lf = __builtin_convertvector(l, qx_vf);
+		const qx_vf vw = {w[i], w[i], w[i], w[i]};
+		const qx_vf vx = {x[i], x[i], x[i], x[i]};
+		const qx_vf wl = vw * lf;
+		sl += wl;
+		sl2 += wl * lf;
+		sxl += wl * vx;
+	}
+	float a_l[4], a_l2[4], a_xl[4];
+	memcpy(a_l, &sl, sizeof a_l);
+	memcpy(a_l2, &sl2, sizeof a_l2);
+	memcpy(a_xl, &sxl, sizeof a_xl);
+	for (int c = 0; c < 4; c++) {
+		const float D = sum_w * a_l2[c] - a_l[c] * a_l[c];
+		r->ok[c] = D > 0;
+		r->scale[c] = (sum_w * a_xl[c] - sum_x * a_l[c]) / D;
+		r->min[c] = (a_l2[c] * sum_x - a_l[c] * a_xl[c]) / D;
+		if (r->min[c] > 0) {
+			r->min[c] = 0;
+			r->scale[c] = a_xl[c] / a_l2[c];
+		}
+	}
+	qx_vf vs, vm, err = {0};
+	memcpy(&vs, r->scale, sizeof vs);
+	memcpy(&vm, r->min, sizeof vm);
+	for (int i = 0; i < n; i++) {
+		const qx_vf vw = {w[i], w[i], w[i], w[i]};
+		const qx_vf vx = {x[i], x[i], x[i], x[i]};
+		const qx_vf diff = vs * __builtin_convertvector(r->lv[i], qx_vf) + vm - vx;
+		err += vw * (diff * diff);
+	}
+	memcpy(r->err, &err, sizeof r->err);
+}
+
 /* Scale and (non-positive) offset for levels in [0, nmax], minimising the
  * weighted squared error over nstep+1 candidate scales, each refined by a
- * weighted least-squares fit.  Returns the scale; *neg_min gets -offset. */
+ * weighted least-squares fit.  Returns the scale; *neg_min gets -offset.
+ * ggml scans the candidates one by one, each using the offset the best
+ * candidate so far set; here four are evaluated at once for the current
+ * offset and the scan resumes after any accepted candidate that changed
+ * it, so every candidate sees the offset it sees in ggml. */
 static float make_qkx3_quants(int n, int nmax, const float *x, const float *w,
-			      uint8_t *L, float *neg_min, uint8_t *Laux,
-			      float rmin, float rdelta, int nstep)
+			      uint8_t *L, float *neg_min, float rmin,
+			      float rdelta, int nstep)
 {
 	float min = x[0], max = x[0];
 	float sum_w = w[0], sum_x = sum_w * x[0];
@@ -296,33 +371,30 @@ static float make_qkx3_quants(int n, int nmax, const float *x, const float *w,
 		L[i] = (uint8_t)imax(0, imin(nmax, l));
 	}
 	float best_err = weighted_sq_error(x, w, L, n, scale, min);
-	for (int is = 0; is <= nstep; is++) {
-		iscale = (rmin + rdelta * (float)is + (float)nmax) / (max - min);
-		float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-		for (int i = 0; i < n; i++) {
-			const float v = iscale * (x[i] - min);
-			const int l = v > 0 ? nearest_int(v < (float)nmax ? v : (float)nmax) : 0;
-			Laux[i] = (uint8_t)l;
-			sum_l += w[i] * (float)l;
-			sum_l2 += w[i] * (float)l * (float)l;
-			sum_xl += w[i] * (float)l * x[i];
+	qkx3_lanes r;
+	for (int is = 0; is <= nstep;) {
+		const int nl = imin(4, nstep + 1 - is);
+		qkx3_eval_lanes(x, w, n, nmax, min, max, sum_w, sum_x, rmin,
+				rdelta, is, &r);
+		int next = is + nl;
+		for (int c = 0; c < nl; c++) {
+			if (!r.ok[c] || !(r.err[c] < best_err))
+				continue;
+			for (int i = 0; i < n; i++) {
+				int32_t lane[4];
+				memcpy(lane, &r.lv[i], sizeof lane);
+				L[i] = (uint8_t)lane[c];
+			}
+			best_err = r.err[c];
+			scale = r.scale[c];
+			const bool moved = qp_f32_bits(r.min[c]) != qp_f32_bits(min);
+			min = r.min[c];
+			if (moved) {
+				next = is + c + 1;
+				break;
+			}
 		}
-		float D = sum_w * sum_l2 - sum_l * sum_l;
-		if (!(D > 0))
-			continue;
-		float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-		float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-		if (this_min > 0) {
-			this_min = 0;
-			this_scale = sum_xl / sum_l2;
-		}
-		float err = weighted_sq_error(x, w, Laux, n, this_scale, this_min);
-		if (err < best_err) {
-			memcpy(L, Laux, (size_t)n);
-			best_err = err;
-			scale = this_scale;
-			min = this_min;
-		}
+		is = next;
 	}
 	*neg_min = -min;
 	return scale;
@@ -372,13 +444,13 @@ static void imat_affine_row(const float *x, uint8_t *dst, int64_t n,
 	const int bsize = bits == 4 ? 20 : 24;
 	const float sigma2 = row_sigma2(x, n);
 	float w[32], neg_min;
-	uint8_t L[32], Laux[32];
+	uint8_t L[32];
 	for (int64_t ib = 0; ib < n / 32; ib++) {
 		const float *xb = x + 32 * ib;
 		uint8_t *blk = dst + bsize * ib;
 		block_weights(xb, qw + 32 * ib, sigma2, w);
 		float d = make_qkx3_quants(32, (1 << bits) - 1, xb, w, L,
-					   &neg_min, Laux, -0.9f, 0.05f, 36);
+					   &neg_min, -0.9f, 0.05f, 36);
 		put_half(blk, d);
 		put_half(blk + 2, -neg_min);
 		if (bits == 4)
