@@ -1,0 +1,311 @@
+/* svd.c — see svd.h. */
+#include "svd.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "threads.h"
+
+/* LAPACK (Fortran 77 interface; Debian's liblapack ships no C header for
+ * it).  Character arguments carry gfortran's hidden length. */
+extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda,
+		    double *tau, double *work, const int *lwork, int *info);
+extern void dorgqr_(const int *m, const int *n, const int *k, double *a,
+		    const int *lda, const double *tau, double *work,
+		    const int *lwork, int *info);
+extern void dgesdd_(const char *jobz, const int *m, const int *n, double *a,
+		    const int *lda, double *s, double *u, const int *ldu,
+		    double *vt, const int *ldvt, double *work, const int *lwork,
+		    int *iwork, int *info, size_t jobz_len);
+
+#define CHUNK_VALUES 65536
+
+/* ---- the Gaussian test matrix ------------------------------------------ */
+
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static double unit_open(uint64_t bits) /* (0, 1) */
+{
+	return ((double)(bits >> 11) + 0.5) / 9007199254740992.0;
+}
+
+/* Standard normal number (j, c) of the stream `seed` (Box-Muller). */
+static double gauss_at(uint64_t seed, int64_t j, int c)
+{
+	uint64_t key = seed * 0x9e3779b97f4a7c15ull +
+		       ((uint64_t)j << 20) + (uint64_t)c;
+	double u1 = unit_open(mix64(key * 2 + 0x632be59bd9b4e019ull));
+	double u2 = unit_open(mix64(key * 2 + 1 + 0x632be59bd9b4e019ull));
+	return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* ---- passes over A ------------------------------------------------------ */
+
+enum { PASS_RANGE, PASS_CORANGE };
+
+typedef struct pass {
+	int kind;
+	int64_t m, n;
+	int l;
+	qp_svd_rows_fn fn;
+	void *ctx;
+	const double *in;  /* RANGE: n x l; CORANGE: m x l (row-major) */
+	double *out;       /* RANGE: m x l */
+	double *partial;   /* CORANGE: QP_SVD_SLABS x n x l */
+	int64_t slab_rows;
+	qp_err errs[QP_SVD_SLABS];
+} pass;
+
+static void range_rows(pass *p, const float *a, int64_t row0, int64_t nr)
+{
+	int l = p->l;
+	for (int64_t i = 0; i < nr; i++) {
+		double *y = p->out + (row0 + i) * l;
+		memset(y, 0, (size_t)l * sizeof *y);
+		const float *ar = a + i * p->n;
+		for (int64_t j = 0; j < p->n; j++) {
+			double aij = ar[j];
+			const double *mj = p->in + j * l;
+			for (int c = 0; c < l; c++)
+				y[c] += aij * mj[c];
+		}
+	}
+}
+
+static void corange_rows(pass *p, double *z, const float *a, int64_t row0,
+			 int64_t nr)
+{
+	int l = p->l;
+	for (int64_t i = 0; i < nr; i++) {
+		const double *q = p->in + (row0 + i) * l;
+		const float *ar = a + i * p->n;
+		for (int64_t j = 0; j < p->n; j++) {
+			double aij = ar[j];
+			double *zj = z + j * l;
+			for (int c = 0; c < l; c++)
+				zj[c] += aij * q[c];
+		}
+	}
+}
+
+static int slab_item(void *ctx, size_t s)
+{
+	pass *p = ctx;
+	qp_err *e = &p->errs[s];
+	int64_t row0 = (int64_t)s * p->slab_rows;
+	int64_t row1 = row0 + p->slab_rows < p->m ? row0 + p->slab_rows : p->m;
+	double *z = p->kind == PASS_CORANGE
+			    ? p->partial + (size_t)s * (size_t)(p->n * p->l)
+			    : NULL;
+	if (z)
+		memset(z, 0, (size_t)(p->n * p->l) * sizeof *z);
+	if (row0 >= row1)
+		return 0;
+	int64_t chunk = CHUNK_VALUES / p->n > 0 ? CHUNK_VALUES / p->n : 1;
+	float *buf = malloc((size_t)(chunk * p->n) * sizeof *buf);
+	if (!buf)
+		return qp_fail(e, "out of memory");
+	int rc = 0;
+	for (int64_t r = row0; r < row1 && rc == 0; r += chunk) {
+		int64_t nr = row1 - r < chunk ? row1 - r : chunk;
+		rc = p->fn(p->ctx, r, nr, buf, e);
+		if (rc == 0 && z)
+			corange_rows(p, z, buf, r, nr);
+		else if (rc == 0)
+			range_rows(p, buf, r, nr);
+	}
+	free(buf);
+	return rc;
+}
+
+static int run_pass(pass *p, int n_threads, qp_err *e)
+{
+	int rc = qp_parallel_for(n_threads, QP_SVD_SLABS, slab_item, p);
+	if (rc != 0) {
+		for (int s = 0; s < QP_SVD_SLABS; s++)
+			if (p->errs[s].msg[0]) {
+				*e = p->errs[s];
+				return -1;
+			}
+		return qp_fail(e, "reading the matrix failed");
+	}
+	if (p->kind != PASS_CORANGE)
+		return 0;
+	size_t nl = (size_t)(p->n * p->l);
+	double *sum = p->partial; /* slab 0 holds the running total */
+	for (int s = 1; s < QP_SVD_SLABS; s++) {
+		const double *ps = p->partial + (size_t)s * nl;
+		for (size_t i = 0; i < nl; i++)
+			sum[i] += ps[i];
+	}
+	return 0;
+}
+
+/* ---- LAPACK wrappers ---------------------------------------------------- */
+
+/* Replaces the row-major rows x l matrix x by an orthonormal basis of its
+ * column space (Q of its QR factorization). */
+static int orthonormalize(double *x, int64_t rows, int l, qp_err *e)
+{
+	int m = (int)rows, info = 0, lwork = -1;
+	double *cm = malloc((size_t)rows * (size_t)l * sizeof *cm);
+	double *tau = malloc((size_t)l * sizeof *tau);
+	double query = 0, query2 = 0;
+	if (!cm || !tau) {
+		free(cm);
+		free(tau);
+		return qp_fail(e, "out of memory");
+	}
+	for (int64_t i = 0; i < rows; i++)
+		for (int c = 0; c < l; c++)
+			cm[(size_t)c * (size_t)rows + (size_t)i] = x[i * l + c];
+	dgeqrf_(&m, &l, cm, &m, tau, &query, &lwork, &info);
+	dorgqr_(&m, &l, &l, cm, &m, tau, &query2, &lwork, &info);
+	lwork = (int)(query > query2 ? query : query2);
+	if (lwork < l)
+		lwork = l;
+	double *work = malloc((size_t)lwork * sizeof *work);
+	int rc = 0;
+	if (!work) {
+		rc = qp_fail(e, "out of memory");
+	} else {
+		dgeqrf_(&m, &l, cm, &m, tau, work, &lwork, &info);
+		if (info == 0)
+			dorgqr_(&m, &l, &l, cm, &m, tau, work, &lwork, &info);
+		if (info != 0)
+			rc = qp_fail(e, "LAPACK QR failed (info %d)", info);
+	}
+	if (rc == 0)
+		for (int64_t i = 0; i < rows; i++)
+			for (int c = 0; c < l; c++)
+				x[i * l + c] = cm[(size_t)c * (size_t)rows + (size_t)i];
+	free(work);
+	free(cm);
+	free(tau);
+	return rc;
+}
+
+int qp_svd_dense_values(int m, int n, double *a, double *s, qp_err *e)
+{
+	int mn = m < n ? m : n, info = 0, lwork = -1, one = 1;
+	double query = 0, dummy = 0;
+	int *iwork = malloc((size_t)(8 * (mn > 0 ? mn : 1)) * sizeof *iwork);
+	if (!iwork)
+		return qp_fail(e, "out of memory");
+	dgesdd_("N", &m, &n, a, &m, s, &dummy, &one, &dummy, &one, &query,
+		&lwork, iwork, &info, 1);
+	lwork = (int)query;
+	if (lwork < 1)
+		lwork = 1;
+	double *work = malloc((size_t)lwork * sizeof *work);
+	int rc = 0;
+	if (!work) {
+		rc = qp_fail(e, "out of memory");
+	} else {
+		dgesdd_("N", &m, &n, a, &m, s, &dummy, &one, &dummy, &one, work,
+			&lwork, iwork, &info, 1);
+		if (info != 0)
+			rc = qp_fail(e, "LAPACK dgesdd failed (info %d)", info);
+	}
+	free(work);
+	free(iwork);
+	return rc;
+}
+
+/* ---- the algorithm ------------------------------------------------------ */
+
+typedef struct sketch {
+	pass p;
+	double *y, *z, *partial;
+	int n_threads;
+} sketch;
+
+static int range_pass(sketch *k, const double *in, qp_err *e)
+{
+	k->p.kind = PASS_RANGE;
+	k->p.in = in;
+	k->p.out = k->y;
+	return run_pass(&k->p, k->n_threads, e);
+}
+
+/* Leaves A^T y in k->z. */
+static int corange_pass(sketch *k, qp_err *e)
+{
+	k->p.kind = PASS_CORANGE;
+	k->p.in = k->y;
+	if (run_pass(&k->p, k->n_threads, e) < 0)
+		return -1;
+	memcpy(k->z, k->partial, (size_t)(k->p.n * k->p.l) * sizeof *k->z);
+	return 0;
+}
+
+static int sketch_run(sketch *k, const qp_svd_opts *o, double *sv, int rank,
+		      qp_err *e)
+{
+	int64_t m = k->p.m, n = k->p.n;
+	int l = k->p.l;
+	for (int64_t j = 0; j < n; j++)
+		for (int c = 0; c < l; c++)
+			k->z[j * l + c] = gauss_at(o->seed, j, c);
+	if (range_pass(k, k->z, e) < 0)
+		return -1;
+	for (int it = 0; it < o->power_iters; it++) {
+		if (orthonormalize(k->y, m, l, e) < 0 || corange_pass(k, e) < 0 ||
+		    orthonormalize(k->z, n, l, e) < 0 || range_pass(k, k->z, e) < 0)
+			return -1;
+	}
+	if (orthonormalize(k->y, m, l, e) < 0 || corange_pass(k, e) < 0)
+		return -1;
+	/* z is n x l row-major: as a column-major array it is the l x n
+	 * matrix B = Q^T A whose singular values are A's. */
+	double *s = malloc((size_t)l * sizeof *s);
+	if (!s)
+		return qp_fail(e, "out of memory");
+	int rc = qp_svd_dense_values(l, (int)n, k->z, s, e);
+	if (rc == 0)
+		memcpy(sv, s, (size_t)rank * sizeof *sv);
+	free(s);
+	return rc;
+}
+
+int qp_svd_top(int64_t m, int64_t n, qp_svd_rows_fn fn, void *ctx,
+	       const qp_svd_opts *o, double *sv, int *n_sv, qp_err *e)
+{
+	*n_sv = 0;
+	if (m < 1 || n < 1 || o->rank < 1)
+		return qp_fail(e, "SVD of an empty matrix or with rank < 1");
+	if (m > INT_MAX / 2 || n > INT_MAX / 2)
+		return qp_fail(e, "matrix of %lld x %lld is too large for LAPACK",
+			       (long long)m, (long long)n);
+	int64_t mn = m < n ? m : n;
+	int rank = o->rank < mn ? o->rank : (int)mn;
+	int64_t want = (int64_t)rank + (o->oversample > 0 ? o->oversample : 8);
+	int l = (int)(want < mn ? want : mn);
+	sketch k = {.n_threads = o->n_threads > 0 ? o->n_threads : 1};
+	k.p = (pass){.m = m, .n = n, .l = l, .fn = fn, .ctx = ctx,
+		     .slab_rows = (m + QP_SVD_SLABS - 1) / QP_SVD_SLABS};
+	k.y = malloc((size_t)m * (size_t)l * sizeof *k.y);
+	k.z = malloc((size_t)n * (size_t)l * sizeof *k.z);
+	k.partial = malloc((size_t)QP_SVD_SLABS * (size_t)n * (size_t)l *
+			   sizeof *k.partial);
+	k.p.partial = k.partial;
+	int rc;
+	if (!k.y || !k.z || !k.partial)
+		rc = qp_fail(e, "out of memory for the SVD sketch of %lld x %lld",
+			     (long long)m, (long long)n);
+	else
+		rc = sketch_run(&k, o, sv, rank, e);
+	if (rc == 0)
+		*n_sv = rank;
+	free(k.y);
+	free(k.z);
+	free(k.partial);
+	return rc;
+}
