@@ -101,7 +101,10 @@ fuzz:
 	  mkdir -p build-fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    build-fuzz/corpus-$$n fuzz/seeds/$$n 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' || exit 1; \
+	    build-fuzz/corpus-$$n fuzz/seeds/$$n >build-fuzz/$$n.log 2>&1; \
+	  status=$$?; \
+	  grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' build-fuzz/$$n.log; \
+	  [ $$status -eq 0 ] || { echo "fuzz: $$n failed, see build-fuzz/$$n.log"; exit 1; }; \
 	done
 
 bench: all $(BENCHES)

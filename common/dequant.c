@@ -25,15 +25,9 @@
 
 typedef void (*dequant_fn)(const uint8_t *b, float *y, int64_t nblocks);
 
-/* ggml (and F16C) turn a signalling-NaN half into a quiet NaN; fp16.h
- * keeps the payload as it is, so set the quiet bit here. */
 static float half_at(const uint8_t *p)
 {
-	const uint16_t h = le_u16(p);
-	const float f = qp_fp16_to_fp32(h);
-	if ((h & 0x7c00) == 0x7c00 && (h & 0x03ff) != 0)
-		return qp_f32_from_bits(qp_f32_bits(f) | 0x00400000u);
-	return f;
+	return qp_fp16_to_fp32(le_u16(p));
 }
 
 static void deq_f32(const uint8_t *b, float *y, int64_t n)

@@ -1,6 +1,7 @@
 /* fp16.h — IEEE half and bfloat16 conversions, exactly as ggml does them.
  *
- * Promise: qp_fp16_to_fp32 is exact; qp_fp32_to_fp16 rounds to nearest
+ * Promise: qp_fp16_to_fp32 is exact (a signalling NaN comes back quiet,
+ * as F16C and ggml give it); qp_fp32_to_fp16 rounds to nearest
  * even (what ggml's F16C path and its portable fallback both produce,
  * including subnormals, infinities and NaN); the bf16 pair matches ggml's
  * ggml_compute_fp32_to_bf16 / bf16_to_fp32.
@@ -30,8 +31,9 @@ static inline float qp_fp16_to_fp32(uint16_t h)
 	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
 	uint32_t exp = (h >> 10) & 0x1f;
 	uint32_t man = h & 0x3ff;
-	if (exp == 0x1f) /* inf or nan: keep the payload */
-		return qp_f32_from_bits(sign | 0x7f800000u | man << 13);
+	if (exp == 0x1f) /* inf, or nan made quiet as F16C does */
+		return qp_f32_from_bits(sign | 0x7f800000u | man << 13 |
+					(man ? 0x00400000u : 0));
 	if (exp == 0) {  /* zero or subnormal: man * 2^-24, exact in float */
 		float v = (float)man * 0x1p-24f;
 		return sign ? -v : v;

@@ -213,7 +213,8 @@ static int frame_error(const qp_reader *r, qp_err *e, const char *what)
 static int reader_frame(qp_reader *r, size_t *rec_len, qp_err *e)
 {
 	for (;;) {
-		const uint8_t *p = r->buf + r->start;
+		static const uint8_t none[1];
+		const uint8_t *p = r->buf ? r->buf + r->start : none;
 		size_t have = r->len - r->start;
 		if (have > 0 && r->st.pos == 0) {
 			uint8_t b = p[0];
