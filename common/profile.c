@@ -1,0 +1,236 @@
+/* profile.c — see profile.h. */
+#include "profile.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rec.h"
+
+static int64_t hyper_int(const msgpack_object *hyper, const char *key)
+{
+	const msgpack_object *v = hyper ? qp_map_get(hyper, key) : NULL;
+	if (v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	    v->via.u64 <= INT64_MAX)
+		return (int64_t)v->via.u64;
+	return -1;
+}
+
+void qp_profile_hyper_from_model(const msgpack_object *model_map,
+				 qp_profile_hyper *h)
+{
+	const msgpack_object *hy = model_map ? qp_map_get(model_map, "hyper") : NULL;
+	if (hy && hy->type != MSGPACK_OBJECT_MAP)
+		hy = NULL;
+	*h = (qp_profile_hyper){
+		hyper_int(hy, "n_layer"), hyper_int(hy, "n_embd"),
+		hyper_int(hy, "n_ff"), hyper_int(hy, "n_head"),
+		hyper_int(hy, "n_head_kv"), hyper_int(hy, "head_dim"),
+		hyper_int(hy, "n_vocab"), hyper_int(hy, "n_ctx_train"),
+		hyper_int(hy, "n_expert"), hyper_int(hy, "n_expert_used"),
+		hyper_int(hy, "sliding_window"),
+	};
+}
+
+typedef struct sums {
+	double params, bytes;
+	int64_t n;
+} sums;
+
+static void add(sums *s, const qp_profile_tensor *t)
+{
+	s->params += (double)t->n_elem;
+	s->bytes += (double)t->n_bytes;
+	s->n++;
+}
+
+static void pack_sums(msgpack_packer *pk, const sums *s)
+{
+	msgpack_pack_map(pk, 4);
+	qp_pack_key_int(pk, "n_tensors", s->n);
+	qp_pack_key_int(pk, "n_params", (int64_t)s->params);
+	qp_pack_key_int(pk, "n_bytes", (int64_t)s->bytes);
+	qp_pack_str(pk, "bpw");
+	if (s->params > 0)
+		msgpack_pack_double(pk, 8 * s->bytes / s->params);
+	else
+		msgpack_pack_nil(pk);
+}
+
+static void key_opt_int(msgpack_packer *pk, const char *key, int64_t v)
+{
+	qp_pack_str(pk, key);
+	if (v >= 0)
+		msgpack_pack_int64(pk, v);
+	else
+		msgpack_pack_nil(pk);
+}
+
+static int cmp_type(const void *a, const void *b)
+{
+	return strcmp(((const qp_profile_tensor *const *)a)[0]->type,
+		      ((const qp_profile_tensor *const *)b)[0]->type);
+}
+
+static int pack_by_type(msgpack_packer *pk, const qp_profile_tensor *t,
+			size_t n, qp_err *e)
+{
+	const qp_profile_tensor **p = malloc((n ? n : 1) * sizeof *p);
+	if (!p)
+		return qp_fail(e, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		p[i] = &t[i];
+	qsort(p, n, sizeof *p, cmp_type);
+	size_t n_types = 0;
+	for (size_t i = 0; i < n; i++)
+		n_types += i == 0 || strcmp(p[i]->type, p[i - 1]->type) != 0;
+	qp_pack_str(pk, "by_type");
+	msgpack_pack_map(pk, n_types);
+	for (size_t i = 0; i < n;) {
+		sums s = {0};
+		size_t j = i;
+		while (j < n && strcmp(p[j]->type, p[i]->type) == 0)
+			add(&s, p[j++]);
+		qp_pack_str(pk, p[i]->type);
+		pack_sums(pk, &s);
+		i = j;
+	}
+	free(p);
+	return 0;
+}
+
+static void pack_by_family(msgpack_packer *pk, const qp_profile_tensor *t,
+			   size_t n)
+{
+	sums f[QP_FAM_COUNT] = {{0}};
+	for (size_t i = 0; i < n; i++)
+		add(&f[(unsigned)t[i].family < QP_FAM_COUNT ? t[i].family : QP_FAM_OTHER], &t[i]);
+	size_t k = 0;
+	for (int i = 0; i < QP_FAM_COUNT; i++)
+		k += f[i].n > 0;
+	qp_pack_str(pk, "by_family");
+	msgpack_pack_map(pk, k);
+	for (int i = 0; i < QP_FAM_COUNT; i++)
+		if (f[i].n > 0) {
+			qp_pack_str(pk, qp_family_name((qp_family)i));
+			pack_sums(pk, &f[i]);
+		}
+}
+
+static int pack_layers(msgpack_packer *pk, const qp_profile_tensor *t,
+		       size_t n, qp_err *e)
+{
+	int max_layer = -1;
+	for (size_t i = 0; i < n; i++)
+		if (t[i].layer > max_layer)
+			max_layer = t[i].layer;
+	sums *l = calloc((size_t)max_layer + 2, sizeof *l); /* [0] = global */
+	if (!l)
+		return qp_fail(e, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		add(&l[t[i].layer < 0 ? 0 : t[i].layer + 1], &t[i]);
+	qp_pack_str(pk, "global");
+	pack_sums(pk, &l[0]);
+	qp_pack_str(pk, "layers");
+	msgpack_pack_array(pk, (size_t)max_layer + 1);
+	for (int i = 1; i <= max_layer + 1; i++)
+		pack_sums(pk, &l[i]);
+	free(l);
+	return 0;
+}
+
+typedef struct decode {
+	int64_t n_expert, n_used;
+	double params_total, params_active, bytes_per_token;
+} decode;
+
+static decode decode_cost(const qp_profile_tensor *t, size_t n,
+			  const qp_profile_hyper *h)
+{
+	decode d = {h->n_expert, h->n_expert_used, 0, 0, 0};
+	bool has_output = false;
+	for (size_t i = 0; i < n; i++) {
+		has_output |= t[i].family == QP_FAM_OUTPUT;
+		if (d.n_expert < 0 && t[i].family == QP_FAM_EXPERT && t[i].n_dims >= 3)
+			d.n_expert = t[i].ne[2];
+	}
+	bool moe = d.n_expert > 0 && d.n_used > 0 && d.n_used <= d.n_expert;
+	double share = moe ? (double)d.n_used / (double)d.n_expert : 1.0;
+	for (size_t i = 0; i < n; i++) {
+		double p = (double)t[i].n_elem, b = (double)t[i].n_bytes;
+		d.params_total += p;
+		if (t[i].family == QP_FAM_EXPERT) {
+			d.params_active += p * share;
+			d.bytes_per_token += b * share;
+		} else if (t[i].family == QP_FAM_EMBEDDING && has_output &&
+			   t[i].n_dims >= 2 && t[i].ne[1] > 0) {
+			d.params_active += p;
+			d.bytes_per_token += b / (double)t[i].ne[1];
+		} else {
+			d.params_active += p;
+			d.bytes_per_token += b;
+		}
+	}
+	return d;
+}
+
+static void pack_arch(msgpack_packer *pk, const qp_profile_hyper *h,
+		      const decode *d)
+{
+	qp_pack_str(pk, "arch");
+	msgpack_pack_map(pk, 10);
+	key_opt_int(pk, "n_layer", h->n_layer);
+	key_opt_int(pk, "n_embd", h->n_embd);
+	key_opt_int(pk, "n_head", h->n_head);
+	key_opt_int(pk, "n_head_kv", h->n_head_kv);
+	key_opt_int(pk, "head_dim", h->head_dim);
+	qp_pack_str(pk, "gqa_ratio");
+	if (h->n_head > 0 && h->n_head_kv > 0)
+		msgpack_pack_double(pk, (double)h->n_head / (double)h->n_head_kv);
+	else
+		msgpack_pack_nil(pk);
+	key_opt_int(pk, "sliding_window", h->sliding_window);
+	key_opt_int(pk, "n_ctx_train", h->n_ctx_train);
+	key_opt_int(pk, "n_expert", d->n_expert);
+	key_opt_int(pk, "n_expert_used", d->n_used);
+}
+
+int qp_profile_pack(msgpack_packer *pk, const char *model_id, size_t id_len,
+		    const qp_profile_tensor *t, size_t n,
+		    const qp_profile_hyper *h, double mem_bw_gbs, qp_err *e)
+{
+	sums all = {0};
+	for (size_t i = 0; i < n; i++)
+		add(&all, &t[i]);
+	decode d = decode_cost(t, n, h);
+	bool speed = mem_bw_gbs > 0;
+	msgpack_pack_map(pk, 14 + (speed ? 3 : 0));
+	qp_pack_key_str(pk, "kind", "profile");
+	qp_pack_str(pk, "model");
+	qp_pack_strn(pk, model_id, id_len);
+	qp_pack_key_int(pk, "n_tensors", all.n);
+	qp_pack_key_int(pk, "n_params", (int64_t)all.params);
+	qp_pack_key_int(pk, "n_bytes", (int64_t)all.bytes);
+	qp_pack_str(pk, "bpw");
+	if (all.params > 0)
+		msgpack_pack_double(pk, 8 * all.bytes / all.params);
+	else
+		msgpack_pack_nil(pk);
+	pack_by_family(pk, t, n);
+	if (pack_by_type(pk, t, n, e) < 0 || pack_layers(pk, t, n, e) < 0)
+		return -1;
+	pack_arch(pk, h, &d);
+	qp_pack_key_int(pk, "params_total", (int64_t)d.params_total);
+	qp_pack_key_int(pk, "params_active", (int64_t)(d.params_active + 0.5));
+	qp_pack_key_int(pk, "bytes_per_token", (int64_t)(d.bytes_per_token + 0.5));
+	if (speed) {
+		qp_pack_key_double(pk, "mem_bw_gbs", mem_bw_gbs);
+		qp_pack_key_double(pk, "tok_per_s",
+				   d.bytes_per_token > 0
+					   ? mem_bw_gbs * 1e9 / d.bytes_per_token
+					   : 0);
+		qp_pack_key_double(pk, "ms_per_token",
+				   d.bytes_per_token / (mem_bw_gbs * 1e9) * 1e3);
+	}
+	return 0;
+}
