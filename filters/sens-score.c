@@ -484,6 +484,8 @@ static int on_record(run *r, const qp_record *rec, qp_err *e)
 			return -1;
 		return qp_writer_raw(r->w, rec->raw, rec->raw_len, e);
 	}
+	if (qp_rec_is(rec, "profile"))
+		return 0; /* ours, from an earlier run: replaced by the new one */
 	if (r->cur.n_tensors)
 		return buffer_record(r, rec, e);
 	return qp_writer_raw(r->w, rec->raw, rec->raw_len, e);
@@ -549,7 +551,7 @@ static int setup(run *r, const opts *o, const qp_common *c)
 	qp_err e;
 	if (o->imatrix) {
 		if (qp_imatrix_load(o->imatrix, &r->im, &e) < 0) {
-			qp_report("sens-score", o->imatrix, e.msg);
+			qp_report("sens-score", NULL, e.msg); /* names the file */
 			return 1;
 		}
 		r->have_im = true;
