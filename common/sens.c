@@ -321,8 +321,10 @@ static void combine(qp_sens_tensor *s, int n_layer, double mean_elem)
 	s->w_role = qp_sens_role_weight(s->family);
 	s->w_depth = qp_sens_depth_weight(s->layer, n_layer);
 	s->w_size = mean_elem > 0 ? log1p((double)s->n_elem / mean_elem) : NAN;
-	if (!s->is_matrix)
+	if (!s->is_matrix) {
+		s->nsds = s->score = NAN;
 		return;
+	}
 	double se = isnan(s->se) ? 0 : s->se;
 	s->nsds = 1 - (1 - s->nv) * (1 - se);
 	double base = isnan(s->act) ? s->nsds : 1 - (1 - s->nsds) * (1 - s->act);
