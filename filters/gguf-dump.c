@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "filter.h"
 #include "gguf_dump.h"
 #include "rec.h"
 
@@ -93,27 +94,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	o.threads = c.threads;
-	qp_err e;
-	qp_out out;
-	if (qp_out_open(&out, c.output, &e) < 0) {
-		qp_report("gguf-dump", NULL, e.msg);
-		return 1;
-	}
-	qp_writer *w = qp_writer_new(out.fd, out.json);
-	int status = w ? 0 : 1;
-	if (w && qp_write_meta(w, "gguf-dump", argc, argv, &e) < 0)
-		status = 1;
+	qp_sink sink;
+	int status = qp_sink_open(&sink, "gguf-dump", &c, argc, argv);
 	if (status == 0)
-		status = dump_all(w, &o, &c);
-	if (qp_writer_close(w, &e) < 0 && status == 0) {
-		qp_report("gguf-dump", c.output ? c.output : "standard output", e.msg);
-		status = 1;
-	}
-	if (status == 0 && qp_out_commit(&out, &e) < 0) {
-		qp_report("gguf-dump", c.output, e.msg);
-		status = 1;
-	}
-	if (status != 0)
-		qp_out_abort(&out);
-	return status;
+		status = dump_all(sink.w, &o, &c);
+	return qp_sink_close(&sink, "gguf-dump", &c, status);
 }

@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
+#include "filter.h"
 #include "imatrix.h"
 #include "progress.h"
 #include "qerr.h"
@@ -173,47 +173,12 @@ static int measure_record(run *r, const qp_record *rec, qp_err *e)
 	return status;
 }
 
-static int filter_stream(run *r, int fd, const char *name, qp_err *e)
+static int on_record(void *ctx, const qp_record *rec, qp_err *e)
 {
-	qp_reader *rd = qp_reader_new(fd, name, 0);
-	if (!rd)
-		return qp_fail(e, "out of memory");
-	qp_record rec;
-	int st;
-	while ((st = qp_reader_next(rd, &rec, e)) == 1) {
-		int ok = qp_rec_is(&rec, "tensor")
-				 ? measure_record(r, &rec, e)
-				 : qp_writer_raw(r->w, rec.raw, rec.raw_len, e);
-		if (ok < 0) {
-			st = -1;
-			break;
-		}
-	}
-	qp_reader_free(rd);
-	return st;
-}
-
-static int filter_all(run *r, const qp_common *c)
-{
-	static char *stdin_only[] = {"-"};
-	char **files = c->n_files ? c->files : stdin_only;
-	int n = c->n_files ? c->n_files : 1;
-	for (int i = 0; i < n; i++) {
-		qp_err e;
-		int fd;
-		if (qp_open_input(files[i], &fd, &e) < 0) {
-			qp_report("qerr-measure", files[i], e.msg);
-			return 1;
-		}
-		int st = filter_stream(r, fd, files[i], &e);
-		if (fd != STDIN_FILENO)
-			close(fd);
-		if (st < 0) {
-			qp_report("qerr-measure", files[i], e.msg);
-			return 1;
-		}
-	}
-	return 0;
+	run *r = ctx;
+	if (qp_rec_is(rec, "tensor"))
+		return measure_record(r, rec, e);
+	return qp_writer_raw(r->w, rec->raw, rec->raw_len, e);
 }
 
 static int setup(run *r, const opts *o, const qp_common *c)
@@ -245,24 +210,12 @@ static int setup(run *r, const opts *o, const qp_common *c)
 	return 0;
 }
 
-static int finish(run *r, qp_out *out, const qp_common *c, int status)
+static void cleanup(run *r)
 {
-	qp_err e;
 	qp_progress_end(&r->progress);
-	if (qp_writer_close(r->w, &e) < 0 && status == 0) {
-		qp_report("qerr-measure", c->output ? c->output : "standard output", e.msg);
-		status = 1;
-	}
-	if (status == 0 && qp_out_commit(out, &e) < 0) {
-		qp_report("qerr-measure", c->output, e.msg);
-		status = 1;
-	}
-	if (status != 0)
-		qp_out_abort(out);
 	if (r->have_im)
 		qp_imatrix_free(&r->im);
 	qp_map_cache_free(r->maps);
-	return status;
 }
 
 int main(int argc, char **argv)
@@ -280,19 +233,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	run r = {0};
-	if (setup(&r, &o, &c) != 0)
-		return 1;
-	qp_err e;
-	qp_out out;
-	if (qp_out_open(&out, c.output, &e) < 0) {
-		qp_report("qerr-measure", NULL, e.msg);
-		return finish(&r, &out, &c, 1);
+	qp_sink sink;
+	int status = setup(&r, &o, &c);
+	if (status == 0) {
+		status = qp_sink_open(&sink, "qerr-measure", &c, argc, argv);
+		r.w = sink.w;
+		qp_filter f = {"qerr-measure", on_record, NULL, &r};
+		if (status == 0)
+			status = qp_filter_run(&f, &c);
+		status = qp_sink_close(&sink, "qerr-measure", &c, status);
 	}
-	r.w = qp_writer_new(out.fd, out.json);
-	int status = r.w ? 0 : 1;
-	if (status == 0 && qp_write_meta(r.w, "qerr-measure", argc, argv, &e) < 0)
-		status = 1;
-	if (status == 0)
-		status = filter_all(&r, &c);
-	return finish(&r, &out, &c, status);
+	cleanup(&r);
+	return status;
 }

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "filter.h"
 #include "json.h"
 #include "rec.h"
 #include "show.h"
@@ -192,20 +193,9 @@ static int show_record(show_state *s, const qp_record *rec, qp_err *e)
 	return 0;
 }
 
-static int show_stream(show_state *s, int fd, const char *name, qp_err *e)
+static int on_record(void *ctx, const qp_record *rec, qp_err *e)
 {
-	qp_reader *r = qp_reader_new(fd, name, 0);
-	if (!r)
-		return qp_fail(e, "out of memory");
-	qp_record rec;
-	int status;
-	while ((status = qp_reader_next(r, &rec, e)) == 1)
-		if (show_record(s, &rec, e) < 0) {
-			status = -1;
-			break;
-		}
-	qp_reader_free(r);
-	return status;
+	return show_record(ctx, rec, e);
 }
 
 /* One JSON object per line to one record; blank lines are skipped. */
@@ -247,29 +237,34 @@ static int from_json_stream(show_state *s, int fd, qp_err *e)
 	return status;
 }
 
-static int run(show_state *s, const qp_common *c, const char *prog)
+/* --from-json: each operand (or stdin) as JSON lines. */
+static int from_json_all(show_state *s, const qp_common *c)
 {
 	static char *stdin_only[] = {"-"};
 	char **files = c->n_files ? c->files : stdin_only;
 	int n = c->n_files ? c->n_files : 1;
 	for (int i = 0; i < n; i++) {
 		qp_err e;
-		int fd;
-		if (qp_open_input(files[i], &fd, &e) < 0) {
-			qp_report(prog, files[i], e.msg);
-			return 1;
-		}
-		int st = s->o->mode == MODE_FROM_JSON
-				 ? from_json_stream(s, fd, &e)
-				 : show_stream(s, fd, files[i], &e);
-		if (fd != 0)
+		int fd = -1;
+		int st = qp_open_input(files[i], &fd, &e);
+		if (st == 0)
+			st = from_json_stream(s, fd, &e);
+		if (fd > STDIN_FILENO)
 			close(fd);
 		if (st < 0) {
-			qp_report(prog, files[i], e.msg);
+			qp_report("rec-show", files[i], e.msg);
 			return 1;
 		}
 	}
 	return 0;
+}
+
+static int run(show_state *s, const qp_common *c)
+{
+	if (s->o->mode == MODE_FROM_JSON)
+		return from_json_all(s, c);
+	qp_filter f = {"rec-show", on_record, NULL, s};
+	return qp_filter_run(&f, c);
 }
 
 static int finish_text(show_state *s, qp_out *out, qp_err *e)
@@ -308,7 +303,7 @@ int main(int argc, char **argv)
 		s.w = qp_writer_new(out.fd, o.mode == MODE_JSON || out.json);
 	else
 		s.text = fdopen(dup(out.fd), "w");
-	int status = (records ? s.w != NULL : s.text != NULL) ? run(&s, &c, "rec-show") : 1;
+	int status = (records ? s.w != NULL : s.text != NULL) ? run(&s, &c) : 1;
 	int fin = records ? qp_writer_close(s.w, &e) : finish_text(&s, &out, &e);
 	if (s.text)
 		fclose(s.text);
