@@ -18,3 +18,10 @@ if [ -x "$bin/qerr-measure" ]; then
 		"$bin/qerr-measure" -t Q4_0,Q4_K,Q6_K,Q8_0 -@ 2 |
 		"$bin/rec-show" --table -f name,type,qerr.Q4_0.rel,qerr.Q4_K.rel,qerr.Q6_K.rel,qerr.Q8_0.rel
 fi
+if [ -x "$bin/sens-score" ]; then
+	echo
+	echo "== gguf-dump | sens-score -b 100 | rec-show --table (scores, then the profile)"
+	"$bin/gguf-dump" "$tmp/tiny.gguf" | "$bin/sens-score" -q -@ 2 -b 100 >"$tmp/sens.mp"
+	"$bin/rec-show" --table -f name,stats.kurtosis,stats.out6,sens.nv,sens.se,sens.w_depth,sens.score "$tmp/sens.mp"
+	"$bin/rec-show" --table -k profile -f model,n_params,bpw,arch.gqa_ratio,bytes_per_token,tok_per_s "$tmp/sens.mp"
+fi
