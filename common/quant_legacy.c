@@ -25,6 +25,13 @@
 #include "iq_tables.h"
 #include "le.h"
 
+/* SSE2 paths below do, lane by lane, the scalar code's float operations on
+ * the same operands, so both give the same bytes; the plain C code stays
+ * the definition (and is what builds without SSE2). */
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define QK_K 256
 #define GROUP_MAX_EPS 1e-15f
 
@@ -55,16 +62,41 @@ void qp_encode_f16(const float *src, uint8_t *dst, int64_t nrows,
 		le_put_u16(dst + 2 * i, qp_fp32_to_fp16(src[i]));
 }
 
+#ifdef __SSE2__
+/* qp_fp32_to_bf16 on four floats; the results sign-extended in 32 bits. */
+static __m128i bf16x4(__m128i u)
+{
+	const __m128i abs = _mm_and_si128(u, _mm_set1_epi32(0x7fffffff));
+	const __m128i nan = _mm_cmpgt_epi32(abs, _mm_set1_epi32(0x7f800000));
+	const __m128i lsb = _mm_and_si128(_mm_srli_epi32(u, 16), _mm_set1_epi32(1));
+	__m128i r = _mm_add_epi32(u, _mm_add_epi32(lsb, _mm_set1_epi32(0x7fff)));
+	r = _mm_andnot_si128(nan, r);
+	r = _mm_or_si128(r, _mm_and_si128(nan, _mm_or_si128(u, _mm_set1_epi32(64 << 16))));
+	return _mm_srai_epi32(r, 16);
+}
+#endif
+
 void qp_encode_bf16(const float *src, uint8_t *dst, int64_t nrows,
 		    int64_t n_per_row, const float *imatrix)
 {
 	(void)imatrix;
-	for (int64_t i = 0; i < nrows * n_per_row; i++)
+	int64_t i = 0;
+	const int64_t n = nrows * n_per_row;
+#ifdef __SSE2__
+	/* x86 is little-endian: the packed halves are the file's bytes */
+	for (; i + 8 <= n; i += 8) {
+		__m128i lo = bf16x4(_mm_loadu_si128((const __m128i *)(src + i)));
+		__m128i hi = bf16x4(_mm_loadu_si128((const __m128i *)(src + i + 4)));
+		_mm_storeu_si128((__m128i *)(dst + 2 * i), _mm_packs_epi32(lo, hi));
+	}
+#endif
+	for (; i < n; i++)
 		le_put_u16(dst + 2 * i, qp_fp32_to_bf16(src[i]));
 }
 
 /* ---- shared block statistics -------------------------------------------- */
 
+#ifndef __SSE2__
 /* The element of largest magnitude (the first one on ties), with its sign. */
 static float signed_absmax(const float *x, int n)
 {
@@ -77,6 +109,7 @@ static float signed_absmax(const float *x, int n)
 	}
 	return max;
 }
+#endif
 
 static float absmax(const float *x, int n)
 {
@@ -117,22 +150,121 @@ static void pack_nibbles(const uint8_t *lv, uint8_t *qs, uint8_t *qh)
 
 /* ---- reference encoders (no importance matrix) -------------------------- */
 
+#ifdef __SSE2__
+static __m128 hmax4(__m128 m)
+{
+	m = _mm_max_ps(m, _mm_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+	return _mm_max_ps(m, _mm_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+static __m128 hmin4(__m128 m)
+{
+	m = _mm_min_ps(m, _mm_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+	return _mm_min_ps(m, _mm_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+static __m128 abs4(__m128 v)
+{
+	return _mm_and_ps(v, _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff)));
+}
+
+/* signed_absmax of 32 values: max_ps(new, acc) keeps acc when new is NaN,
+ * as the scalar comparison does; the first element of that magnitude is
+ * the scalar winner. */
+static float signed_absmax32(const float *x)
+{
+	__m128 m = _mm_setzero_ps();
+	for (int j = 0; j < 32; j += 4)
+		m = _mm_max_ps(abs4(_mm_loadu_ps(x + j)), m);
+	const __m128 amax = hmax4(m);
+	if (!(_mm_cvtss_f32(amax) > 0.0f))
+		return 0.0f;
+	for (int j = 0; j < 32; j += 4) {
+		int hit = _mm_movemask_ps(_mm_cmpeq_ps(abs4(_mm_loadu_ps(x + j)), amax));
+		if (hit)
+			return x[j + __builtin_ctz((unsigned)hit)];
+	}
+	return 0.0f; /* not reached */
+}
+
+/* imin(top, v) on int32 lanes */
+static __m128i min_top(__m128i v, __m128i top)
+{
+	const __m128i gt = _mm_cmpgt_epi32(v, top);
+	return _mm_or_si128(_mm_and_si128(gt, top), _mm_andnot_si128(gt, v));
+}
+
+/* The low bytes of 16 int32 levels, in order. */
+static __m128i low_bytes16(const __m128i *l)
+{
+	const __m128i ff = _mm_set1_epi32(0xff);
+	const __m128i a = _mm_packs_epi32(_mm_and_si128(l[0], ff), _mm_and_si128(l[1], ff));
+	const __m128i b = _mm_packs_epi32(_mm_and_si128(l[2], ff), _mm_and_si128(l[3], ff));
+	return _mm_packus_epi16(a, b);
+}
+
+/* pack_nibbles for 32 int32 levels (their low bytes, as the scalar
+ * uint8_t conversion keeps). */
+static void pack_nibbles32(const __m128i *l, uint8_t *qs, uint8_t *qh)
+{
+	const __m128i lo = low_bytes16(l), hi = low_bytes16(l + 4);
+	const __m128i nib = _mm_set1_epi8(0x0f);
+	const __m128i packed = _mm_or_si128(_mm_and_si128(lo, nib),
+		_mm_slli_epi16(_mm_and_si128(hi, nib), 4));
+	_mm_storeu_si128((__m128i *)qs, packed);
+	if (qh) {
+		/* bit 4 of each byte to bit 7, which movemask collects */
+		uint32_t h = (uint32_t)_mm_movemask_epi8(_mm_slli_epi16(lo, 3)) |
+			(uint32_t)_mm_movemask_epi8(_mm_slli_epi16(hi, 3)) << 16;
+		le_put_u32(qh, h);
+	}
+}
+
+/* min_max of 32 values, or false when a zero is the min or max (then the
+ * scalar order decides between +0 and -0). */
+static bool min_max32(const float *x, float *min, float *max)
+{
+	__m128 lo = _mm_set1_ps(FLT_MAX), hi = _mm_set1_ps(-FLT_MAX);
+	for (int j = 0; j < 32; j += 4) {
+		const __m128 v = _mm_loadu_ps(x + j);
+		lo = _mm_min_ps(v, lo); /* NaN v keeps the accumulator */
+		hi = _mm_max_ps(v, hi);
+	}
+	*min = _mm_cvtss_f32(hmin4(lo));
+	*max = _mm_cvtss_f32(hmax4(hi));
+	return *min != 0.0f && *max != 0.0f;
+}
+#endif
+
 /* Symmetric 4/5-bit: d = max / -2^(bits-1), level = trunc(x/d + 2^(bits-1) + 0.5). */
 static void ref_symmetric(const float *x, uint8_t *blk, int bits)
 {
 	const int half = 1 << (bits - 1), top = (1 << bits) - 1;
+#ifdef __SSE2__
+	const float max = signed_absmax32(x);
+#else
 	const float max = signed_absmax(x, 32);
+#endif
 	const float d = max / (float)-half;
 	const float id = d != 0.0f ? 1.0f / d : 0.0f;
 	const float bias = (float)half + 0.5f;
+	put_half(blk, d);
+	uint8_t *qs = blk + (bits == 4 ? 2 : 6), *qh = bits == 4 ? NULL : blk + 2;
+#ifdef __SSE2__
+	const __m128 vid = _mm_set1_ps(id), vbias = _mm_set1_ps(bias);
+	const __m128i vtop = _mm_set1_epi32(top);
+	__m128i l[8];
+	for (int k = 0; k < 8; k++) {
+		const __m128 v = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(x + 4 * k), vid), vbias);
+		l[k] = min_top(_mm_cvttps_epi32(v), vtop);
+	}
+	pack_nibbles32(l, qs, qh);
+#else
 	uint8_t lv[32];
 	for (int j = 0; j < 32; j++)
 		lv[j] = (uint8_t)imin(top, (int)(x[j] * id + bias));
-	put_half(blk, d);
-	if (bits == 4)
-		pack_nibbles(lv, blk + 2, NULL);
-	else
-		pack_nibbles(lv, blk + 6, blk + 2);
+	pack_nibbles(lv, qs, qh);
+#endif
 }
 
 /* Asymmetric 4/5-bit: d = (max - min) / (2^bits - 1), offset m = min. */
@@ -140,21 +272,35 @@ static void ref_affine(const float *x, uint8_t *blk, int bits)
 {
 	const int top = (1 << bits) - 1;
 	float min, max;
-	min_max(x, 32, &min, &max);
+#ifdef __SSE2__
+	if (!min_max32(x, &min, &max))
+#endif
+		min_max(x, 32, &min, &max);
 	const float d = (max - min) / (float)top;
 	const float id = d != 0.0f ? 1.0f / d : 0.0f;
+	put_half(blk, d);
+	put_half(blk + 2, min);
+	uint8_t *qs = blk + (bits == 4 ? 4 : 8), *qh = bits == 4 ? NULL : blk + 4;
+	/* ggml clamps Q4_1 levels but lets Q5_1 wrap */
+#ifdef __SSE2__
+	const __m128 vid = _mm_set1_ps(id), vmin = _mm_set1_ps(min);
+	const __m128 vhalf = _mm_set1_ps(0.5f);
+	const __m128i vtop = _mm_set1_epi32(bits == 4 ? top : INT32_MAX);
+	__m128i l[8];
+	for (int k = 0; k < 8; k++) {
+		const __m128 xm = _mm_sub_ps(_mm_loadu_ps(x + 4 * k), vmin);
+		const __m128 v = _mm_add_ps(_mm_mul_ps(xm, vid), vhalf);
+		l[k] = min_top(_mm_cvttps_epi32(v), vtop);
+	}
+	pack_nibbles32(l, qs, qh);
+#else
 	uint8_t lv[32];
 	for (int j = 0; j < 32; j++) {
 		int l = (int)((x[j] - min) * id + 0.5f);
-		/* ggml clamps Q4_1 levels but lets Q5_1 wrap */
 		lv[j] = (uint8_t)(bits == 4 ? imin(top, l) : l);
 	}
-	put_half(blk, d);
-	put_half(blk + 2, min);
-	if (bits == 4)
-		pack_nibbles(lv, blk + 4, NULL);
-	else
-		pack_nibbles(lv, blk + 8, blk + 4);
+	pack_nibbles(lv, qs, qh);
+#endif
 }
 
 /* ---- importance-weighted search (ggml's make_qx_quants, rmse_type 1) ---- */
