@@ -63,14 +63,34 @@ typedef struct pass {
 	qp_err errs[QP_SVD_SLABS];
 } pass;
 
+/* Both kernels take rows four at a time so that each row of the n x l
+ * operand is loaded once per four rows of A (it is the operand that does
+ * not fit in L1). */
 static void range_rows(pass *p, const float *a, int64_t row0, int64_t nr)
 {
 	int l = p->l;
-	for (int64_t i = 0; i < nr; i++) {
+	int64_t n = p->n, i = 0;
+	for (; i + 4 <= nr; i += 4) {
+		double *y0 = p->out + (row0 + i) * l, *y1 = y0 + l;
+		double *y2 = y1 + l, *y3 = y2 + l;
+		memset(y0, 0, (size_t)(4 * l) * sizeof *y0);
+		const float *a0 = a + i * n, *a1 = a0 + n, *a2 = a1 + n, *a3 = a2 + n;
+		for (int64_t j = 0; j < n; j++) {
+			double b0 = a0[j], b1 = a1[j], b2 = a2[j], b3 = a3[j];
+			const double *mj = p->in + j * l;
+			for (int c = 0; c < l; c++) {
+				y0[c] += b0 * mj[c];
+				y1[c] += b1 * mj[c];
+				y2[c] += b2 * mj[c];
+				y3[c] += b3 * mj[c];
+			}
+		}
+	}
+	for (; i < nr; i++) {
 		double *y = p->out + (row0 + i) * l;
 		memset(y, 0, (size_t)l * sizeof *y);
-		const float *ar = a + i * p->n;
-		for (int64_t j = 0; j < p->n; j++) {
+		const float *ar = a + i * n;
+		for (int64_t j = 0; j < n; j++) {
 			double aij = ar[j];
 			const double *mj = p->in + j * l;
 			for (int c = 0; c < l; c++)
@@ -83,10 +103,23 @@ static void corange_rows(pass *p, double *z, const float *a, int64_t row0,
 			 int64_t nr)
 {
 	int l = p->l;
-	for (int64_t i = 0; i < nr; i++) {
+	int64_t n = p->n, i = 0;
+	for (; i + 4 <= nr; i += 4) {
+		const double *q0 = p->in + (row0 + i) * l, *q1 = q0 + l;
+		const double *q2 = q1 + l, *q3 = q2 + l;
+		const float *a0 = a + i * n, *a1 = a0 + n, *a2 = a1 + n, *a3 = a2 + n;
+		for (int64_t j = 0; j < n; j++) {
+			double b0 = a0[j], b1 = a1[j], b2 = a2[j], b3 = a3[j];
+			double *zj = z + j * l;
+			for (int c = 0; c < l; c++)
+				zj[c] += b0 * q0[c] + b1 * q1[c] + b2 * q2[c] +
+					 b3 * q3[c];
+		}
+	}
+	for (; i < nr; i++) {
 		const double *q = p->in + (row0 + i) * l;
-		const float *ar = a + i * p->n;
-		for (int64_t j = 0; j < p->n; j++) {
+		const float *ar = a + i * n;
+		for (int64_t j = 0; j < n; j++) {
 			double aij = ar[j];
 			double *zj = z + j * l;
 			for (int c = 0; c < l; c++)
