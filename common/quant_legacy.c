@@ -676,6 +676,7 @@ static float e8m0_half(uint8_t e)
 	return qp_f32_from_bits(bits);
 }
 
+#ifndef __SSE2__
 /* The e2m1 level nearest to x at scale d (first one on ties). */
 static uint8_t mxfp4_nearest(float x, float d)
 {
@@ -690,6 +691,45 @@ static uint8_t mxfp4_nearest(float x, float d)
 	}
 	return (uint8_t)best;
 }
+#endif
+
+#ifdef __SSE2__
+/* mxfp4_nearest on four values.  For x >= 0 no negative level can beat
+ * level 0 (index 0, |x|) and for x < 0 no positive one can; the error of
+ * level -v at x is exactly that of v at -x.  So the winner is found among
+ * the levels 0..7 for |x| and moved to the negative half (+8) for x < 0,
+ * with the scalar loop's comparisons and first-on-ties order. */
+static __m128i mxfp4_nearest4(__m128 x, const __m128 *level_d)
+{
+	const __m128 y = abs4(x);
+	__m128 best = y;
+	__m128i idx = _mm_setzero_si128();
+	for (int i = 1; i < 8; i++) {
+		const __m128 err = abs4(_mm_sub_ps(level_d[i], y));
+		const __m128i better = _mm_castps_si128(_mm_cmplt_ps(err, best));
+		best = _mm_min_ps(err, best);
+		idx = _mm_or_si128(_mm_and_si128(better, _mm_set1_epi32(i)),
+				   _mm_andnot_si128(better, idx));
+	}
+	const __m128i neg = _mm_castps_si128(_mm_cmplt_ps(x, _mm_setzero_ps()));
+	const __m128i nonzero = _mm_xor_si128(_mm_cmpeq_epi32(idx, _mm_setzero_si128()),
+					      _mm_set1_epi32(-1));
+	return _mm_or_si128(idx, _mm_and_si128(_mm_and_si128(neg, nonzero),
+					       _mm_set1_epi32(8)));
+}
+
+static void mxfp4_pack_sse2(const float *src, float d, uint8_t *qs)
+{
+	__m128 level_d[8];
+	for (int i = 0; i < 8; i++)
+		level_d[i] = _mm_set1_ps((float)qp_mxfp4_values[i] * d);
+	__m128i l[8];
+	for (int k = 0; k < 8; k++)
+		l[k] = mxfp4_nearest4(_mm_loadu_ps(src + 4 * k), level_d);
+	const __m128i lo = low_bytes16(l), hi = low_bytes16(l + 4);
+	_mm_storeu_si128((__m128i *)qs, _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
+}
+#endif
 
 void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
@@ -697,38 +737,105 @@ void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
 	(void)imatrix;
 	const int64_t nb = nrows * n_per_row / 32;
 	for (int64_t ib = 0; ib < nb; ib++, src += 32, dst += 17) {
+#ifdef __SSE2__
+		__m128 m = _mm_setzero_ps();
+		for (int j = 0; j < 32; j += 4)
+			m = _mm_max_ps(abs4(_mm_loadu_ps(src + j)), m);
+		const float amax = _mm_cvtss_f32(hmax4(m));
+#else
 		float amax = 0.0f;
 		for (int j = 0; j < 32; j++)
 			if (amax < fabsf(src[j]))
 				amax = fabsf(src[j]);
+#endif
 		/* shared exponent: floor(log2(amax)) - 2, biased by 127 */
 		const uint8_t e = amax > 0.0f
 			? (uint8_t)(int)(floorf(log2f(amax)) - 2 + 127) : 0;
 		const float d = e8m0_half(e);
 		dst[0] = e;
+#ifdef __SSE2__
+		mxfp4_pack_sse2(src, d, dst + 1);
+#else
 		for (int j = 0; j < 16; j++)
 			dst[1 + j] = (uint8_t)(mxfp4_nearest(src[j], d) |
 					       mxfp4_nearest(src[j + 16], d) << 4);
+#endif
 	}
 }
 
 /* ---- Q1_0 / Q2_0 (ignore the importance matrix) ------------------------- */
+
+/* Which NaN a sum of several NaNs yields depends on the operand order the
+ * compiler picks for each addition; both paths settle it as x86 does for
+ * sum += x with the sum as first operand: the first NaN, quieted. */
+static float q1_0_nan_sum(const float *src, float sum_abs)
+{
+	if (sum_abs == sum_abs)
+		return sum_abs;
+	int j = 0;
+	while (src[j] == src[j])
+		j++;
+	return qp_f32_from_bits((qp_f32_bits(src[j]) & 0x7fffffffu) | 0x00400000u);
+}
+
+static void q1_0_block(const float *src, uint8_t *dst)
+{
+	float sum_abs = 0.0f;
+	for (int j = 0; j < 128; j++)
+		sum_abs += fabsf(src[j]);
+	put_half(dst, q1_0_nan_sum(src, sum_abs) / 128.0f);
+	memset(dst + 2, 0, 16);
+	for (int j = 0; j < 128; j++)
+		if (src[j] >= 0.0f)
+			dst[2 + j / 8] |= (uint8_t)(1u << (j % 8));
+}
+
+#ifdef __SSE2__
+/* Four consecutive blocks side by side: lane b sums block b's |x| in
+ * element order (the scalar sequential sum, one lane per block), and the
+ * sign bits come from movemask. */
+static void q1_0_four_blocks(const float *src, uint8_t *dst)
+{
+	__m128 sum = _mm_setzero_ps();
+	uint8_t bits[4][16];
+	for (int j = 0; j < 128; j += 4) {
+		__m128 r[4];
+		for (int b = 0; b < 4; b++) {
+			r[b] = _mm_loadu_ps(src + 128 * b + j);
+			int m = _mm_movemask_ps(_mm_cmpge_ps(r[b], _mm_setzero_ps()));
+			if (j % 8 == 0)
+				bits[b][j / 8] = (uint8_t)m;
+			else
+				bits[b][j / 8] |= (uint8_t)(m << 4);
+			r[b] = abs4(r[b]);
+		}
+		_MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]);
+		sum = _mm_add_ps(sum, r[0]);
+		sum = _mm_add_ps(sum, r[1]);
+		sum = _mm_add_ps(sum, r[2]);
+		sum = _mm_add_ps(sum, r[3]);
+	}
+	float sums[4];
+	_mm_storeu_ps(sums, sum);
+	for (int b = 0; b < 4; b++) {
+		put_half(dst + 18 * b, q1_0_nan_sum(src + 128 * b, sums[b]) / 128.0f);
+		memcpy(dst + 18 * b + 2, bits[b], 16);
+	}
+}
+#endif
 
 void qp_encode_q1_0(const float *src, uint8_t *dst, int64_t nrows,
 		    int64_t n_per_row, const float *imatrix)
 {
 	(void)imatrix;
 	const int64_t nb = nrows * n_per_row / 128;
-	for (int64_t ib = 0; ib < nb; ib++, src += 128, dst += 18) {
-		float sum_abs = 0.0f;
-		for (int j = 0; j < 128; j++)
-			sum_abs += fabsf(src[j]);
-		put_half(dst, sum_abs / 128.0f);
-		memset(dst + 2, 0, 16);
-		for (int j = 0; j < 128; j++)
-			if (src[j] >= 0.0f)
-				dst[2 + j / 8] |= (uint8_t)(1u << (j % 8));
-	}
+	int64_t ib = 0;
+#ifdef __SSE2__
+	for (; ib + 4 <= nb; ib += 4, src += 4 * 128, dst += 4 * 18)
+		q1_0_four_blocks(src, dst);
+#endif
+	for (; ib < nb; ib++, src += 128, dst += 18)
+		q1_0_block(src, dst);
 }
 
 void qp_encode_q2_0(const float *src, uint8_t *dst, int64_t nrows,
