@@ -10,6 +10,7 @@
 #include "profile.h"
 #include "rec.h"
 #include "sens.h"
+#include "types.h"
 
 static void test_pieces(void)
 {
@@ -156,8 +157,54 @@ static void test_profile(void)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/* A 3-D expert tensor of 3 experts x 4 rows x 8 columns, F32 in memory,
+ * with an imatrix entry whose expert 1 saw no tokens. */
+static void test_experts(void)
+{
+	float w[3 * 4 * 8];
+	for (int i = 0; i < 96; i++)
+		w[i] = (float)((i % 7) - 3) * (1.0f + (float)(i / 32));
+	qp_tensor_ref t = {.name = "blk.0.ffn_up_exps.weight", .type_name = "F32",
+			   .type = QP_F32, .type_known = true, .n_dims = 3,
+			   .ne = {8, 4, 3, 1}, .n_elem = 96, .n_bytes = sizeof w,
+			   .row_len = 8, .n_rows = 12, .data = (const uint8_t *)w};
+	double sum2[24], counts[3] = {10, 0, 5};
+	for (int i = 0; i < 24; i++)
+		sum2[i] = 1 + i;
+	qp_imatrix_entry ent = {.name = t.name, .n_cols = 8, .n_expert = 3,
+				.sum2 = sum2, .counts = counts, .n_idle_experts = 1};
+	qp_sens_opts o;
+	qp_sens_opts_default(&o);
+	qp_sens_tensor s;
+	qp_err e;
+	int rc = qp_sens_measure(&t, &ent, &o, &s, &e);
+	ok(rc == 0, "expert tensor measured");
+	if (rc)
+		diag("%s", e.msg);
+	double want = 0;
+	for (int x = 0; x < 3; x++)
+		for (int r = 0; r < 4; r++)
+			for (int j = 0; j < 8; j++) {
+				double v = w[(x * 4 + r) * 8 + j];
+				if (counts[x] > 0)
+					want += v * v * sum2[x * 8 + j] / counts[x];
+			}
+	is_double(s.act_energy, want, 1e-12 * want,
+		  "activation energy per expert; the idle expert adds nothing");
+	is_int(s.ws.n_expert, 3, "stats see 3 experts");
+	ok(s.ws.expert_max_min > 2.9 && s.ws.expert_max_min < 3.1,
+	   "per-expert RMS spread (scales 1, 2, 3)");
+	is_int(s.n_sv, 8, "SVD of the stacked 12 x 8 rows: 8 values");
+	qp_sens_tensor_free(&s);
+	ent.n_cols = 4;
+	ok(qp_sens_measure(&t, &ent, &o, &s, &e) < 0 && strstr(e.msg, "does not fit"),
+	   "an imatrix entry of the wrong width is refused");
+	qp_sens_tensor_free(&s);
+}
+
 int main(void)
 {
+	test_experts();
 	test_pieces();
 	test_mad_sigmoid();
 	test_normalise();
