@@ -14,6 +14,10 @@
 #include "fp16.h"
 #include "le.h"
 
+#ifdef __SSE2__
+#include <xmmintrin.h>
+#endif
+
 /* ggml's threshold below which a group counts as all zero. */
 #define GROUP_EPS 1e-15f
 
@@ -382,6 +386,21 @@ static inline bool any_lane(vi mask)
 /* Group j's value i goes to lane j of xt[i]. */
 static void to_lanes(int n, const float *x, vf *xt)
 {
+#ifdef __SSE2__
+	if (LANES == 4 && n % 4 == 0) { /* 4x4 transposes, no store-forwarding stalls */
+		for (int i = 0; i < n; i += 4) {
+			__m128 r0 = _mm_loadu_ps(x + i), r1 = _mm_loadu_ps(x + n + i);
+			__m128 r2 = _mm_loadu_ps(x + 2 * n + i);
+			__m128 r3 = _mm_loadu_ps(x + 3 * n + i);
+			_MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+			memcpy(&xt[i], &r0, sizeof r0);
+			memcpy(&xt[i + 1], &r1, sizeof r1);
+			memcpy(&xt[i + 2], &r2, sizeof r2);
+			memcpy(&xt[i + 3], &r3, sizeof r3);
+		}
+		return;
+	}
+#endif
 	for (int i = 0; i < n; i++) {
 		float lane[LANES];
 		for (int j = 0; j < LANES; j++)
@@ -528,6 +547,68 @@ static void fit_symmetric_lanes(int n, int nmax, const float *x, const float *w,
 		scale = vsel(win, slx / sl2, scale);
 		best = vsel(win, scale * slx, best);
 	}
+	for (int j = 0; j < LANES; j++) {
+		bool is_zero = zero[j] != 0;
+		scales[j] = is_zero ? 0.f : scale[j];
+		for (int i = 0; i < n; i++)
+			q[n * j + i] = is_zero ? 0
+					       : (int8_t)((int)lv[i][j] + nmax);
+	}
+}
+
+/* fit_symmetric_refine for LANES groups of n values (x: group-major).  A
+ * lane stops refining after a pass without changes, as the scalar loop
+ * breaks; the other lanes go on. */
+static void fit_symmetric_refine_lanes(int n, int nmax, const float *x,
+				       int8_t *q, float *scales)
+{
+	vf xt[32], lv[32];
+	to_lanes(n, x, xt);
+	vf amax = vsplat(0), signed_max = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		vf ax = vabs(xt[i]);
+		vi bigger = ax > amax;
+		amax = vsel(bigger, ax, amax);
+		signed_max = vsel(bigger, xt[i], signed_max);
+	}
+	vi zero = amax < vsplat(GROUP_EPS);
+	vf iscale = vsplat((float)-nmax) / signed_max;
+	vf sumlx = vsplat(0), suml2 = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax, nmax - 1));
+		lv[i] = l;
+		vf w = xt[i] * xt[i];
+		sumlx += w * xt[i] * l;
+		suml2 += w * l * l;
+	}
+	vi active = ~zero;
+	for (int pass = 0; pass < 5 && any_lane(active); pass++) {
+		vi changed = isplat(0);
+		for (int i = 0; i < n; i++) {
+			vf w = xt[i] * xt[i];
+			vf slx = sumlx - w * xt[i] * lv[i];
+			vf sl2 = suml2 - w * lv[i] * lv[i];
+			vf l = vtofloat(vclamp(vround(xt[i] * sl2 / slx), -nmax,
+					       nmax - 1));
+			vi try_it = active & (slx > vsplat(0)) & (l != lv[i]);
+			/* usually no lane moves: branching keeps the sums
+			 * off the dependency chain, as in the scalar loop */
+			if (!any_lane(try_it))
+				continue;
+			slx += w * xt[i] * l;
+			sl2 += w * l * l;
+			vi take = try_it & (sl2 > vsplat(0)) &
+				  (slx * slx * suml2 > sumlx * sumlx * sl2);
+			if (!any_lane(take))
+				continue;
+			lv[i] = vsel(take, l, lv[i]);
+			sumlx = vsel(take, slx, sumlx);
+			suml2 = vsel(take, sl2, suml2);
+			changed |= take;
+		}
+		active &= changed;
+	}
+	vf scale = vsel(suml2 > vsplat(0), sumlx / suml2, vsplat(0));
 	for (int j = 0; j < LANES; j++) {
 		bool is_zero = zero[j] != 0;
 		scales[j] = is_zero ? 0.f : scale[j];
@@ -751,32 +832,39 @@ static void q3_k_finish(const float *x, uint8_t *blk, int8_t *q)
 		float d = d_all * (float)unpack_q3_scale(sc, j);
 		if (d == 0)
 			continue;
-		for (int i = 0; i < 16; i++) {
+		for (int i = 0; i < 16; i += LANES) {
 			int k = 16 * j + i;
-			q[k] = (int8_t)(clamp_int(round_half_even(x[k] / d), -4,
-						  3) + 4);
+			vf xv;
+			memcpy(&xv, x + k, sizeof xv);
+			vi l = vclamp(vround(xv / vsplat(d)), -4, 3) + isplat(4);
+			for (int m = 0; m < LANES; m++)
+				q[k + m] = (int8_t)l[m];
 		}
 	}
 	uint8_t low[256];
 	memset(hmask, 0, 32);
-	for (int k = 0; k < 256; k++) {
-		int l = q[k];
-		if (l > 3) {
-			hmask[k % 32] |= (uint8_t)(1u << (k / 32));
-			l -= 4;
-		}
-		low[k] = (uint8_t)l;
+	for (int k = 0; k < 256; k++) { /* branch-free: l > 3 is a coin toss */
+		int l = q[k], high = l > 3;
+		hmask[k % 32] |= (uint8_t)(high << (k / 32));
+		low[k] = (uint8_t)(l - 4 * high);
 	}
 	pack_2bit(low, qs);
 }
 
-static void q3_k_block_ref(const float *x, uint8_t *blk)
+static void q3_k_block_ref(const float *x, uint8_t *blk, bool fast)
 {
 	int8_t q[256];
 	float scales[16];
 	float amax = 0, max_scale = 0;
+	for (int j = 0; j < 16; j += LANES)
+		if (fast)
+			fit_symmetric_refine_lanes(16, 4, x + 16 * j, q + 16 * j,
+						   scales + j);
+		else
+			for (int k = j; k < j + LANES; k++)
+				scales[k] = fit_symmetric_refine(16, 4, x + 16 * k,
+								 q + 16 * k);
 	for (int j = 0; j < 16; j++) {
-		scales[j] = fit_symmetric_refine(16, 4, x + 16 * j, q + 16 * j);
 		float a = fabsf(scales[j]);
 		if (a > amax) {
 			amax = a;
@@ -1032,7 +1120,7 @@ static void q3_k_block(const float *x, const float *imp, uint8_t *blk,
 	if (imp)
 		q3_k_block_imat(x, imp, blk, fast);
 	else
-		q3_k_block_ref(x, blk);
+		q3_k_block_ref(x, blk, fast);
 }
 
 static void q4_k_block(const float *x, const float *imp, uint8_t *blk,
