@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
+#include "filter.h"
 #include "imatrix.h"
 #include "names.h"
 #include "profile.h"
@@ -491,45 +491,15 @@ static int on_record(run *r, const qp_record *rec, qp_err *e)
 	return qp_writer_raw(r->w, rec->raw, rec->raw_len, e);
 }
 
-static int filter_stream(run *r, int fd, const char *name, qp_err *e)
+static int on_record_cb(void *ctx, const qp_record *rec, qp_err *e)
 {
-	qp_reader *rd = qp_reader_new(fd, name, 0);
-	if (!rd)
-		return qp_fail(e, "out of memory");
-	qp_record rec;
-	int st;
-	while ((st = qp_reader_next(rd, &rec, e)) == 1)
-		if (on_record(r, &rec, e) < 0) {
-			st = -1;
-			break;
-		}
-	if (st == 0 && flush_model(r, e) < 0)
-		st = -1;
-	qp_reader_free(rd);
-	return st;
+	return on_record(ctx, rec, e);
 }
 
-static int filter_all(run *r, const qp_common *c)
+/* The end of an operand ends its last model. */
+static int on_end_cb(void *ctx, qp_err *e)
 {
-	static char *stdin_only[] = {"-"};
-	char **files = c->n_files ? c->files : stdin_only;
-	int n = c->n_files ? c->n_files : 1;
-	for (int i = 0; i < n; i++) {
-		qp_err e;
-		int fd;
-		if (qp_open_input(files[i], &fd, &e) < 0) {
-			qp_report("sens-score", files[i], e.msg);
-			return 1;
-		}
-		int st = filter_stream(r, fd, files[i], &e);
-		if (fd != STDIN_FILENO)
-			close(fd);
-		if (st < 0) {
-			qp_report("sens-score", files[i], e.msg);
-			return 1;
-		}
-	}
-	return 0;
+	return flush_model(ctx, e);
 }
 
 static int setup(run *r, const opts *o, const qp_common *c)
@@ -570,20 +540,9 @@ static int setup(run *r, const opts *o, const qp_common *c)
 	return 0;
 }
 
-static int finish(run *r, qp_out *out, const qp_common *c, int status)
+static void cleanup(run *r)
 {
-	qp_err e;
 	qp_progress_end(&r->progress);
-	if (r->w && qp_writer_close(r->w, &e) < 0 && status == 0) {
-		qp_report("sens-score", c->output ? c->output : "standard output", e.msg);
-		status = 1;
-	}
-	if (status == 0 && qp_out_commit(out, &e) < 0) {
-		qp_report("sens-score", c->output, e.msg);
-		status = 1;
-	}
-	if (status != 0 && out->fd >= 0)
-		qp_out_abort(out);
 	model_buf_clear(&r->cur);
 	free(r->cur.items);
 	for (size_t i = 0; i < r->n_models; i++)
@@ -594,7 +553,6 @@ static int finish(run *r, qp_out *out, const qp_common *c, int status)
 	if (r->have_im)
 		qp_imatrix_free(&r->im);
 	qp_map_cache_free(r->maps);
-	return status;
 }
 
 int main(int argc, char **argv)
@@ -608,19 +566,16 @@ int main(int argc, char **argv)
 	if (st != QP_CLI_CONTINUE)
 		return st;
 	run r = {0};
-	qp_out out = {.fd = -1};
-	if (setup(&r, &o, &c) != 0)
-		return finish(&r, &out, &c, 1);
-	qp_err e;
-	if (qp_out_open(&out, c.output, &e) < 0) {
-		qp_report("sens-score", NULL, e.msg);
-		return finish(&r, &out, &c, 1);
+	qp_sink sink;
+	int status = setup(&r, &o, &c);
+	if (status == 0) {
+		status = qp_sink_open(&sink, "sens-score", &c, argc, argv);
+		r.w = sink.w;
+		qp_filter f = {"sens-score", on_record_cb, on_end_cb, &r};
+		if (status == 0)
+			status = qp_filter_run(&f, &c);
+		status = qp_sink_close(&sink, "sens-score", &c, status);
 	}
-	r.w = qp_writer_new(out.fd, out.json);
-	int status = r.w ? 0 : 1;
-	if (status == 0 && qp_write_meta(r.w, "sens-score", argc, argv, &e) < 0)
-		status = 1;
-	if (status == 0)
-		status = filter_all(&r, &c);
-	return finish(&r, &out, &c, status);
+	cleanup(&r);
+	return status;
 }
