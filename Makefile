@@ -43,7 +43,7 @@ BENCH_SRC  := $(sort $(wildcard bench/*.c))
 BENCHES    := $(BENCH_SRC:bench/%.c=$(O)/bbin/%)
 MANS       := $(sort $(wildcard man/*.1 man/*.5))
 
-.PHONY: all check check-asan demo deps fuzz bench install clean lint-man units
+.PHONY: all check check-asan check-plain demo deps fuzz bench install clean lint-man units
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -78,6 +78,13 @@ check: all
 
 check-asan:
 	$(MAKE) O=build-asan BIN=build-asan/bin SANITIZE=address,undefined CFLAGS='-O1 -g' check
+
+# The SIMD kernels must give the bytes of their plain C twins: run the
+# numeric unit tests on a build without SSE2 code paths.
+check-plain:
+	$(MAKE) O=build-plain BIN=build-plain/bin CFLAGS='-O2 -g -U__SSE2__' units
+	QP_TOP=$(CURDIR) prove -j2 build-plain/tbin/quant_fixtures build-plain/tbin/quant_roundtrip \
+	  build-plain/tbin/quant_k build-plain/tbin/wstats
 
 lint-man:
 	mandoc -Tlint -W warning $(MANS)
@@ -117,6 +124,6 @@ install: all
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 
 clean:
-	rm -rf $(O) build-asan build-fuzz $(BIN)
+	rm -rf $(O) build-asan build-plain build-fuzz $(BIN)
 
 -include $(LIB_OBJ:.o=.d) $(FILTER_SRC:%.c=$(O)/%.d) $(UNIT_SRC:%.c=$(O)/%.d)
