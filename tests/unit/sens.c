@@ -196,6 +196,32 @@ static void test_experts(void)
 	   "per-expert RMS spread (scales 1, 2, 3)");
 	is_int(s.n_sv, 8, "SVD of the stacked 12 x 8 rows: 8 values");
 	qp_sens_tensor_free(&s);
+
+	qp_imatrix_stats st = {.sum_sq = 3, .n = 16, .has_prev = false};
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	qp_sens_pack_imat(&pk, &ent, &st);
+	msgpack_unpacked u;
+	msgpack_unpacked_init(&u);
+	size_t off = 0;
+	ok(msgpack_unpack_next(&u, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS &&
+		   off == sb.size && u.data.type == MSGPACK_OBJECT_MAP,
+	   "imat of an expert tensor is one map");
+	const msgpack_object *tok = qp_map_get(&u.data, "tokens");
+	const msgpack_object *idle = qp_map_get(&u.data, "idle_experts");
+	const msgpack_object *cs = qp_map_get(&u.data, "cossim");
+	ok(tok && tok->type == MSGPACK_OBJECT_ARRAY && tok->via.array.size == 3 &&
+		   tok->via.array.ptr[2].via.f64 == 5,
+	   "tokens: one count per expert");
+	ok(idle && idle->type == MSGPACK_OBJECT_ARRAY && idle->via.array.size == 1 &&
+		   idle->via.array.ptr[0].via.u64 == 1,
+	   "idle_experts flags the expert that saw no tokens");
+	ok(cs && cs->type == MSGPACK_OBJECT_NIL, "no previous layer: cossim nil");
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+
 	ent.n_cols = 4;
 	ok(qp_sens_measure(&t, &ent, &o, &s, &e) < 0 && strstr(e.msg, "does not fit"),
 	   "an imatrix entry of the wrong width is refused");
