@@ -186,6 +186,22 @@ static int check_imatrix_entry(const qp_tensor_ref *t,
 		       (long long)n_expert);
 }
 
+/* A legacy .dat entry does not say how many experts it holds: split it
+ * by the tensor's row length, then recompute the statistics (they are
+ * per column of each expert). */
+static int split_dat_entry(run *r, const qp_tensor_ref *t, int64_t idx,
+			   qp_err *e)
+{
+	const qp_imatrix_entry *ent = &r->im.entries[idx];
+	if (r->im.format != QP_IMATRIX_DAT || ent->n_expert != 1 ||
+	    ent->n_cols == t->row_len || t->n_dims < 3)
+		return 0;
+	if (qp_imatrix_set_cols(&r->im, idx, t->row_len, e) < 0 ||
+	    qp_imatrix_stats_compute(&r->im, r->im_stats, e) < 0)
+		return qp_fail_prefix(e, "%s", r->o->imatrix);
+	return 0;
+}
+
 static int measure_one(run *r, const qp_record *rec, model_work *mw, size_t k,
 		       qp_err *e)
 {
@@ -205,6 +221,8 @@ static int measure_one(run *r, const qp_record *rec, model_work *mw, size_t k,
 	p->family = tn.family;
 	const qp_imatrix_entry *ent =
 		mw->ent_idx[k] >= 0 ? &r->im.entries[mw->ent_idx[k]] : NULL;
+	if (ent && split_dat_entry(r, &t, mw->ent_idx[k], e) < 0)
+		return -1;
 	if (ent && check_imatrix_entry(&t, ent, e) < 0)
 		return -1;
 	mw->ent[k] = ent;
