@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include "llq_policy.h"
+#include "rowsample.h"
 #include "quant.h"
 #include "rec.h"
 #include "threads.h"
@@ -99,67 +100,11 @@ static void hadamard_rows(float *x, int64_t n, int block, double *tmp)
 	}
 }
 
-/* ---- row selection ---------------------------------------------------- */
-
-static uint64_t row_hash(uint64_t seed, uint64_t name_hash, uint64_t row)
-{
-	uint64_t z = seed ^ (name_hash * 0x9e3779b97f4a7c15ull) ^
-		     (row * 0xc2b2ae3d27d4eb4full);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-typedef struct keyed_row {
-	uint64_t key;
-	int64_t row;
-} keyed_row;
-
-static int by_key(const void *a, const void *b)
-{
-	const keyed_row *x = a, *y = b;
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return x->row < y->row ? -1 : x->row > y->row;
-}
-
-static int by_row(const void *a, const void *b)
-{
-	const int64_t *x = a, *y = b;
-	return *x < *y ? -1 : *x > *y;
-}
-
-/* The k rows with the smallest seeded hashes, in row order. */
-static int64_t *sample_rows(const qp_tensor_ref *t, const qp_qerr_opts *o,
-			    int64_t *k_out)
-{
-	int64_t n = t->n_rows;
-	int64_t k = (int64_t)ceil(o->sample_frac * (double)n);
-	k = k < 2 ? (n < 2 ? n : 2) : k;
-	keyed_row *all = malloc((size_t)(n ? n : 1) * sizeof *all);
-	int64_t *rows = malloc((size_t)(k ? k : 1) * sizeof *rows);
-	if (!all || !rows) {
-		free(all);
-		free(rows);
-		return NULL;
-	}
-	uint64_t name_hash = crc32(0L, (const Bytef *)t->name, (uInt)strlen(t->name));
-	for (int64_t i = 0; i < n; i++)
-		all[i] = (keyed_row){row_hash(o->seed, name_hash, (uint64_t)i), i};
-	qsort(all, (size_t)n, sizeof *all, by_key);
-	for (int64_t i = 0; i < k; i++)
-		rows[i] = all[i].row;
-	qsort(rows, (size_t)k, sizeof *rows, by_row);
-	free(all);
-	*k_out = k;
-	return rows;
-}
-
 /* ---- the measurement ---------------------------------------------------- */
 
 typedef struct chunk_sum {
-	double e2, w2, q2, wq, maxabs, wmse;
-	double se2, sw, sw2, sew; /* over rows, for the intervals */
+	double w2, maxabs;              /* over the measured rows */
+	qp_strata_sums e2, wmse, q2, wq; /* per-row sums, by stratum */
 	int64_t rows;
 	uint32_t crc;
 	uint64_t qbytes;
@@ -173,7 +118,7 @@ typedef struct job {
 	qp_qerr_result *res;
 	int *measured;          /* indices of results to measure */
 	int n_measured;
-	const int64_t *rows;    /* selected rows, NULL = all */
+	const qp_row_plan *plan; /* sampled rows, NULL = all */
 	int64_t n_sel;
 	int64_t chunk_rows, n_chunks;
 	chunk_sum *sums;        /* [n_measured][n_chunks] */
@@ -240,7 +185,8 @@ static int round_trip(const job *j, const qp_qerr_result *r, int64_t row,
 }
 
 static void accumulate_row(chunk_sum *s, const float *w, const float *q,
-			   const float *imp, int64_t n)
+			   const float *imp, int64_t n, bool take_all,
+			   double proxy)
 {
 	double e2 = 0, w2 = 0, q2 = 0, wq = 0, ie2 = 0, isum = 0;
 	for (int64_t i = 0; i < n; i++) {
@@ -256,15 +202,11 @@ static void accumulate_row(chunk_sum *s, const float *w, const float *q,
 			isum += imp[i];
 		}
 	}
-	s->e2 += e2;
 	s->w2 += w2;
-	s->q2 += q2;
-	s->wq += wq;
-	s->wmse += isum > 0 ? ie2 / isum : 0;
-	s->se2 += e2 * e2;
-	s->sw += w2;
-	s->sw2 += w2 * w2;
-	s->sew += e2 * w2;
+	qp_strata_add(&s->q2, take_all, q2, 0);
+	qp_strata_add(&s->wq, take_all, wq, 0);
+	qp_strata_add(&s->e2, take_all, e2, proxy);
+	qp_strata_add(&s->wmse, take_all, isum > 0 ? ie2 / isum : 0, proxy);
 	s->rows++;
 }
 
@@ -287,12 +229,15 @@ static int measure_chunk(void *ctx, size_t item)
 	int64_t i0 = c * j->chunk_rows;
 	int64_t i1 = i0 + j->chunk_rows < j->n_sel ? i0 + j->chunk_rows : j->n_sel;
 	for (int64_t i = i0; i < i1 && status == 0; i++) {
-		int64_t row = j->rows ? j->rows[i] : i;
+		const qp_row_plan *plan = j->plan;
+		int64_t row = plan ? plan->rows[i] : i;
 		status = qp_tensor_rows_f32(j->t, row, 1, b.w, e);
 		if (status == 0)
 			status = round_trip(j, r, row, &b, e);
 		if (status == 0) {
-			accumulate_row(s, b.w, b.q, row_importance(j, row), j->t->row_len);
+			accumulate_row(s, b.w, b.q, row_importance(j, row),
+				       j->t->row_len, !plan || plan->take_all[i],
+				       plan ? plan->proxy[i] : 0);
 			uint64_t nb = r->as == j->t->type && !r->rotate_block
 					      ? qp_tensor_row_bytes(j->t) : qrow;
 			s->crc = (uint32_t)crc32(s->crc, b.qbytes, (uInt)nb);
@@ -310,15 +255,11 @@ static void merge(const chunk_sum *v, int64_t n, chunk_sum *out)
 {
 	*out = (chunk_sum){.crc = (uint32_t)crc32(0L, Z_NULL, 0)};
 	for (int64_t c = 0; c < n; c++) {
-		out->e2 += v[c].e2;
 		out->w2 += v[c].w2;
-		out->q2 += v[c].q2;
-		out->wq += v[c].wq;
-		out->wmse += v[c].wmse;
-		out->se2 += v[c].se2;
-		out->sw += v[c].sw;
-		out->sw2 += v[c].sw2;
-		out->sew += v[c].sew;
+		qp_strata_merge(&out->q2, &v[c].q2);
+		qp_strata_merge(&out->wq, &v[c].wq);
+		qp_strata_merge(&out->e2, &v[c].e2);
+		qp_strata_merge(&out->wmse, &v[c].wmse);
 		out->rows += v[c].rows;
 		out->maxabs = v[c].maxabs > out->maxabs ? v[c].maxabs : out->maxabs;
 		out->crc = (uint32_t)crc32_combine(out->crc, v[c].crc, (z_off_t)v[c].qbytes);
@@ -330,62 +271,53 @@ static double sqnr_of_ratio(double ratio)
 	return ratio > 0 ? -10.0 * log10(ratio) : INFINITY;
 }
 
-/* Student t 0.975 quantile for df degrees of freedom (Cornish-Fisher
- * expansion around the normal 1.96; within 0.5% for df >= 3). */
-static double t975(double df)
+/* The error metrics from the total squared error E (and its interval
+ * half-width), W = sum w^2 and n values. */
+static void set_error_metrics(qp_qerr_result *r, double E, double half,
+			      double W, double n)
 {
-	double z = 1.959963984540054, z3 = z * z * z, z5 = z3 * z * z,
-	       z7 = z5 * z * z;
-	return z + (z3 + z) / (4 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96 * df * df) +
-	       (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * df * df * df);
-}
-
-/* 95% intervals from the sampled rows (k of N). */
-static void intervals(const chunk_sum *s, int64_t N, int64_t row_len,
-		      qp_qerr_result *r)
-{
-	double k = (double)s->rows;
-	if (s->rows < 2)
+	r->mse = n > 0 ? E / n : 0;
+	r->rmse = sqrt(r->mse);
+	r->rel = W > 0 ? sqrt(E / W) : (E > 0 ? INFINITY : 0);
+	r->sqnr_db = W > 0 ? sqnr_of_ratio(E / W) : 0;
+	if (half == 0 || isnan(half) || n <= 0)
 		return;
-	double fpc = 1.0 - k / (double)N;
-	double mean_e = s->e2 / k;
-	double var_e = (s->se2 - s->e2 * s->e2 / k) / (k - 1);
-	double t = t975(k - 1);
-	double half = t * sqrt(fmax(var_e, 0) / k * fpc) / (double)row_len;
-	double mse = mean_e / (double)row_len;
-	r->ci_mse = (qp_interval){fmax(mse - half, 0), mse + half};
-	r->ci_rmse = (qp_interval){sqrt(r->ci_mse.lo), sqrt(r->ci_mse.hi)};
-	double ratio = s->w2 > 0 ? s->e2 / s->w2 : 0;
-	double mean_w = s->sw / k;
-	double var_d = (s->se2 - 2 * ratio * s->sew + ratio * ratio * s->sw2) / (k - 1);
-	double half_r = mean_w > 0 ? t * sqrt(fmax(var_d, 0) / k * fpc) / mean_w : 0;
-	double lo = fmax(ratio - half_r, 0), hi = ratio + half_r;
-	r->ci_rel = (qp_interval){sqrt(lo), sqrt(hi)};
-	r->ci_sqnr = (qp_interval){sqnr_of_ratio(hi), sqnr_of_ratio(lo)};
+	double lo = fmax(E - half, 0), hi = E + half;
 	r->has_ci = true;
+	r->ci_mse = (qp_interval){lo / n, hi / n};
+	r->ci_rmse = (qp_interval){sqrt(lo / n), sqrt(hi / n)};
+	if (W > 0) {
+		r->ci_rel = (qp_interval){sqrt(lo / W), sqrt(hi / W)};
+		r->ci_sqnr = (qp_interval){sqnr_of_ratio(hi / W), sqnr_of_ratio(lo / W)};
+	}
 }
 
 static void finish(const chunk_sum *s, const job *j, qp_qerr_result *r)
 {
-	double n = (double)s->rows * (double)j->t->row_len;
+	const qp_row_plan *plan = j->plan;
+	double n = (double)j->t->n_rows * (double)j->t->row_len;
+	double E = s->e2.take_all_y, WM = s->wmse.take_all_y;
+	double Q2 = s->q2.take_all_y, WQ = s->wq.take_all_y;
+	double half = 0, unused;
+	double W = plan ? plan->w2 : s->w2;
+	if (plan) {
+		qp_strata_total(plan, &s->e2, &E, &half);
+		qp_strata_total(plan, &s->wmse, &WM, &unused);
+		qp_strata_total(plan, &s->q2, &Q2, &unused);
+		qp_strata_total(plan, &s->wq, &WQ, &unused);
+	}
+	set_error_metrics(r, E, half, W, n);
 	r->rows_measured = s->rows;
 	r->rows_total = j->t->n_rows;
-	r->mse = n > 0 ? s->e2 / n : 0;
-	r->rmse = sqrt(r->mse);
-	r->rel = s->w2 > 0 ? sqrt(s->e2 / s->w2) : (s->e2 > 0 ? INFINITY : 0);
-	r->cos = s->w2 > 0 && s->q2 > 0 ? s->wq / (sqrt(s->w2) * sqrt(s->q2))
-					: (s->w2 == s->q2 ? 1.0 : 0.0);
+	r->cos = W > 0 && Q2 > 0 ? WQ / (sqrt(W) * sqrt(Q2)) : (W == Q2 ? 1.0 : 0.0);
 	r->maxabs = s->maxabs;
-	r->sqnr_db = s->w2 > 0 ? sqnr_of_ratio(s->e2 / s->w2) : 0;
 	r->has_wmse = j->imp != NULL;
-	r->wmse = s->rows ? s->wmse / (double)s->rows : 0;
+	r->wmse = j->t->n_rows ? WM / (double)j->t->n_rows : 0;
 	r->used_imatrix = j->imp && !r->rotate_block;
-	if (j->o->crc && !j->rows) {
+	if (j->o->crc && !plan) {
 		r->has_crc = true;
 		r->crc = s->crc;
 	}
-	if (j->rows)
-		intervals(s, j->t->n_rows, j->t->row_len, r);
 }
 
 static int run_jobs(job *j, qp_err *e)
@@ -424,15 +356,20 @@ int qp_qerr_tensor(const qp_tensor_ref *t, const float *imp,
 			measured[j.n_measured++] = i;
 	bool sampling = o->sample_frac > 0 && o->sample_frac < 1;
 	j.n_sel = t->n_rows;
-	int64_t *rows = NULL;
-	if (sampling && j.n_measured && !(rows = sample_rows(t, o, &j.n_sel)))
-		return qp_fail(e, "out of memory");
-	j.rows = rows;
+	qp_row_plan plan = {0};
+	if (sampling && j.n_measured) {
+		if (qp_row_plan_make(t, o->sample_frac, o->seed, o->threads, &plan, e) < 0) {
+			qp_row_plan_free(&plan);
+			return qp_fail_prefix(e, "tensor '%s'", t->name);
+		}
+		j.plan = &plan;
+		j.n_sel = plan.n_sel;
+	}
 	j.chunk_rows = t->row_len ? CHUNK_VALUES / t->row_len : 1;
 	j.chunk_rows = j.chunk_rows < 1 ? 1 : j.chunk_rows;
 	j.n_chunks = (j.n_sel + j.chunk_rows - 1) / j.chunk_rows;
 	int status = j.n_measured && j.n_chunks ? run_jobs(&j, e) : 0;
-	free(rows);
+	qp_row_plan_free(&plan);
 	free(j.sums);
 	free(j.errs);
 	return status;

@@ -10,10 +10,11 @@
  * the same for any thread count.  Work is row by row: memory is O(row
  * length) per thread whatever the tensor's size.
  *
- * With sample_frac in (0, 1) a seeded uniform sample of whole rows is
- * measured and the error metrics carry a 95% confidence interval (normal
- * approximation with finite-population correction; ratio estimator for
- * rel and sqnr_db).  With rotate_block > 0 each type is also measured after
+ * With sample_frac in (0, 1) only a share of the rows is measured (see
+ * rowsample.h: a take-all stratum of the rows an error proxy marks as
+ * heavy, a seeded uniform sample of the rest scaled up by the ratio
+ * estimator) and the error metrics carry a 95% confidence interval.
+ * With rotate_block > 0 each type is also measured after
  * a block-Hadamard rotation of every row, compared back in the original
  * frame, reported as "<TYPE>+had<BLOCK>".
  */
