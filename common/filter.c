@@ -83,3 +83,21 @@ int qp_sink_close(qp_sink *s, const char *prog, const qp_common *c,
 		qp_out_abort(&s->out);
 	return status;
 }
+
+int qp_filter_pipe(const qp_filter *f, const qp_common *c, int argc,
+		   char **argv)
+{
+	qp_sink sink;
+	int status = qp_sink_open(&sink, f->prog, c, argc, argv);
+	if (f->out)
+		*f->out = sink.w;
+	if (status == 0)
+		status = qp_filter_run(f, c);
+	return qp_sink_close(&sink, f->prog, c, status);
+}
+
+int qp_filter_parse(const qp_tool *t, int argc, char **argv, qp_common *c)
+{
+	int st = qp_cli_parse(t, argc, argv, c);
+	return st == QP_CLI_CONTINUE ? qp_cli_refuse_tty_stdin(t, c) : st;
+}

@@ -20,9 +20,19 @@ typedef struct qp_filter {
 	int (*on_record)(void *ctx, const qp_record *rec, qp_err *e);
 	int (*on_end)(void *ctx, qp_err *e); /* may be NULL */
 	void *ctx;
+	qp_writer **out; /* where qp_filter_pipe puts the writer, or NULL */
 } qp_filter;
 
 int qp_filter_run(const qp_filter *f, const qp_common *c);
+
+/* A whole record filter: opens the output (meta record first), sets
+ * *f->out, runs f over the operands, closes; returns the exit status. */
+int qp_filter_pipe(const qp_filter *f, const qp_common *c, int argc,
+		   char **argv);
+
+/* qp_cli_parse, then qp_cli_refuse_tty_stdin: QP_CLI_CONTINUE or the
+ * exit status. */
+int qp_filter_parse(const qp_tool *t, int argc, char **argv, qp_common *c);
 
 typedef struct qp_sink {
 	qp_out out;

@@ -223,9 +223,7 @@ int main(int argc, char **argv)
 	opts o = {0};
 	qp_tool tool = {"qerr-measure", usage, "t:m:cs:r:", long_opts, on_option, &o};
 	qp_common c;
-	int st = qp_cli_parse(&tool, argc, argv, &c);
-	if (st == QP_CLI_CONTINUE)
-		st = qp_cli_refuse_tty_stdin(&tool, &c);
+	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)
 		return st;
 	if (o.crc && o.sample > 0) {
@@ -233,16 +231,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	run r = {0};
-	qp_sink sink;
 	int status = setup(&r, &o, &c);
-	if (status == 0) {
-		status = qp_sink_open(&sink, "qerr-measure", &c, argc, argv);
-		r.w = sink.w;
-		qp_filter f = {"qerr-measure", on_record, NULL, &r};
-		if (status == 0)
-			status = qp_filter_run(&f, &c);
-		status = qp_sink_close(&sink, "qerr-measure", &c, status);
-	}
+	qp_filter f = {"qerr-measure", on_record, NULL, &r, &r.w};
+	if (status == 0)
+		status = qp_filter_pipe(&f, &c, argc, argv);
 	cleanup(&r);
 	return status;
 }

@@ -263,7 +263,7 @@ static int run(show_state *s, const qp_common *c)
 {
 	if (s->o->mode == MODE_FROM_JSON)
 		return from_json_all(s, c);
-	qp_filter f = {"rec-show", on_record, NULL, s};
+	qp_filter f = {"rec-show", on_record, NULL, s, NULL};
 	return qp_filter_run(&f, c);
 }
 
@@ -282,9 +282,7 @@ int main(int argc, char **argv)
 	opts o = {0};
 	qp_tool tool = {"rec-show", usage, "tf:k:H", long_opts, on_option, &o};
 	qp_common c;
-	int st = qp_cli_parse(&tool, argc, argv, &c);
-	if (st == QP_CLI_CONTINUE)
-		st = qp_cli_refuse_tty_stdin(&tool, &c);
+	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE) {
 		free(o.fields_arg);
 		return st;

@@ -578,22 +578,14 @@ int main(int argc, char **argv)
 	opts o = {.svd_iters = -1};
 	qp_tool tool = {"sens-score", usage, "m:b:", long_opts, on_option, &o};
 	qp_common c;
-	int st = qp_cli_parse(&tool, argc, argv, &c);
-	if (st == QP_CLI_CONTINUE)
-		st = qp_cli_refuse_tty_stdin(&tool, &c);
+	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)
 		return st;
 	run r = {0};
-	qp_sink sink;
 	int status = setup(&r, &o, &c);
-	if (status == 0) {
-		status = qp_sink_open(&sink, "sens-score", &c, argc, argv);
-		r.w = sink.w;
-		qp_filter f = {"sens-score", on_record_cb, on_end_cb, &r};
-		if (status == 0)
-			status = qp_filter_run(&f, &c);
-		status = qp_sink_close(&sink, "sens-score", &c, status);
-	}
+	qp_filter f = {"sens-score", on_record_cb, on_end_cb, &r, &r.w};
+	if (status == 0)
+		status = qp_filter_pipe(&f, &c, argc, argv);
 	cleanup(&r);
 	return status;
 }
