@@ -397,7 +397,7 @@ static void pack_nums(msgpack_packer *pk, const char *key, const double *v,
 void qp_sens_pack_stats(msgpack_packer *pk, const qp_wstats *w)
 {
 	bool experts = w->n_expert > 1;
-	msgpack_pack_map(pk, 27 + (experts ? 1 : 0));
+	msgpack_pack_map(pk, 28 + (experts ? 1 : 0));
 	qp_pack_key_int(pk, "n", w->n);
 	qp_pack_key_int(pk, "n_nonfinite", w->n_nonfinite);
 	key_num(pk, "mean", w->mean);
@@ -422,6 +422,7 @@ void qp_sens_pack_stats(msgpack_packer *pk, const qp_wstats *w)
 	pack_nums(pk, "sqnr_row", w->sqnr_row, QP_WSTATS_NBITS);
 	pack_nums(pk, "sqnr_g32", w->sqnr_g32, QP_WSTATS_NBITS);
 	pack_nums(pk, "sqnr_g128", w->sqnr_g128, QP_WSTATS_NBITS);
+	qp_pack_key_int(pk, "sqnr_rows", w->sqnr_rows);
 	qp_pack_key_int(pk, "n_top", w->n_top);
 	key_num(pk, "top_threshold", w->top_threshold);
 	key_num(pk, "top_share", w->top_share);

@@ -1,6 +1,7 @@
 /* wstats.c — see wstats.h. */
 #include "wstats.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -21,6 +22,10 @@
 #define QTOP 2
 #define TOP_BITS 4 /* the quantizer top_share is measured for */
 #define DEFAULT_CHUNK_VALUES 65536
+/* Values per stretch of a row counted in 32-bit lanes (a multiple of 4,
+ * so a value's lane is its index in the row mod 4 either way). */
+#define COUNT_BLOCK ((int64_t)1 << 28)
+#define EXP_MASK 0x7f800000u
 
 typedef struct qscale {
 	double d, id, qmax;
@@ -30,22 +35,31 @@ typedef struct moments {
 	double n, mean, m2, m3, m4; /* m_k: Σ (w - mean)^k */
 } moments;
 
+/* What one row of finite values sums to (pass 1). */
+typedef struct row_sums {
+	double sum, sumsq;
+	float min, max;
+	int64_t zeros;
+} row_sums;
+
 /* Everything one chunk contributes that is not an integer histogram; reset
  * per chunk and merged into the total in chunk order. */
 typedef struct chunk_part {
 	moments mom;
 	int64_t nonfinite, zeros, out3, out6;
 	double min, max, sumsq;
+	double sample_sumsq; /* Σw² of the sampled rows */
 	double err_row[QP_WSTATS_NBITS], err_g32[QP_WSTATS_NBITS];
 	double err_g128[QP_WSTATS_NBITS], err_tensor[QP_WSTATS_NBITS];
-	double err_above; /* pass 3: 4-bit error² of values above the top bin */
+	double err_all;   /* pass 2: TOP_BITS per-tensor error² of every value */
+	double err_above; /* pass 2: the same, of values above the top bin */
 	double *col_sumsq; /* pass 1: [n_cols] */
 } chunk_part;
 
 typedef struct part {
 	chunk_part c;
 	float *buf;     /* chunk_rows * n_cols */
-	uint64_t *hist; /* pass 2: HBINS; pass 3: NQUERY * HBINS */
+	uint64_t *hist; /* pass 1: HBINS; pass 2: NQUERY * HBINS */
 	qp_err err;
 } part;
 
@@ -57,11 +71,16 @@ typedef struct run {
 	chunk_part tot;
 	double *row_sumsq;
 	int64_t *row_n;
+	bool *sampled;       /* [n_rows]: the row is in the SQNR sample */
+	int64_t n_sampled;
+	bool *chunk_dirty;   /* [n_chunks]: pass 1 met NaN/Inf in the chunk */
 	uint64_t *hist_hi, *hist_lo;
-	uint32_t q_bin[NQUERY];
+	uint32_t q_bin[NQUERY], q_min;
 	uint64_t q_rank[NQUERY]; /* rank inside the bin, 1-based */
 	uint64_t n_above_top_bin;
 	double mean, std, absmax;
+	/* |w - mean| > kσ  <=>  w >= up_k or w <= lo_k, for finite floats */
+	float up3, lo3, up6, lo6;
 	qscale qs[QP_WSTATS_NBITS]; /* per-tensor scales, from pass 1 */
 
 	pthread_mutex_t lock;
@@ -77,13 +96,17 @@ typedef struct run {
 	int n_idle;
 } run;
 
-/* round(x) half away from zero for |x| < 2^31 (here |x| <= qmax + 1),
- * without a libm call: x - trunc(x) is exact, so the comparison with 0.5
- * is too. */
-static inline double round_half_away(double x)
+/* 1.5 * 2^52: for 0 <= x < 2^51, (x + ROUND_MAGIC) - ROUND_MAGIC is x
+ * rounded to an integer, ties to even (the sum's ulp is 1). */
+#define ROUND_MAGIC 6755399441055744.0
+
+/* round(x) half away from zero for 0 <= x < 2^51, without a libm call:
+ * x - rint(x) is exact, so a tie rounded down to even is seen and moved
+ * up. */
+static inline double round_half_up(double x)
 {
-	double t = (double)(int32_t)x, f = x - t;
-	return t + (double)(f >= 0.5) - (double)(f <= -0.5);
+	double r = (x + ROUND_MAGIC) - ROUND_MAGIC;
+	return r + (double)(x - r == 0.5);
 }
 
 static inline qscale qscale_make(double absmax, int bits)
@@ -93,57 +116,262 @@ static inline qscale qscale_make(double absmax, int bits)
 	return (qscale){d, absmax > 0 ? 1.0 / d : 0, qmax};
 }
 
+/* The quantizer is odd (q(-w) = -q(w), and w * id rounds symmetrically),
+ * so the error of |w| is that of w; clamping before rounding gives the
+ * same q, as ±qmax are integers. */
 static inline double qerr2(double w, qscale s)
 {
-	double q = round_half_away(w * s.id);
-	q = q > s.qmax ? s.qmax : q < -s.qmax ? -s.qmax : q;
-	double err = w - q * s.d;
+	double a = fabs(w), x = a * s.id;
+	double q = round_half_up(x < s.qmax ? x : s.qmax);
+	double err = a - q * s.d;
 	return err * err;
 }
 
-/* Σ qerr2 over w[0..n) as four running sums, element j going to sum
- * j % 4, combined as (s0 + s1) + (s2 + s3): a fixed order, so the SSE2
- * path (two sums per register) and the plain C one give the same bits. */
+static inline uint32_t f32_bits(float w)
+{
+	uint32_t u;
+	memcpy(&u, &w, sizeof u);
+	return u;
+}
+
+static inline uint32_t abs_bits(float w)
+{
+	return f32_bits(w) & 0x7fffffffu;
+}
+
+static double bits_value(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+/* ---- kernels: SSE2 and plain C twins ------------------------------------
+ *
+ * Double sums run in four lanes, value j of a row going to lane j % 4, and
+ * end as (l0 + l1) + (l2 + l3); SSE2 holds lanes 0-1 and 2-3 in two
+ * registers.  Min, max and integer counts do not depend on the order.  So
+ * both twins give the same bits.  The fast kernels assume finite values;
+ * rows with NaN/Inf take the scalar paths further down. */
+
+static inline double lanes_total(const double *l)
+{
+	return (l[0] + l[1]) + (l[2] + l[3]);
+}
+
 #ifdef __SSE2__
+static inline __m128d lo_pd(__m128 v)
+{
+	return _mm_cvtps_pd(v);
+}
+
+static inline __m128d hi_pd(__m128 v)
+{
+	return _mm_cvtps_pd(_mm_movehl_ps(v, v));
+}
+
+static inline int64_t count_lanes(__m128i c)
+{
+	int32_t l[4];
+	_mm_storeu_si128((__m128i *)l, c);
+	return (int64_t)l[0] + l[1] + l[2] + l[3];
+}
+
+/* Pass 1 over one row: sums, min, max, zeros; false when a value is NaN or
+ * infinite (the sums are then meaningless). */
+static bool row_scan(const float *w, int64_t n, row_sums *s)
+{
+	const __m128i expm = _mm_set1_epi32((int32_t)EXP_MASK);
+	__m128d sum[2] = {_mm_setzero_pd(), _mm_setzero_pd()};
+	__m128d sq[2] = {_mm_setzero_pd(), _mm_setzero_pd()};
+	__m128 mn = _mm_set1_ps(INFINITY), mx = _mm_set1_ps(-INFINITY);
+	__m128i bad = _mm_setzero_si128();
+	int64_t zeros = 0, j = 0;
+	while (j + 4 <= n) {
+		int64_t end = n - j > COUNT_BLOCK ? j + COUNT_BLOCK : n;
+		__m128i z = _mm_setzero_si128();
+		for (; j + 4 <= end; j += 4) {
+			__m128 v = _mm_loadu_ps(w + j);
+			__m128i b = _mm_castps_si128(v);
+			bad = _mm_or_si128(bad, _mm_cmpeq_epi32(
+							_mm_and_si128(b, expm), expm));
+			mn = _mm_min_ps(mn, v);
+			mx = _mm_max_ps(mx, v);
+			z = _mm_sub_epi32(z, _mm_castps_si128(
+						     _mm_cmpeq_ps(v, _mm_setzero_ps())));
+			__m128d a = lo_pd(v), c = hi_pd(v);
+			sum[0] = _mm_add_pd(sum[0], a);
+			sum[1] = _mm_add_pd(sum[1], c);
+			sq[0] = _mm_add_pd(sq[0], _mm_mul_pd(a, a));
+			sq[1] = _mm_add_pd(sq[1], _mm_mul_pd(c, c));
+		}
+		zeros += count_lanes(z);
+	}
+	if (_mm_movemask_epi8(bad))
+		return false;
+	double ls[4], lq[4];
+	float fmn[4], fmx[4];
+	_mm_storeu_pd(ls, sum[0]);
+	_mm_storeu_pd(ls + 2, sum[1]);
+	_mm_storeu_pd(lq, sq[0]);
+	_mm_storeu_pd(lq + 2, sq[1]);
+	_mm_storeu_ps(fmn, mn);
+	_mm_storeu_ps(fmx, mx);
+	float lo = fmn[0], hi = fmx[0];
+	for (int k = 1; k < 4; k++) {
+		lo = fmn[k] < lo ? fmn[k] : lo;
+		hi = fmx[k] > hi ? fmx[k] : hi;
+	}
+	for (; j < n; j++) {
+		if ((f32_bits(w[j]) & EXP_MASK) == EXP_MASK)
+			return false;
+		double d = w[j];
+		ls[j & 3] += d;
+		lq[j & 3] += d * d;
+		lo = w[j] < lo ? w[j] : lo;
+		hi = w[j] > hi ? w[j] : hi;
+		zeros += w[j] == 0;
+	}
+	*s = (row_sums){lanes_total(ls), lanes_total(lq), lo, hi, zeros};
+	return true;
+}
+
+/* Central moments about mean into m[0..2] (k = 2, 3, 4), and col[j] += w². */
+static void row_moments(const float *w, int64_t n, double mean, double *col,
+			double *m)
+{
+	const __m128d mu = _mm_set1_pd(mean);
+	__m128d acc[3][2];
+	for (int k = 0; k < 3; k++)
+		acc[k][0] = acc[k][1] = _mm_setzero_pd();
+	int64_t j = 0;
+	for (; j + 4 <= n; j += 4) {
+		__m128 v = _mm_loadu_ps(w + j);
+		__m128d x[2] = {lo_pd(v), hi_pd(v)};
+		for (int h = 0; h < 2; h++) {
+			__m128d d = _mm_sub_pd(x[h], mu), d2 = _mm_mul_pd(d, d);
+			acc[0][h] = _mm_add_pd(acc[0][h], d2);
+			acc[1][h] = _mm_add_pd(acc[1][h], _mm_mul_pd(d2, d));
+			acc[2][h] = _mm_add_pd(acc[2][h], _mm_mul_pd(d2, d2));
+			__m128d c = _mm_loadu_pd(col + j + 2 * h);
+			c = _mm_add_pd(c, _mm_mul_pd(x[h], x[h]));
+			_mm_storeu_pd(col + j + 2 * h, c);
+		}
+	}
+	double l[3][4];
+	for (int k = 0; k < 3; k++) {
+		_mm_storeu_pd(l[k], acc[k][0]);
+		_mm_storeu_pd(l[k] + 2, acc[k][1]);
+	}
+	for (; j < n; j++) {
+		double x = w[j], d = x - mean, d2 = d * d;
+		l[0][j & 3] += d2;
+		l[1][j & 3] += d2 * d;
+		l[2][j & 3] += d2 * d2;
+		col[j] += x * x;
+	}
+	for (int k = 0; k < 3; k++)
+		m[k] = lanes_total(l[k]);
+}
+
+static float row_absmax(const float *w, int64_t n)
+{
+	const __m128 absm = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+	__m128 mx = _mm_setzero_ps();
+	int64_t j = 0;
+	for (; j + 4 <= n; j += 4)
+		mx = _mm_max_ps(mx, _mm_and_ps(_mm_loadu_ps(w + j), absm));
+	float l[4];
+	_mm_storeu_ps(l, mx);
+	float m = l[0] > l[1] ? l[0] : l[1];
+	m = l[2] > m ? l[2] : m;
+	m = l[3] > m ? l[3] : m;
+	for (; j < n; j++)
+		m = fabsf(w[j]) > m ? fabsf(w[j]) : m;
+	return m;
+}
+
+/* Σ qerr2 over w[0..n). */
 static double qerr2_sum(const float *w, int64_t n, qscale s)
 {
 	__m128d acc[2] = {_mm_setzero_pd(), _mm_setzero_pd()};
 	const __m128d id = _mm_set1_pd(s.id), d = _mm_set1_pd(s.d);
-	const __m128d qmax = _mm_set1_pd(s.qmax), nqmax = _mm_set1_pd(-s.qmax);
-	const __m128d half = _mm_set1_pd(0.5), nhalf = _mm_set1_pd(-0.5);
-	const __m128d one = _mm_set1_pd(1.0);
+	const __m128d qmax = _mm_set1_pd(s.qmax), half = _mm_set1_pd(0.5);
+	const __m128d one = _mm_set1_pd(1.0), magic = _mm_set1_pd(ROUND_MAGIC);
+	const __m128 absm = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
 	int64_t j = 0;
-	for (; j + 4 <= n; j += 4)
+	for (; j + 4 <= n; j += 4) {
+		__m128 v4 = _mm_and_ps(_mm_loadu_ps(w + j), absm);
+		__m128d x2[2] = {lo_pd(v4), hi_pd(v4)};
 		for (int k = 0; k < 2; k++) {
-			__m128d v = _mm_cvtps_pd(_mm_castsi128_ps(
-				_mm_loadl_epi64((const __m128i *)(w + j + 2 * k))));
-			__m128d x = _mm_mul_pd(v, id);
-			__m128d t = _mm_cvtepi32_pd(_mm_cvttpd_epi32(x));
-			__m128d f = _mm_sub_pd(x, t);
-			t = _mm_add_pd(t, _mm_and_pd(_mm_cmpge_pd(f, half), one));
-			t = _mm_sub_pd(t, _mm_and_pd(_mm_cmple_pd(f, nhalf), one));
-			t = _mm_max_pd(_mm_min_pd(t, qmax), nqmax);
-			__m128d err = _mm_sub_pd(v, _mm_mul_pd(t, d));
+			__m128d a = x2[k];
+			__m128d x = _mm_min_pd(_mm_mul_pd(a, id), qmax);
+			__m128d q = _mm_sub_pd(_mm_add_pd(x, magic), magic);
+			__m128d tie = _mm_cmpeq_pd(_mm_sub_pd(x, q), half);
+			q = _mm_add_pd(q, _mm_and_pd(tie, one));
+			__m128d err = _mm_sub_pd(a, _mm_mul_pd(q, d));
 			acc[k] = _mm_add_pd(acc[k], _mm_mul_pd(err, err));
 		}
+	}
 	double s4[4];
 	_mm_storeu_pd(s4, acc[0]);
 	_mm_storeu_pd(s4 + 2, acc[1]);
 	for (; j < n; j++)
 		s4[j & 3] += qerr2(w[j], s);
-	return (s4[0] + s4[1]) + (s4[2] + s4[3]);
+	return lanes_total(s4);
 }
 #else
+static bool row_scan(const float *w, int64_t n, row_sums *s)
+{
+	double ls[4] = {0, 0, 0, 0}, lq[4] = {0, 0, 0, 0};
+	float lo = INFINITY, hi = -INFINITY;
+	int64_t zeros = 0;
+	uint32_t bad = 0;
+	for (int64_t j = 0; j < n; j++) {
+		float v = w[j];
+		bad |= (f32_bits(v) & EXP_MASK) == EXP_MASK;
+		double d = v;
+		ls[j & 3] += d;
+		lq[j & 3] += d * d;
+		lo = v < lo ? v : lo;
+		hi = v > hi ? v : hi;
+		zeros += v == 0;
+	}
+	if (bad)
+		return false;
+	*s = (row_sums){lanes_total(ls), lanes_total(lq), lo, hi, zeros};
+	return true;
+}
+
+static void row_moments(const float *w, int64_t n, double mean, double *col,
+			double *m)
+{
+	double l[3][4] = {{0}};
+	for (int64_t j = 0; j < n; j++) {
+		double x = w[j], d = x - mean, d2 = d * d;
+		l[0][j & 3] += d2;
+		l[1][j & 3] += d2 * d;
+		l[2][j & 3] += d2 * d2;
+		col[j] += x * x;
+	}
+	for (int k = 0; k < 3; k++)
+		m[k] = lanes_total(l[k]);
+}
+
+static float row_absmax(const float *w, int64_t n)
+{
+	float m = 0;
+	for (int64_t j = 0; j < n; j++)
+		m = fabsf(w[j]) > m ? fabsf(w[j]) : m;
+	return m;
+}
+
 static double qerr2_sum(const float *w, int64_t n, qscale s)
 {
 	double s4[4] = {0, 0, 0, 0};
-	int64_t j = 0;
-	for (; j + 4 <= n; j += 4)
-		for (int k = 0; k < 4; k++)
-			s4[k] += qerr2(w[j + k], s);
-	for (; j < n; j++)
+	for (int64_t j = 0; j < n; j++)
 		s4[j & 3] += qerr2(w[j], s);
-	return (s4[0] + s4[1]) + (s4[2] + s4[3]);
+	return lanes_total(s4);
 }
 #endif
 
@@ -177,144 +405,276 @@ static void moments_merge(moments *a, const moments *b)
 	a->n = n;
 }
 
-static uint32_t abs_bits(float w)
+/* ---- pass 1: moments, rows, columns, high radix histogram, the sampled
+ * rows' per-row and per-group SQNR ----------------------------------------- */
+
+/* The 7 quantizers with scale absmax/qmax over w[0..n), all finite. */
+static void errors_all_bits(const float *w, int64_t n, double absmax,
+			    double *err)
 {
-	uint32_t u;
-	memcpy(&u, &w, sizeof u);
-	return u & 0x7fffffffu;
+	for (int b = 0; b < QP_WSTATS_NBITS; b++)
+		err[b] += qerr2_sum(w, n, qscale_make(absmax, b + 2));
 }
 
-static double bits_value(uint32_t u)
+static void grouped_errors_fast(const float *w, int64_t n, int64_t g,
+				double *err)
 {
-	float f;
-	memcpy(&f, &u, sizeof f);
-	return f;
+	for (int64_t j = 0; j < n; j += g) {
+		int64_t m = n - j < g ? n - j : g;
+		errors_all_bits(w + j, m, row_absmax(w + j, m), err);
+	}
 }
 
-/* ---- pass 1: moments, rows, columns, per-row and per-group SQNR -------- */
-
-static void group_errors(const float *w, int64_t n, double *err)
+/* The same over the finite values of w[0..n) (rows with NaN/Inf). */
+static void group_errors_slow(const float *w, int64_t n, double *err)
 {
 	double amax = 0;
-	bool all_finite = true;
-	for (int64_t j = 0; j < n; j++) {
-		if (!isfinite(w[j]))
-			all_finite = false;
-		else if (fabs(w[j]) > amax)
+	for (int64_t j = 0; j < n; j++)
+		if (isfinite(w[j]) && fabs(w[j]) > amax)
 			amax = fabs(w[j]);
-	}
 	for (int b = 0; b < QP_WSTATS_NBITS; b++) {
 		qscale s = qscale_make(amax, b + 2);
 		double sum = 0;
-		if (all_finite)
-			sum = qerr2_sum(w, n, s);
-		else
-			for (int64_t j = 0; j < n; j++)
-				if (isfinite(w[j]))
-					sum += qerr2(w[j], s);
+		for (int64_t j = 0; j < n; j++)
+			if (isfinite(w[j]))
+				sum += qerr2(w[j], s);
 		err[b] += sum;
 	}
 }
 
-static void grouped_errors(const float *w, int64_t n, int64_t g, double *err)
+static void grouped_errors_slow(const float *w, int64_t n, int64_t g,
+				double *err)
 {
 	for (int64_t j = 0; j < n; j += g)
-		group_errors(w + j, n - j < g ? n - j : g, err);
+		group_errors_slow(w + j, n - j < g ? n - j : g, err);
 }
 
-static void pass1_row(run *r, chunk_part *c, const float *w, int64_t row,
-		      double *chunk_sum)
+static void hist_abs_hi(const float *w, int64_t n, uint64_t *hist)
 {
-	double sumsq = 0;
+	for (int64_t j = 0; j < n; j++)
+		hist[abs_bits(w[j]) >> 16]++;
+}
+
+/* A row with NaN or Inf: everything over its finite values, in order. */
+static void pass1_row_slow(run *r, part *p, const float *w, moments *m,
+			   row_sums *s)
+{
+	chunk_part *c = &p->c;
+	double sum = 0, sumsq = 0;
 	int64_t n = 0;
+	*s = (row_sums){0, 0, INFINITY, -INFINITY, 0};
 	for (int64_t j = 0; j < r->n_cols; j++) {
 		float v = w[j];
 		if (!isfinite(v)) {
 			c->nonfinite++;
 			continue;
 		}
-		double d = v, d2 = d * d;
+		double d = v;
 		n++;
-		sumsq += d2;
-		*chunk_sum += d;
-		c->col_sumsq[j] += d2;
-		c->zeros += v == 0;
-		c->min = d < c->min ? d : c->min;
-		c->max = d > c->max ? d : c->max;
-	}
-	r->row_sumsq[row] = sumsq;
-	r->row_n[row] = n;
-	c->sumsq += sumsq;
-	grouped_errors(w, r->n_cols, r->n_cols, c->err_row);
-	grouped_errors(w, r->n_cols, 32, c->err_g32);
-	grouped_errors(w, r->n_cols, 128, c->err_g128);
-}
-
-static void pass1_chunk(run *r, part *p, int64_t row0, int64_t nr)
-{
-	chunk_part *c = &p->c;
-	double sum = 0;
-	memset(c->col_sumsq, 0, (size_t)r->n_cols * sizeof *c->col_sumsq);
-	for (int64_t i = 0; i < nr; i++)
-		pass1_row(r, c, p->buf + i * r->n_cols, row0 + i, &sum);
-	int64_t nv = nr * r->n_cols, n = nv - c->nonfinite;
-	if (n == 0)
-		return;
-	double mean = sum / (double)n, m2 = 0, m3 = 0, m4 = 0;
-	for (int64_t i = 0; i < nv; i++) {
-		if (!isfinite(p->buf[i]))
-			continue;
-		double d = p->buf[i] - mean, d2 = d * d;
-		m2 += d2;
-		m3 += d2 * d;
-		m4 += d2 * d2;
-	}
-	c->mom = (moments){(double)n, mean, m2, m3, m4};
-}
-
-/* ---- pass 2: tails, per-tensor SQNR, high radix histogram -------------- */
-
-static void pass2_chunk(run *r, part *p, int64_t nv)
-{
-	chunk_part *c = &p->c;
-	int64_t nonfinite = 0;
-	for (int64_t i = 0; i < nv; i++) {
-		float v = p->buf[i];
-		if (!isfinite(v)) {
-			nonfinite++;
-			continue;
-		}
-		double dev = fabs(v - r->mean);
-		c->out3 += dev > 3 * r->std;
-		c->out6 += dev > 6 * r->std;
+		sum += d;
+		sumsq += d * d;
+		c->col_sumsq[j] += d * d;
+		s->zeros += v == 0;
+		s->min = v < s->min ? v : s->min;
+		s->max = v > s->max ? v : s->max;
 		p->hist[abs_bits(v) >> 16]++;
 	}
-	for (int b = 0; b < QP_WSTATS_NBITS; b++) {
-		if (nonfinite == 0) {
-			c->err_tensor[b] = qerr2_sum(p->buf, nv, r->qs[b]);
+	s->sum = sum;
+	s->sumsq = sumsq;
+	*m = (moments){(double)n, n ? sum / (double)n : 0, 0, 0, 0};
+	for (int64_t j = 0; j < r->n_cols; j++) {
+		if (!isfinite(w[j]))
 			continue;
-		}
-		for (int64_t i = 0; i < nv; i++)
-			if (isfinite(p->buf[i]))
-				c->err_tensor[b] += qerr2(p->buf[i], r->qs[b]);
+		double d = w[j] - m->mean, d2 = d * d;
+		m->m2 += d2;
+		m->m3 += d2 * d;
+		m->m4 += d2 * d2;
 	}
 }
 
-/* ---- pass 3: low radix histograms inside the selected bins ------------- */
-
-static void pass3_chunk(run *r, part *p, int64_t nv)
+static bool pass1_row(run *r, part *p, const float *w, int64_t row)
 {
 	chunk_part *c = &p->c;
-	for (int64_t i = 0; i < nv; i++) {
-		float v = p->buf[i];
+	int64_t n = r->n_cols;
+	row_sums s;
+	moments m;
+	bool clean = row_scan(w, n, &s);
+	if (clean) {
+		m = (moments){(double)n, s.sum / (double)n, 0, 0, 0};
+		double mk[3];
+		row_moments(w, n, m.mean, c->col_sumsq, mk);
+		m.m2 = mk[0];
+		m.m3 = mk[1];
+		m.m4 = mk[2];
+		hist_abs_hi(w, n, p->hist);
+	} else {
+		pass1_row_slow(r, p, w, &m, &s);
+	}
+	moments_merge(&c->mom, &m);
+	c->zeros += s.zeros;
+	c->min = s.min < c->min ? s.min : c->min;
+	c->max = s.max > c->max ? s.max : c->max;
+	c->sumsq += s.sumsq;
+	r->row_sumsq[row] = s.sumsq;
+	r->row_n[row] = (int64_t)m.n;
+	if (!r->sampled[row])
+		return clean;
+	c->sample_sumsq += s.sumsq;
+	if (clean) {
+		double amax = fmax(fabs(s.min), fabs(s.max));
+		errors_all_bits(w, n, amax, c->err_row);
+		grouped_errors_fast(w, n, 32, c->err_g32);
+		grouped_errors_fast(w, n, 128, c->err_g128);
+	} else {
+		grouped_errors_slow(w, n, n, c->err_row);
+		grouped_errors_slow(w, n, 32, c->err_g32);
+		grouped_errors_slow(w, n, 128, c->err_g128);
+	}
+	return clean;
+}
+
+static void pass1_chunk(run *r, part *p, int64_t chunk, int64_t row0,
+			int64_t nr)
+{
+	bool clean = true;
+	memset(p->c.col_sumsq, 0, (size_t)r->n_cols * sizeof *p->c.col_sumsq);
+	for (int64_t i = 0; i < nr; i++)
+		clean &= pass1_row(r, p, p->buf + i * r->n_cols, row0 + i);
+	r->chunk_dirty[chunk] = !clean;
+}
+
+/* ---- pass 2: tails, low radix histograms, per-tensor errors ------------ */
+
+/* A value whose high bits reach the lowest selected bin. */
+static inline void query_add(const run *r, part *p, float v)
+{
+	uint32_t u = abs_bits(v), hi = u >> 16;
+	if (hi < r->q_min)
+		return;
+	for (int q = 0; q < NQUERY; q++)
+		if (hi == r->q_bin[q])
+			p->hist[(size_t)q * HBINS + (u & 0xffff)]++;
+	if (hi > r->q_bin[QTOP])
+		p->c.err_above += qerr2(v, r->qs[TOP_BITS - 2]);
+}
+
+static inline int is_tail(float v, float up, float lo)
+{
+	return (v >= up) | (v <= lo);
+}
+
+#ifdef __SSE2__
+static void tails_row(const run *r, part *p, const float *w, int64_t n)
+{
+	const __m128 up3 = _mm_set1_ps(r->up3), lo3 = _mm_set1_ps(r->lo3);
+	const __m128 up6 = _mm_set1_ps(r->up6), lo6 = _mm_set1_ps(r->lo6);
+	const __m128i absm = _mm_set1_epi32(0x7fffffff);
+	const __m128i below = _mm_set1_epi32((int32_t)(r->q_min << 16) - 1);
+	int64_t j = 0;
+	while (j + 4 <= n) {
+		int64_t end = n - j > COUNT_BLOCK ? j + COUNT_BLOCK : n;
+		__m128i n3 = _mm_setzero_si128(), n6 = _mm_setzero_si128();
+		for (; j + 4 <= end; j += 4) {
+			__m128 v = _mm_loadu_ps(w + j);
+			n3 = _mm_sub_epi32(n3, _mm_castps_si128(_mm_or_ps(
+				_mm_cmpge_ps(v, up3), _mm_cmple_ps(v, lo3))));
+			n6 = _mm_sub_epi32(n6, _mm_castps_si128(_mm_or_ps(
+				_mm_cmpge_ps(v, up6), _mm_cmple_ps(v, lo6))));
+			__m128i a = _mm_and_si128(_mm_castps_si128(v), absm);
+			if (_mm_movemask_epi8(_mm_cmpgt_epi32(a, below)))
+				for (int k = 0; k < 4; k++)
+					query_add(r, p, w[j + k]);
+		}
+		p->c.out3 += count_lanes(n3);
+		p->c.out6 += count_lanes(n6);
+	}
+	for (; j < n; j++) {
+		p->c.out3 += is_tail(w[j], r->up3, r->lo3);
+		p->c.out6 += is_tail(w[j], r->up6, r->lo6);
+		query_add(r, p, w[j]);
+	}
+}
+
+static bool row_finite(const float *w, int64_t n)
+{
+	const __m128i expm = _mm_set1_epi32((int32_t)EXP_MASK);
+	__m128i bad = _mm_setzero_si128();
+	int64_t j = 0;
+	for (; j + 4 <= n; j += 4) {
+		__m128i b = _mm_loadu_si128((const __m128i *)(w + j));
+		bad = _mm_or_si128(bad, _mm_cmpeq_epi32(_mm_and_si128(b, expm),
+							 expm));
+	}
+	bool ok = !_mm_movemask_epi8(bad);
+	for (; j < n; j++)
+		ok &= (f32_bits(w[j]) & EXP_MASK) != EXP_MASK;
+	return ok;
+}
+#else
+static void tails_row(const run *r, part *p, const float *w, int64_t n)
+{
+	for (int64_t j = 0; j < n; j++) {
+		p->c.out3 += is_tail(w[j], r->up3, r->lo3);
+		p->c.out6 += is_tail(w[j], r->up6, r->lo6);
+		query_add(r, p, w[j]);
+	}
+}
+
+static bool row_finite(const float *w, int64_t n)
+{
+	bool ok = true;
+	for (int64_t j = 0; j < n; j++)
+		ok &= (f32_bits(w[j]) & EXP_MASK) != EXP_MASK;
+	return ok;
+}
+#endif
+
+static void pass2_row_slow(run *r, part *p, const float *w, bool sampled)
+{
+	chunk_part *c = &p->c;
+	double err[QP_WSTATS_NBITS] = {0};
+	for (int64_t j = 0; j < r->n_cols; j++) {
+		float v = w[j];
 		if (!isfinite(v))
 			continue;
-		uint32_t u = abs_bits(v), hi = u >> 16;
-		for (int q = 0; q < NQUERY; q++)
-			if (hi == r->q_bin[q])
-				p->hist[(size_t)q * HBINS + (u & 0xffff)]++;
-		if (hi > r->q_bin[QTOP])
-			c->err_above += qerr2(v, r->qs[TOP_BITS - 2]);
+		c->out3 += is_tail(v, r->up3, r->lo3);
+		c->out6 += is_tail(v, r->up6, r->lo6);
+		query_add(r, p, v);
+		for (int b = 0; b < QP_WSTATS_NBITS; b++)
+			if (sampled || b == TOP_BITS - 2)
+				err[b] += qerr2(v, r->qs[b]);
+	}
+	c->err_all += err[TOP_BITS - 2];
+	if (sampled)
+		for (int b = 0; b < QP_WSTATS_NBITS; b++)
+			c->err_tensor[b] += err[b];
+}
+
+static void pass2_row(run *r, part *p, const float *w, bool sampled)
+{
+	chunk_part *c = &p->c;
+	int64_t n = r->n_cols;
+	tails_row(r, p, w, n);
+	double e = qerr2_sum(w, n, r->qs[TOP_BITS - 2]);
+	c->err_all += e;
+	if (!sampled)
+		return;
+	for (int b = 0; b < QP_WSTATS_NBITS; b++)
+		c->err_tensor[b] += b == TOP_BITS - 2 ? e
+						      : qerr2_sum(w, n, r->qs[b]);
+}
+
+static void pass2_chunk(run *r, part *p, int64_t chunk, int64_t row0,
+			int64_t nr)
+{
+	bool dirty = r->chunk_dirty[chunk];
+	for (int64_t i = 0; i < nr; i++) {
+		const float *w = p->buf + i * r->n_cols;
+		bool sampled = r->sampled[row0 + i];
+		if (dirty && !row_finite(w, r->n_cols))
+			pass2_row_slow(r, p, w, sampled);
+		else
+			pass2_row(r, p, w, sampled);
 	}
 }
 
@@ -341,6 +701,8 @@ static void merge_chunk(run *r, const chunk_part *c)
 	add_errs(t->err_g32, c->err_g32);
 	add_errs(t->err_g128, c->err_g128);
 	add_errs(t->err_tensor, c->err_tensor);
+	t->sample_sumsq += c->sample_sumsq;
+	t->err_all += c->err_all;
 	t->err_above += c->err_above;
 	if (r->pass == 1)
 		for (int64_t j = 0; j < r->n_cols; j++)
@@ -368,7 +730,7 @@ static void part_free(part *p)
 
 static size_t hist_len(int pass)
 {
-	return pass == 2 ? HBINS : pass == 3 ? (size_t)NQUERY * HBINS : 0;
+	return pass == 1 ? HBINS : (size_t)NQUERY * HBINS;
 }
 
 static part *part_new(run *r)
@@ -380,9 +742,8 @@ static part *part_new(run *r)
 	if (r->pass == 1)
 		p->c.col_sumsq = malloc((size_t)r->n_cols * sizeof(double));
 	size_t hl = hist_len(r->pass);
-	if (hl)
-		p->hist = calloc(hl, sizeof *p->hist);
-	if (!p->buf || (r->pass == 1 && !p->c.col_sumsq) || (hl && !p->hist)) {
+	p->hist = calloc(hl, sizeof *p->hist);
+	if (!p->buf || (r->pass == 1 && !p->c.col_sumsq) || !p->hist) {
 		part_free(p);
 		return NULL;
 	}
@@ -420,15 +781,14 @@ static void fail_locked(run *r, int64_t chunk, const qp_err *err)
 	pthread_cond_broadcast(&r->turn);
 }
 
-static void compute_chunk(run *r, part *p, int64_t row0, int64_t nr)
+static void compute_chunk(run *r, part *p, int64_t chunk, int64_t row0,
+			  int64_t nr)
 {
 	reset_chunk(&p->c);
 	if (r->pass == 1)
-		pass1_chunk(r, p, row0, nr);
-	else if (r->pass == 2)
-		pass2_chunk(r, p, nr * r->n_cols);
+		pass1_chunk(r, p, chunk, row0, nr);
 	else
-		pass3_chunk(r, p, nr * r->n_cols);
+		pass2_chunk(r, p, chunk, row0, nr);
 }
 
 static int chunk_item(void *ctx, size_t i)
@@ -448,7 +808,7 @@ static int chunk_item(void *ctx, size_t i)
 	}
 	int rc = r->fn(r->ctx, row0, nr, p->buf, &p->err);
 	if (rc == 0)
-		compute_chunk(r, p, row0, nr);
+		compute_chunk(r, p, chunk, row0, nr);
 	pthread_mutex_lock(&r->lock);
 	if (rc != 0)
 		fail_locked(r, chunk, &p->err);
@@ -475,7 +835,7 @@ static void free_parts(run *r)
 /* Integer histograms: their sum does not depend on which part saw what. */
 static void sum_histograms(run *r)
 {
-	uint64_t *dst = r->pass == 2 ? r->hist_hi : r->hist_lo;
+	uint64_t *dst = r->pass == 1 ? r->hist_hi : r->hist_lo;
 	size_t hl = hist_len(r->pass);
 	for (int i = 0; i < r->n_parts; i++)
 		for (size_t b = 0; b < hl; b++)
@@ -575,36 +935,33 @@ static int finish_norms(run *r, qp_wstats *o, qp_err *e)
 	return rc ? qp_fail(e, "out of memory") : 0;
 }
 
-static int finish_pass1(run *r, qp_wstats *o, qp_err *e)
+/* The smallest float v with (double)v - mean > t (+inf when no finite
+ * float is): as (double)v - mean rounds monotonically, the finite values
+ * in the upper tail are exactly those >= it.  Starts within an ulp. */
+static float upper_tail_start(double mean, double t)
 {
-	const chunk_part *t = &r->tot;
-	double n = t->mom.n;
-	o->n = (int64_t)n;
-	o->n_nonfinite = t->nonfinite;
-	o->n_zero = t->zeros;
-	o->mean = n ? t->mom.mean : NAN;
-	o->std = n ? sqrt(t->mom.m2 / n) : NAN;
-	o->skew = t->mom.m2 > 0 ? sqrt(n) * t->mom.m3 / pow(t->mom.m2, 1.5)
-				: NAN;
-	o->kurtosis = t->mom.m2 > 0 ? n * t->mom.m4 / (t->mom.m2 * t->mom.m2) - 3
-				    : NAN;
-	o->min = n ? t->min : NAN;
-	o->max = n ? t->max : NAN;
-	o->absmax = n ? fmax(fabs(t->min), fabs(t->max)) : NAN;
-	o->rms = n ? sqrt(t->sumsq / n) : NAN;
-	o->crest = o->absmax / o->rms;
-	o->zeros = n ? (double)t->zeros / n : NAN;
-	for (int b = 0; b < QP_WSTATS_NBITS; b++) {
-		o->sqnr_row[b] = sqnr_db(t->sumsq, t->err_row[b]);
-		o->sqnr_g32[b] = sqnr_db(t->sumsq, t->err_g32[b]);
-		o->sqnr_g128[b] = sqnr_db(t->sumsq, t->err_g128[b]);
+	float x = (float)(mean + t);
+	if (isinf(x))
+		x = x > 0 ? FLT_MAX : -FLT_MAX;
+	while (!((double)x - mean > t)) {
+		if (x == FLT_MAX)
+			return INFINITY;
+		x = nextafterf(x, INFINITY);
 	}
-	r->mean = o->mean;
-	r->std = o->std;
-	r->absmax = o->absmax;
-	for (int b = 0; b < QP_WSTATS_NBITS; b++)
-		r->qs[b] = qscale_make(o->absmax, b + 2);
-	return finish_norms(r, o, e);
+	for (;;) {
+		float y = nextafterf(x, -INFINITY);
+		if (!((double)y - mean > t))
+			return x;
+		x = y;
+	}
+}
+
+/* |v - mean| > t  <=>  v >= *up or v <= *lo, for every finite float v
+ * (fl(v - mean) = -fl(mean - v): the lower tail mirrors the upper). */
+static void tail_bounds(double mean, double t, float *up, float *lo)
+{
+	*up = upper_tail_start(mean, t);
+	*lo = -upper_tail_start(-mean, t);
 }
 
 /* The bin holding ascending rank k (1-based) and the rank inside it. */
@@ -624,26 +981,63 @@ static void locate_rank(const uint64_t *hist, uint64_t k, uint32_t *bin,
 	*rank_in_bin = 0;
 }
 
-static void finish_pass2(run *r, qp_wstats *o)
+static void plan_pass2(run *r, qp_wstats *o)
 {
 	uint64_t n = (uint64_t)o->n;
-	o->n_out3 = r->tot.out3;
-	o->n_out6 = r->tot.out6;
-	o->out3 = (double)r->tot.out3 / (double)n;
-	o->out6 = (double)r->tot.out6 / (double)n;
-	for (int b = 0; b < QP_WSTATS_NBITS; b++)
-		o->sqnr_tensor[b] = sqnr_db(r->tot.sumsq, r->tot.err_tensor[b]);
 	o->n_top = (int64_t)((n + 999) / 1000);
 	uint64_t ranks[NQUERY] = {
 		(999 * n + 999) / 1000,  /* ceil(0.999 n) */
 		(9999 * n + 9999) / 10000,
 		n - (uint64_t)o->n_top + 1,
 	};
-	for (int q = 0; q < NQUERY; q++)
+	r->q_min = HBINS;
+	for (int q = 0; q < NQUERY; q++) {
 		locate_rank(r->hist_hi, ranks[q], &r->q_bin[q], &r->q_rank[q]);
+		if (r->q_bin[q] < r->q_min)
+			r->q_min = r->q_bin[q];
+	}
 	r->n_above_top_bin = 0;
 	for (uint32_t b = r->q_bin[QTOP] + 1; b < HBINS; b++)
 		r->n_above_top_bin += r->hist_hi[b];
+	tail_bounds(r->mean, 3 * r->std, &r->up3, &r->lo3);
+	tail_bounds(r->mean, 6 * r->std, &r->up6, &r->lo6);
+}
+
+static int finish_pass1(run *r, qp_wstats *o, qp_err *e)
+{
+	const chunk_part *t = &r->tot;
+	double n = t->mom.n;
+	o->n = (int64_t)n;
+	o->n_nonfinite = t->nonfinite;
+	o->n_zero = t->zeros;
+	o->mean = n ? t->mom.mean : NAN;
+	o->std = n ? sqrt(t->mom.m2 / n) : NAN;
+	o->skew = t->mom.m2 > 0 ? sqrt(n) * t->mom.m3 / pow(t->mom.m2, 1.5)
+				: NAN;
+	o->kurtosis = t->mom.m2 > 0 ? n * t->mom.m4 / (t->mom.m2 * t->mom.m2) - 3
+				    : NAN;
+	/* -0 and +0 compare equal: which one a min or max keeps depends on
+	 * the order of comparisons, so both read as +0 */
+	o->min = !n ? NAN : t->min == 0 ? 0.0 : t->min;
+	o->max = !n ? NAN : t->max == 0 ? 0.0 : t->max;
+	o->absmax = n ? fmax(fabs(t->min), fabs(t->max)) : NAN;
+	o->rms = n ? sqrt(t->sumsq / n) : NAN;
+	o->crest = o->absmax / o->rms;
+	o->zeros = n ? (double)t->zeros / n : NAN;
+	o->sqnr_rows = r->n_sampled;
+	for (int b = 0; b < QP_WSTATS_NBITS; b++) {
+		o->sqnr_row[b] = sqnr_db(t->sample_sumsq, t->err_row[b]);
+		o->sqnr_g32[b] = sqnr_db(t->sample_sumsq, t->err_g32[b]);
+		o->sqnr_g128[b] = sqnr_db(t->sample_sumsq, t->err_g128[b]);
+	}
+	r->mean = o->mean;
+	r->std = o->std;
+	r->absmax = o->absmax;
+	for (int b = 0; b < QP_WSTATS_NBITS; b++)
+		r->qs[b] = qscale_make(o->absmax, b + 2);
+	if (o->n > 0)
+		plan_pass2(r, o);
+	return finish_norms(r, o, e);
 }
 
 static double query_value(const run *r, int q, uint32_t *lo)
@@ -653,8 +1047,16 @@ static double query_value(const run *r, int q, uint32_t *lo)
 	return bits_value(r->q_bin[q] << 16 | *lo);
 }
 
-static void finish_pass3(run *r, qp_wstats *o)
+static void finish_pass2(run *r, qp_wstats *o)
 {
+	uint64_t n = (uint64_t)o->n;
+	o->n_out3 = r->tot.out3;
+	o->n_out6 = r->tot.out6;
+	o->out3 = (double)r->tot.out3 / (double)n;
+	o->out6 = (double)r->tot.out6 / (double)n;
+	for (int b = 0; b < QP_WSTATS_NBITS; b++)
+		o->sqnr_tensor[b] = sqnr_db(r->tot.sample_sumsq,
+					    r->tot.err_tensor[b]);
 	uint32_t lo;
 	o->clip999 = query_value(r, Q999, &lo);
 	o->clip9999 = query_value(r, Q9999, &lo);
@@ -671,10 +1073,25 @@ static void finish_pass3(run *r, qp_wstats *o)
 	}
 	top += (double)((uint64_t)o->n_top - n_gt) *
 	       qp_wstats_qerr2(o->top_threshold, r->absmax, TOP_BITS);
-	o->top_share = top / r->tot.err_tensor[TOP_BITS - 2];
+	o->top_share = top / r->tot.err_all;
 }
 
 /* ---- entry point -------------------------------------------------------- */
+
+/* Rows floor(i * n_rows / k), i < k, without overflow: i * (n_rows / k) +
+ * floor(i * (n_rows % k) / k), where i * (n_rows % k) < k² <= 2^62. */
+static void choose_sample(run *r, int64_t budget)
+{
+	int64_t k = budget / r->n_cols;
+	if (k < 1)
+		k = 1;
+	if (k > r->n_rows)
+		k = r->n_rows;
+	int64_t q = r->n_rows / k, rem = r->n_rows % k;
+	for (int64_t i = 0; i < k; i++)
+		r->sampled[i * q + i * rem / k] = true;
+	r->n_sampled = k;
+}
 
 static int run_init(run *r, const int64_t *ne, int n_dims,
 		    const qp_wstats_opts *opts, qp_wstats *o, qp_err *e)
@@ -702,12 +1119,18 @@ static int run_init(run *r, const int64_t *ne, int n_dims,
 	if (r->chunk_rows > r->n_rows)
 		r->chunk_rows = r->n_rows;
 	r->n_chunks = (r->n_rows + r->chunk_rows - 1) / r->chunk_rows;
+	int64_t budget = opts && opts->sqnr_values > 0 ? opts->sqnr_values
+						       : QP_WSTATS_SQNR_VALUES;
+	if (budget > INT32_MAX) /* keeps k² within int64 */
+		budget = INT32_MAX;
 	int n_threads = opts && opts->n_threads > 1 ? opts->n_threads : 1;
 	r->cap_parts = n_threads + 1;
 	r->parts = calloc((size_t)r->cap_parts, sizeof *r->parts);
 	r->idle = calloc((size_t)r->cap_parts, sizeof *r->idle);
 	r->row_sumsq = calloc((size_t)r->n_rows, sizeof *r->row_sumsq);
 	r->row_n = calloc((size_t)r->n_rows, sizeof *r->row_n);
+	r->sampled = calloc((size_t)r->n_rows, sizeof *r->sampled);
+	r->chunk_dirty = calloc((size_t)r->n_chunks, sizeof *r->chunk_dirty);
 	r->tot.col_sumsq = calloc((size_t)r->n_cols, sizeof(double));
 	r->hist_hi = calloc(HBINS, sizeof *r->hist_hi);
 	r->hist_lo = calloc((size_t)NQUERY * HBINS, sizeof *r->hist_lo);
@@ -716,8 +1139,10 @@ static int run_init(run *r, const int64_t *ne, int n_dims,
 	o->n_expert = r->n_expert;
 	o->expert_rms = calloc((size_t)r->n_expert, sizeof *o->expert_rms);
 	if (!r->parts || !r->idle || !r->row_sumsq || !r->row_n ||
-	    !r->tot.col_sumsq || !r->hist_hi || !r->hist_lo || !o->expert_rms)
+	    !r->sampled || !r->chunk_dirty || !r->tot.col_sumsq ||
+	    !r->hist_hi || !r->hist_lo || !o->expert_rms)
 		return qp_fail(e, "wstats: out of memory");
+	choose_sample(r, budget);
 	reset_chunk(&r->tot);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->turn, NULL);
@@ -731,6 +1156,8 @@ static void run_free(run *r)
 	free(r->idle);
 	free(r->row_sumsq);
 	free(r->row_n);
+	free(r->sampled);
+	free(r->chunk_dirty);
 	free(r->tot.col_sumsq);
 	free(r->hist_hi);
 	free(r->hist_lo);
@@ -760,12 +1187,8 @@ int qp_wstats_compute(const int64_t *ne, int n_dims, qp_wstats_rows_fn fn,
 		set_undefined_tail(o);
 	if (rc == 0 && o->n > 0)
 		rc = run_pass(&r, 2, n_threads, e);
-	if (rc == 0 && o->n > 0) {
-		finish_pass2(&r, o);
-		rc = run_pass(&r, 3, n_threads, e);
-	}
 	if (rc == 0 && o->n > 0)
-		finish_pass3(&r, o);
+		finish_pass2(&r, o);
 	if (r.sync_ready) {
 		pthread_mutex_destroy(&r.lock);
 		pthread_cond_destroy(&r.turn);

@@ -1,5 +1,6 @@
 /* Unit tests for common/wstats: every figure against a plain double
- * two-pass computation over the whole tensor held in memory, on random
+ * two-pass computation over the whole tensor held in memory (the SQNR
+ * table over exactly the rows the header's promise names), on random
  * heavy-tailed data of several shapes; bit-identical results for any
  * thread count; errors from the row callback. */
 #include <math.h>
@@ -141,8 +142,20 @@ static int cmp_abs_desc(const void *x, const void *y)
 	return (a < b) - (a > b);
 }
 
+/* The SQNR sample as wstats.h words it: k = min(rows, max(1,
+ * floor(budget / ne0))) rows, row floor(i * rows / k). */
+static int64_t sample_rows(int64_t nc, int64_t nr, int64_t budget,
+			   int64_t *rows)
+{
+	int64_t k = budget / nc;
+	k = k < 1 ? 1 : k > nr ? nr : k;
+	for (int64_t i = 0; i < k; i++)
+		rows[i] = (int64_t)floor((double)i * (double)nr / (double)k);
+	return k;
+}
+
 static void reference(const float *w, int64_t nc, int64_t nr, int64_t nx,
-		      qp_wstats *o)
+		      int64_t budget, qp_wstats *o)
 {
 	int64_t nv = nc * nr, n = 0;
 	double sum = 0, sumsq = 0;
@@ -217,21 +230,32 @@ static void reference(const float *w, int64_t nc, int64_t nr, int64_t nx,
 			   &o->expert_max_median, &o->expert_max_min);
 	free(rn), free(cn), free(ess), free(en);
 
+	int64_t *rows = malloc((size_t)nr * sizeof *rows);
+	int64_t n_sample = sample_rows(nc, nr, budget, rows);
+	double sig = 0;
+	for (int64_t i = 0; i < n_sample; i++)
+		for (int64_t j = 0; j < nc; j++)
+			if (isfinite(w[rows[i] * nc + j]))
+				sig += (double)w[rows[i] * nc + j] *
+				       w[rows[i] * nc + j];
+	o->sqnr_rows = n_sample;
 	for (int b = 2; b <= 8; b++) {
 		double et = 0, er = 0, e32 = 0, e128 = 0;
-		for (int64_t i = 0; i < nv; i++)
-			if (isfinite(w[i]))
-				et += ref_qerr2(w[i], o->absmax, b);
-		for (int64_t r = 0; r < nr; r++) {
-			er += group_err(w + r * nc, nc, nc, b);
-			e32 += group_err(w + r * nc, nc, 32, b);
-			e128 += group_err(w + r * nc, nc, 128, b);
+		for (int64_t i = 0; i < n_sample; i++) {
+			const float *row = w + rows[i] * nc;
+			for (int64_t j = 0; j < nc; j++)
+				if (isfinite(row[j]))
+					et += ref_qerr2(row[j], o->absmax, b);
+			er += group_err(row, nc, nc, b);
+			e32 += group_err(row, nc, 32, b);
+			e128 += group_err(row, nc, 128, b);
 		}
-		o->sqnr_tensor[b - 2] = 10 * log10(sumsq / et);
-		o->sqnr_row[b - 2] = 10 * log10(sumsq / er);
-		o->sqnr_g32[b - 2] = 10 * log10(sumsq / e32);
-		o->sqnr_g128[b - 2] = 10 * log10(sumsq / e128);
+		o->sqnr_tensor[b - 2] = 10 * log10(sig / et);
+		o->sqnr_row[b - 2] = 10 * log10(sig / er);
+		o->sqnr_g32[b - 2] = 10 * log10(sig / e32);
+		o->sqnr_g128[b - 2] = 10 * log10(sig / e128);
 	}
+	free(rows);
 
 	absw *s = malloc((size_t)n * sizeof *s);
 	int64_t k = 0;
@@ -299,6 +323,7 @@ static int compare(const char *label, const qp_wstats *got,
 	REL(clip9999, 0);
 	REL(top_threshold, 0);
 	REL(n_top, 0);
+	REL(sqnr_rows, 0);
 	REL(mean, t);
 	REL(std, t);
 	REL(skew, t);
@@ -339,16 +364,23 @@ static int same_bits(const qp_wstats *a, const qp_wstats *b)
 		      (size_t)a->n_expert * sizeof *a->expert_rms) == 0;
 }
 
-static int run_stats(const float *w, const int64_t *ne, int nd, int threads,
-		     int64_t chunk_rows, qp_wstats *out, qp_err *e)
+static int run_sampled(const float *w, const int64_t *ne, int nd,
+		       int threads, int64_t chunk_rows, int64_t budget,
+		       qp_wstats *out, qp_err *e)
 {
 	src s = {w, ne[0], -1};
-	qp_wstats_opts o = {threads, chunk_rows};
+	qp_wstats_opts o = {threads, chunk_rows, budget};
 	return qp_wstats_compute(ne, nd, get_rows, &s, &o, out, e);
 }
 
+static int run_stats(const float *w, const int64_t *ne, int nd, int threads,
+		     int64_t chunk_rows, qp_wstats *out, qp_err *e)
+{
+	return run_sampled(w, ne, nd, threads, chunk_rows, 0, out, e);
+}
+
 static void test_shape(const int64_t *ne, int nd, uint64_t seed,
-		       int64_t chunk_rows)
+		       int64_t chunk_rows, int64_t budget)
 {
 	int64_t nr = 1, nx = 1;
 	for (int d = 1; d < nd; d++)
@@ -360,13 +392,15 @@ static void test_shape(const int64_t *ne, int nd, uint64_t seed,
 	for (int d = 1; d < nd; d++)
 		len += snprintf(label + len, sizeof label - (size_t)len,
 				",%lld", (long long)ne[d]);
-	snprintf(label + len, sizeof label - (size_t)len, "] chunk_rows %lld",
-		 (long long)chunk_rows);
+	snprintf(label + len, sizeof label - (size_t)len,
+		 "] chunk_rows %lld sqnr_values %lld", (long long)chunk_rows,
+		 (long long)budget);
 	float *w = heavy_tailed(ne[0], nr, seed);
 	qp_wstats want, got, other;
 	qp_err e;
-	reference(w, ne[0], nr, nx, &want);
-	int rc = run_stats(w, ne, nd, 1, chunk_rows, &got, &e);
+	reference(w, ne[0], nr, nx, budget ? budget : QP_WSTATS_SQNR_VALUES,
+		  &want);
+	int rc = run_sampled(w, ne, nd, 1, chunk_rows, budget, &got, &e);
 	ok(rc == 0, "%s: computes", label);
 	if (rc) {
 		diag("%s", e.msg);
@@ -376,11 +410,12 @@ static void test_shape(const int64_t *ne, int nd, uint64_t seed,
 	}
 	int bad = compare(label, &got, &want, nx);
 	ok(bad == 0, "%s: all figures match the two-pass reference to 1e-9 "
-	   "(n %lld, kurtosis %.3f, crest %.2f, top_share %.4f)", label,
-	   (long long)got.n, got.kurtosis, got.crest, got.top_share);
+	   "(n %lld, kurtosis %.3f, crest %.2f, top_share %.4f, SQNR from "
+	   "%lld of %lld rows)", label, (long long)got.n, got.kurtosis,
+	   got.crest, got.top_share, (long long)got.sqnr_rows, (long long)nr);
 	int identical = 1;
 	for (int th = 2; th <= 8; th *= 2) {
-		rc = run_stats(w, ne, nd, th, chunk_rows, &other, &e);
+		rc = run_sampled(w, ne, nd, th, chunk_rows, budget, &other, &e);
 		identical &= rc == 0 && same_bits(&got, &other);
 		if (rc == 0)
 			qp_wstats_free(&other);
@@ -400,7 +435,7 @@ static void test_chunkings_agree(void)
 	run_stats(w, ne, 2, 3, 1, &a, &e);
 	run_stats(w, ne, 2, 3, 0, &b, &e);
 	qp_wstats want;
-	reference(w, ne[0], ne[1], 1, &want);
+	reference(w, ne[0], ne[1], 1, QP_WSTATS_SQNR_VALUES, &want);
 	int bad = compare("chunk 1 vs default", &a, &b, 1);
 	ok(bad == 0, "chunk_rows 1 and the default chunk agree to 1e-9");
 	ok(compare("chunk 1", &a, &want, 1) == 0,
@@ -420,11 +455,18 @@ static void test_nonfinite(void)
 	w[1999] = -INFINITY;
 	qp_wstats got, want;
 	qp_err e;
-	reference(w, ne[0], ne[1], 1, &want);
+	reference(w, ne[0], ne[1], 1, QP_WSTATS_SQNR_VALUES, &want);
 	ok(run_stats(w, ne, 2, 2, 3, &got, &e) == 0 && got.n_nonfinite == 3 &&
 	   got.n == 1997, "NaN and Inf are counted and left out");
 	ok(compare("nonfinite", &got, &want, 1) == 0,
 	   "with NaN/Inf: the rest matches the reference");
+	qp_wstats_free(&got);
+	free(want.expert_rms);
+	/* 10 sampled rows (0, 5, ...): the NaN's row 0 is one of them */
+	reference(w, ne[0], ne[1], 1, 400, &want);
+	ok(run_sampled(w, ne, 2, 2, 3, 400, &got, &e) == 0 &&
+	   got.sqnr_rows == 10 && compare("nonfinite, sampled", &got, &want, 1) == 0,
+	   "with NaN/Inf and 10 of 50 rows sampled: matches the reference");
 	qp_wstats_free(&got);
 	free(want.expert_rms);
 	free(w);
@@ -463,7 +505,7 @@ static void test_callback_failure(void)
 	float *w = heavy_tailed(ne[0], ne[1], 5);
 	for (int th = 1; th <= 8; th *= 8) {
 		src s = {w, ne[0], 150};
-		qp_wstats_opts o = {th, 10};
+		qp_wstats_opts o = {th, 10, 0};
 		qp_wstats out;
 		qp_err e;
 		int rc = qp_wstats_compute(ne, 2, get_rows, &s, &o, &out, &e);
@@ -506,7 +548,8 @@ static void test_fixture_model(void)
 		char label[80];
 		snprintf(label, sizeof label, "%.*s", (int)ti->name.len,
 			 ti->name.ptr);
-		reference(w, ti->ne[0], ti->ne[1], 1, &want);
+		reference(w, ti->ne[0], ti->ne[1], 1, QP_WSTATS_SQNR_VALUES,
+			  &want);
 		if (run_stats(w, ti->ne, 2, 2, 0, &got, &e) == 0) {
 			bad += compare(label, &got, &want, 1);
 			if (got.crest > worst_crest)
@@ -536,14 +579,21 @@ static void test_fixture_model(void)
 
 int main(void)
 {
+	/* sqnr_values 0 is the default budget: every row of all but the
+	 * [4096,300] and [1000,700] tensors; the others sample fewer rows */
 	static const int64_t shapes[][3] = {
 		{64, 33, 1}, {172, 64, 1}, {256, 10, 4}, {1000, 1, 1},
-		{37, 200, 3}, {4096, 300, 1}, {130, 512, 1},
+		{37, 200, 3}, {4096, 300, 1}, {130, 512, 1}, {1000, 700, 1},
+		{64, 33, 1}, {37, 200, 3}, {130, 512, 1}, {1000, 1, 1},
+		{333, 10, 4},
 	};
-	static const int nds[] = {2, 2, 3, 1, 3, 2, 2};
-	static const int64_t chunks[] = {0, 5, 3, 0, 17, 0, 64};
+	static const int nds[] = {2, 2, 3, 1, 3, 2, 2, 2, 2, 3, 2, 1, 3};
+	static const int64_t chunks[] = {0, 5, 3, 0, 17, 0, 64, 0,
+					 4, 17, 0, 0, 7};
+	static const int64_t budgets[] = {0, 0, 0, 0, 0, 0, 0, 0,
+					  640, 1000, 6500, 10, 1};
 	for (size_t i = 0; i < sizeof nds / sizeof *nds; i++)
-		test_shape(shapes[i], nds[i], 1000 + i, chunks[i]);
+		test_shape(shapes[i], nds[i], 1000 + i, chunks[i], budgets[i]);
 	diag("largest relative difference from the reference: %.3g",
 	     max_rel_seen);
 	test_chunkings_agree();
