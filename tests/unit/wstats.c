@@ -364,6 +364,22 @@ static int same_bits(const qp_wstats *a, const qp_wstats *b)
 		      (size_t)a->n_expert * sizeof *a->expert_rms) == 0;
 }
 
+/* FNV-1a over the result's bytes: `make check-plain` and the SSE2 build
+ * must print the same (compare the diag lines of the two binaries). */
+static uint64_t bits_hash(const qp_wstats *s)
+{
+	qp_wstats x = *s;
+	x.expert_rms = NULL;
+	uint64_t h = 0xcbf29ce484222325ull;
+	const unsigned char *p = (const unsigned char *)&x;
+	for (size_t i = 0; i < sizeof x; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	p = (const unsigned char *)s->expert_rms;
+	for (size_t i = 0; i < (size_t)s->n_expert * sizeof(double); i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
 static int run_sampled(const float *w, const int64_t *ne, int nd,
 		       int threads, int64_t chunk_rows, int64_t budget,
 		       qp_wstats *out, qp_err *e)
@@ -413,6 +429,8 @@ static void test_shape(const int64_t *ne, int nd, uint64_t seed,
 	   "(n %lld, kurtosis %.3f, crest %.2f, top_share %.4f, SQNR from "
 	   "%lld of %lld rows)", label, (long long)got.n, got.kurtosis,
 	   got.crest, got.top_share, (long long)got.sqnr_rows, (long long)nr);
+	diag("%s: result bits %016llx", label,
+	     (unsigned long long)bits_hash(&got));
 	int identical = 1;
 	for (int th = 2; th <= 8; th *= 2) {
 		rc = run_sampled(w, ne, nd, th, chunk_rows, budget, &other, &e);
