@@ -24,6 +24,7 @@
 #include "fp16.h"
 #include "iq_tables.h"
 #include "le.h"
+#include "quant_search.h"
 
 /* SSE2 paths below do, lane by lane, the scalar code's float operations on
  * the same operands, so both give the same bytes; the plain C code stays
@@ -33,7 +34,6 @@
 #endif
 
 #define QK_K 256
-#define GROUP_MAX_EPS 1e-15f
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -41,15 +41,6 @@ static int imax(int a, int b) { return a > b ? a : b; }
 static void put_half(uint8_t *p, float f)
 {
 	le_put_u16(p, qp_fp32_to_fp16(f));
-}
-
-/* Round to nearest, ties to even, through the float adder (ggml's
- * nearest_int); valid for |f| < 2^22. */
-static int nearest_int(float f)
-{
-	float biased = f + 12582912.f;
-	uint32_t bits = qp_f32_bits(biased);
-	return (int)(bits & 0x007fffff) - 0x00400000;
 }
 
 /* ---- F16 / BF16 --------------------------------------------------------- */
@@ -95,21 +86,6 @@ void qp_encode_bf16(const float *src, uint8_t *dst, int64_t nrows,
 }
 
 /* ---- shared block statistics -------------------------------------------- */
-
-#ifndef __SSE2__
-/* The element of largest magnitude (the first one on ties), with its sign. */
-static float signed_absmax(const float *x, int n)
-{
-	float amax = 0.0f, max = 0.0f;
-	for (int j = 0; j < n; j++) {
-		if (amax < fabsf(x[j])) {
-			amax = fabsf(x[j]);
-			max = x[j];
-		}
-	}
-	return max;
-}
-#endif
 
 static float absmax(const float *x, int n)
 {
@@ -168,7 +144,7 @@ static __m128 abs4(__m128 v)
 	return _mm_and_ps(v, _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff)));
 }
 
-/* signed_absmax of 32 values: max_ps(new, acc) keeps acc when new is NaN,
+/* qp_signed_absmax of 32 values: max_ps(new, acc) keeps acc when new is NaN,
  * as the scalar comparison does; the first element of that magnitude is
  * the scalar winner. */
 static float signed_absmax32(const float *x)
@@ -243,7 +219,8 @@ static void ref_symmetric(const float *x, uint8_t *blk, int bits)
 #ifdef __SSE2__
 	const float max = signed_absmax32(x);
 #else
-	const float max = signed_absmax(x, 32);
+	float amax;
+	const float max = qp_signed_absmax(x, 32, &amax);
 #endif
 	const float d = max / (float)-half;
 	const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -303,263 +280,14 @@ static void ref_affine(const float *x, uint8_t *blk, int bits)
 #endif
 }
 
-/* ---- importance-weighted search (ggml's make_qx_quants, rmse_type 1) ---- */
+/* ---- importance-weighted encoders (searches in quant_search.c) ---------- */
 
-static void qx_levels(const float *x, int n, int nmax, float iscale,
-		      int8_t *L)
+/* Blocks searched together, so the search runs four of them side by side. */
+enum { IMAT_BATCH = 4 };
+
+static int batch_size(int64_t ib, int64_t nb)
 {
-	for (int i = 0; i < n; i++) {
-		int l = nearest_int(iscale * x[i]);
-		L[i] = (int8_t)(nmax + imax(-nmax, imin(nmax - 1, l)));
-	}
-}
-
-/* Sums of the 19 candidate scales of make_qx_quants, four candidates per
- * vector (GCC/clang vector extensions; each lane does the scalar code's
- * float operations in the scalar order, so the sums are ggml's). */
-#define QX_NCAND 19
-#define QX_NVEC 5
-typedef float qx_vf __attribute__((vector_size(16)));
-typedef int32_t qx_vi __attribute__((vector_size(16)));
-
-static void qx_candidate_sums(const float *x, const float *w, int n,
-			      int nmax, const float *isc, float *slx,
-			      float *sl2)
-{
-	qx_vf vis[QX_NVEC], vslx[QX_NVEC], vsl2[QX_NVEC];
-	memcpy(vis, isc, sizeof vis);
-	memset(vslx, 0, sizeof vslx);
-	memset(vsl2, 0, sizeof vsl2);
-	const qx_vf magic = {12582912.f, 12582912.f, 12582912.f, 12582912.f};
-	const qx_vi lo = {-nmax, -nmax, -nmax, -nmax};
-	const qx_vi hi = lo + 2 * nmax - 1;
-	const qx_vi mant = {0x007fffff, 0x007fffff, 0x007fffff, 0x007fffff};
-	const qx_vi bias = {0x00400000, 0x00400000, 0x00400000, 0x00400000};
-	for (int i = 0; i < n; i++) {
-		const float wx = w[i] * x[i];
-		const qx_vf vx = {x[i], x[i], x[i], x[i]};
-		const qx_vf vwx = {wx, wx, wx, wx};
-		const qx_vf vw = {w[i], w[i], w[i], w[i]};
-		for (int c = 0; c < QX_NVEC; c++) {
-			qx_vf biased = vis[c] * vx + magic;
-			qx_vi l;
-			memcpy(&l, &biased, sizeof l);
-			l = (l & mant) - bias;          /* nearest_int */
-			qx_vi below = l < lo, above = l > hi; /* -1 or 0 */
-			l = (below & lo) | (~below & l);
-			l = (above & hi) | (~above & l);
-			qx_vf lf = __builtin_convertvector(l, qx_vf);
-			vslx[c] += vwx * lf;
-			vsl2[c] += vw * lf * lf;
-		}
-	}
-	float all_slx[4 * QX_NVEC], all_sl2[4 * QX_NVEC];
-	memcpy(all_slx, vslx, sizeof all_slx);
-	memcpy(all_sl2, vsl2, sizeof all_sl2);
-	memcpy(slx, all_slx, QX_NCAND * sizeof *slx);
-	memcpy(sl2, all_sl2, QX_NCAND * sizeof *sl2);
-}
-
-/* Symmetric scale for levels in [-nmax, nmax): starts from the absmax
- * scale, then tries 18 nearby scales and keeps the best weighted fit.
- * Writes levels + nmax into L and returns the scale.  The candidates'
- * sums are computed side by side; only the choice among them is
- * sequential, as in ggml. */
-static float make_qx_quants(int n, int nmax, const float *x, int8_t *L,
-			    const float *w)
-{
-	float amax = 0, max = 0;
-	for (int i = 0; i < n; i++) {
-		if (fabsf(x[i]) > amax) {
-			amax = fabsf(x[i]);
-			max = x[i];
-		}
-	}
-	if (amax < GROUP_MAX_EPS) {
-		memset(L, 0, (size_t)n);
-		return 0.f;
-	}
-	float isc[4 * QX_NVEC] = {0}, slx[QX_NCAND], sl2[QX_NCAND];
-	isc[0] = (float)-nmax / max;
-	for (int c = 1, is = -9; is <= 9; is++)
-		if (is != 0)
-			isc[c++] = -((float)nmax + 0.1f * (float)is) / max;
-	qx_candidate_sums(x, w, n, nmax, isc, slx, sl2);
-	qx_levels(x, n, nmax, isc[0], L);
-	float scale = sl2[0] != 0.0f ? slx[0] / sl2[0] : 0.0f;
-	float best = scale * slx[0];
-	for (int c = 1; c < QX_NCAND; c++) {
-		if (sl2[c] > 0 && slx[c] * slx[c] > best * sl2[c]) {
-			qx_levels(x, n, nmax, isc[c], L);
-			scale = slx[c] / sl2[c];
-			best = scale * slx[c];
-		}
-	}
-	return scale;
-}
-
-/* ---- importance-weighted affine search (ggml's make_qkx3_quants) -------- */
-
-static float weighted_sq_error(const float *x, const float *w,
-			       const uint8_t *L, int n, float scale, float min)
-{
-	float err = 0;
-	for (int i = 0; i < n; i++) {
-		float diff = scale * (float)L[i] + min - x[i];
-		err += w[i] * (diff * diff);
-	}
-	return err;
-}
-
-/* Four consecutive candidates of make_qkx3_quants' scan, evaluated side
- * by side for the current offset min: per lane the levels, the
- * least-squares scale and offset, and their weighted error, each with the
- * scalar code's float operations in its order.  ok[c] is false when the
- * fit is singular (D <= 0). */
-typedef struct qkx3_lanes {
-	qx_vi lv[32];
-	float scale[4], min[4], err[4];
-	bool ok[4];
-} qkx3_lanes;
-
-static void qkx3_eval_lanes(const float *x, const float *w, int n, int nmax,
-			    float min, float max, float sum_w, float sum_x,
-			    float rmin, float rdelta, int is0, qkx3_lanes *r)
-{
-	float isc[4];
-	for (int c = 0; c < 4; c++)
-		isc[c] = (rmin + rdelta * (float)(is0 + c) + (float)nmax) / (max - min);
-	qx_vf vis, sl = {0}, sl2 = {0}, sxl = {0};
-	memcpy(&vis, isc, sizeof vis);
-	const float fmax_l = (float)nmax;
-	const qx_vf vnmax = {fmax_l, fmax_l, fmax_l, fmax_l};
-	const qx_vf magic = {12582912.f, 12582912.f, 12582912.f, 12582912.f};
-	const qx_vf zero = {0, 0, 0, 0};
-	const qx_vi mant = {0x007fffff, 0x007fffff, 0x007fffff, 0x007fffff};
-	const qx_vi bias = {0x00400000, 0x00400000, 0x00400000, 0x00400000};
-	for (int i = 0; i < n; i++) {
-		const float xm = x[i] - min;
-		const qx_vf vxm = {xm, xm, xm, xm};
-		const qx_vf v = vis * vxm;
-		const qx_vi small = v < vnmax, pos = v > zero; /* -1 or 0 */
-		qx_vf vc = (qx_vf)((small & (qx_vi)v) | (~small & (qx_vi)vnmax));
-		qx_vf biased = vc + magic;
-		qx_vi l;
-		memcpy(&l, &biased, sizeof l);
-		l = ((l & mant) - bias) & pos;         /* nearest_int, or 0 */
-		r->lv[i] = l;
-		const qx_vf lf = __builtin_convertvector(l, qx_vf);
-		const qx_vf vw = {w[i], w[i], w[i], w[i]};
-		const qx_vf vx = {x[i], x[i], x[i], x[i]};
-		const qx_vf wl = vw * lf;
-		sl += wl;
-		sl2 += wl * lf;
-		sxl += wl * vx;
-	}
-	float a_l[4], a_l2[4], a_xl[4];
-	memcpy(a_l, &sl, sizeof a_l);
-	memcpy(a_l2, &sl2, sizeof a_l2);
-	memcpy(a_xl, &sxl, sizeof a_xl);
-	for (int c = 0; c < 4; c++) {
-		const float D = sum_w * a_l2[c] - a_l[c] * a_l[c];
-		r->ok[c] = D > 0;
-		r->scale[c] = (sum_w * a_xl[c] - sum_x * a_l[c]) / D;
-		r->min[c] = (a_l2[c] * sum_x - a_l[c] * a_xl[c]) / D;
-		if (r->min[c] > 0) {
-			r->min[c] = 0;
-			r->scale[c] = a_xl[c] / a_l2[c];
-		}
-	}
-	qx_vf vs, vm, err = {0};
-	memcpy(&vs, r->scale, sizeof vs);
-	memcpy(&vm, r->min, sizeof vm);
-	for (int i = 0; i < n; i++) {
-		const qx_vf vw = {w[i], w[i], w[i], w[i]};
-		const qx_vf vx = {x[i], x[i], x[i], x[i]};
-		const qx_vf diff = vs * __builtin_convertvector(r->lv[i], qx_vf) + vm - vx;
-		err += vw * (diff * diff);
-	}
-	memcpy(r->err, &err, sizeof r->err);
-}
-
-/* Scale and (non-positive) offset for levels in [0, nmax], minimising the
- * weighted squared error over nstep+1 candidate scales, each refined by a
- * weighted least-squares fit.  Returns the scale; *neg_min gets -offset.
- * ggml scans the candidates one by one, each using the offset the best
- * candidate so far set; here four are evaluated at once for the current
- * offset and the scan resumes after any accepted candidate that changed
- * it, so every candidate sees the offset it sees in ggml. */
-static float make_qkx3_quants(int n, int nmax, const float *x, const float *w,
-			      uint8_t *L, float *neg_min, float rmin,
-			      float rdelta, int nstep)
-{
-	float min = x[0], max = x[0];
-	float sum_w = w[0], sum_x = sum_w * x[0];
-	for (int i = 1; i < n; i++) {
-		if (x[i] < min)
-			min = x[i];
-		if (x[i] > max)
-			max = x[i];
-		sum_w += w[i];
-		sum_x += w[i] * x[i];
-	}
-	if (min > 0)
-		min = 0;
-	if (max <= min) {
-		memset(L, 0, (size_t)n);
-		*neg_min = -min;
-		return 0.f;
-	}
-	float iscale = (float)nmax / (max - min);
-	float scale = 1 / iscale;
-	for (int i = 0; i < n; i++) {
-		int l = nearest_int(iscale * (x[i] - min));
-		L[i] = (uint8_t)imax(0, imin(nmax, l));
-	}
-	float best_err = weighted_sq_error(x, w, L, n, scale, min);
-	qkx3_lanes r;
-	for (int is = 0; is <= nstep;) {
-		const int nl = imin(4, nstep + 1 - is);
-		qkx3_eval_lanes(x, w, n, nmax, min, max, sum_w, sum_x, rmin,
-				rdelta, is, &r);
-		int next = is + nl;
-		for (int c = 0; c < nl; c++) {
-			if (!r.ok[c] || !(r.err[c] < best_err))
-				continue;
-			for (int i = 0; i < n; i++) {
-				int32_t lane[4];
-				memcpy(lane, &r.lv[i], sizeof lane);
-				L[i] = (uint8_t)lane[c];
-			}
-			best_err = r.err[c];
-			scale = r.scale[c];
-			const bool moved = qp_f32_bits(r.min[c]) != qp_f32_bits(min);
-			min = r.min[c];
-			if (moved) {
-				next = is + c + 1;
-				break;
-			}
-		}
-		is = next;
-	}
-	*neg_min = -min;
-	return scale;
-}
-
-/* The per-row prior ggml mixes into the importance: sigma2 = mean(x^2). */
-static float row_sigma2(const float *x, int64_t n)
-{
-	float sum_x2 = 0;
-	for (int64_t j = 0; j < n; j++)
-		sum_x2 += x[j] * x[j];
-	return sum_x2 / (float)n;
-}
-
-static void block_weights(const float *x, const float *qw, float sigma2,
-			  float *w)
-{
-	for (int j = 0; j < 32; j++)
-		w[j] = qw[j] * sqrtf(sigma2 + x[j] * x[j]);
+	return nb - ib < IMAT_BATCH ? (int)(nb - ib) : IMAT_BATCH;
 }
 
 /* Q4_0 / Q5_0 with an importance matrix. */
@@ -567,19 +295,23 @@ static void imat_symmetric_row(const float *x, uint8_t *dst, int64_t n,
 			       const float *qw, int bits)
 {
 	const int bsize = bits == 4 ? 18 : 22;
-	const float sigma2 = row_sigma2(x, n);
-	float w[32];
-	int8_t L[32];
-	for (int64_t ib = 0; ib < n / 32; ib++) {
-		const float *xb = x + 32 * ib;
-		uint8_t *blk = dst + bsize * ib;
-		block_weights(xb, qw + 32 * ib, sigma2, w);
-		float d = make_qx_quants(32, 1 << (bits - 1), xb, L, w);
-		put_half(blk, d);
-		if (bits == 4)
-			pack_nibbles((const uint8_t *)L, blk + 2, NULL);
-		else
-			pack_nibbles((const uint8_t *)L, blk + 6, blk + 2);
+	const float sigma2 = qp_sum_squares(x, n) / (float)n; /* ggml's prior */
+	float w[32 * IMAT_BATCH], d[IMAT_BATCH];
+	int8_t L[32 * IMAT_BATCH];
+	for (int64_t ib = 0; ib < n / 32; ib += IMAT_BATCH) {
+		const int nb = batch_size(ib, n / 32);
+		qp_imatrix_weights(x + 32 * ib, qw + 32 * ib, sigma2, 32 * nb, w);
+		qp_fit_symmetric_groups(nb, 32, 1 << (bits - 1), x + 32 * ib,
+					w, L, d, true);
+		for (int k = 0; k < nb; k++) {
+			uint8_t *blk = dst + bsize * (ib + k);
+			const uint8_t *lv = (const uint8_t *)L + 32 * k;
+			put_half(blk, d[k]);
+			if (bits == 4)
+				pack_nibbles(lv, blk + 2, NULL);
+			else
+				pack_nibbles(lv, blk + 6, blk + 2);
+		}
 	}
 }
 
@@ -588,21 +320,26 @@ static void imat_affine_row(const float *x, uint8_t *dst, int64_t n,
 			    const float *qw, int bits)
 {
 	const int bsize = bits == 4 ? 20 : 24;
-	const float sigma2 = row_sigma2(x, n);
-	float w[32], neg_min;
-	uint8_t L[32];
-	for (int64_t ib = 0; ib < n / 32; ib++) {
-		const float *xb = x + 32 * ib;
-		uint8_t *blk = dst + bsize * ib;
-		block_weights(xb, qw + 32 * ib, sigma2, w);
-		float d = make_qkx3_quants(32, (1 << bits) - 1, xb, w, L,
-					   &neg_min, -0.9f, 0.05f, 36);
-		put_half(blk, d);
-		put_half(blk + 2, -neg_min);
-		if (bits == 4)
-			pack_nibbles(L, blk + 4, NULL);
-		else
-			pack_nibbles(L, blk + 8, blk + 4);
+	/* ggml's quantize_q4_1 / quantize_q5_1 search: make_qkx3_quants */
+	const qp_asym_search search = { (1 << bits) - 1, -0.9f, 0.05f, 36,
+					false, QP_ASYM_QKX3 };
+	const float sigma2 = qp_sum_squares(x, n) / (float)n;
+	float w[32 * IMAT_BATCH], d[IMAT_BATCH], neg_min[IMAT_BATCH];
+	uint8_t L[32 * IMAT_BATCH];
+	for (int64_t ib = 0; ib < n / 32; ib += IMAT_BATCH) {
+		const int nb = batch_size(ib, n / 32);
+		qp_imatrix_weights(x + 32 * ib, qw + 32 * ib, sigma2, 32 * nb, w);
+		qp_fit_asymmetric_groups(nb, 32, &search, x + 32 * ib, w, L, d,
+					 neg_min, true);
+		for (int k = 0; k < nb; k++) {
+			uint8_t *blk = dst + bsize * (ib + k);
+			put_half(blk, d[k]);
+			put_half(blk + 2, -neg_min[k]);
+			if (bits == 4)
+				pack_nibbles(L + 32 * k, blk + 4, NULL);
+			else
+				pack_nibbles(L + 32 * k, blk + 8, blk + 4);
+		}
 	}
 }
 
@@ -944,14 +681,9 @@ static int iq4_nearest(float x)
 static float iq4_block_scale(const float *xb, const float *w, int ntry)
 {
 	const int8_t *v = qp_iq4nl_values;
-	float amax = 0, max = 0;
-	for (int j = 0; j < 32; j++) {
-		if (fabsf(xb[j]) > amax) {
-			amax = fabsf(xb[j]);
-			max = xb[j];
-		}
-	}
-	if (amax < GROUP_MAX_EPS)
+	float amax;
+	const float max = qp_signed_absmax(xb, 32, &amax);
+	if (amax < QP_GROUP_EPS)
 		return 0;
 	float d = ntry > 0 ? -max / (float)v[0] : max / (float)v[0];
 	float id = 1 / d;
@@ -984,17 +716,17 @@ static float iq4_block_scale(const float *xb, const float *w, int ntry)
 static void iq4_weights(const float *xb, const float *qw, float sigma2,
 			float *w)
 {
+	if (qw) {
+		qp_imatrix_weights(xb, qw, sigma2, 32, w);
+		return;
+	}
 	for (int j = 0; j < 32; j++)
-		w[j] = qw ? qw[j] * sqrtf(sigma2 + xb[j] * xb[j])
-			  : xb[j] * xb[j];
+		w[j] = xb[j] * xb[j];
 }
 
 static float iq4_sigma2(const float *x, int n)
 {
-	float s = 0;
-	for (int j = 0; j < n; j++)
-		s += x[j] * x[j];
-	return s * (2.f / (float)n);
+	return qp_sum_squares(x, n) * (2.f / (float)n);
 }
 
 static void pack_iq4(const uint8_t *L, uint8_t *q4, int n)
@@ -1034,22 +766,19 @@ static void iq4_xs_block(const float *x, uint8_t *blk, const float *qw)
 	float w[32], scales[8];
 	uint8_t L[QK_K];
 	const float sigma2 = iq4_sigma2(x, QK_K);
-	float max_scale = 0, amax_scale = 0;
 	for (int ib = 0; ib < 8; ib++) {
 		iq4_weights(x + 32 * ib, qw ? qw + 32 * ib : NULL, sigma2, w);
 		scales[ib] = iq4_block_scale(x + 32 * ib, w, 7);
-		if (fabsf(scales[ib]) > amax_scale) {
-			amax_scale = fabsf(scales[ib]);
-			max_scale = scales[ib];
-		}
 	}
+	float amax_scale;
+	const float max_scale = qp_signed_absmax(scales, 8, &amax_scale);
 	const float d = -max_scale / 32;
 	const float id = d != 0.0f ? 1 / d : 0.f;
 	uint16_t scales_h = 0;
 	uint8_t *scales_l = blk + 4;
 	memset(scales_l, 0, 4);
 	for (int ib = 0; ib < 8; ib++) {
-		int l = imax(-32, imin(31, nearest_int(id * scales[ib])));
+		int l = qp_clamp_int(qp_nearest_int(id * scales[ib]), -32, 31);
 		const float dl = d * (float)l;
 		const float idl = dl != 0.0f ? 1 / dl : 0.f;
 		for (int j = 0; j < 32; j++)
