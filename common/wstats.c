@@ -59,7 +59,7 @@ typedef struct chunk_part {
 typedef struct part {
 	chunk_part c;
 	float *buf;     /* chunk_rows * n_cols */
-	uint64_t *hist; /* pass 1: HBINS; pass 2: NQUERY * HBINS */
+	uint64_t *hist; /* pass 1: 2 * HBINS; pass 2: NQUERY * HBINS */
 	qp_err err;
 } part;
 
@@ -449,9 +449,17 @@ static void grouped_errors_slow(const float *w, int64_t n, int64_t g,
 		group_errors_slow(w + j, n - j < g ? n - j : g, err);
 }
 
+/* Two histograms, for even and odd j: weights crowd into few bins, and
+ * back-to-back increments of one counter wait for each other. */
 static void hist_abs_hi(const float *w, int64_t n, uint64_t *hist)
 {
-	for (int64_t j = 0; j < n; j++)
+	uint64_t *odd = hist + HBINS;
+	int64_t j = 0;
+	for (; j + 2 <= n; j += 2) {
+		hist[abs_bits(w[j]) >> 16]++;
+		odd[abs_bits(w[j + 1]) >> 16]++;
+	}
+	if (j < n)
 		hist[abs_bits(w[j]) >> 16]++;
 }
 
@@ -730,7 +738,7 @@ static void part_free(part *p)
 
 static size_t hist_len(int pass)
 {
-	return pass == 1 ? HBINS : (size_t)NQUERY * HBINS;
+	return pass == 1 ? 2 * HBINS : (size_t)NQUERY * HBINS;
 }
 
 static part *part_new(run *r)
@@ -837,9 +845,10 @@ static void sum_histograms(run *r)
 {
 	uint64_t *dst = r->pass == 1 ? r->hist_hi : r->hist_lo;
 	size_t hl = hist_len(r->pass);
+	size_t fold = r->pass == 1 ? HBINS : hl; /* pass 1: even + odd */
 	for (int i = 0; i < r->n_parts; i++)
 		for (size_t b = 0; b < hl; b++)
-			dst[b] += r->parts[i]->hist[b];
+			dst[b % fold] += r->parts[i]->hist[b];
 }
 
 static int run_pass(run *r, int pass, int n_threads, qp_err *e)
