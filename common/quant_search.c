@@ -375,6 +375,35 @@ static inline vf asym_err_v(vf diff, bool use_mad)
 	return use_mad ? vabs(diff) : diff * diff;
 }
 
+/* qp_signed_absmax per lane; *zero marks the all-zero groups. */
+static inline vf signed_absmax_lanes(int n, const vf *xt, vi *zero)
+{
+	vf amax = vsplat(0), signed_max = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		vf ax = vabs(xt[i]);
+		vi bigger = ax > amax;
+		amax = vsel(bigger, ax, amax);
+		signed_max = vsel(bigger, xt[i], signed_max);
+	}
+	*zero = amax < vsplat(QP_GROUP_EPS);
+	return signed_max;
+}
+
+/* Levels -nmax..nmax-1 (as floats, lane j = group j) back to group-major
+ * q as 0..2*nmax-1; all-zero groups get scale 0 and levels 0. */
+static inline void store_symmetric_lanes(int n, int nmax, vi zero, vf scale,
+					 const vf *lv, int8_t *q,
+					 float *scales)
+{
+	for (int j = 0; j < LANES; j++) {
+		bool is_zero = zero[j] != 0;
+		scales[j] = is_zero ? 0.f : scale[j];
+		for (int i = 0; i < n; i++)
+			q[n * j + i] = is_zero ? 0
+					       : (int8_t)((int)lv[i][j] + nmax);
+	}
+}
+
 /* qp_fit_asymmetric for LANES groups of n values (x, w: group-major). */
 static void asymmetric_lanes(int n, const qp_asym_search *p, const float *x,
 			     const float *w, uint8_t *q, float *scales,
@@ -458,14 +487,8 @@ static void symmetric_lanes(int n, int nmax, const float *x, const float *w,
 	vf xt[32], wt[32], lv[32];
 	to_lanes(n, x, xt);
 	to_lanes(n, w, wt);
-	vf amax = vsplat(0), signed_max = vsplat(0);
-	for (int i = 0; i < n; i++) {
-		vf ax = vabs(xt[i]);
-		vi bigger = ax > amax;
-		amax = vsel(bigger, ax, amax);
-		signed_max = vsel(bigger, xt[i], signed_max);
-	}
-	vi zero = amax < vsplat(QP_GROUP_EPS);
+	vi zero;
+	vf signed_max = signed_absmax_lanes(n, xt, &zero);
 	vf iscale = vsplat((float)-nmax) / signed_max;
 	vf sumlx = vsplat(0), suml2 = vsplat(0);
 	for (int i = 0; i < n; i++) {
@@ -499,13 +522,7 @@ static void symmetric_lanes(int n, int nmax, const float *x, const float *w,
 		scale = vsel(win, slx / sl2, scale);
 		best = vsel(win, scale * slx, best);
 	}
-	for (int j = 0; j < LANES; j++) {
-		bool is_zero = zero[j] != 0;
-		scales[j] = is_zero ? 0.f : scale[j];
-		for (int i = 0; i < n; i++)
-			q[n * j + i] = is_zero ? 0
-					       : (int8_t)((int)lv[i][j] + nmax);
-	}
+	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
 }
 
 /* qp_fit_symmetric_refine for LANES groups of n values (x: group-major).  A
@@ -516,14 +533,8 @@ static void refine_lanes(int n, int nmax, const float *x, int8_t *q,
 {
 	vf xt[32], lv[32];
 	to_lanes(n, x, xt);
-	vf amax = vsplat(0), signed_max = vsplat(0);
-	for (int i = 0; i < n; i++) {
-		vf ax = vabs(xt[i]);
-		vi bigger = ax > amax;
-		amax = vsel(bigger, ax, amax);
-		signed_max = vsel(bigger, xt[i], signed_max);
-	}
-	vi zero = amax < vsplat(QP_GROUP_EPS);
+	vi zero;
+	vf signed_max = signed_absmax_lanes(n, xt, &zero);
 	vf iscale = vsplat((float)-nmax) / signed_max;
 	vf sumlx = vsplat(0), suml2 = vsplat(0);
 	for (int i = 0; i < n; i++) {
@@ -561,13 +572,7 @@ static void refine_lanes(int n, int nmax, const float *x, int8_t *q,
 		active &= changed;
 	}
 	vf scale = vsel(suml2 > vsplat(0), sumlx / suml2, vsplat(0));
-	for (int j = 0; j < LANES; j++) {
-		bool is_zero = zero[j] != 0;
-		scales[j] = is_zero ? 0.f : scale[j];
-		for (int i = 0; i < n; i++)
-			q[n * j + i] = is_zero ? 0
-					       : (int8_t)((int)lv[i][j] + nmax);
-	}
+	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
 }
 
 /* ---- group batches: LANES at a time, or scalar ------------------------ */
