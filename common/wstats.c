@@ -177,13 +177,13 @@ static inline int64_t count_lanes(__m128i c)
 	return (int64_t)l[0] + l[1] + l[2] + l[3];
 }
 
-/* Pass 1 over one row: sums, min, max, zeros; false when a value is NaN or
- * infinite (the sums are then meaningless). */
+/* Pass 1 over one row: sum, min, max, zeros (Σw² comes with the
+ * moments); false when a value is NaN or infinite (the rest is then
+ * meaningless). */
 static bool row_scan(const float *w, int64_t n, row_sums *s)
 {
 	const __m128i expm = _mm_set1_epi32((int32_t)EXP_MASK);
 	__m128d sum[2] = {_mm_setzero_pd(), _mm_setzero_pd()};
-	__m128d sq[2] = {_mm_setzero_pd(), _mm_setzero_pd()};
 	__m128 mn = _mm_set1_ps(INFINITY), mx = _mm_set1_ps(-INFINITY);
 	__m128i bad = _mm_setzero_si128();
 	int64_t zeros = 0, j = 0;
@@ -199,22 +199,17 @@ static bool row_scan(const float *w, int64_t n, row_sums *s)
 			mx = _mm_max_ps(mx, v);
 			z = _mm_sub_epi32(z, _mm_castps_si128(
 						     _mm_cmpeq_ps(v, _mm_setzero_ps())));
-			__m128d a = lo_pd(v), c = hi_pd(v);
-			sum[0] = _mm_add_pd(sum[0], a);
-			sum[1] = _mm_add_pd(sum[1], c);
-			sq[0] = _mm_add_pd(sq[0], _mm_mul_pd(a, a));
-			sq[1] = _mm_add_pd(sq[1], _mm_mul_pd(c, c));
+			sum[0] = _mm_add_pd(sum[0], lo_pd(v));
+			sum[1] = _mm_add_pd(sum[1], hi_pd(v));
 		}
 		zeros += count_lanes(z);
 	}
 	if (_mm_movemask_epi8(bad))
 		return false;
-	double ls[4], lq[4];
+	double ls[4];
 	float fmn[4], fmx[4];
 	_mm_storeu_pd(ls, sum[0]);
 	_mm_storeu_pd(ls + 2, sum[1]);
-	_mm_storeu_pd(lq, sq[0]);
-	_mm_storeu_pd(lq + 2, sq[1]);
 	_mm_storeu_ps(fmn, mn);
 	_mm_storeu_ps(fmx, mx);
 	float lo = fmn[0], hi = fmx[0];
@@ -225,24 +220,23 @@ static bool row_scan(const float *w, int64_t n, row_sums *s)
 	for (; j < n; j++) {
 		if ((f32_bits(w[j]) & EXP_MASK) == EXP_MASK)
 			return false;
-		double d = w[j];
-		ls[j & 3] += d;
-		lq[j & 3] += d * d;
+		ls[j & 3] += w[j];
 		lo = w[j] < lo ? w[j] : lo;
 		hi = w[j] > hi ? w[j] : hi;
 		zeros += w[j] == 0;
 	}
-	*s = (row_sums){lanes_total(ls), lanes_total(lq), lo, hi, zeros};
+	*s = (row_sums){lanes_total(ls), 0, lo, hi, zeros};
 	return true;
 }
 
-/* Central moments about mean into m[0..2] (k = 2, 3, 4), and col[j] += w². */
+/* Central moments about mean into m[0..2] (k = 2, 3, 4), Σw² into m[3],
+ * and col[j] += w². */
 static void row_moments(const float *w, int64_t n, double mean, double *col,
 			double *m)
 {
 	const __m128d mu = _mm_set1_pd(mean);
-	__m128d acc[3][2];
-	for (int k = 0; k < 3; k++)
+	__m128d acc[4][2];
+	for (int k = 0; k < 4; k++)
 		acc[k][0] = acc[k][1] = _mm_setzero_pd();
 	int64_t j = 0;
 	for (; j + 4 <= n; j += 4) {
@@ -253,13 +247,14 @@ static void row_moments(const float *w, int64_t n, double mean, double *col,
 			acc[0][h] = _mm_add_pd(acc[0][h], d2);
 			acc[1][h] = _mm_add_pd(acc[1][h], _mm_mul_pd(d2, d));
 			acc[2][h] = _mm_add_pd(acc[2][h], _mm_mul_pd(d2, d2));
+			__m128d x2 = _mm_mul_pd(x[h], x[h]);
+			acc[3][h] = _mm_add_pd(acc[3][h], x2);
 			__m128d c = _mm_loadu_pd(col + j + 2 * h);
-			c = _mm_add_pd(c, _mm_mul_pd(x[h], x[h]));
-			_mm_storeu_pd(col + j + 2 * h, c);
+			_mm_storeu_pd(col + j + 2 * h, _mm_add_pd(c, x2));
 		}
 	}
-	double l[3][4];
-	for (int k = 0; k < 3; k++) {
+	double l[4][4];
+	for (int k = 0; k < 4; k++) {
 		_mm_storeu_pd(l[k], acc[k][0]);
 		_mm_storeu_pd(l[k] + 2, acc[k][1]);
 	}
@@ -268,9 +263,10 @@ static void row_moments(const float *w, int64_t n, double mean, double *col,
 		l[0][j & 3] += d2;
 		l[1][j & 3] += d2 * d;
 		l[2][j & 3] += d2 * d2;
+		l[3][j & 3] += x * x;
 		col[j] += x * x;
 	}
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 4; k++)
 		m[k] = lanes_total(l[k]);
 }
 
@@ -323,38 +319,37 @@ static double qerr2_sum(const float *w, int64_t n, qscale s)
 #else
 static bool row_scan(const float *w, int64_t n, row_sums *s)
 {
-	double ls[4] = {0, 0, 0, 0}, lq[4] = {0, 0, 0, 0};
+	double ls[4] = {0, 0, 0, 0};
 	float lo = INFINITY, hi = -INFINITY;
 	int64_t zeros = 0;
 	uint32_t bad = 0;
 	for (int64_t j = 0; j < n; j++) {
 		float v = w[j];
 		bad |= (f32_bits(v) & EXP_MASK) == EXP_MASK;
-		double d = v;
-		ls[j & 3] += d;
-		lq[j & 3] += d * d;
+		ls[j & 3] += v;
 		lo = v < lo ? v : lo;
 		hi = v > hi ? v : hi;
 		zeros += v == 0;
 	}
 	if (bad)
 		return false;
-	*s = (row_sums){lanes_total(ls), lanes_total(lq), lo, hi, zeros};
+	*s = (row_sums){lanes_total(ls), 0, lo, hi, zeros};
 	return true;
 }
 
 static void row_moments(const float *w, int64_t n, double mean, double *col,
 			double *m)
 {
-	double l[3][4] = {{0}};
+	double l[4][4] = {{0}};
 	for (int64_t j = 0; j < n; j++) {
 		double x = w[j], d = x - mean, d2 = d * d;
 		l[0][j & 3] += d2;
 		l[1][j & 3] += d2 * d;
 		l[2][j & 3] += d2 * d2;
+		l[3][j & 3] += x * x;
 		col[j] += x * x;
 	}
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 4; k++)
 		m[k] = lanes_total(l[k]);
 }
 
@@ -509,11 +504,12 @@ static bool pass1_row(run *r, part *p, const float *w, int64_t row)
 	bool clean = row_scan(w, n, &s);
 	if (clean) {
 		m = (moments){(double)n, s.sum / (double)n, 0, 0, 0};
-		double mk[3];
+		double mk[4];
 		row_moments(w, n, m.mean, c->col_sumsq, mk);
 		m.m2 = mk[0];
 		m.m3 = mk[1];
 		m.m4 = mk[2];
+		s.sumsq = mk[3];
 		hist_abs_hi(w, n, p->hist);
 	} else {
 		pass1_row_slow(r, p, w, &m, &s);
