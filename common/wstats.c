@@ -287,28 +287,41 @@ static float row_absmax(const float *w, int64_t n)
 	return m;
 }
 
+typedef struct qscale_pd {
+	__m128d id, d, qmax, half, one, magic;
+} qscale_pd;
+
+static inline qscale_pd qscale_pd_make(qscale s)
+{
+	return (qscale_pd){_mm_set1_pd(s.id), _mm_set1_pd(s.d),
+			   _mm_set1_pd(s.qmax), _mm_set1_pd(0.5),
+			   _mm_set1_pd(1.0), _mm_set1_pd(ROUND_MAGIC)};
+}
+
+/* qerr2 of four |w| (a4), added to lanes 0-1 (acc[0]) and 2-3 (acc[1]). */
+static inline void qerr2_acc4(__m128 a4, const qscale_pd *s, __m128d *acc)
+{
+	__m128d x2[2] = {lo_pd(a4), hi_pd(a4)};
+	for (int k = 0; k < 2; k++) {
+		__m128d a = x2[k];
+		__m128d x = _mm_min_pd(_mm_mul_pd(a, s->id), s->qmax);
+		__m128d q = _mm_sub_pd(_mm_add_pd(x, s->magic), s->magic);
+		__m128d tie = _mm_cmpeq_pd(_mm_sub_pd(x, q), s->half);
+		q = _mm_add_pd(q, _mm_and_pd(tie, s->one));
+		__m128d err = _mm_sub_pd(a, _mm_mul_pd(q, s->d));
+		acc[k] = _mm_add_pd(acc[k], _mm_mul_pd(err, err));
+	}
+}
+
 /* Σ qerr2 over w[0..n). */
 static double qerr2_sum(const float *w, int64_t n, qscale s)
 {
 	__m128d acc[2] = {_mm_setzero_pd(), _mm_setzero_pd()};
-	const __m128d id = _mm_set1_pd(s.id), d = _mm_set1_pd(s.d);
-	const __m128d qmax = _mm_set1_pd(s.qmax), half = _mm_set1_pd(0.5);
-	const __m128d one = _mm_set1_pd(1.0), magic = _mm_set1_pd(ROUND_MAGIC);
+	const qscale_pd sp = qscale_pd_make(s);
 	const __m128 absm = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
 	int64_t j = 0;
-	for (; j + 4 <= n; j += 4) {
-		__m128 v4 = _mm_and_ps(_mm_loadu_ps(w + j), absm);
-		__m128d x2[2] = {lo_pd(v4), hi_pd(v4)};
-		for (int k = 0; k < 2; k++) {
-			__m128d a = x2[k];
-			__m128d x = _mm_min_pd(_mm_mul_pd(a, id), qmax);
-			__m128d q = _mm_sub_pd(_mm_add_pd(x, magic), magic);
-			__m128d tie = _mm_cmpeq_pd(_mm_sub_pd(x, q), half);
-			q = _mm_add_pd(q, _mm_and_pd(tie, one));
-			__m128d err = _mm_sub_pd(a, _mm_mul_pd(q, d));
-			acc[k] = _mm_add_pd(acc[k], _mm_mul_pd(err, err));
-		}
-	}
+	for (; j + 4 <= n; j += 4)
+		qerr2_acc4(_mm_and_ps(_mm_loadu_ps(w + j), absm), &sp, acc);
 	double s4[4];
 	_mm_storeu_pd(s4, acc[0]);
 	_mm_storeu_pd(s4 + 2, acc[1]);
@@ -568,12 +581,16 @@ static inline int is_tail(float v, float up, float lo)
 }
 
 #ifdef __SSE2__
-static void tails_row(const run *r, part *p, const float *w, int64_t n)
+/* Pass 2 over one row of finite values: tails, the values of the selected
+ * bins, and Σ qerr2 with the TOP_BITS per-tensor scale (returned). */
+static double pass2_scan(const run *r, part *p, const float *w, int64_t n)
 {
 	const __m128 up3 = _mm_set1_ps(r->up3), lo3 = _mm_set1_ps(r->lo3);
 	const __m128 up6 = _mm_set1_ps(r->up6), lo6 = _mm_set1_ps(r->lo6);
 	const __m128i absm = _mm_set1_epi32(0x7fffffff);
 	const __m128i below = _mm_set1_epi32((int32_t)(r->q_min << 16) - 1);
+	const qscale_pd sp = qscale_pd_make(r->qs[TOP_BITS - 2]);
+	__m128d acc[2] = {_mm_setzero_pd(), _mm_setzero_pd()};
 	int64_t j = 0;
 	while (j + 4 <= n) {
 		int64_t end = n - j > COUNT_BLOCK ? j + COUNT_BLOCK : n;
@@ -588,15 +605,21 @@ static void tails_row(const run *r, part *p, const float *w, int64_t n)
 			if (_mm_movemask_epi8(_mm_cmpgt_epi32(a, below)))
 				for (int k = 0; k < 4; k++)
 					query_add(r, p, w[j + k]);
+			qerr2_acc4(_mm_castsi128_ps(a), &sp, acc);
 		}
 		p->c.out3 += count_lanes(n3);
 		p->c.out6 += count_lanes(n6);
 	}
+	double s4[4];
+	_mm_storeu_pd(s4, acc[0]);
+	_mm_storeu_pd(s4 + 2, acc[1]);
 	for (; j < n; j++) {
 		p->c.out3 += is_tail(w[j], r->up3, r->lo3);
 		p->c.out6 += is_tail(w[j], r->up6, r->lo6);
 		query_add(r, p, w[j]);
+		s4[j & 3] += qerr2(w[j], r->qs[TOP_BITS - 2]);
 	}
+	return lanes_total(s4);
 }
 
 static bool row_finite(const float *w, int64_t n)
@@ -615,13 +638,16 @@ static bool row_finite(const float *w, int64_t n)
 	return ok;
 }
 #else
-static void tails_row(const run *r, part *p, const float *w, int64_t n)
+static double pass2_scan(const run *r, part *p, const float *w, int64_t n)
 {
+	double s4[4] = {0, 0, 0, 0};
 	for (int64_t j = 0; j < n; j++) {
 		p->c.out3 += is_tail(w[j], r->up3, r->lo3);
 		p->c.out6 += is_tail(w[j], r->up6, r->lo6);
 		query_add(r, p, w[j]);
+		s4[j & 3] += qerr2(w[j], r->qs[TOP_BITS - 2]);
 	}
+	return lanes_total(s4);
 }
 
 static bool row_finite(const float *w, int64_t n)
@@ -658,8 +684,7 @@ static void pass2_row(run *r, part *p, const float *w, bool sampled)
 {
 	chunk_part *c = &p->c;
 	int64_t n = r->n_cols;
-	tails_row(r, p, w, n);
-	double e = qerr2_sum(w, n, r->qs[TOP_BITS - 2]);
+	double e = pass2_scan(r, p, w, n);
 	c->err_all += e;
 	if (!sampled)
 		return;
