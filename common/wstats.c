@@ -508,6 +508,23 @@ static void pass1_row_slow(run *r, part *p, const float *w, moments *m,
 	}
 }
 
+/* A sampled row's per-row and per-group errors. */
+static void pass1_sample(chunk_part *c, const float *w, int64_t n,
+			 const row_sums *s, bool clean)
+{
+	c->sample_sumsq += s->sumsq;
+	if (clean) {
+		double amax = fmax(fabs(s->min), fabs(s->max));
+		errors_all_bits(w, n, amax, c->err_row);
+		grouped_errors_fast(w, n, 32, c->err_g32);
+		grouped_errors_fast(w, n, 128, c->err_g128);
+	} else {
+		grouped_errors_slow(w, n, n, c->err_row);
+		grouped_errors_slow(w, n, 32, c->err_g32);
+		grouped_errors_slow(w, n, 128, c->err_g128);
+	}
+}
+
 static bool pass1_row(run *r, part *p, const float *w, int64_t row)
 {
 	chunk_part *c = &p->c;
@@ -534,19 +551,8 @@ static bool pass1_row(run *r, part *p, const float *w, int64_t row)
 	c->sumsq += s.sumsq;
 	r->row_sumsq[row] = s.sumsq;
 	r->row_n[row] = (int64_t)m.n;
-	if (!r->sampled[row])
-		return clean;
-	c->sample_sumsq += s.sumsq;
-	if (clean) {
-		double amax = fmax(fabs(s.min), fabs(s.max));
-		errors_all_bits(w, n, amax, c->err_row);
-		grouped_errors_fast(w, n, 32, c->err_g32);
-		grouped_errors_fast(w, n, 128, c->err_g128);
-	} else {
-		grouped_errors_slow(w, n, n, c->err_row);
-		grouped_errors_slow(w, n, 32, c->err_g32);
-		grouped_errors_slow(w, n, 128, c->err_g128);
-	}
+	if (r->sampled[row])
+		pass1_sample(c, w, n, &s, clean);
 	return clean;
 }
 
