@@ -122,6 +122,7 @@ typedef struct job {
 	int64_t n_sel;
 	int64_t chunk_rows, n_chunks;
 	chunk_sum *sums;        /* [n_measured][n_chunks] */
+	double *row_err;        /* [n_measured][n_sel] when sampling */
 	qp_err *errs;           /* per item */
 } job;
 
@@ -184,9 +185,10 @@ static int round_trip(const job *j, const qp_qerr_result *r, int64_t row,
 	return 0;
 }
 
-static void accumulate_row(chunk_sum *s, const float *w, const float *q,
-			   const float *imp, int64_t n, bool take_all,
-			   double proxy)
+/* Adds one row's sums to s; returns the row's squared error. */
+static double accumulate_row(chunk_sum *s, const float *w, const float *q,
+			     const float *imp, int64_t n, bool take_all,
+			     double proxy)
 {
 	double e2 = 0, w2 = 0, q2 = 0, wq = 0, ie2 = 0, isum = 0;
 	for (int64_t i = 0; i < n; i++) {
@@ -208,6 +210,7 @@ static void accumulate_row(chunk_sum *s, const float *w, const float *q,
 	qp_strata_add(&s->e2, take_all, e2, proxy);
 	qp_strata_add(&s->wmse, take_all, isum > 0 ? ie2 / isum : 0, proxy);
 	s->rows++;
+	return e2;
 }
 
 static int measure_chunk(void *ctx, size_t item)
@@ -235,9 +238,11 @@ static int measure_chunk(void *ctx, size_t item)
 		if (status == 0)
 			status = round_trip(j, r, row, &b, e);
 		if (status == 0) {
-			accumulate_row(s, b.w, b.q, row_importance(j, row),
-				       j->t->row_len, !plan || plan->take_all[i],
-				       plan ? plan->proxy[i] : 0);
+			double e2 = accumulate_row(s, b.w, b.q, row_importance(j, row),
+						   j->t->row_len, !plan || plan->take_all[i],
+						   plan ? plan->proxy[i] : 0);
+			if (plan)
+				j->row_err[(size_t)m * (size_t)j->n_sel + (size_t)i] = e2;
 			uint64_t nb = r->as == j->t->type && !r->rotate_block
 					      ? qp_tensor_row_bytes(j->t) : qrow;
 			s->crc = (uint32_t)crc32(s->crc, b.qbytes, (uInt)nb);
@@ -272,17 +277,17 @@ static double sqnr_of_ratio(double ratio)
 }
 
 /* The error metrics from the total squared error E (and its interval
- * half-width), W = sum w^2 and n values. */
-static void set_error_metrics(qp_qerr_result *r, double E, double half,
-			      double W, double n)
+ * [lo, hi] when sampled), W = sum w^2 and n values. */
+static void set_error_metrics(qp_qerr_result *r, double E, double lo,
+			      double hi, double W, double n)
 {
 	r->mse = n > 0 ? E / n : 0;
 	r->rmse = sqrt(r->mse);
 	r->rel = W > 0 ? sqrt(E / W) : (E > 0 ? INFINITY : 0);
 	r->sqnr_db = W > 0 ? sqnr_of_ratio(E / W) : 0;
-	if (half == 0 || isnan(half) || n <= 0)
+	if (lo == hi || isnan(lo) || n <= 0)
 		return;
-	double lo = fmax(E - half, 0), hi = E + half;
+	lo = fmax(lo, 0);
 	r->has_ci = true;
 	r->ci_mse = (qp_interval){lo / n, hi / n};
 	r->ci_rmse = (qp_interval){sqrt(lo / n), sqrt(hi / n)};
@@ -292,21 +297,22 @@ static void set_error_metrics(qp_qerr_result *r, double E, double half,
 	}
 }
 
-static void finish(const chunk_sum *s, const job *j, qp_qerr_result *r)
+static void finish(const chunk_sum *s, const job *j, int m, qp_qerr_result *r)
 {
 	const qp_row_plan *plan = j->plan;
 	double n = (double)j->t->n_rows * (double)j->t->row_len;
 	double E = s->e2.take_all_y, WM = s->wmse.take_all_y;
 	double Q2 = s->q2.take_all_y, WQ = s->wq.take_all_y;
-	double half = 0, unused;
+	double lo = E, hi = E;
 	double W = plan ? plan->w2 : s->w2;
 	if (plan) {
-		qp_strata_total(plan, &s->e2, &E, &half);
-		qp_strata_total(plan, &s->wmse, &WM, &unused);
-		qp_strata_total(plan, &s->q2, &Q2, &unused);
-		qp_strata_total(plan, &s->wq, &WQ, &unused);
+		qp_row_estimate(plan, j->row_err + (size_t)m * (size_t)j->n_sel,
+				&E, &lo, &hi);
+		qp_strata_total(plan, &s->wmse, &WM);
+		qp_strata_total(plan, &s->q2, &Q2);
+		qp_strata_total(plan, &s->wq, &WQ);
 	}
-	set_error_metrics(r, E, half, W, n);
+	set_error_metrics(r, E, lo, hi, W, n);
 	r->rows_measured = s->rows;
 	r->rows_total = j->t->n_rows;
 	r->cos = W > 0 && Q2 > 0 ? WQ / (sqrt(W) * sqrt(Q2)) : (W == Q2 ? 1.0 : 0.0);
@@ -325,7 +331,10 @@ static int run_jobs(job *j, qp_err *e)
 	size_t items = (size_t)j->n_measured * (size_t)j->n_chunks;
 	j->sums = calloc(items ? items : 1, sizeof *j->sums);
 	j->errs = calloc(items ? items : 1, sizeof *j->errs);
-	if (!j->sums || !j->errs)
+	if (j->plan)
+		j->row_err = calloc((size_t)j->n_measured * (size_t)j->n_sel + 1,
+				    sizeof *j->row_err);
+	if (!j->sums || !j->errs || (j->plan && !j->row_err))
 		return qp_fail(e, "out of memory");
 	qp_parallel_for(j->o->threads, items, measure_chunk, j);
 	for (size_t i = 0; i < items; i++)
@@ -336,7 +345,7 @@ static int run_jobs(job *j, qp_err *e)
 	for (int m = 0; m < j->n_measured; m++) {
 		chunk_sum total;
 		merge(j->sums + (size_t)m * (size_t)j->n_chunks, j->n_chunks, &total);
-		finish(&total, j, &j->res[j->measured[m]]);
+		finish(&total, j, m, &j->res[j->measured[m]]);
 	}
 	return 0;
 }
@@ -370,6 +379,7 @@ int qp_qerr_tensor(const qp_tensor_ref *t, const float *imp,
 	j.n_chunks = (j.n_sel + j.chunk_rows - 1) / j.chunk_rows;
 	int status = j.n_measured && j.n_chunks ? run_jobs(&j, e) : 0;
 	qp_row_plan_free(&plan);
+	free(j.row_err);
 	free(j.sums);
 	free(j.errs);
 	return status;

@@ -231,29 +231,85 @@ static double t975(double df)
 }
 
 void qp_strata_total(const qp_row_plan *plan, const qp_strata_sums *s,
-		     double *total, double *half)
+		     double *total)
 {
 	double k = (double)s->n, N = (double)plan->n_rest;
-	*half = 0;
 	*total = s->take_all_y;
 	if (s->n == 0)
 		return;
-	/* Regression estimator on the proxy (its population mean is known);
-	 * the plain mean when the proxy does not vary. */
 	double ybar = s->y / k, pbar = s->p / k;
-	double Syy = s->y2 - k * ybar * ybar;
 	double Spp = s->p2 - k * pbar * pbar;
 	double Syp = s->yp - k * ybar * pbar;
 	double b = Spp > 0 ? Syp / Spp : 0;
+	*total += N * (ybar + b * (plan->proxy_rest / N - pbar));
+}
+
+typedef struct sample_moments {
+	double k, ybar, pbar, Spp, Syp;
+} sample_moments;
+
+/* Centred two-pass sums over the sampled (not take-all) rows. */
+static void moments(const qp_row_plan *plan, const double *y, double *take_all,
+		    sample_moments *m)
+{
+	double sy = 0, sp = 0;
+	*m = (sample_moments){0};
+	*take_all = 0;
+	for (int64_t i = 0; i < plan->n_sel; i++) {
+		if (plan->take_all[i]) {
+			*take_all += y[i];
+			continue;
+		}
+		m->k++;
+		sy += y[i];
+		sp += plan->proxy[i];
+	}
+	if (m->k == 0)
+		return;
+	m->ybar = sy / m->k;
+	m->pbar = sp / m->k;
+	for (int64_t i = 0; i < plan->n_sel; i++) {
+		if (plan->take_all[i])
+			continue;
+		double dp = plan->proxy[i] - m->pbar;
+		m->Spp += dp * dp;
+		m->Syp += (y[i] - m->ybar) * dp;
+	}
+}
+
+void qp_row_estimate(const qp_row_plan *plan, const double *y, double *total,
+		     double *lo, double *hi)
+{
+	sample_moments m;
+	double N = (double)plan->n_rest;
+	moments(plan, y, total, &m);
+	*lo = *hi = *total;
+	if (m.k == 0)
+		return;
+	double b = m.Spp > 0 ? m.Syp / m.Spp : 0;
 	double ppop = plan->proxy_rest / N;
-	*total += N * (ybar + b * (ppop - pbar));
-	if (s->n >= plan->n_rest)
+	*total += N * (m.ybar + b * (ppop - m.pbar));
+	*lo = *hi = *total;
+	if (m.k >= N)
 		return; /* every row of the stratum measured: exact */
-	double df = Spp > 0 ? k - 2 : k - 1;
+	double df = m.Spp > 0 ? m.k - 2 : m.k - 1;
 	if (df < 1) {
-		*half = NAN;
+		*lo = *hi = NAN;
 		return;
 	}
-	double resid = fmax(Syy - b * Syp, 0) / df;
-	*half = t975(df) * N * sqrt((1 - k / N) * resid / k);
+	double s2 = 0, m3 = 0;
+	for (int64_t i = 0; i < plan->n_sel; i++) {
+		if (plan->take_all[i])
+			continue;
+		double e = (y[i] - m.ybar) - b * (plan->proxy[i] - m.pbar);
+		s2 += e * e;
+		m3 += e * e * e;
+	}
+	s2 /= df;
+	m3 /= m.k;
+	double se = sqrt((1 - m.k / N) * s2 / m.k);
+	double shift = s2 > 0 ? m3 / (6 * s2 * m.k) : 0;
+	double t = t975(df);
+	*lo = *total + N * (shift - t * se);
+	*hi = *total + N * (shift + t * se);
 }
