@@ -7,7 +7,7 @@
 #include "quant_search.h"
 
 #ifdef __SSE2__
-#include <xmmintrin.h>
+#include <emmintrin.h>
 #endif
 
 /* ---- per-group searches (scalar) ------------------------------------ */
@@ -353,12 +353,13 @@ static void to_lanes(int n, const float *x, vf *xt)
 		return;
 	}
 #endif
-	for (int i = 0; i < n; i++) {
+	int i = 0;
+	do { /* n >= 1: tells the compiler xt[0] is set */
 		float lane[LANES];
 		for (int j = 0; j < LANES; j++)
 			lane[j] = x[n * j + i];
 		memcpy(&xt[i], lane, sizeof lane);
-	}
+	} while (++i < n);
 }
 
 static inline vi asym_level_v(vf v, vf nmaxf, int nmax,
@@ -668,14 +669,22 @@ void qp_fit_symmetric_refine_groups(int n_groups, int n, int nmax,
 void qp_symmetric_levels(int n, int nmax, const float *x, float d, int8_t *q)
 {
 	int i = 0;
-	for (; i + LANES <= n; i += LANES) {
-		vf xv;
-		memcpy(&xv, x + i, sizeof xv);
-		vi l = vclamp(vround(xv / vsplat(d)), -nmax, nmax - 1) +
-		       isplat(nmax);
-		for (int m = 0; m < LANES; m++)
-			q[i + m] = (int8_t)l[m];
+#ifdef __SSE2__
+	for (; i + 16 <= n; i += 16) {
+		__m128i l[4];
+		for (int k = 0; k < 4; k++) {
+			vf xv;
+			memcpy(&xv, x + i + 4 * k, sizeof xv);
+			vi v = vclamp(vround(xv / vsplat(d)), -nmax, nmax - 1) +
+			       isplat(nmax);
+			memcpy(&l[k], &v, sizeof v);
+		}
+		/* levels are 0..2*nmax-1 <= 127: the saturating packs keep them */
+		__m128i lo = _mm_packs_epi32(l[0], l[1]);
+		__m128i hi = _mm_packs_epi32(l[2], l[3]);
+		_mm_storeu_si128((__m128i *)(q + i), _mm_packs_epi16(lo, hi));
 	}
+#endif
 	for (; i < n; i++)
 		q[i] = (int8_t)(qp_clamp_int(qp_nearest_int(x[i] / d), -nmax,
 					     nmax - 1) + nmax);
