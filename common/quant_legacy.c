@@ -7,6 +7,8 @@
  * operand types: every product, sum and quotient is a float rounded where
  * ggml rounds it, sums are sequential in element order, and no FMA is
  * contracted (C11 mode).  The algorithms are ggml's; the code is ours.
+ * The importance-weighted scale searches (make_qx_quants, make_qkx3_quants)
+ * are the ones the K-quants use, in quant_search.c.
  */
 #include "quant_legacy.h"
 
