@@ -38,8 +38,7 @@ static void deq_f32(const uint8_t *b, float *y, int64_t n)
 
 static void deq_f16(const uint8_t *b, float *y, int64_t n)
 {
-	for (int64_t i = 0; i < n; i++)
-		y[i] = half_at(b + 2 * i);
+	qp_fp16_row_to_fp32(b, y, n);
 }
 
 static void deq_bf16(const uint8_t *b, float *y, int64_t n)

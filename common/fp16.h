@@ -12,6 +12,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 static inline uint32_t qp_f32_bits(float f)
 {
 	uint32_t u;
@@ -59,6 +63,48 @@ static inline uint16_t qp_fp32_to_fp16(float f)
 	}
 	uint32_t mant_round = abs + 0xfffu + ((abs >> 13) & 1u);
 	return (uint16_t)(sign | ((mant_round - 0x38000000u) >> 13));
+}
+
+#ifdef __SSE2__
+/* Four halves (low 16 bits of each lane) to floats, bit for bit what
+ * qp_fp16_to_fp32 gives: shifting exponent and mantissa into place and
+ * multiplying by 2^112 rebases normals and subnormals exactly (no
+ * rounding: the product is representable); infinities and NaNs get the
+ * all-ones exponent, NaNs their quiet bit. */
+static inline __m128 qp_fp16x4_to_fp32(__m128i h)
+{
+	const __m128i em = _mm_and_si128(h, _mm_set1_epi32(0x7fff));
+	const __m128i sign = _mm_slli_epi32(_mm_and_si128(h, _mm_set1_epi32(0x8000)), 16);
+	const __m128i u = _mm_slli_epi32(em, 13);
+	const __m128 finite = _mm_mul_ps(_mm_castsi128_ps(u),
+					 _mm_castsi128_ps(_mm_set1_epi32(0x77800000)));
+	const __m128i is_special = _mm_cmpgt_epi32(em, _mm_set1_epi32(0x7bff));
+	const __m128i is_nan = _mm_cmpgt_epi32(em, _mm_set1_epi32(0x7c00));
+	const __m128i special = _mm_or_si128(
+		_mm_or_si128(u, _mm_set1_epi32(0x7f800000)),
+		_mm_and_si128(is_nan, _mm_set1_epi32(0x00400000)));
+	const __m128i bits = _mm_or_si128(
+		_mm_and_si128(is_special, special),
+		_mm_andnot_si128(is_special, _mm_castps_si128(finite)));
+	return _mm_castsi128_ps(_mm_or_si128(bits, sign));
+}
+#endif
+
+/* n little-endian halves at src to floats. */
+static inline void qp_fp16_row_to_fp32(const uint8_t *src, float *dst,
+				       int64_t n)
+{
+	int64_t i = 0;
+#ifdef __SSE2__
+	const __m128i zero = _mm_setzero_si128();
+	for (; i + 8 <= n; i += 8) {
+		__m128i raw = _mm_loadu_si128((const __m128i *)(src + 2 * i));
+		_mm_storeu_ps(dst + i, qp_fp16x4_to_fp32(_mm_unpacklo_epi16(raw, zero)));
+		_mm_storeu_ps(dst + i + 4, qp_fp16x4_to_fp32(_mm_unpackhi_epi16(raw, zero)));
+	}
+#endif
+	for (; i < n; i++)
+		dst[i] = qp_fp16_to_fp32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
 }
 
 static inline float qp_bf16_to_fp32(uint16_t h)
