@@ -120,7 +120,7 @@ int qp_msgpack_span(const uint8_t *p, size_t n, size_t *len)
 
 /* ---- reader ---------------------------------------------------------- */
 
-enum { READ_CHUNK = 1 << 20 };
+enum { READ_CHUNK = 1 << 18 };
 
 struct qp_reader {
 	int fd;
@@ -168,7 +168,7 @@ static int reader_make_room(qp_reader *r, qp_err *e)
 	}
 	if (r->cap - r->len >= READ_CHUNK)
 		return 0;
-	size_t cap = r->cap ? r->cap * 2 : 4 * READ_CHUNK;
+	size_t cap = r->cap ? r->cap * 2 : 2 * READ_CHUNK;
 	while (cap - r->len < READ_CHUNK)
 		cap *= 2;
 	uint8_t *p = realloc(r->buf, cap);
