@@ -305,6 +305,41 @@ int qp_reader_next(qp_reader *r, qp_record *rec, qp_err *e)
 	return 1;
 }
 
+/* ---- kept records ------------------------------------------------------ */
+
+int qp_record_keep(const qp_record *src, qp_kept_record *dst, qp_err *e)
+{
+	*dst = (qp_kept_record){0};
+	dst->raw = malloc(src->raw_len ? src->raw_len : 1);
+	if (!dst->raw)
+		return qp_fail(e, "out of memory keeping record %llu",
+			       (unsigned long long)src->index);
+	memcpy(dst->raw, src->raw, src->raw_len);
+	msgpack_unpacked_init(&dst->unp);
+	size_t off = 0;
+	if (msgpack_unpack_next(&dst->unp, (const char *)dst->raw, src->raw_len,
+				&off) != MSGPACK_UNPACK_SUCCESS) {
+		qp_kept_free(dst);
+		return qp_fail(e, "record %llu: cannot decode it again",
+			       (unsigned long long)src->index);
+	}
+	dst->rec = *src;
+	dst->rec.raw = dst->raw;
+	dst->rec.map = dst->unp.data;
+	const msgpack_object *kind = qp_map_get(&dst->rec.map, "kind");
+	dst->rec.kind = kind->via.str.ptr;
+	return 0;
+}
+
+void qp_kept_free(qp_kept_record *k)
+{
+	if (!k->raw)
+		return;
+	msgpack_unpacked_destroy(&k->unp);
+	free(k->raw);
+	k->raw = NULL;
+}
+
 /* ---- field access ------------------------------------------------------ */
 
 bool qp_obj_str_eq(const msgpack_object *o, const char *s)

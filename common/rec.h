@@ -52,6 +52,18 @@ void qp_reader_free(qp_reader *r);
 /* 1: a record in *rec; 0: clean end of stream; -1: error in e. */
 int qp_reader_next(qp_reader *r, qp_record *rec, qp_err *e);
 
+/* A record kept past the reader's next call (filters that must see a
+ * whole model before writing): its own copy of the bytes, decoded again.
+ * rec is valid until qp_kept_free. */
+typedef struct qp_kept_record {
+	uint8_t *raw;
+	msgpack_unpacked unp;
+	qp_record rec;
+} qp_kept_record;
+
+int qp_record_keep(const qp_record *src, qp_kept_record *dst, qp_err *e);
+void qp_kept_free(qp_kept_record *k);
+
 /* Validates a complete msgpack value at p (used by the reader and by
  * anything handed raw bytes): 1 and its length in *len when p[0..n) starts
  * with one complete value, 0 when more bytes are needed, -1 when the bytes

@@ -76,43 +76,23 @@ static int on_option(int opt, const char *arg, void *ctx, qp_err *e)
 
 /* ---- buffered records ----------------------------------------------------- */
 
-/* A record kept past the reader's next call: its own bytes, decoded again. */
+/* A kept record and whether it is a tensor record. */
 typedef struct saved {
-	uint8_t *raw;
-	msgpack_unpacked unp;
-	qp_record rec;
+	qp_kept_record k;
 	bool is_tensor;
 } saved;
 
 static int save_record(const qp_record *src, saved *s, qp_err *e)
 {
-	s->raw = malloc(src->raw_len ? src->raw_len : 1);
-	if (!s->raw)
-		return qp_fail(e, "out of memory keeping record %llu",
-			       (unsigned long long)src->index);
-	memcpy(s->raw, src->raw, src->raw_len);
-	msgpack_unpacked_init(&s->unp);
-	size_t off = 0;
-	if (msgpack_unpack_next(&s->unp, (const char *)s->raw, src->raw_len, &off) !=
-	    MSGPACK_UNPACK_SUCCESS)
-		return qp_fail(e, "record %llu: cannot decode it again",
-			       (unsigned long long)src->index);
-	s->rec = *src;
-	s->rec.raw = s->raw;
-	s->rec.map = s->unp.data;
-	const msgpack_object *kind = qp_map_get(&s->rec.map, "kind");
-	s->rec.kind = kind->via.str.ptr;
-	s->is_tensor = qp_rec_is(&s->rec, "tensor");
+	if (qp_record_keep(src, &s->k, e) < 0)
+		return -1;
+	s->is_tensor = qp_rec_is(&s->k.rec, "tensor");
 	return 0;
 }
 
 static void saved_free(saved *s)
 {
-	if (!s->raw)
-		return;
-	msgpack_unpacked_destroy(&s->unp);
-	free(s->raw);
-	s->raw = NULL;
+	qp_kept_free(&s->k);
 }
 
 typedef struct model_buf {
@@ -159,10 +139,10 @@ static const msgpack_object *model_record_map(const run *r, const char *id,
 					      size_t id_len)
 {
 	for (size_t i = r->n_models; i-- > 0;) {
-		const msgpack_object *v = qp_map_get(&r->models[i].rec.map, "id");
+		const msgpack_object *v = qp_map_get(&r->models[i].k.rec.map, "id");
 		if (v && v->type == MSGPACK_OBJECT_STR &&
 		    id_eq(v->via.str.ptr, v->via.str.size, id, id_len))
-			return &r->models[i].rec.map;
+			return &r->models[i].k.rec.map;
 	}
 	return NULL;
 }
@@ -322,8 +302,8 @@ static int write_model(run *r, const model_work *mw, qp_err *e)
 	size_t k = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		saved *s = &b->items[i];
-		int rc = s->is_tensor ? write_tensor(r, &s->rec, mw, k++, e)
-				      : qp_writer_raw(r->w, s->raw, s->rec.raw_len, e);
+		int rc = s->is_tensor ? write_tensor(r, &s->k.rec, mw, k++, e)
+				      : qp_writer_raw(r->w, s->k.raw, s->k.rec.raw_len, e);
 		if (rc < 0)
 			return -1;
 		if (i != b->last_tensor)
@@ -346,7 +326,7 @@ static int score_model(run *r, model_work *mw, qp_err *e)
 		char name[256];
 		if (!b->items[i].is_tensor)
 			continue;
-		if (qp_rec_str(&b->items[i].rec, "name", name, sizeof name, e) < 0)
+		if (qp_rec_str(&b->items[i].k.rec, "name", name, sizeof name, e) < 0)
 			return -1;
 		mw->ent_idx[k++] = imatrix_index(r, name);
 	}
@@ -357,7 +337,7 @@ static int score_model(run *r, model_work *mw, qp_err *e)
 	for (size_t i = 0; i < b->n; i++) {
 		if (!b->items[i].is_tensor)
 			continue;
-		if (measure_one(r, &b->items[i].rec, mw, k, e) < 0)
+		if (measure_one(r, &b->items[i].k.rec, mw, k, e) < 0)
 			return -1;
 		mw->n = ++k;
 	}
@@ -395,7 +375,7 @@ static int flush_model(run *r, qp_err *e)
 	model_buf *b = &r->cur;
 	if (b->n_tensors == 0) {
 		for (size_t i = 0; i < b->n; i++)
-			if (qp_writer_raw(r->w, b->items[i].raw, b->items[i].rec.raw_len, e) < 0)
+			if (qp_writer_raw(r->w, b->items[i].k.raw, b->items[i].k.rec.raw_len, e) < 0)
 				return -1;
 		model_buf_clear(b);
 		return 0;
