@@ -15,6 +15,7 @@
 #include "fp16.h"
 #include "le.h"
 #include "quant_search.h"
+#include "types.h"
 
 /* ---- block layouts (ggml-common.h) ---------------------------------- */
 
@@ -497,29 +498,29 @@ int qp_quantize_k_scalar(uint32_t type, const float *src, void *dst,
 int qp_quantize_q2_k(const float *src, void *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
-	return quantize_type(10, src, dst, nrows, n_per_row, imatrix, true);
+	return quantize_type(QP_Q2_K, src, dst, nrows, n_per_row, imatrix, true);
 }
 
 int qp_quantize_q3_k(const float *src, void *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
-	return quantize_type(11, src, dst, nrows, n_per_row, imatrix, true);
+	return quantize_type(QP_Q3_K, src, dst, nrows, n_per_row, imatrix, true);
 }
 
 int qp_quantize_q4_k(const float *src, void *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
-	return quantize_type(12, src, dst, nrows, n_per_row, imatrix, true);
+	return quantize_type(QP_Q4_K, src, dst, nrows, n_per_row, imatrix, true);
 }
 
 int qp_quantize_q5_k(const float *src, void *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
-	return quantize_type(13, src, dst, nrows, n_per_row, imatrix, true);
+	return quantize_type(QP_Q5_K, src, dst, nrows, n_per_row, imatrix, true);
 }
 
 int qp_quantize_q6_k(const float *src, void *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
-	return quantize_type(14, src, dst, nrows, n_per_row, imatrix, true);
+	return quantize_type(QP_Q6_K, src, dst, nrows, n_per_row, imatrix, true);
 }
