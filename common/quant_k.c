@@ -469,19 +469,19 @@ static int quantize_type(uint32_t type, const float *src, void *dst,
 			 const float *imatrix, bool fast)
 {
 	switch (type) {
-	case 10:
+	case QP_Q2_K:
 		return quantize_rows(q2_k_block, QP_Q2_K_BLOCK_BYTES, src, dst,
 				     nrows, n_per_row, imatrix, fast);
-	case 11:
+	case QP_Q3_K:
 		return quantize_rows(q3_k_block, QP_Q3_K_BLOCK_BYTES, src, dst,
 				     nrows, n_per_row, imatrix, fast);
-	case 12:
+	case QP_Q4_K:
 		return quantize_rows(q4_k_block, QP_Q4_K_BLOCK_BYTES, src, dst,
 				     nrows, n_per_row, imatrix, fast);
-	case 13:
+	case QP_Q5_K:
 		return quantize_rows(q5_k_block, QP_Q5_K_BLOCK_BYTES, src, dst,
 				     nrows, n_per_row, imatrix, fast);
-	case 14:
+	case QP_Q6_K:
 		return quantize_rows(q6_k_block, QP_Q6_K_BLOCK_BYTES, src, dst,
 				     nrows, n_per_row, imatrix, fast);
 	}
