@@ -630,19 +630,35 @@ int qp_writer_close(qp_writer *w, qp_err *e)
 	return r;
 }
 
-int qp_writer_enrich(qp_writer *w, const qp_record *rec, const char *own_key)
+static bool is_owned(const msgpack_object *key, const char *const *own,
+		     int n_own)
+{
+	for (int j = 0; j < n_own; j++)
+		if (qp_obj_str_eq(key, own[j]))
+			return true;
+	return false;
+}
+
+int qp_writer_enrich_keys(qp_writer *w, const qp_record *rec,
+			  const char *const *own, int n_own, uint32_t n_new)
 {
 	const msgpack_object_map *m = &rec->map.via.map;
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < m->size; i++)
-		kept += !qp_obj_str_eq(&m->ptr[i].key, own_key);
-	msgpack_pack_map(&w->pk, kept + 1);
+		kept += !is_owned(&m->ptr[i].key, own, n_own);
+	msgpack_pack_map(&w->pk, kept + n_new);
 	for (uint32_t i = 0; i < m->size; i++) {
-		if (qp_obj_str_eq(&m->ptr[i].key, own_key))
+		if (is_owned(&m->ptr[i].key, own, n_own))
 			continue;
 		msgpack_pack_object(&w->pk, m->ptr[i].key);
 		msgpack_pack_object(&w->pk, m->ptr[i].val);
 	}
+	return 0;
+}
+
+int qp_writer_enrich(qp_writer *w, const qp_record *rec, const char *own_key)
+{
+	qp_writer_enrich_keys(w, rec, &own_key, 1, 1);
 	qp_pack_str(&w->pk, own_key);
 	return 0;
 }

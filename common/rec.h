@@ -112,6 +112,12 @@ int qp_writer_close(qp_writer *w, qp_err *e);
  * qp_writer_end(). */
 int qp_writer_enrich(qp_writer *w, const qp_record *rec, const char *own_key);
 
+/* The same for a filter that owns several keys: every field of rec except
+ * the n_own keys in own, then room for n_new fields that the caller packs
+ * (key, value) before qp_writer_end(). */
+int qp_writer_enrich_keys(qp_writer *w, const qp_record *rec,
+			  const char *const *own, int n_own, uint32_t n_new);
+
 /* The provenance record every filter writes before its first output. */
 int qp_write_meta(qp_writer *w, const char *tool, int argc, char **argv,
 		  qp_err *e);

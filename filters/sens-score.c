@@ -263,28 +263,9 @@ static int write_tensor(run *r, const qp_record *rec, const model_work *mw,
 			size_t k, qp_err *e)
 {
 	static const char *const own[] = {"stats", "imat", "sens"};
-	const msgpack_object_map *m = &rec->map.via.map;
 	msgpack_packer *pk = qp_writer_packer(r->w);
-	uint32_t kept = 0;
-	for (uint32_t i = 0; i < m->size; i++) {
-		bool mine = false;
-		for (int j = 0; j < 3; j++)
-			mine |= qp_obj_str_eq(&m->ptr[i].key, own[j]);
-		if (mine)
-			continue;
-		kept++;
-	}
 	bool imat = mw->ent[k] != NULL;
-	msgpack_pack_map(pk, kept + 2 + imat);
-	for (uint32_t i = 0; i < m->size; i++) {
-		bool mine = false;
-		for (int j = 0; j < 3; j++)
-			mine |= qp_obj_str_eq(&m->ptr[i].key, own[j]);
-		if (mine)
-			continue;
-		msgpack_pack_object(pk, m->ptr[i].key);
-		msgpack_pack_object(pk, m->ptr[i].val);
-	}
+	qp_writer_enrich_keys(r->w, rec, own, 3, 2 + imat);
 	qp_pack_str(pk, "stats");
 	qp_sens_pack_stats(pk, &mw->sens[k].ws);
 	if (imat) {
