@@ -382,7 +382,7 @@ void qp_proxy_pack_fields(const qp_proxy *p, msgpack_packer *pk)
 	qp_pack_key_double(pk, "coef_default", p->coef_default);
 	qp_pack_str(pk, "interval");
 	msgpack_pack_map(pk, 8);
-	qp_pack_key_str(pk, "method", "jackknife-log");
+	qp_pack_key_str(pk, "method", p->calibrated ? "jackknife-log" : "cross-model-transfer");
 	qp_pack_key_double(pk, "level", p->level);
 	qp_pack_key_double(pk, "q", p->q * p->widen);
 	qp_pack_key_double(pk, "eps", p->eps);

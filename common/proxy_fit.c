@@ -66,38 +66,36 @@ static int build_design(const qp_fit_run *runs, int n_runs, int n_tensors,
 			const double *atoms, qp_proxy_form form, design *d,
 			qp_err *e)
 {
-	int cap = 2 * n_tensors + 1;
+	int cap = 2 * n_tensors + 64;
 	memset(d, 0, sizeof *d);
 	d->names = calloc((size_t)cap, sizeof *d->names);
+	d->x = calloc((size_t)n_runs * (size_t)cap, sizeof *d->x);
+	d->used = calloc((size_t)cap, sizeof *d->used);
 	int *gi = malloc((size_t)n_tensors * 2 * sizeof *gi);
 	double *gw = malloc((size_t)n_tensors * 2 * sizeof *gw);
-	if (!d->names || !gi || !gw) {
+	if (!d->names || !gi || !gw || !d->x || !d->used) {
 		free(gi);
 		free(gw);
 		design_free(d);
 		return qp_fail(e, "out of memory");
 	}
-	/* Groups from the first run's tensor list: every run views the same
-	 * model (the imatrix view differs only in qerr). */
-	for (int t = 0; t < n_tensors; t++) {
-		char names[2][112];
-		double w[2];
-		int k = qp_proxy_groups(form, &runs[0].tensors[t], names, w);
-		for (int j = 0; j < 2; j++) {
-			gi[2 * t + j] = j < k ? group_index(d, names[j], cap) : -1;
-			gw[2 * t + j] = j < k ? w[j] : 0;
+	/* Group names per tensor; recomputed only when a run views another
+	 * tensor list (runs of one model share it; the prior mixes models). */
+	const qp_proxy_tensor *seen = NULL;
+	for (int r = 0; r < n_runs; r++) {
+		if (runs[r].tensors != seen) {
+			seen = runs[r].tensors;
+			for (int t = 0; t < n_tensors && t < runs[r].n_tensors; t++) {
+				char names[2][112];
+				double w[2];
+				int k = qp_proxy_groups(form, &seen[t], names, w);
+				for (int j = 0; j < 2; j++) {
+					gi[2 * t + j] = j < k ? group_index(d, names[j], cap) : -1;
+					gw[2 * t + j] = j < k ? w[j] : 0;
+				}
+			}
 		}
-	}
-	d->x = calloc((size_t)n_runs * (size_t)(d->n_groups ? d->n_groups : 1), sizeof *d->x);
-	d->used = calloc((size_t)(d->n_groups ? d->n_groups : 1), sizeof *d->used);
-	if (!d->x || !d->used) {
-		free(gi);
-		free(gw);
-		design_free(d);
-		return qp_fail(e, "out of memory");
-	}
-	for (int r = 0; r < n_runs; r++)
-		for (int t = 0; t < n_tensors; t++) {
+		for (int t = 0; t < runs[r].n_tensors; t++) {
 			double a = atoms[(size_t)r * n_tensors + t];
 			if (a == 0)
 				continue;
@@ -105,6 +103,7 @@ static int build_design(const qp_fit_run *runs, int n_runs, int n_tensors,
 				if (gi[2 * t + j] >= 0 && gw[2 * t + j] != 0)
 					d->x[r + (size_t)gi[2 * t + j] * n_runs] += gw[2 * t + j] * a;
 		}
+	}
 	for (int g = 0; g < d->n_groups; g++) {
 		for (int r = 0; r < n_runs; r++)
 			if (d->x[r + (size_t)g * n_runs] != 0)
@@ -239,10 +238,10 @@ int qp_fit_proxy(const qp_fit_run *runs, int n_runs, const qp_fit_opts *o,
 	memset(rep, 0, sizeof *rep);
 	if (n_runs < 2)
 		return qp_fail(e, "a fit needs at least 2 measured runs, not %d", n_runs);
-	int n_t = runs[0].n_tensors;
-	for (int r = 1; r < n_runs; r++)
-		if (runs[r].n_tensors != n_t)
-			return qp_fail(e, "runs view different tensor lists");
+	int n_t = 0;
+	for (int r = 0; r < n_runs; r++)
+		if (runs[r].n_tensors > n_t)
+			n_t = runs[r].n_tensors;
 	double eps = o->eps > 0 ? o->eps : 1e-4;
 	int n = n_runs, rc = 0;
 	double *y = malloc((size_t)n * sizeof *y);
@@ -272,7 +271,7 @@ int qp_fit_proxy(const qp_fit_run *runs, int n_runs, const qp_fit_opts *o,
 			for (int t = 0; t < n_t; t++) {
 				double *a = &atoms[((size_t)m * n + r) * n_t + t];
 				*a = 0;
-				if (!runs[r].types[t])
+				if (t >= runs[r].n_tensors || !runs[r].types[t])
 					continue;
 				if (qp_proxy_atom(&runs[r].tensors[t], runs[r].types[t],
 						  (qp_proxy_metric)m, a, e) < 0) {
