@@ -76,6 +76,9 @@ int qp_proxy_tensor_from_record(const qp_record *rec, int n_layer,
 		return -1;
 	t->n_elem = n_elem;
 	t->n_elem_total = n_elem_total;
+	const msgpack_object *nb = qp_map_get(&rec->map, "n_bytes");
+	if (nb && nb->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+		t->n_bytes = nb->via.u64;
 	const msgpack_object *q = qp_map_get(&rec->map, "qerr");
 	if (q && q->type == MSGPACK_OBJECT_MAP)
 		t->qerr = q;

@@ -49,6 +49,7 @@ typedef struct qp_proxy_tensor {
 	int n_layer;               /* the model's hyper.n_layer (>= 1) */
 	char base_type[16];        /* the tensor's type in the base model */
 	uint64_t n_elem;
+	uint64_t n_bytes;          /* its size in the base model */
 	uint64_t n_elem_total;     /* sum of n_elem over the model's tensors
 				    * with a qerr map (the share's base) */
 	const msgpack_object *qerr; /* the record's qerr map, or NULL */

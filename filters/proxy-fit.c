@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 
+#include "baselines.h"
 #include "cli.h"
 #include "fit.h"
 #include "model_batch.h"
@@ -155,6 +156,8 @@ typedef struct item {
 	double y;
 	bool used;              /* in the fit */
 	int dup_of;             /* -1, or the item whose run it joined */
+	qp_baselines bl;
+	double dppl;            /* measured PPL increase, NaN if unknown */
 } item;
 
 static const char *const result_keys[] = {
@@ -182,7 +185,17 @@ static const char *where(const qp_record *rec, char *buf, size_t n)
 	return buf;
 }
 
-static void pack_pred(msgpack_packer *pk, const qp_pred *p, const char *target)
+static void pack_num_or_nil(msgpack_packer *pk, const char *key, double v)
+{
+	qp_pack_str(pk, key);
+	if (isfinite(v))
+		msgpack_pack_double(pk, v);
+	else
+		msgpack_pack_nil(pk);
+}
+
+static void pack_pred(msgpack_packer *pk, const qp_pred *p, const char *target,
+		      const qp_baselines *b)
 {
 	msgpack_pack_map(pk, 7);
 	qp_pack_key_str(pk, "target", target);
@@ -191,18 +204,68 @@ static void pack_pred(msgpack_packer *pk, const qp_pred *p, const char *target)
 	qp_pack_key_double(pk, "hi", p->hi);
 	qp_pack_key_double(pk, "level", p->level);
 	qp_pack_key_bool(pk, "calibrated", p->calibrated);
-	/* Baselines whose published source we could read; see proxy-fit(1). */
+	/* Each baseline only where its source defines it; see baselines.h. */
 	qp_pack_str(pk, "baselines");
-	msgpack_pack_map(pk, 0);
+	msgpack_pack_map(pk, (uint32_t)(b->has_ramp + b->has_bpw + b->has_taf));
+	if (b->has_ramp)
+		qp_pack_key_double(pk, "ramp_local", b->ramp_local);
+	if (b->has_bpw) {
+		qp_pack_str(pk, "quantbenchx_bpw");
+		msgpack_pack_map(pk, 2);
+		qp_pack_key_double(pk, "bpw", b->bpw);
+		qp_pack_key_double(pk, "dppl", b->quantbenchx_dppl);
+	}
+	if (b->has_taf) {
+		qp_pack_str(pk, "taf_band");
+		msgpack_pack_map(pk, 3);
+		qp_pack_key_str(pk, "band", b->taf_band);
+		qp_pack_key_str(pk, "scheme", b->taf_scheme);
+		qp_pack_key_double(pk, "penalty", b->taf_penalty);
+	}
 }
 
-static void pack_num_or_nil(msgpack_packer *pk, const char *key, double v)
+/* How each baseline ranks the measured runs (and quantbenchx's delta-PPL
+ * against the measured one where the runs give PPL). */
+static void pack_baseline_eval(msgpack_packer *pk, const item *it, int n_items)
 {
-	qp_pack_str(pk, key);
-	if (isfinite(v))
-		msgpack_pack_double(pk, v);
-	else
+	double *x = malloc((size_t)(n_items ? n_items : 1) * sizeof *x);
+	double *y = malloc((size_t)(n_items ? n_items : 1) * sizeof *y);
+	qp_pack_str(pk, "baselines");
+	if (!x || !y) {
 		msgpack_pack_nil(pk);
+		free(x);
+		free(y);
+		return;
+	}
+	msgpack_pack_map(pk, 3);
+	for (int which = 0; which < 3; which++) {
+		static const char *const names[] = {"ramp_local", "quantbenchx_bpw", "taf_band"};
+		int n = 0, nd = 0;
+		double mae = 0;
+		for (int i = 0; i < n_items; i++) {
+			const item *t = &it[i];
+			if (!t->used)
+				continue;
+			const qp_baselines *b = &t->bl;
+			bool has = which == 0 ? b->has_ramp : which == 1 ? b->has_bpw : b->has_taf;
+			if (!has)
+				continue;
+			x[n] = which == 0 ? b->ramp_local : which == 1 ? b->quantbenchx_dppl : b->taf_rank;
+			y[n++] = t->y;
+			if (which == 1 && isfinite(t->dppl)) {
+				mae += fabs(b->quantbenchx_dppl - t->dppl);
+				nd++;
+			}
+		}
+		qp_pack_str(pk, names[which]);
+		msgpack_pack_map(pk, which == 1 ? 3 : 2);
+		qp_pack_key_int(pk, "n", n);
+		pack_num_or_nil(pk, "spearman", qp_spearman(x, y, n));
+		if (which == 1)
+			pack_num_or_nil(pk, "mae_dppl", nd ? mae / nd : NAN);
+	}
+	free(x);
+	free(y);
 }
 
 typedef struct eval {
@@ -292,9 +355,9 @@ static int do_cv(const qp_fit_run *runs, int n, const qp_fit_opts *fo, int k,
 static void pack_fit_record(msgpack_packer *pk, const char *model,
 			    const qp_proxy *p, const qp_fit_report *rep,
 			    const eval *ev, const cv_fig *cv, char notes[][256],
-			    int n_notes)
+			    int n_notes, const item *it, int n_items)
 {
-	uint32_t n = 2 + QP_PROXY_PACKED_FIELDS + 10 + (cv->done ? 1 : 0);
+	uint32_t n = 2 + QP_PROXY_PACKED_FIELDS + 11 + (cv->done ? 1 : 0);
 	msgpack_pack_map(pk, n);
 	qp_pack_key_str(pk, "kind", "fit");
 	qp_pack_key_str(pk, "model", model);
@@ -334,6 +397,7 @@ static void pack_fit_record(msgpack_packer *pk, const char *model,
 		pack_num_or_nil(pk, "loo_rms_log", c->loo_rms_log);
 		pack_num_or_nil(pk, "loo_spearman", c->loo_spearman);
 	}
+	pack_baseline_eval(pk, it, n_items);
 	qp_pack_str(pk, "notes");
 	msgpack_pack_array(pk, (size_t)n_notes);
 	for (int i = 0; i < n_notes; i++)
@@ -404,6 +468,16 @@ static int on_model(void *ctx, const qp_model_batch *b, qp_writer *w, qp_err *e)
 			goto out;
 		}
 		n_items++;
+		qp_baselines_compute(qp_proxy_model_view(&m, &x->cfg), m.n_tensors,
+				     x->cfg.types, &x->bl);
+		x->dppl = NAN;
+		double ppl, base, lr;
+		if (is_m && num_field(&rec->map, "ppl", &ppl)) {
+			if (num_field(&rec->map, "base_ppl", &base))
+				x->dppl = ppl - base;
+			else if (num_field(&rec->map, "ln_ppl_ratio", &lr))
+				x->dppl = ppl - ppl / exp(lr);
+		}
 		if (!is_m)
 			continue;
 		const msgpack_object *mm = qp_map_get(&rec->map, "model");
@@ -571,7 +645,7 @@ static int on_model(void *ctx, const qp_model_batch *b, qp_writer *w, qp_err *e)
 			qp_writer_enrich_keys(w, rec, own, 2, resid ? 2 : 1);
 			msgpack_packer *pk = qp_writer_packer(w);
 			qp_pack_str(pk, "pred");
-			pack_pred(pk, &q, target);
+			pack_pred(pk, &q, target, &x->bl);
 			if (resid) {
 				double y = 0;
 				num_field(&rec->map, target, &y);
@@ -585,7 +659,7 @@ static int on_model(void *ctx, const qp_model_batch *b, qp_writer *w, qp_err *e)
 		}
 		if (rc == 0 && i == b->last_tensor) {
 			pack_fit_record(qp_writer_packer(w), m.id, p, fitted ? &rep : NULL,
-					&ev, &cv, notes, n_notes);
+					&ev, &cv, notes, n_notes, it, n_items);
 			rc = qp_writer_end(w, e);
 		}
 	}

@@ -69,12 +69,16 @@ if test_have_fixtures && command -v jq >/dev/null 2>&1; then
 	K=$FIXTURES/kjv-llama
 	T=F16,Q8_0,Q6_K,Q5_K,Q5_1,Q5_0,Q4_K,Q4_1,Q4_0,IQ4_NL,IQ4_XS,Q3_K,Q2_K
 	test_expect_success 'kjv-llama: 5-fold CV meets the quality targets' '
-		gguf-dump "$K/model-f32.gguf" | qerr-measure -t $T >k.q &&
+		gguf-dump "$K/model-f32.gguf" | sens-score -q | qerr-measure -t $T >k.q &&
 		gguf-dump "$K/model-f32.gguf" | qerr-measure -t $T -m "$K/imatrix.gguf" >k.qi &&
 		sh "$QP_TOP/tests/ppl-tsv-to-json.sh" "$K/ppl.tsv" | rec-show --from-json >k.m &&
 		proxy-fit -q --cv 5 --imatrix-qerr k.qi k.q k.m | rec-show -k fit >fit.json &&
 		jq -r "\"cv spearman \(.cv.spearman) mae/range \(.cv.mae_range) coverage \(.cv.coverage) form \(.form) \(.metric)\"" fit.json &&
-		jq -e ".cv.spearman >= 0.95 and .cv.mae_range <= 0.10 and .cv.coverage >= 0.90" fit.json
+		jq -e ".cv.spearman >= 0.95 and .cv.mae_range <= 0.10 and .cv.coverage >= 0.90" fit.json &&
+		jq -r ".baselines | to_entries[] | \"baseline \(.key) n \(.value.n) spearman \(.value.spearman)\"" fit.json &&
+		jq -e ".baselines.ramp_local.n == .n and .baselines.quantbenchx_bpw.n == .n" fit.json &&
+		jq -e ".baselines.ramp_local.spearman >= 0.90 and .baselines.quantbenchx_bpw.spearman >= 0.70 and .baselines.taf_band.spearman >= 0.50" fit.json &&
+		jq -e ".cv.spearman > ([.baselines[].spearman] | max)" fit.json
 	'
 	test_expect_success 'kjv-llama: the uncalibrated prior ranks and covers' '
 		proxy-fit -q --prior --imatrix-qerr k.qi k.q k.m | rec-show -k fit >prior.json &&
