@@ -299,6 +299,8 @@ void qp_proxy_free(qp_proxy *p)
 }
 
 const char *qp_proxy_target(const qp_proxy *p) { return p->target; }
+qp_proxy_form qp_proxy_form_used(const qp_proxy *p) { return p->form; }
+qp_proxy_metric qp_proxy_metric_used(const qp_proxy *p) { return p->metric; }
 bool qp_proxy_calibrated(const qp_proxy *p) { return p->calibrated; }
 
 /* ---- term and prediction ---------------------------------------------- */
@@ -329,6 +331,18 @@ int qp_proxy_term(const qp_proxy *p, const qp_proxy_tensor *t,
 		c += w[i] * coef_of(p, names[i]);
 	*term = c * atom;
 	return 0;
+}
+
+void qp_proxy_term_table(const qp_proxy *p, const qp_proxy_tensor *tensors,
+			 int n_tensors, const char *const *types, int n_types,
+			 double *terms)
+{
+	for (int i = 0; i < n_tensors; i++)
+		for (int k = 0; k < n_types; k++) {
+			double v;
+			terms[(size_t)i * n_types + k] =
+				qp_proxy_term(p, &tensors[i], types[k], &v, NULL) < 0 ? NAN : v;
+		}
 }
 
 static void predict_q(const qp_proxy *p, double sum, double q, double level,

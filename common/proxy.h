@@ -90,6 +90,14 @@ bool qp_proxy_calibrated(const qp_proxy *p);
 int qp_proxy_term(const qp_proxy *p, const qp_proxy_tensor *t,
 		  const char *type, double *term, qp_err *e);
 
+/* Bulk terms: terms[i * n_types + k] = term(tensors[i], types[k]), NaN
+ * where the tensor has no usable qerr entry for that type (a knapsack
+ * simply never picks it).  Then predicting a configuration is a sum of
+ * table entries. */
+void qp_proxy_term_table(const qp_proxy *p, const qp_proxy_tensor *tensors,
+			 int n_tensors, const char *const *types, int n_types,
+			 double *terms);
+
 /* value = f(sum), f non-decreasing; the interval at the proxy's level
  * (level <= 0 keeps the fitted one; another level rescales it from the
  * held-out residuals the fit kept). */
@@ -115,6 +123,8 @@ typedef enum qp_proxy_form {
 } qp_proxy_form;
 
 const char *qp_proxy_metric_name(qp_proxy_metric m);
+qp_proxy_form qp_proxy_form_used(const qp_proxy *p);
+qp_proxy_metric qp_proxy_metric_used(const qp_proxy *p);
 const char *qp_proxy_form_name(qp_proxy_form f);
 
 /* The error atom of a term: metric(qerr.<type>) * n_elem / n_elem_total

@@ -16,6 +16,9 @@
 #include "proxy.h"
 #include "proxy_batch.h"
 #include "proxy_fit.h"
+#include "propose.h"
+#include "recipe.h"
+#include "types.h"
 #include "rec.h"
 
 static const char usage[] =
@@ -42,6 +45,9 @@ static const char usage[] =
 	"      --form F         fit only form F (total, family, family-depth,\n"
 	"                       role, role-depth)\n"
 	"      --metric M       fit only error metric M (wmse, mse, rel2)\n"
+	"      --propose N      also write N recipe records: the configurations\n"
+	"                       whose measurement would most improve the fit\n"
+	"                       (D-optimal), with their llama-quantize arguments\n"
 	"      --cv K           add K-fold cross-validation figures of the whole\n"
 	"                       fitting procedure to the fit record\n"
 	"\n"
@@ -54,7 +60,7 @@ static const char usage[] =
 	"Exit status: 0 success, 1 bad input or failed work, 2 bad usage.\n";
 
 enum { OPT_TARGET = 256, OPT_LEVEL, OPT_IMAT, OPT_PRIOR, OPT_CV, OPT_FIT,
-       OPT_FORM, OPT_METRIC };
+       OPT_FORM, OPT_METRIC, OPT_PROPOSE };
 
 static const struct option long_opts[] = {
 	{"target", required_argument, NULL, OPT_TARGET},
@@ -65,6 +71,7 @@ static const struct option long_opts[] = {
 	{"fit", required_argument, NULL, OPT_FIT},
 	{"form", required_argument, NULL, OPT_FORM},
 	{"metric", required_argument, NULL, OPT_METRIC},
+	{"propose", required_argument, NULL, OPT_PROPOSE},
 	{0},
 };
 
@@ -76,6 +83,7 @@ typedef struct opts {
 	int cv;
 	const char *fit_file;
 	int form, metric; /* -1: all */
+	int propose;
 } opts;
 
 static int on_option(int opt, const char *arg, void *ctx, qp_err *e)
@@ -100,6 +108,11 @@ static int on_option(int opt, const char *arg, void *ctx, qp_err *e)
 	case OPT_IMAT: o->imat_file = arg; return 0;
 	case OPT_PRIOR: o->prior = true; return 0;
 	case OPT_FIT: o->fit_file = arg; return 0;
+	case OPT_PROPOSE:
+		if (qp_parse_long(arg, 1, 1000, &v, e) < 0)
+			return -1;
+		o->propose = (int)v;
+		return 0;
 	case OPT_FORM:
 		for (int i = 0; i < QP_FORM_COUNT; i++)
 			if (!strcmp(arg, qp_proxy_form_name((qp_proxy_form)i))) {
@@ -404,6 +417,113 @@ static void pack_fit_record(msgpack_packer *pk, const char *model,
 		qp_pack_str(pk, notes[i]);
 }
 
+/* One proposal as a recipe record (recipe.h), plus the label and the
+ * llama-quantize arguments that make it. */
+static int write_proposal(const qp_proxy_model *m, const qp_proxy *p,
+			  const qp_proposal *q, double level, const char *target,
+			  qp_writer *w, qp_err *e)
+{
+	qp_recipe r;
+	qp_recipe_init(&r);
+	int rc = 0;
+	uint64_t bytes = 0, elems = 0;
+	const qp_proxy_tensor *view = qp_proxy_model_view(m, &q->cfg);
+	for (int i = 0; i < m->n_tensors && rc == 0; i++) {
+		const qp_proxy_tensor *t = &view[i];
+		const char *ty = q->cfg.types[i] ? q->cfg.types[i] : t->base_type;
+		const qp_type_info *ti = qp_type_info_by_name(ty);
+		if (!ti) {
+			rc = qp_fail(e, "tensor %s: unknown type %s", t->name, ty);
+			break;
+		}
+		rc = qp_recipe_add(&r, t->name, ti->id, e);
+		elems += t->n_elem;
+		uint64_t nb = t->n_bytes;
+		if (q->cfg.types[i] && t->qerr) {
+			for (uint32_t k = 0; k < t->qerr->via.map.size; k++)
+				if (qp_obj_str_eq(&t->qerr->via.map.ptr[k].key, q->cfg.types[i])) {
+					const msgpack_object *o = qp_map_get(&t->qerr->via.map.ptr[k].val, "n_bytes");
+					if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+						nb = o->via.u64;
+				}
+		}
+		bytes += nb;
+	}
+	double s = 0;
+	if (rc == 0)
+		rc = qp_proxy_sum(p, view, m->n_tensors, q->cfg.types, &s, e);
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	if (rc == 0) {
+		qp_pred pr;
+		qp_proxy_predict_at(p, s, level, &pr);
+		qp_baselines bl;
+		qp_baselines_compute(view, m->n_tensors, q->cfg.types, &bl);
+		msgpack_packer pk;
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		pack_pred(&pk, &pr, target, &bl);
+		r.n_bytes = bytes;
+		r.bpw = elems ? 8.0 * (double)bytes / (double)elems : 0;
+		r.has_pure = true;
+		r.pure = true;
+		if (qp_recipe_set_model(&r, m->id, e) < 0 || qp_recipe_set_source(&r, "propose", e) < 0 ||
+		    qp_recipe_set_ftype(&r, q->ftype, e) < 0 ||
+		    qp_recipe_set_pred(&r, (const uint8_t *)sb.data, sb.size, e) < 0)
+			rc = -1;
+	}
+	msgpack_sbuffer_destroy(&sb);
+	if (rc == 0) {
+		/* Pack the record, then copy it with the two extra fields. */
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer pk;
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		rc = qp_recipe_pack(&r, &pk, e);
+		msgpack_unpacked u;
+		msgpack_unpacked_init(&u);
+		size_t off = 0;
+		if (rc == 0 && msgpack_unpack_next(&u, sb.data, sb.size, &off) != MSGPACK_UNPACK_SUCCESS)
+			rc = qp_fail(e, "internal: cannot decode the recipe just packed");
+		if (rc == 0) {
+			qp_record fake = {0};
+			fake.map = u.data;
+			static const char *const own[] = {"label", "quantize_args"};
+			qp_writer_enrich_keys(w, &fake, own, 2, 2);
+			msgpack_packer *wp = qp_writer_packer(w);
+			qp_pack_key_str(wp, "label", q->label);
+			qp_pack_str(wp, "quantize_args");
+			msgpack_pack_array(wp, (size_t)q->n_args);
+			for (int a = 0; a < q->n_args; a++)
+				qp_pack_str(wp, q->args[a]);
+			rc = qp_writer_end(w, e);
+		}
+		msgpack_unpacked_destroy(&u);
+		msgpack_sbuffer_destroy(&sb);
+	}
+	qp_recipe_free(&r);
+	return rc;
+}
+
+static int write_proposals(const qp_proxy_model *m, const qp_proxy *p,
+			   const item *it, int n_items, int n_want, double level,
+			   const char *target, qp_writer *w, qp_err *e)
+{
+	qp_proxy_config *meas = calloc((size_t)(n_items ? n_items : 1), sizeof *meas);
+	if (!meas)
+		return qp_fail(e, "out of memory");
+	int n_meas = 0;
+	for (int i = 0; i < n_items; i++)
+		if (it[i].used)
+			meas[n_meas++] = it[i].cfg; /* borrowed */
+	qp_proposal *props = NULL;
+	int n_props = 0;
+	int rc = qp_propose(m, p, meas, n_meas, n_want, &props, &n_props, e);
+	free(meas);
+	for (int i = 0; i < n_props && rc == 0; i++)
+		rc = write_proposal(m, p, &props[i], level, target, w, e);
+	qp_proposals_free(props, n_props);
+	return rc;
+}
+
 static int on_model(void *ctx, const qp_model_batch *b, qp_writer *w, qp_err *e)
 {
 	run_ctx *r = ctx;
@@ -661,6 +781,8 @@ static int on_model(void *ctx, const qp_model_batch *b, qp_writer *w, qp_err *e)
 			pack_fit_record(qp_writer_packer(w), m.id, p, fitted ? &rep : NULL,
 					&ev, &cv, notes, n_notes, it, n_items);
 			rc = qp_writer_end(w, e);
+			if (rc == 0 && o->propose)
+				rc = write_proposals(&m, p, it, n_items, o->propose, o->level, target, w, e);
 		}
 	}
 out:
