@@ -182,14 +182,18 @@ int qp_proxy_config_read(const qp_proxy_model *m, const msgpack_object *rec,
 			return qp_fail(e, "types names tensor %s, which model %s does not have "
 				       "(a run of another model?)", name, m->id);
 		}
-		if (c->types[at]) {
+		if (c->buf[at][0]) {
 			qp_proxy_config_free(c);
 			return qp_fail(e, "types names tensor %s twice", name);
 		}
 		memcpy(c->buf[at], kv->val.via.str.ptr, kv->val.via.str.size);
 		c->buf[at][kv->val.via.str.size] = 0;
-		c->types[at] = c->buf[at];
 		c->n_named++;
+		/* A type that leaves the tensor as it is counts as "base type",
+		 * so equal configurations compare equal however they are
+		 * spelt. */
+		if (!qp_proxy_type_is_unquantized(m->plain[at].base_type, c->buf[at]))
+			c->types[at] = c->buf[at];
 	}
 	return 0;
 }

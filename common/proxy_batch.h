@@ -8,9 +8,11 @@
  * tensor records (the same model measured by qerr-measure --imatrix) gives
  * the view used for configurations quantized with an imatrix.  Tensor
  * names are found by binary search, so a configuration of T tensors costs
- * O(T log T).  qp_proxy_config reads a `measure` or `recipe` record's
+ * O(T log T).  qp_proxy_config reads  a `measure` or `recipe` record's
  * types map into one type per tensor: a name the model lacks is an error
- * naming it; a tensor the map leaves out keeps its base type (term 0).
+ * naming it; a tensor the map leaves out, or gives a type that leaves it
+ * as it is (its own type, a wider float), keeps its base type: NULL in
+ * types, term 0.
  * The borrowed records must outlive the model.
  */
 #ifndef QP_PROXY_BATCH_H

@@ -60,6 +60,24 @@ test_expect_success 'duplicate runs are averaged with a warning; two runs fit' '
 	printf "true\t2\ttotal\n" >want && test_cmp want c
 '
 
+test_expect_success '--propose writes recipe records with llama-quantize arguments' '
+	gguf-dump m.gguf | qerr-measure -t Q2_K,Q4_K,Q8_0 >q3.mp &&
+	proxy-fit -q --propose 4 q3.mp >p.mp &&
+	rec-show -k recipe p.mp >p.json &&
+	test $(wc -l <p.json) = 4 &&
+	jq -s -e "all(.[]; .source == \"propose\" and .pure == true and .quantize_args[0] == \"--pure\" and .pred.calibrated == false and .n_bytes > 0)" p.json &&
+	proxy-fit -q --propose 4 q3.mp | rec-show -k recipe | cmp - p.json
+'
+
+test_expect_success '--propose never proposes a run already measured' '
+	first=$(jq -r ".label" p.json | head -n 1) &&
+	jq -c "select(.label == \"$first\") | {kind: \"measure\", model, source: \"t\", types, kld_mean: 0.05}" p.json >m1.json &&
+	jq -c "select(.label != \"$first\") | {kind: \"measure\", model, source: \"t\", types, kld_mean: 0.01}" p.json | head -n 1 >>m1.json &&
+	rec-show --from-json m1.json >m1.mp &&
+	proxy-fit -q --propose 4 q3.mp m1.mp | rec-show -k recipe >p2.json &&
+	! jq -r ".label" p2.json | grep -qx "$first"
+'
+
 test_expect_success 'usage errors exit 2' '
 	test_must_fail 2 proxy-fit --level 2 q.mp 2>err &&
 	test_must_fail 2 proxy-fit --target ppl q.mp 2>err
@@ -88,6 +106,25 @@ if test_have_fixtures && command -v jq >/dev/null 2>&1; then
 			jq -s "[.[] | select(.resid != null) | (.kld_mean >= .pred.lo and .kld_mean <= .pred.hi)] | (map(select(.)) | length) / length" >cov &&
 		cat cov && awk "{ exit !(\$1 >= 0.90) }" cov
 	'
+	LQ=$FIXTURES/../llama.cpp/bin/llama-quantize
+	if test -x "$LQ"; then
+	test_expect_success 'kjv-llama: llama-quantize --dry-run with each proposal writes the recipe types' '
+		proxy-fit -q --propose 5 k.q | rec-show -k recipe >props.json &&
+		n=0 &&
+		while read -r line; do
+			n=$((n + 1)) &&
+			args=$(printf "%s" "$line" | jq -r ".quantize_args | join(\" \")") &&
+			ft=$(printf "%s" "$line" | jq -r .ftype) &&
+			eval "\"$LQ\" --dry-run $args \"$K/model-f32.gguf\" dry$n.gguf $ft" >dry$n.log 2>&1 &&
+			grep "^\[" dry$n.log | awk "{ sub(/^\\[[^]]*\\] */, \"\"); t = \"F32\"; if (\$0 ~ /->/) { t = \$NF; gsub(/[()]/, \"\", t); t = toupper(t) } print \$1, t }" | sort >got$n &&
+			printf "%s" "$line" | jq -r ".types | to_entries[] | \"\(.key) \(.value)\"" | sort >want$n &&
+			test_cmp want$n got$n || return 1
+		done <props.json &&
+		test $n = 5
+	'
+	else
+		test_skip 'llama-quantize --dry-run of proposals' 'no ../shared/llama.cpp'
+	fi
 else
 	test_skip 'kjv-llama calibration' 'no ../shared fixtures or no jq'
 fi
