@@ -314,6 +314,17 @@ static double coef_of(const qp_proxy *p, const char *name)
 	return p->coef_default;
 }
 
+double qp_proxy_weight(const qp_proxy *p, const qp_proxy_tensor *t)
+{
+	char names[2][112];
+	double w[2];
+	int k = qp_proxy_groups(p->form, t, names, w);
+	double c = 0;
+	for (int i = 0; i < k; i++)
+		c += w[i] * coef_of(p, names[i]);
+	return c;
+}
+
 int qp_proxy_term(const qp_proxy *p, const qp_proxy_tensor *t,
 		  const char *type, double *term, qp_err *e)
 {
@@ -323,13 +334,7 @@ int qp_proxy_term(const qp_proxy *p, const qp_proxy_tensor *t,
 		return -1;
 	if (atom == 0)
 		return 0;
-	char names[2][112];
-	double w[2];
-	int k = qp_proxy_groups(p->form, t, names, w);
-	double c = 0;
-	for (int i = 0; i < k; i++)
-		c += w[i] * coef_of(p, names[i]);
-	*term = c * atom;
+	*term = qp_proxy_weight(p, t) * atom;
 	return 0;
 }
 

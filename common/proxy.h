@@ -90,6 +90,10 @@ bool qp_proxy_calibrated(const qp_proxy *p);
 int qp_proxy_term(const qp_proxy *p, const qp_proxy_tensor *t,
 		  const char *type, double *term, qp_err *e);
 
+/* The coefficient a tensor's terms carry (its group's, with the depth
+ * profile applied): term = weight * atom. */
+double qp_proxy_weight(const qp_proxy *p, const qp_proxy_tensor *t);
+
 /* Bulk terms: terms[i * n_types + k] = term(tensors[i], types[k]), NaN
  * where the tensor has no usable qerr entry for that type (a knapsack
  * simply never picks it).  Then predicting a configuration is a sum of

@@ -417,6 +417,49 @@ static void pack_fit_record(msgpack_packer *pk, const char *model,
 		qp_pack_str(pk, notes[i]);
 }
 
+/* A tensor record with proxy {weight, terms {TYPE: term}} (the terms of
+ * the types its qerr measured; plain view); one without qerr passes. */
+static int write_tensor(const qp_proxy_model *m, const qp_proxy *p,
+			const qp_model_batch *b, size_t i, int at, qp_writer *w,
+			qp_err *e)
+{
+	const qp_proxy_tensor *t = at >= 0 && at < m->n_tensors && m->item_of[at] == i ?
+				   &m->plain[at] : NULL;
+	if (!t || !t->qerr)
+		return qp_model_batch_pass(b, i, w, e);
+	const msgpack_object_map *q = &t->qerr->via.map;
+	uint32_t n_ok = 0;
+	double *terms = malloc((q->size ? q->size : 1) * sizeof *terms);
+	if (!terms)
+		return qp_fail(e, "out of memory");
+	for (uint32_t k = 0; k < q->size; k++) {
+		char ty[48];
+		terms[k] = NAN;
+		if (q->ptr[k].key.type != MSGPACK_OBJECT_STR || q->ptr[k].key.via.str.size >= sizeof ty)
+			continue;
+		memcpy(ty, q->ptr[k].key.via.str.ptr, q->ptr[k].key.via.str.size);
+		ty[q->ptr[k].key.via.str.size] = 0;
+		double v;
+		if (qp_proxy_term(p, t, ty, &v, NULL) == 0) {
+			terms[k] = v;
+			n_ok++;
+		}
+	}
+	qp_writer_enrich(w, &b->items[i].k.rec, "proxy");
+	msgpack_packer *pk = qp_writer_packer(w);
+	msgpack_pack_map(pk, 2);
+	qp_pack_key_double(pk, "weight", qp_proxy_weight(p, t));
+	qp_pack_str(pk, "terms");
+	msgpack_pack_map(pk, n_ok);
+	for (uint32_t k = 0; k < q->size; k++)
+		if (!isnan(terms[k])) {
+			msgpack_pack_object(pk, q->ptr[k].key);
+			msgpack_pack_double(pk, terms[k]);
+		}
+	free(terms);
+	return qp_writer_end(w, e);
+}
+
 /* One proposal as a recipe record (recipe.h), plus the label and the
  * llama-quantize arguments that make it. */
 static int write_proposal(const qp_proxy_model *m, const qp_proxy *p,
@@ -746,7 +789,7 @@ static int on_model(void *ctx, const qp_model_batch *b, qp_writer *w, qp_err *e)
 	}
 	/* Write: tensors and other records in place, the fit record right
 	 * after the last tensor, pred on measures and recipes. */
-	int next_item = 0;
+	int next_item = 0, tensor_k = 0;
 	for (size_t i = 0; i < b->n_items && rc == 0; i++) {
 		const qp_record *rec = &b->items[i].k.rec;
 		if (next_item < n_items && it[next_item].at == i) {
@@ -774,6 +817,8 @@ static int on_model(void *ctx, const qp_model_batch *b, qp_writer *w, qp_err *e)
 			rc = qp_writer_end(w, e);
 		} else if (qp_rec_is(rec, "fit")) {
 			continue; /* ours from an earlier run: replaced */
+		} else if (b->items[i].is_tensor) {
+			rc = write_tensor(&m, p, b, i, tensor_k++, w, e);
 		} else {
 			rc = qp_model_batch_pass(b, i, w, e);
 		}

@@ -24,6 +24,14 @@ test_expect_success 'without runs the prior answers a question, labelled uncalib
 	printf "false\tcross-model-transfer\n" >want && test_cmp want fit
 '
 
+test_expect_success 'pred is the link of the sum of the tensors proxy terms' '
+	proxy-fit -q q.mp ask.mp >o.mp &&
+	rec-show -k tensor o.mp | jq -s "map(.proxy.terms.Q4_K // 0) | add" >sum &&
+	rec-show -k fit o.mp | jq .link.power >pow &&
+	rec-show -k measure o.mp | jq .pred.value >val &&
+	awk -v s=$(cat sum) -v p=$(cat pow) -v v=$(cat val) "BEGIN { d = s ^ p - v; exit !(d < 1e-12 * v && d > -1e-12 * v) }"
+'
+
 test_expect_success 'a lower type is predicted worse (monotone in the error)' '
 	measure_json Q8_0 | rec-show --from-json >ask8.mp &&
 	proxy-fit -q q.mp ask.mp ask8.mp | rec-show -k measure --tsv -H -f pred.value >v &&
