@@ -339,6 +339,7 @@ int qp_propose(const qp_proxy_model *m, const qp_proxy *p,
 	/* Compact rows to g columns. */
 	for (int r = 0; r < n_rows_all; r++)
 		memmove(rows + (size_t)r * g, rows + (size_t)r * cap, (size_t)g * sizeof *rows);
+	int n_res = 0;
 	double *colmax = calloc((size_t)g, sizeof *colmax);
 	int *chosen = calloc((size_t)(nc ? nc : 1), sizeof *chosen);
 	double *cur = malloc((size_t)(n_rows_all + 1) * g * sizeof *cur);
@@ -355,7 +356,6 @@ int qp_propose(const qp_proxy_model *m, const qp_proxy *p,
 				colmax[j] = rows[(size_t)r * g + j];
 	int n_cur = n_measured;
 	memcpy(cur, rows, (size_t)n_measured * g * sizeof *cur);
-	int n_res = 0;
 	while (n_res < n_want && rc == 0) {
 		int best = -1;
 		double best_s = -INFINITY;

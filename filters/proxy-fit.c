@@ -30,8 +30,8 @@ static const char usage[] =
 	"record.  Without usable runs the built-in uncalibrated prior predicts.\n"
 	"Typical use: qerr-measure ... | proxy-fit - runs.mp\n"
 	"\n"
-	"      --target T       kld (mean KLD, the default when runs have it) or\n"
-	"                       dlnppl (ln(PPL(Q)/PPL(base)))\n"
+	"      --target T       kld (mean KLD; the default unless the runs give\n"
+	"                       only ln PPL ratios) or dlnppl (ln(PPL(Q)/PPL(base)))\n"
 	"      --level L        interval level (default 0.95)\n"
 	"      --imatrix-qerr FILE\n"
 	"                       the same tensors measured with qerr-measure\n"
@@ -598,23 +598,22 @@ static int on_model(void *ctx, const qp_model_batch *b, qp_writer *w, qp_err *e)
 		rc = qp_fail(e, "out of memory");
 		goto out;
 	}
-	/* The target: kld when any run has it, unless asked. */
+	/* The target: asked, or the given fit's, or kld_mean unless the runs
+	 * give only ln_ppl_ratio. */
 	const char *target = o->target;
+	if (!target && r->given)
+		target = qp_proxy_target(r->given);
 	if (!target) {
-		target = "ln_ppl_ratio";
+		bool kld = false, lnr = false;
 		for (size_t i = 0; i < b->n_items; i++) {
 			const qp_record *rec = &b->items[i].k.rec;
 			double v;
-			if (qp_rec_is(rec, "measure") && num_field(&rec->map, "kld_mean", &v)) {
-				target = "kld_mean";
-				break;
-			}
+			if (!qp_rec_is(rec, "measure"))
+				continue;
+			kld |= num_field(&rec->map, "kld_mean", &v);
+			lnr |= num_field(&rec->map, "ln_ppl_ratio", &v);
 		}
-		bool any_measure = false;
-		for (size_t i = 0; i < b->n_items; i++)
-			any_measure |= qp_rec_is(&b->items[i].k.rec, "measure");
-		if (!any_measure)
-			target = "kld_mean";
+		target = lnr && !kld ? "ln_ppl_ratio" : "kld_mean";
 	}
 	for (size_t i = 0; i < b->n_items; i++) {
 		const qp_record *rec = &b->items[i].k.rec;

@@ -86,6 +86,28 @@ test_expect_success '--propose never proposes a run already measured' '
 	! jq -r ".label" p2.json | grep -qx "$first"
 '
 
+test_expect_success '--fit: every truncation of a fit record file is one error line' '
+	proxy-fit -q q.mp dup.mp | rec-show -k fit | rec-show --from-json >fit.mp &&
+	proxy-fit -q --fit fit.mp q.mp ask.mp >/dev/null &&
+	size=$(wc -c <fit.mp) && i=1 &&
+	while [ $i -lt $size ]; do
+		head -c $i fit.mp >cut.mp &&
+		test_must_fail 1 proxy-fit -q --fit cut.mp q.mp ask.mp >/dev/null 2>err &&
+		test_one_error_line err || return 1
+		i=$((i + 7))
+	done
+'
+
+test_expect_success '--fit: a fit record missing a field or with a bad value is an error' '
+	rec-show -k fit fit.mp >fit.json &&
+	for edit in "del(.interval)" "del(.coef)" ".link.power = -1" ".form = \"nope\"" \
+		    ".coef.all = -3" ".interval.resid = []" ".interval.level = 2"; do
+		jq -c "$edit" fit.json | rec-show --from-json >bad.mp &&
+		test_must_fail 1 proxy-fit -q --fit bad.mp q.mp ask.mp >/dev/null 2>err &&
+		test_one_error_line err && grep -q "fit record" err || { echo "edit: $edit"; cat err; return 1; }
+	done
+'
+
 test_expect_success 'usage errors exit 2' '
 	test_must_fail 2 proxy-fit --level 2 q.mp 2>err &&
 	test_must_fail 2 proxy-fit --target ppl q.mp 2>err
