@@ -719,10 +719,12 @@ int qp_pplog_check_model(const qp_pplog *p, const char *gguf_name,
 	}
 	if (p->loader_tensors >= 0 || p->have_size)
 		return 0;
-	if (!p->model_path[0])
-		return qp_fail(e, "the log names no model (no model loader lines, no "
-			       "command line): cannot check that it is a run of %s "
-			       "(keep stderr in the log: 2>&1)", base);
+	if (!p->model_path[0]) {
+		qp_fail(e, "the log names no model (no model loader lines, no command "
+			"line): cannot check that it is a run of %s (llama-perplexity "
+			"-lv 4 prints the loader lines)", base);
+		return 1;
+	}
 	if (strcmp(qp_path_base(p->model_path), base) != 0)
 		return qp_fail(e, "line %d: the run measured '%s', not %s",
 			       p->model_path_line, qp_path_base(p->model_path), base);

@@ -90,7 +90,8 @@ int qp_pplog_parse(const char *text, size_t len, qp_pplog *out, qp_err *e);
  * tensors holding n_bytes of tensor data over n_elem elements, file name
  * gguf_name (a path; its base name is compared with the log's model path
  * only when the log has no loader lines to check).  -1 with a message
- * naming the line and what differs. */
+ * naming the line and what differs; 1 (with a message saying why) when
+ * the log names no model at all, so nothing can be checked. */
 int qp_pplog_check_model(const qp_pplog *p, const char *gguf_name,
 			 uint64_t n_tensors, uint64_t n_bytes, uint64_t n_elem,
 			 qp_err *e);
