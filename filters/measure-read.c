@@ -6,7 +6,7 @@
 
 #include "cli.h"
 #include "filter.h"
-#include "measure.h"
+#include "measure_rec.h"
 #include "pplog.h"
 #include "rec.h"
 

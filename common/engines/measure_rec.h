@@ -1,4 +1,4 @@
-/* measure.h — `measure` records: what a llama-perplexity run measured on
+/* measure_rec.h — `measure` records: what a llama-perplexity run measured on
  * which quantized file.
  *
  * Promise: qp_model_file_read reads a GGUF's header (every shard of a
@@ -11,8 +11,8 @@
  * file; it writes only what the log printed (no figure is derived), plus
  * n_bytes and bpw = 8 * n_bytes / n_elem, llama.cpp's BPW.
  */
-#ifndef QP_MEASURE_H
-#define QP_MEASURE_H
+#ifndef QP_MEASURE_REC_H
+#define QP_MEASURE_REC_H
 
 #include <msgpack.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-/* measure.c — measure records (see measure.h). */
-#include "measure.h"
+/* measure_rec.c — measure records (see measure_rec.h). */
+#include "measure_rec.h"
 
 #include <errno.h>
 #include <stdio.h>
