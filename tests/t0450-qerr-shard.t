@@ -65,6 +65,12 @@ test_expect_success 'deterministic: a shard run twice, or with -@ 2, writes the 
 	rec-show s3.mp | sed 1d >a.jsonl && rec-show t2.mp | sed 1d >b.jsonl && test_cmp a.jsonl b.jsonl
 '
 
+test_expect_success 'shards written with -o FILE merge to the unsharded run on stdout' '
+	qerr-measure --shard 0/2 -t Q4_K,Q8_0 -o o0.mp d.mp &&
+	qerr-measure --shard=1/2 -t Q4_K,Q8_0 --output o1.mp d.mp &&
+	rec-merge o1.mp o0.mp >om.mp && cmp full.mp om.mp
+'
+
 test_expect_success 'the shards meta record is the unsharded one (--shard and --shard= left out)' '
 	rec-show -k meta s3.mp | head -1 >got && rec-show -k meta full.mp | head -1 >want &&
 	test_cmp want got && rec-show -k meta t2.mp | head -1 >got2 && ! grep -e --shard got2 &&

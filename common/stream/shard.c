@@ -31,11 +31,20 @@ char **qp_shard_strip_argv(int argc, char **argv, int *out_argc)
 		return NULL;
 	int n = 0;
 	for (int i = 0; i < argc; i++) {
-		if (i > 0 && strcmp(argv[i], "--shard") == 0) {
+		const char *a = argv[i];
+		if (i > 0 && strcmp(a, "--") == 0) { /* operands only from here */
+			while (i < argc)
+				v[n++] = argv[i++];
+			break;
+		}
+		if (i > 0 && (strcmp(a, "--shard") == 0 || strcmp(a, "--output") == 0 ||
+			      strcmp(a, "-o") == 0)) {
 			i++;
 			continue;
 		}
-		if (i > 0 && strncmp(argv[i], "--shard=", 8) == 0)
+		if (i > 0 && (strncmp(a, "--shard=", 8) == 0 ||
+			      strncmp(a, "--output=", 9) == 0 ||
+			      (a[0] == '-' && a[1] == 'o' && a[2])))
 			continue;
 		v[n++] = argv[i];
 	}

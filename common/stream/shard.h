@@ -40,9 +40,11 @@ typedef struct qp_shard_spec {
 /* "I/N" with 0 <= I < N <= 65536. */
 int qp_shard_parse(const char *arg, qp_shard_spec *s, qp_err *e);
 
-/* A malloc'd copy of argv (NULL-terminated) without "--shard X" and
- * "--shard=X", for the meta record: the merged output then carries the
- * unsharded run's argv.  NULL on allocation failure. */
+/* A malloc'd copy of argv (NULL-terminated) without "--shard X",
+ * "--shard=X" and the output option ("-o X", "-oX", "--output X",
+ * "--output=X"), for a shard's meta record: every shard then writes the
+ * same meta, that of the unsharded run writing to standard output, and
+ * so does their merge.  NULL on allocation failure. */
 char **qp_shard_strip_argv(int argc, char **argv, int *out_argc);
 
 /* Balances work[0..n) over count shards (see above): owner[i] is the

@@ -28,11 +28,14 @@ int main(void)
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		ok(qp_shard_parse(bad[i], &s, &e) < 0, "'%s' refused: %s", bad[i], e.msg);
 
-	char *argv[] = {"q", "--shard", "1/2", "-t", "Q4_K", "--shard=0/3", "x.mp", NULL};
+	char *argv[] = {"q", "--shard", "1/2", "-t", "Q4_K", "--shard=0/3", "-o", "a",
+			"-ob", "--output", "c", "--output=d", "-@", "2", "--", "-o", "x.mp", NULL};
 	int n;
-	char **v = qp_shard_strip_argv(7, argv, &n);
-	ok(n == 4 && strcmp(v[1], "-t") == 0 && strcmp(v[3], "x.mp") == 0 && !v[4],
-	   "argv without --shard X and --shard=X");
+	char **v = qp_shard_strip_argv(17, argv, &n);
+	ok(n == 8 && strcmp(v[1], "-t") == 0 && strcmp(v[2], "Q4_K") == 0 &&
+	   strcmp(v[3], "-@") == 0 && strcmp(v[5], "--") == 0 && strcmp(v[6], "-o") == 0 &&
+	   strcmp(v[7], "x.mp") == 0 && !v[8],
+	   "argv without --shard and -o in all their forms, operands after -- kept");
 	free(v);
 	done_testing();
 	return exit_status();
