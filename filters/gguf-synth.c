@@ -110,16 +110,13 @@ int main(int argc, char **argv)
 	qp_err e;
 	qp_out out;
 	if (qp_out_open(&out, c.output, &e) < 0) {
-		qp_report("gguf-synth", NULL, e.msg);
+		qp_report("gguf-synth", c.output, e.msg);
 		return 1;
 	}
 	int status = 0;
-	if (synthesize(&o, c.threads, out.fd, &e) < 0 ||
-	    qp_out_commit(&out, &e) < 0) {
+	if (synthesize(&o, c.threads, out.fd, &e) < 0) {
 		qp_report("gguf-synth", c.output ? c.output : "standard output", e.msg);
 		status = 1;
 	}
-	if (status != 0)
-		qp_out_abort(&out);
-	return status;
+	return qp_out_finish(&out, "gguf-synth", c.output, status);
 }

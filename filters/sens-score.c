@@ -253,7 +253,7 @@ static int setup(run *r, const opts *o, const qp_common *c)
 	qp_err e;
 	if (o->imatrix) {
 		if (qp_imatrix_load(o->imatrix, &r->im, &e) < 0) {
-			qp_report("sens-score", NULL, e.msg); /* names the file */
+			qp_report("sens-score", o->imatrix, e.msg);
 			return 1;
 		}
 		r->have_im = true;

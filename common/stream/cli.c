@@ -201,7 +201,7 @@ int qp_out_open(qp_out *o, const char *path, qp_err *e)
 	snprintf(o->tmp_path, n, "%s.tmpXXXXXX", path);
 	o->fd = mkstemp(o->tmp_path);
 	if (o->fd < 0) {
-		qp_fail_errno(e, "%s", path);
+		qp_fail_errno(e, "cannot create");
 		free(o->tmp_path);
 		o->tmp_path = NULL;
 		qp_out_abort(o);
@@ -217,19 +217,19 @@ int qp_out_commit(qp_out *o, qp_err *e)
 {
 	if (!o->tmp_path) { /* stdout: a failed close is an error too */
 		if (o->fd >= 0 && close(o->fd) != 0 && errno != EBADF)
-			return qp_fail_errno(e, "standard output");
+			return qp_fail_errno(e, "close");
 		o->fd = -1;
 		return 0;
 	}
 	int fd = o->fd;
 	o->fd = -1;
 	if (close(fd) != 0) {
-		qp_fail_errno(e, "%s", o->path);
+		qp_fail_errno(e, "close");
 		qp_out_abort(o);
 		return -1;
 	}
 	if (rename(o->tmp_path, o->path) != 0) {
-		qp_fail_errno(e, "%s", o->path);
+		qp_fail_errno(e, "cannot rename the temporary file into place");
 		qp_out_abort(o);
 		return -1;
 	}
@@ -249,4 +249,16 @@ void qp_out_abort(qp_out *o)
 	free(o->tmp_path);
 	free(o->path);
 	*o = (qp_out){.fd = -1};
+}
+
+int qp_out_finish(qp_out *o, const char *prog, const char *path, int status)
+{
+	qp_err e;
+	if (status == 0 && qp_out_commit(o, &e) < 0) {
+		qp_report(prog, path ? path : "standard output", e.msg);
+		status = 1;
+	}
+	if (status != 0)
+		qp_out_abort(o);
+	return status;
 }

@@ -72,5 +72,10 @@ int qp_out_open(qp_out *o, const char *path, qp_err *e);
 int qp_out_commit(qp_out *o, qp_err *e);
 /* Removes the temporary file. Safe to call after commit (does nothing). */
 void qp_out_abort(qp_out *o);
+/* The end of every output, records or not: with status 0 commits (a
+ * failure is reported as "prog: FILE: what", FILE being path or "standard
+ * output", and gives 1), otherwise removes the temporary file.  Returns
+ * the final exit status. */
+int qp_out_finish(qp_out *o, const char *prog, const char *path, int status);
 
 #endif
