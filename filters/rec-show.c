@@ -30,12 +30,10 @@ static const char usage[] =
 	"  -H, --no-header    no header line in --table and --tsv output\n"
 	"      --from-json    the reverse: read JSON lines (one object with a\n"
 	"                     \"kind\" string per line) and write records\n"
-	"\n"
-	"  -o, --output FILE  write to FILE (atomically) instead of stdout\n"
-	"  -q, --quiet        no progress output\n"
-	"  -@, --threads N    accepted for uniformity (rec-show is serial)\n"
-	"  -h, --help         this help\n"
-	"  -V, --version      versions of rec-show and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed output, 2 bad usage.\n";
 
@@ -281,7 +279,7 @@ static int finish_text(show_state *s, qp_err *e)
 int main(int argc, char **argv)
 {
 	opts o = {0};
-	qp_tool tool = {"rec-show", usage, "tf:k:H", long_opts, on_option, &o};
+	qp_tool tool = {"rec-show", usage, "tf:k:H", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE) {
