@@ -26,12 +26,10 @@ static const char usage[] =
 	"  -b, --base-model ID  the id of the base model the runs compare against\n"
 	"                       (default: the GGUF of the base run, given in the\n"
 	"                       same call, that saved the logits a KL run names)\n"
-	"\n"
-	"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
-	"  -@, --threads N      accepted for symmetry; reading is single-threaded\n"
-	"  -q, --quiet          no warning when a log names no model to check\n"
-	"  -h, --help           this help\n"
-	"  -V, --version        versions of measure-read and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input, 2 bad usage.\n";
 
@@ -182,7 +180,7 @@ static int emit(const run *r, qp_writer *w)
 int main(int argc, char **argv)
 {
 	opts o = {0};
-	qp_tool tool = {"measure-read", usage, "g:b:", long_opts, on_option, &o};
+	qp_tool tool = {"measure-read", usage, "g:b:", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	int st = qp_cli_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)

@@ -39,12 +39,10 @@ static const char usage[] =
 	"      --shard I/N      measure only shard I (0 <= I < N) of the tensors,\n"
 	"                       balanced by elements x types; rec-merge of the N\n"
 	"                       outputs, in any order, gives the unsharded output\n"
-	"\n"
-	"  -@, --threads N      threads (default 1); output is the same for any N\n"
-	"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
-	"  -q, --quiet          no progress on a terminal's stderr\n"
-	"  -h, --help           this help\n"
-	"  -V, --version        versions of qerr-measure and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed work, 2 bad usage.\n";
 
@@ -239,7 +237,7 @@ static void cleanup(run *r)
 int main(int argc, char **argv)
 {
 	opts o = {0};
-	qp_tool tool = {"qerr-measure", usage, "t:m:cs:r:", long_opts, on_option, &o};
+	qp_tool tool = {"qerr-measure", usage, "t:m:cs:r:", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)

@@ -14,12 +14,10 @@ static const char usage[] =
 	"every record in the model's order, without the shard records.  A shard\n"
 	"missing or truncated, or outputs of different runs, is an error.\n"
 	"rec-merge writes no meta record of its own.\n"
-	"\n"
-	"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
-	"  -@, --threads N      accepted for uniformity (rec-merge is serial)\n"
-	"  -q, --quiet          no progress output (there is none)\n"
-	"  -h, --help           this help\n"
-	"  -V, --version        versions of rec-merge and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed output, 2 bad usage.\n";
 
@@ -44,7 +42,7 @@ static int on_last_end(void *ctx, qp_writer *w, qp_err *e)
 
 int main(int argc, char **argv)
 {
-	qp_tool tool = {"rec-merge", usage, "", long_opts, on_option, NULL};
+	qp_tool tool = {"rec-merge", usage, "", long_opts, on_option, NULL, usage_end};
 	qp_common c;
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)

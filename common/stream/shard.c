@@ -296,16 +296,13 @@ static uint8_t *copy_bytes(const uint8_t *p, size_t n)
 	return c;
 }
 
-#define AT "record %llu (byte offset %llu): "
-#define AT_ARGS(r) (unsigned long long)(r)->index, (unsigned long long)(r)->offset
-
 static int on_mark(qp_merger *m, const qp_record *rec, qp_err *e)
 {
 	uint64_t shard, of, v;
 	if (qp_rec_uint(rec, "shard", &shard, e) < 0 || qp_rec_uint(rec, "of", &of, e) < 0)
 		return -1;
 	if (of == 0 || of > MAX_SHARDS || shard >= of)
-		return qp_fail(e, AT "shard %llu of %llu is not a shard", AT_ARGS(rec),
+		return qp_fail_record(e, rec->index, rec->offset, "shard %llu of %llu is not a shard",
 			       (unsigned long long)shard, (unsigned long long)of);
 	if (!m->count) {
 		m->count = (uint32_t)of;
@@ -314,8 +311,8 @@ static int on_mark(qp_merger *m, const qp_record *rec, qp_err *e)
 		if (!m->seen || !m->closed)
 			return qp_fail(e, "out of memory");
 	} else if (of != m->count) {
-		return qp_fail(e, AT "a shard of %llu, but the shards before are of %u: "
-			       "outputs of different runs", AT_ARGS(rec),
+		return qp_fail_record(e, rec->index, rec->offset, "a shard of %llu, but the shards before are of %u: "
+			       "outputs of different runs",
 			       (unsigned long long)of, m->count);
 	}
 	m->seen[shard] = 1;
@@ -325,12 +322,12 @@ static int on_mark(qp_merger *m, const qp_record *rec, qp_err *e)
 		if (qp_rec_uint(rec, "total", &v, e) < 0)
 			return -1;
 		if (m->closed[shard])
-			return qp_fail(e, AT "shard %llu/%u ends twice: the same shard "
-				       "given twice?", AT_ARGS(rec), (unsigned long long)shard,
+			return qp_fail_record(e, rec->index, rec->offset, "shard %llu/%u ends twice: the same shard "
+				       "given twice?", (unsigned long long)shard,
 				       m->count);
 		if (m->have_total && v != m->total)
-			return qp_fail(e, AT "shard %llu/%u read %llu records, another "
-				       "shard %llu: outputs of different inputs", AT_ARGS(rec),
+			return qp_fail_record(e, rec->index, rec->offset, "shard %llu/%u read %llu records, another "
+				       "shard %llu: outputs of different inputs",
 				       (unsigned long long)shard, m->count,
 				       (unsigned long long)v, (unsigned long long)m->total);
 		m->closed[shard] = 1;
@@ -341,7 +338,7 @@ static int on_mark(qp_merger *m, const qp_record *rec, qp_err *e)
 	if (qp_rec_uint(rec, "seq", &v, e) < 0)
 		return -1;
 	if (v == 0)
-		return qp_fail(e, AT "seq 0: positions start at 1", AT_ARGS(rec));
+		return qp_fail_record(e, rec->index, rec->offset, "seq 0: positions start at 1");
 	m->pending = true;
 	m->pending_seq = v;
 	m->pending_shard = (uint32_t)shard;
@@ -353,8 +350,7 @@ int qp_merger_add(qp_merger *m, const qp_record *rec, qp_err *e)
 	bool is_mark = qp_rec_is(rec, "shard");
 	if (m->pending) {
 		if (is_mark)
-			return qp_fail(e, AT "a shard record right after a shard record",
-				       AT_ARGS(rec));
+			return qp_fail_record(e, rec->index, rec->offset, "a shard record right after a shard record");
 		if (m->n == m->cap) {
 			size_t cap = m->cap ? 2 * m->cap : 1024;
 			entry *v = realloc(m->v, cap * sizeof *v);
@@ -383,16 +379,16 @@ int qp_merger_add(qp_merger *m, const qp_record *rec, qp_err *e)
 			return 0;
 		}
 		if (!m->n_marks)
-			return qp_fail(e, AT "a second meta record before any shard "
-				       "record: not the output of a --shard run", AT_ARGS(rec));
+			return qp_fail_record(e, rec->index, rec->offset, "a second meta record before any shard "
+				       "record: not the output of a --shard run");
 		if (rec->raw_len != m->meta_len || memcmp(rec->raw, m->meta, m->meta_len))
-			return qp_fail(e, AT "a meta record unlike the first (record %llu): "
-				       "shards of runs with other options?", AT_ARGS(rec),
+			return qp_fail_record(e, rec->index, rec->offset, "a meta record unlike the first (record %llu): "
+				       "shards of runs with other options?",
 				       (unsigned long long)m->meta_index);
 		return 0;
 	}
-	return qp_fail(e, AT "a %.*s record without its shard record: not the "
-		       "output of a --shard run", AT_ARGS(rec), (int)rec->kind_len,
+	return qp_fail_record(e, rec->index, rec->offset, "a %.*s record without its shard record: not the "
+		       "output of a --shard run", (int)rec->kind_len,
 		       rec->kind);
 }
 
