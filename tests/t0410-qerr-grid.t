@@ -31,16 +31,21 @@ test_expect_success 'stories260K rows256: IQ3_S without imatrix equals llama-qua
 '
 
 if [ -n "$have_lq" ]; then
+# One llama-quantize run writes all seven grid types (the overrides below,
+# IQ3_S elsewhere): ggml builds each neighbour map once, and IQ1_S's alone
+# takes it ~12 s.  Every type's full-model comparison is the same check.
+mixed="--tensor-type attn_q=iq2_xxs --tensor-type attn_k=iq2_xs --tensor-type attn_v=iq2_s
+	--tensor-type attn_output=iq3_xxs --tensor-type ffn_gate=iq1_s --tensor-type ffn_up=iq1_m"
 test_expect_success 'kjv-llama: every grid type with the imatrix equals llama-quantize --pure --imatrix' '
 	gguf-dump "$K/model-f32.gguf" >"$W/kjv.mp" &&
+	"$LQ" --pure --imatrix "$K/imatrix.gguf" --token-embedding-type q8_0 $mixed \
+		"$K/model-f32.gguf" "$W/kjv-mixed.gguf" IQ3_S >"$W/log-mixed" 2>&1 &&
 	types="IQ3_S IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ1_S IQ1_M" &&
 	qerr-measure -@ 2 --crc -t $(echo $types | tr " " ,) --imatrix "$K/imatrix.gguf" "$W/kjv.mp" >"$W/imat.mp" &&
 	for t in $types; do
-		ftype=$t && { [ $t != IQ2_S ] || ftype=IQ2_M; } &&
-		"$LQ" --pure --imatrix "$K/imatrix.gguf" --token-embedding-type q8_0 \
-			"$K/model-f32.gguf" "$W/kjv-$t.gguf" $ftype >"$W/log-$t" 2>&1 &&
+		n=4 && { [ $t != IQ3_S ] || n=5; } &&
 		rec-show --tsv -H -f name,qerr.$t.crc32 "$W/imat.mp" | sort >got.tsv &&
-		same_crc "$W/kjv-$t.gguf" got.tsv $t 29 || return 1
+		same_crc "$W/kjv-mixed.gguf" got.tsv $t $n || return 1
 	done
 '
 
@@ -54,33 +59,32 @@ test_expect_success 'kjv-llama: IQ3_S and NVFP4 without an imatrix equal llama-q
 	same_crc "$W/kjv-NVFP4.gguf" got.tsv NVFP4 30
 '
 
-# token_embd and output are exempt from llama-quantize imatrix rule, so it
-# writes IQ2_S, IQ3_XXS and IQ1_M there through ggml's no-imatrix paths.
+# token_embd and output are exempt from llama-quantize's imatrix rule, so
+# it writes IQ2_S, IQ3_XXS and IQ1_M there through ggml's no-imatrix paths.
 test_expect_success 'kjv-llama: the no-imatrix paths of IQ2_S IQ3_XXS IQ1_M on token_embd and output' '
-	qerr-measure --crc -t IQ2_S,IQ3_XXS,IQ1_M,IQ3_S "$W/kjv.mp" |
-		rec-show --tsv -H -f name,qerr.IQ2_S.crc32,qerr.IQ3_XXS.crc32,qerr.IQ1_M.crc32,qerr.IQ3_S.crc32 |
-		grep -e "^output.weight" -e "^token_embd.weight" | sort >got4.tsv &&
-	for pair in IQ2_S:IQ3_XXS IQ1_M:IQ3_S IQ3_XXS:IQ1_M IQ3_S:IQ2_S; do
-		out=${pair%:*} emb=${pair#*:} &&
+	qerr-measure --crc -t IQ2_S,IQ3_XXS,IQ1_M "$W/kjv.mp" |
+		rec-show --tsv -H -f name,qerr.IQ2_S.crc32,qerr.IQ3_XXS.crc32,qerr.IQ1_M.crc32 |
+		grep -e "^output.weight" -e "^token_embd.weight" | sort >got3.tsv &&
+	for run in IQ2_S:IQ3_XXS:2:3 IQ1_M:IQ2_S:4:2; do
+		IFS=: read out emb cout cemb <<-EOF &&
+		$run
+		EOF
 		"$LQ" --pure --output-tensor-type $out --token-embedding-type $emb \
 			"$K/model-f32.gguf" "$W/ex.gguf" Q8_0 >log 2>&1 &&
-		for t in $out $emb; do
-			col=$(echo " IQ2_S IQ3_XXS IQ1_M IQ3_S" | tr " " "\n" | grep -n -x $t | cut -d: -f1) &&
-			cut -f1,$col got4.tsv >got.tsv &&
-			same_crc "$W/ex.gguf" got.tsv $t 1 || return 1
-		done || return 1
+		cut -f1,$cout got3.tsv >got.tsv && same_crc "$W/ex.gguf" got.tsv $out 1 &&
+		cut -f1,$cemb got3.tsv >got.tsv && same_crc "$W/ex.gguf" got.tsv $emb 1 || return 1
 	done
 '
 
 test_expect_success 'dequantization of every new type equals ggml (llama-quantize --allow-requantize to F32)' '
-	for t in IQ3_S IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ1_S IQ1_M NVFP4; do
-		"$LQ" --allow-requantize "$W/kjv-$t.gguf" "$W/deq.gguf" F32 >log 2>&1 &&
+	for f in kjv-mixed kjv-NVFP4; do
+		"$LQ" --allow-requantize "$W/$f.gguf" "$W/deq.gguf" F32 >log 2>&1 &&
 		gguf-dump --crc "$W/deq.gguf" | rec-show --tsv -H -f name,crc32 | sort >want.tsv &&
-		gguf-dump "$W/kjv-$t.gguf" | qerr-measure --crc -t F32 |
+		gguf-dump "$W/$f.gguf" | qerr-measure --crc -t F32 |
 			rec-show --tsv -H -f name,qerr.F32.crc32 | sort >got.tsv &&
-		join -t "$(printf "\t")" want.tsv got.tsv | awk -F"\t" -v t=$t "
-			{ n++; if (\$2 != \$3) { bad++; print t, \$1 } }
-			END { if (n != 39 || bad) { print t, n, bad + 0; exit 1 } }" || return 1
+		join -t "$(printf "\t")" want.tsv got.tsv | awk -F"\t" -v f=$f "
+			{ n++; if (\$2 != \$3) { bad++; print f, \$1 } }
+			END { if (n != 39 || bad) { print f, n, bad + 0; exit 1 } }" || return 1
 	done
 '
 else
