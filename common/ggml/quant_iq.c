@@ -18,6 +18,13 @@
  * equal values are ordered the way the C library orders them, and the
  * elements here have ggml's layout (a float and an int, 8 bytes) and its
  * comparison so the library does the same moves.
+ *
+ * Speed: the neighbour search of IQ2/IQ3 scores four neighbours side by
+ * side in SSE2 lanes (each lane the scalar loop's operations in its order,
+ * then the scalar first-minimum scan), with the scalar loop as the plain C
+ * twin (make check-plain compares them through the unit fingerprints);
+ * IQ1_M's split search carries its shared partial sums forward instead of
+ * re-adding them.
  */
 #include "quant_iq.h"
 
@@ -26,6 +33,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "fp16.h"
 #include "iq_tables.h"
@@ -52,6 +62,13 @@ typedef struct iq_grid {
 	int8_t *pos;	/* [n_points][dim]: 2 * level + 1 */
 	int32_t *map;	/* [1 << bits*dim]: point, or -(1 + offset in neigh) */
 	uint16_t *neigh; /* per off-grid index: count, then the points */
+#ifdef __SSE2__
+	/* the neighbours' coordinates as floats, four neighbours side by side:
+	 * list u's group g, coordinate i, lane l at lanes[lane_off[u] +
+	 * (g*dim + i)*4 + l] (the last group padded with its last point) */
+	float *lanes;
+	int32_t *lane_off;
+#endif
 	bool ok;
 } iq_grid;
 
@@ -122,6 +139,39 @@ static int64_t add_neighbours(iq_grid *G, int u, int *d2, uint16_t **buf,
 	return off;
 }
 
+#ifdef __SSE2__
+static bool build_lanes(iq_grid *G, int map_size)
+{
+	int64_t total = 0;
+	for (int u = 0; u < map_size; u++)
+		if (G->map[u] < 0 && G->map[u] != INT32_MIN)
+			total += (G->neigh[-1 - G->map[u]] + 3) / 4 * 4 * G->dim;
+	G->lanes = malloc((size_t)(total ? total : 1) * sizeof *G->lanes);
+	G->lane_off = malloc((size_t)map_size * sizeof *G->lane_off);
+	if (!G->lanes || !G->lane_off || total > INT32_MAX) {
+		free(G->lanes);
+		free(G->lane_off);
+		return false;
+	}
+	int64_t off = 0;
+	for (int u = 0; u < map_size; u++) {
+		G->lane_off[u] = -1;
+		if (G->map[u] >= 0 || G->map[u] == INT32_MIN)
+			continue;
+		const uint16_t *nb = G->neigh + (-1 - G->map[u]);
+		int n = nb[0];
+		G->lane_off[u] = (int32_t)off;
+		for (int g = 0; g < (n + 3) / 4; g++)
+			for (int i = 0; i < G->dim; i++)
+				for (int l = 0; l < 4; l++) {
+					int j = 4 * g + l < n ? 4 * g + l : n - 1;
+					G->lanes[off++] = G->pos[nb[1 + j] * G->dim + i];
+				}
+	}
+	return true;
+}
+#endif
+
 static void build_grid(int g)
 {
 	static const struct { int n, dim, bits, nwant, top; } shape[N_GRIDS] = {
@@ -182,6 +232,14 @@ static void build_grid(int g)
 		return;
 	}
 	G->neigh = buf;
+#ifdef __SSE2__
+	if (!build_lanes(G, map_size)) {
+		free(buf);
+		free(G->pos);
+		free(G->map);
+		return;
+	}
+#endif
 	G->ok = true;
 }
 
@@ -209,12 +267,34 @@ static const uint16_t *neighbours_of(const iq_grid *G, int u)
 /* iq2/iq3_find_best_neighbour: the neighbour of least sum w (s*q - x)^2,
  * the first on ties; its levels go to L.  (ggml asserts one is found; with
  * every error NaN or >= FLT_MAX it aborts, here the first one is taken.) */
-static int best_neighbour(const iq_grid *G, const uint16_t *nb,
-			  const float *xval, const float *w, float scale,
-			  int8_t *L)
+static int best_neighbour(const iq_grid *G, int u, const float *xval,
+			  const float *w, float scale, int8_t *L)
 {
+	const uint16_t *nb = neighbours_of(G, u);
 	float best_d2 = FLT_MAX;
 	int best = nb[1];
+#ifdef __SSE2__
+	/* four neighbours per step, each lane doing the scalar loop's
+	 * operations in its order; then the scalar loop's first-minimum scan */
+	float d2[2048 + 4];
+	const float *ql = G->lanes + G->lane_off[u];
+	const __m128 vs = _mm_set1_ps(scale);
+	for (int g = 0; g < (nb[0] + 3) / 4; g++) {
+		__m128 acc = _mm_setzero_ps();
+		for (int i = 0; i < G->dim; i++, ql += 4) {
+			__m128 diff = _mm_sub_ps(_mm_mul_ps(vs, _mm_loadu_ps(ql)),
+						 _mm_set1_ps(xval[i]));
+			acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(w[i]),
+								    diff), diff));
+		}
+		_mm_storeu_ps(d2 + 4 * g, acc);
+	}
+	for (int j = 1; j <= nb[0]; j++)
+		if (d2[j - 1] < best_d2) {
+			best_d2 = d2[j - 1];
+			best = nb[j];
+		}
+#else
 	for (int j = 1; j <= nb[0]; j++) {
 		const int8_t *pg = G->pos + nb[j] * G->dim;
 		float d2 = 0;
@@ -228,6 +308,7 @@ static int best_neighbour(const iq_grid *G, const uint16_t *nb,
 			best = nb[j];
 		}
 	}
+#endif
 	const int8_t *pg = G->pos + best * G->dim;
 	for (int i = 0; i < G->dim; i++)
 		L[i] = (int8_t)((pg[i] - 1) / 2);
@@ -292,7 +373,7 @@ static bool round_sub(const lattice_type *t, const iq_grid *G, float id,
 	int u = pack_levels(G, L);
 	if (G->map[u] >= 0)
 		return true;
-	best_neighbour(G, neighbours_of(G, u), xval, waux, scale, L);
+	best_neighbour(G, u, xval, waux, scale, L);
 	return false;
 }
 
@@ -812,6 +893,63 @@ static void iq1m_weights(const float *xb, const float *qw, float sigma2,
 			w[i] = xb[i] * xb[i];
 }
 
+/* IQ1_M's exhaustive split search: sorted position j goes to level 0 below
+ * i1, 1 below i2, 2 from there; for each split and shift pattern k, ggml
+ * sums w v x and w v^2 over j = 0..15 in order from zero.  The sums over
+ * the level-0 head are shared by every i2 and the level-1 middle grows by
+ * one term per i2, so they are carried forward (the same additions in the
+ * same order, so the same floats); only the level-2 tail is summed anew.
+ * Candidates are compared in ggml's order (i1, i2, k). */
+static void iq1m_split_search(const iq1_pair *pairs, const float *weight,
+			      const float *xb, float *best_score, float *scale,
+			      int *besti1, int *besti2, int *best_k)
+{
+	float tx[3][16][4], tq[3][16][4];
+	for (int j = 0; j < 16; j++) {
+		int i = pairs[j].i;
+		for (int lev = 0; lev < 3; lev++)
+			for (int k = 0; k < 4; k++) {
+				float v = iq1m_values(k, i >= 8)[lev];
+				tx[lev][j][k] = weight[i] * v * xb[i];
+				tq[lev][j][k] = weight[i] * v * v;
+			}
+	}
+	float hx[4] = {0}, hq[4] = {0};	/* level 0 over j < i1 */
+	for (int i1 = 0; i1 <= 16; i1++) {
+		float mx[4], mq[4];	/* then level 1 over i1 <= j < i2 */
+		memcpy(mx, hx, sizeof mx);
+		memcpy(mq, hq, sizeof mq);
+		for (int i2 = i1; i2 <= 16; i2++) {
+			float sx[4], sq[4];
+			memcpy(sx, mx, sizeof sx);
+			memcpy(sq, mq, sizeof sq);
+			for (int j = i2; j < 16; j++)
+				for (int k = 0; k < 4; k++) {
+					sx[k] += tx[2][j][k];
+					sq[k] += tq[2][j][k];
+				}
+			for (int k = 0; k < 4; k++)
+				if (sq[k] > 0 && sx[k] * sx[k] > *best_score * sq[k]) {
+					*scale = sx[k] / sq[k];
+					*best_score = *scale * sx[k];
+					*besti1 = i1;
+					*besti2 = i2;
+					*best_k = k;
+				}
+			if (i2 < 16)
+				for (int k = 0; k < 4; k++) {
+					mx[k] += tx[1][i2][k];
+					mq[k] += tq[1][i2][k];
+				}
+		}
+		if (i1 < 16)
+			for (int k = 0; k < 4; k++) {
+				hx[k] += tx[0][i1][k];
+				hq[k] += tq[0][i1][k];
+			}
+	}
+}
+
 static void encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
@@ -844,28 +982,8 @@ static void encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 				iq1_sort(xb, 16, pairs);
 				float best_score = -FLT_MAX, scale = max;
 				int besti1 = -1, besti2 = -1, best_k = -1;
-				for (int i1 = 0; i1 <= 16; i1++)
-					for (int i2 = i1; i2 <= 16; i2++) {
-						float sumqx[4] = {0}, sumq2[4] = {0};
-						for (int j = 0; j < 16; j++) {
-							int i = pairs[j].i;
-							int lev = j < i1 ? 0 : j < i2 ? 1 : 2;
-							for (int k = 0; k < 4; k++) {
-								float v = iq1m_values(k, i >= 8)[lev];
-								sumqx[k] += weight[i] * v * xb[i];
-								sumq2[k] += weight[i] * v * v;
-							}
-						}
-						for (int k = 0; k < 4; k++)
-							if (sumq2[k] > 0 &&
-							    sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
-								scale = sumqx[k] / sumq2[k];
-								best_score = scale * sumqx[k];
-								besti1 = i1;
-								besti2 = i2;
-								best_k = k;
-							}
-					}
+				iq1m_split_search(pairs, weight, xb, &best_score, &scale,
+						  &besti1, &besti2, &best_k);
 				if (besti1 < 0 || besti2 < 0 || best_k < 0)
 					continue;
 				for (int j = 0; j < 16; j++)
