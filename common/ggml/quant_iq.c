@@ -93,26 +93,53 @@ static int level_of(int g, int p, int j)
 	}
 }
 
-/* Appends the neighbour list of off-grid index u; returns its offset or -1
- * when memory runs out. */
-static int64_t add_neighbours(iq_grid *G, int u, int *d2, uint16_t **buf,
-			      int64_t *len, int64_t *cap)
+/* Squared distance of every grid point to the point of levels u (grid
+ * coordinates 2*level + 1), and its histogram. */
+static void distances(const iq_grid *G, int u, int *d2, int *hist)
 {
-	int hist[1024] = {0};
 	int mask = (1 << G->bits) - 1;
+	int16_t c[8] = {0};
+	for (int k = 0; k < G->dim; k++)
+		c[k] = (int16_t)(2 * ((u >> (G->bits * k)) & mask) + 1);
+#ifdef __SSE2__
+	if (G->dim == 8) {
+		const __m128i vc = _mm_loadu_si128((const __m128i *)c);
+		for (int p = 0; p < G->n_points; p++) {
+			__m128i v = _mm_loadl_epi64((const __m128i *)(G->pos + 8 * p));
+			v = _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8);
+			__m128i diff = _mm_sub_epi16(v, vc);
+			__m128i sq = _mm_madd_epi16(diff, diff);
+			sq = _mm_add_epi32(sq, _mm_shuffle_epi32(sq, 0x4e));
+			sq = _mm_add_epi32(sq, _mm_shuffle_epi32(sq, 0xb1));
+			d2[p] = _mm_cvtsi128_si32(sq);
+			hist[d2[p]]++;
+		}
+		return;
+	}
+#endif
 	for (int p = 0; p < G->n_points; p++) {
 		int d = 0;
 		for (int k = 0; k < G->dim; k++) {
-			int c = 2 * ((u >> (G->bits * k)) & mask) + 1;
-			int diff = G->pos[p * G->dim + k] - c;
+			int diff = G->pos[p * G->dim + k] - c[k];
 			d += diff * diff;
 		}
 		d2[p] = d;
 		hist[d]++;
 	}
+}
+
+/* Appends the neighbour list of off-grid index u: every point at one of
+ * the nwant smallest distances, by (distance, index) as ggml's qsort
+ * orders them; returns its offset or -1 when memory runs out. */
+static int64_t add_neighbours(iq_grid *G, int u, int *d2, uint16_t **buf,
+			      int64_t *len, int64_t *cap)
+{
+	int hist[1024] = {0}, start[1024];
+	distances(G, u, d2, hist);
 	int limit = 0, have = 0, n = 0;
 	for (int d = 0; d < 1024 && have < G->nwant; d++)
 		if (hist[d]) {
+			start[d] = n;
 			limit = d;
 			have++;
 			n += hist[d];
@@ -127,14 +154,10 @@ static int64_t add_neighbours(iq_grid *G, int u, int *d2, uint16_t **buf,
 	}
 	int64_t off = *len;
 	uint16_t *out = *buf + off;
-	*out++ = (uint16_t)n;
-	for (int d = 0; d <= limit; d++) {
-		if (!hist[d])
-			continue;
-		for (int p = 0; p < G->n_points; p++)
-			if (d2[p] == d)
-				*out++ = (uint16_t)p;
-	}
+	out[0] = (uint16_t)n;
+	for (int p = 0; p < G->n_points; p++) /* a counting sort: stable */
+		if (d2[p] <= limit)
+			out[1 + start[d2[p]]++] = (uint16_t)p;
 	*len += 1 + n;
 	return off;
 }
