@@ -302,6 +302,7 @@ static int best_neighbour(const iq_grid *G, int u, const float *xval,
 	float d2[2048 + 4];
 	const float *ql = G->lanes + G->lane_off[u];
 	const __m128 vs = _mm_set1_ps(scale);
+	__m128 vmin = _mm_set1_ps(FLT_MAX);
 	for (int g = 0; g < (nb[0] + 3) / 4; g++) {
 		__m128 acc = _mm_setzero_ps();
 		for (int i = 0; i < G->dim; i++, ql += 4) {
@@ -311,12 +312,20 @@ static int best_neighbour(const iq_grid *G, int u, const float *xval,
 								    diff), diff));
 		}
 		_mm_storeu_ps(d2 + 4 * g, acc);
+		vmin = _mm_min_ps(acc, vmin); /* a NaN lane keeps vmin */
 	}
-	for (int j = 1; j <= nb[0]; j++)
-		if (d2[j - 1] < best_d2) {
-			best_d2 = d2[j - 1];
-			best = nb[j];
-		}
+	/* The scalar scan keeps the first d2 below every earlier one: the
+	 * first occurrence of the least d2 when that is below FLT_MAX (padded
+	 * lanes repeat the last neighbour, so they change no minimum). */
+	vmin = _mm_min_ps(vmin, _mm_shuffle_ps(vmin, vmin, 0x4e));
+	vmin = _mm_min_ps(vmin, _mm_shuffle_ps(vmin, vmin, 0xb1));
+	float mn = _mm_cvtss_f32(vmin);
+	if (mn < best_d2)
+		for (int j = 0; j < nb[0]; j++)
+			if (d2[j] == mn) {
+				best = nb[1 + j];
+				break;
+			}
 #else
 	for (int j = 1; j <= nb[0]; j++) {
 		const int8_t *pg = G->pos + nb[j] * G->dim;
