@@ -3,7 +3,8 @@
 # quantize_* as ggml_quantize_chunk calls them), single thread, on the
 # same heavy-tailed rows in the same run, with and without an importance
 # matrix; MB/s of F32 input (best of QP_BENCH_REPS), the ratio, and whether
-# the bytes are equal.  ggml's side needs an llama.cpp source tree:
+# the bytes are equal.  Times are the thread's CPU time (a loaded machine
+# stretches wall time, not that).  ggml's side needs an llama.cpp source tree:
 #   LLAMA_CPP_SRC=/path/to/llama.cpp make bench
 # (its ggml/src/ggml-quants.c is compiled into a temporary folder, -O3 C11
 # as llama.cpp's Release build does; nothing of it is kept).  Without
