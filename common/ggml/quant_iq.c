@@ -735,12 +735,46 @@ static int iq1_pair_cmp(const void *a, const void *b)
 /* iq1_find_best_neighbour2: the neighbour of least sum w (s*xx[l] - x)^2.
  * (When every error is NaN or >= FLT_MAX ggml scans the whole grid with an
  * out-of-bounds read, then aborts; here the first neighbour is taken.) */
-static int iq1_best_neighbour(const iq_grid *G, const uint16_t *nb,
-			      const float *xval, const float *w, float scale,
-			      const float *xx, int8_t *L)
+static int iq1_best_neighbour(const iq_grid *G, int u, const float *xval,
+			      const float *w, float scale, const float *xx,
+			      int8_t *L)
 {
+	const uint16_t *nb = neighbours_of(G, u);
 	float best_d2 = FLT_MAX;
 	int best = nb[1];
+#ifdef __SSE2__
+	/* as best_neighbour; a lane's value xx[level] is selected by masks
+	 * from its coordinate 2*level + 1 (1, 3 or 5), no arithmetic */
+	float d2[2048 + 4];
+	const float *ql = G->lanes + G->lane_off[u];
+	const __m128 vs = _mm_set1_ps(scale), one = _mm_set1_ps(1), three = _mm_set1_ps(3);
+	const __m128 x0 = _mm_set1_ps(xx[0]), x1 = _mm_set1_ps(xx[1]), x2 = _mm_set1_ps(xx[2]);
+	__m128 vmin = _mm_set1_ps(FLT_MAX);
+	for (int g = 0; g < (nb[0] + 3) / 4; g++) {
+		__m128 acc = _mm_setzero_ps();
+		for (int i = 0; i < 8; i++, ql += 4) {
+			__m128 c = _mm_loadu_ps(ql);
+			__m128 is0 = _mm_cmpeq_ps(c, one), is1 = _mm_cmpeq_ps(c, three);
+			__m128 q = _mm_or_ps(_mm_and_ps(is0, x0),
+					     _mm_or_ps(_mm_and_ps(is1, x1),
+						       _mm_andnot_ps(_mm_or_ps(is0, is1), x2)));
+			__m128 diff = _mm_sub_ps(_mm_mul_ps(vs, q), _mm_set1_ps(xval[i]));
+			acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(w[i]),
+								    diff), diff));
+		}
+		_mm_storeu_ps(d2 + 4 * g, acc);
+		vmin = _mm_min_ps(acc, vmin);
+	}
+	vmin = _mm_min_ps(vmin, _mm_shuffle_ps(vmin, vmin, 0x4e));
+	vmin = _mm_min_ps(vmin, _mm_shuffle_ps(vmin, vmin, 0xb1));
+	float mn = _mm_cvtss_f32(vmin);
+	if (mn < best_d2)
+		for (int j = 0; j < nb[0]; j++)
+			if (d2[j] == mn) {
+				best = nb[1 + j];
+				break;
+			}
+#else
 	for (int j = 1; j <= nb[0]; j++) {
 		const int8_t *pg = G->pos + nb[j] * 8;
 		float d2 = 0;
@@ -754,6 +788,7 @@ static int iq1_best_neighbour(const iq_grid *G, const uint16_t *nb,
 			best = nb[j];
 		}
 	}
+#endif
 	const int8_t *pg = G->pos + best * 8;
 	for (int i = 0; i < 8; i++)
 		L[i] = (int8_t)((pg[i] - 1) / 2);
@@ -783,8 +818,8 @@ static bool iq1_points(const iq_grid *G, int nsub, int8_t *L,
 		int gi = G->map[u];
 		if (gi < 0) {
 			all_on = false;
-			gi = iq1_best_neighbour(G, neighbours_of(G, u), xb + 8 * k,
-						w + 8 * k, scale, xx[k], L + 8 * k);
+			gi = iq1_best_neighbour(G, u, xb + 8 * k, w + 8 * k, scale,
+						xx[k], L + 8 * k);
 		}
 		index[k] = (uint16_t)gi;
 	}
