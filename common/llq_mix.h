@@ -26,7 +26,6 @@
 #ifndef QP_LLQ_MIX_H
 #define QP_LLQ_MIX_H
 
-#include <msgpack.h>
 #include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -107,15 +106,16 @@ typedef struct qp_llq_model {
 
 void qp_llq_model_init(qp_llq_model *m);
 void qp_llq_model_free(qp_llq_model *m);
-/* Reads the facts from a gguf-dump `model` record map. */
-int qp_llq_model_set(qp_llq_model *m, const msgpack_object *model_map,
-		     qp_err *e);
-/* Adds one `tensor` record map (name, shape, type). */
-int qp_llq_model_add(qp_llq_model *m, const msgpack_object *tensor_map,
-		     qp_err *e);
-/* The same from plain values (tests, synthetic models). */
+/* Adds one tensor (llq_mix_rec.h reads them from records); n_dims as
+ * stored, trailing 1s are dropped as ggml_n_dims does. */
 int qp_llq_model_add_tensor(qp_llq_model *m, const char *name, int n_dims,
 			    const int64_t *ne, uint32_t type, qp_err *e);
+
+/* Bytes of tensor t written as type: rows x row size, what llama-quantize
+ * adds up as its "quant size" (no header, no alignment padding).  Fails
+ * when the type cannot hold rows of ne[0]. */
+int qp_llq_tensor_bytes(const qp_llq_tensor *t, uint32_t type,
+			uint64_t *bytes, qp_err *e);
 
 /* ---- the mix ----------------------------------------------------------- */
 
