@@ -180,8 +180,73 @@ static int escape_inside(char c, bool first, char *buf, size_t size,
 	return putc_(buf, size, n, c, e);
 }
 
+int qp_llq_regex_check(const char *pat, qp_err *e)
+{
+	if (strlen(pat) > 4096)
+		return qp_fail(e, "pattern longer than 4096 bytes");
+	bool repeatable = false; /* the last item can take a quantifier */
+	int bounds = 0;
+	for (size_t i = 0; pat[i]; i++) {
+		char c = pat[i];
+		if (c == '\\') {
+			if (pat[i + 1])
+				i++;
+			repeatable = true;
+		} else if (c == '[') {
+			i++;
+			if (pat[i] == '^')
+				i++;
+			if (pat[i] == ']')
+				i++;
+			while (pat[i] && pat[i] != ']') {
+				if (pat[i] == '[' && pat[i + 1] == ':') {
+					const char *end = strstr(pat + i, ":]");
+					i = end ? (size_t)(end - pat) + 2 : strlen(pat);
+					continue;
+				}
+				i += pat[i] == '\\' && pat[i + 1] ? 2 : 1;
+			}
+			if (!pat[i])
+				return 0; /* unterminated: the compiler says so */
+			repeatable = true;
+		} else if (c == '*' || c == '+' || c == '?' || c == '{') {
+			if (!repeatable)
+				return qp_fail(e, "'%c' at offset %zu has nothing to "
+					       "repeat", c, i);
+			if (c == '{') {
+				char *end;
+				long lo = strtol(pat + i + 1, &end, 10), hi = lo;
+				if (*end == ',')
+					hi = isdigit((unsigned char)end[1])
+						     ? strtol(end + 1, &end, 10)
+						     : (end++, lo);
+				if (lo > 255 || hi > 255 || ++bounds > 2)
+					return qp_fail(e, "repetition bounds above "
+						       "255, or more than two of "
+						       "them");
+				const char *close = strchr(pat + i, '}');
+				if (!close)
+					return 0;
+				i = (size_t)(close - pat);
+			}
+			if (pat[i + 1] == '?')
+				i++; /* lazy */
+			repeatable = false;
+		} else if (c == '(' && pat[i + 1] == '?') {
+			/* (?: (?= (?! (?<= (?<!: group syntax, not a quantifier */
+			i += pat[i + 2] == '<' && pat[i + 3] ? 3 : pat[i + 2] ? 2 : 1;
+			repeatable = false;
+		} else {
+			repeatable = !(c == '(' || c == '|' || c == '^');
+		}
+	}
+	return 0;
+}
+
 int qp_llq_ecma_to_ere(const char *pat, char *buf, size_t size, qp_err *e)
 {
+	if (qp_llq_regex_check(pat, e))
+		return -1;
 	size_t n = 0;
 	if (size == 0)
 		return qp_fail(e, "pattern too long");

@@ -78,6 +78,12 @@ int qp_llq_rules_add(qp_llq_rules *r, const char *token, qp_err *e);
 /* Index of the first rule whose pattern llama-quantize would find in
  * name, or -1. */
 long qp_llq_rules_match(const qp_llq_rules *r, const char *name);
+/* Refuses what would make a regex engine blow up or what ECMAScript
+ * rejects anyway: a quantifier with nothing to repeat (at the start,
+ * after '(' '|' '^' or another quantifier: "a++"), a bound above 255 or
+ * more than two bounds, a pattern over 4096 bytes.  Used for our recipe
+ * rules and llama-quantize's alike. */
+int qp_llq_regex_check(const char *pattern, qp_err *e);
 /* Translates a lower-cased ECMAScript pattern into POSIX ERE text
  * (\d \w \s and their bracket forms, lazy quantifiers, (?: groups) into
  * buf; fails on what has no equivalent. */

@@ -210,6 +210,11 @@ int qp_rtext_parse(const char *text, size_t len, qp_rtext *out, qp_err *e)
 			qp_fail(e, "out of memory");
 			goto fail;
 		}
+		if (qp_llq_regex_check(regex, e)) {
+			free(regex);
+			qp_fail_prefix(e, "line %d", lineno);
+			goto fail;
+		}
 		if (rule_add(out, regex, NULL, ti->id, lineno, e)) {
 			qp_fail_prefix(e, "line %d", lineno);
 			goto fail;

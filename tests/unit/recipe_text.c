@@ -58,6 +58,9 @@ static void test_parse(void)
 	expect_bad("# quantpipe recipe 1\na=Q4_0_4_4\n", "unknown type", "removed type");
 	expect_bad("# quantpipe recipe 1\n\n(a=Q4_K\n", "line 3", "regex that does not compile");
 	expect_bad("# quantpipe recipe 1\na[=Q4_K\n", "does not compile", "unterminated bracket");
+	expect_bad("# quantpipe recipe 1\n.*a+++=Q4_K\n", "line 2: '+' at offset 4 has nothing to repeat",
+		   "stacked quantifiers (a regex engine blow-up)");
+	expect_bad("# quantpipe recipe 1\n((a{200}){200}){2}=Q4_K\n", "more than two", "three bounds");
 	static const char nul[] = "# quantpipe recipe 1\na\0b=Q4_K\n";
 	qp_rtext rr;
 	ok(qp_rtext_parse(nul, sizeof nul - 1, &rr, &e) == -1 &&
@@ -93,6 +96,11 @@ static void test_ttfile(void)
 		{"[]a]=q4_k", "empty bracket"},
 		{"[a=q4_k", "unterminated ["},
 		{"a\\q=q4_k", "escape \\q"},
+		{"a++=q4_k", "nothing to repeat"},
+		{"*a=q4_k", "nothing to repeat"},
+		{"(+a)=q4_k", "nothing to repeat"},
+		{"a{300}=q4_k", "bounds above 255"},
+		{"((a{2}){3}){4}=q4_k", "more than two"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		qp_llq_rules b = {0};
@@ -130,6 +138,7 @@ static void test_ecma(void)
 	ere("\\x2c\\x2e\\x3d", ",\\.=");
 	ere("\\-\\=\\/", "-=/");
 	ere("^a|b$", "^a|b$");
+	ere("[+*]+a{2,3}", "[+*]+a{2,3}");
 	char small[4];
 	qp_err e;
 	ok(qp_llq_ecma_to_ere("abcdef", small, sizeof small, &e) == -1 &&
