@@ -146,4 +146,20 @@ test_expect_success 'a recipe llama-quantize cannot write is refused before any 
 	grep -q "unknown type \"Q4_Z\"" err && test_one_error_line err
 '
 
+test_expect_success 'recipes/: each named mix file gives what --mix gives' '
+	n=0 &&
+	for f in "$QP_TOP"/recipes/*.recipe; do
+		m=$(sed -n "s/^# mix: \([A-Z0-9_]*\) .*/\1/p" "$f")
+		if [ -z "$m" ]; then
+			recipe-emit -q --from "$f" -f tsv <tiny.mp >/dev/null || return 1
+			continue
+		fi
+		recipe-emit --mix $m -f tsv <tiny.mp >want &&
+		recipe-emit --from "$f" -f tsv <tiny.mp >got 2>err &&
+		test_cmp want got || { echo "$f"; return 1; }
+		n=$((n + 1))
+	done &&
+	test $n -ge 12
+'
+
 test_done
