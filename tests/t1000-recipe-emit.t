@@ -84,6 +84,16 @@ test_expect_success '--from-gguf reads the types of a file of the same model' '
 	recipe-emit --from-gguf tiny32.gguf -f tsv <tiny.mp >got && test_cmp f32.tsv got
 '
 
+test_expect_success 'an F16 mix: rules in the recipe text, only the ftype for llama-quantize' '
+	gguf-dump tiny32.gguf >t32.mp &&
+	recipe-emit --mix F16 -f recipe <t32.mp >f16.recipe &&
+	grep -qx ".\*=F16" f16.recipe &&
+	recipe-emit --from f16.recipe -f tsv <t32.mp >got &&
+	recipe-emit --mix F16 -f tsv <t32.mp >want && test_cmp want got &&
+	recipe-emit --mix F16 -f args <t32.mp >args &&
+	printf "\nF16\n" >want.args && test_cmp want.args args
+'
+
 test_expect_success 'a recipe file rule that decides nothing warns; -q keeps quiet' '
 	printf "# quantpipe recipe 1\nnothing\\\\.here=Q8_0\nblk\\\\.[0-9]+\\\\.attn_norm\\\\.weight=Q8_0\n.*=Q4_K\n" >w.recipe &&
 	recipe-emit --from w.recipe -f tsv <tiny.mp >out 2>err &&

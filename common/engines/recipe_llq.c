@@ -372,16 +372,18 @@ static int plan_of(const qp_llq_model *m, const qp_recipe *r, uint32_t *plan,
 
 /* The ftype and rules that make llama-quantize write the plan. */
 static int rules_for(const qp_llq_model *m, const qp_recipe *r,
-		     const uint32_t *plan, const bool *decided,
-		     const qp_llq_ftype **ft, qp_rtext *rules,
-		     bool *needs_imatrix, qp_err *e)
+		     qp_recipe_form form, const uint32_t *plan,
+		     const bool *decided, const qp_llq_ftype **ft,
+		     qp_rtext *rules, bool *needs_imatrix, qp_err *e)
 {
 	memset(rules, 0, sizeof *rules);
 	const qp_llq_ftype *given = r->ftype ? qp_llq_ftype_by_name(r->ftype)
 					     : NULL;
 	/* an F16/BF16/F32 base ignores rules: usable only when it alone
-	 * gives the plan */
+	 * gives the plan (and not in our recipe text, which must state
+	 * every type by itself) */
 	if (given && !qp_llq_ftype_quantized(given) &&
+	    (form == QP_FORM_TTFILE || form == QP_FORM_ARGS) &&
 	    replay(m, given, NULL, plan, needs_imatrix, e) == 0) {
 		*ft = given;
 		return 0;
@@ -438,7 +440,8 @@ int qp_recipe_llq_emit(const qp_llq_model *m, const qp_recipe *r,
 		return out->oom ? qp_fail(e, "out of memory") : 0;
 	}
 	if (!st)
-		st = rules_for(m, r, plan, decided, &ft, &rules, needs_imatrix, e);
+		st = rules_for(m, r, form, plan, decided, &ft, &rules,
+			       needs_imatrix, e);
 	if (!st) {
 		bool pure = rules.n > 0;
 		char c[4][256];
