@@ -19,6 +19,7 @@
 #include "fp16.h"
 #include "iq_tables.h"
 #include "le.h"
+#include "quant_iq.h"
 #include "types.h"
 
 #define QK_K 256
@@ -557,6 +558,7 @@ static dequant_fn dequant_for(uint32_t type)
 	case QP_IQ1_M: return deq_iq1_m;
 	case QP_IQ4_NL: return deq_iq4_nl;
 	case QP_IQ4_XS: return deq_iq4_xs;
+	case QP_NVFP4: return qp_decode_nvfp4;
 	default: return NULL;
 	}
 }

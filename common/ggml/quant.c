@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "le.h"
+#include "quant_iq.h"
 #include "quant_k.h"
 #include "quant_legacy.h"
 #include "types.h"
@@ -54,7 +55,7 @@ static qp_encode_fn encoder_for(uint32_t type)
 	case QP_Q4_K: return encode_q4_k;
 	case QP_Q5_K: return encode_q5_k;
 	case QP_Q6_K: return encode_q6_k;
-	default: return NULL;
+	default: return qp_iq_encoder(type);
 	}
 }
 
@@ -90,6 +91,8 @@ int qp_quantize(uint32_t type, const float *src, void *dst, int64_t nrows,
 		return qp_fail(e, "%s: rows of %lld values are not a multiple "
 			       "of the block size %u", ti->name,
 			       (long long)n_per_row, ti->block_size);
+	if (qp_iq_ready(type, imatrix != NULL, e))
+		return -1;
 	fn(src, dst, nrows, n_per_row, imatrix);
 	return 0;
 }
