@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "imatrix.h"
+#include "imatrix_stats.h"
 #include "imatrix_match.h"
 #include "model_batch.h"
 #include "names.h"
