@@ -268,7 +268,8 @@ int main(int argc, char **argv)
 	int status = setup(&r, &o, &c);
 	/* a profile from an earlier run is replaced by the new one */
 	static const char *const replaced[] = {"profile", NULL};
-	qp_model_filter mf = {"sens-score", on_model, &r, replaced, false};
+	qp_model_filter mf = {.prog = "sens-score", .on_model = on_model, .ctx = &r,
+			      .drop_kinds = replaced};
 	if (status == 0)
 		status = qp_model_filter_pipe(&mf, &c, argc, argv);
 	cleanup(&r);
