@@ -16,12 +16,13 @@
 
 #include <string.h>
 
+#include "blocks.h"
 #include "fp16.h"
 #include "iq_tables.h"
 #include "le.h"
 #include "types.h"
 
-#define QK_K 256
+#define QK_K QP_QK_K
 
 typedef void (*dequant_fn)(const uint8_t *b, float *y, int64_t nblocks);
 
@@ -111,17 +112,10 @@ static void deq_q8_0(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-/* E8M0 exponent halved: 2^(e-128), with ggml's denormal cases. */
-static float e8m0_half(uint8_t e)
-{
-	uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
-	return qp_f32_from_bits(bits);
-}
-
 static void deq_mxfp4(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 17, y += 32) {
-		const float d = e8m0_half(b[0]);
+		const float d = qp_e8m0_half(b[0]);
 		for (int j = 0; j < 16; j++) {
 			y[j] = (float)qp_mxfp4_values[b[1 + j] & 0x0f] * d;
 			y[j + 16] = (float)qp_mxfp4_values[b[1 + j] >> 4] * d;
@@ -206,18 +200,6 @@ static void deq_q3_k(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-/* The 6-bit scale and min of sub-block j in Q4_K / Q5_K's 12 bytes. */
-static void k4_scale_min(const uint8_t *q, int j, int *sc, int *mn)
-{
-	if (j < 4) {
-		*sc = q[j] & 63;
-		*mn = q[j + 4] & 63;
-	} else {
-		*sc = (q[j + 4] & 0x0f) | (q[j - 4] >> 6) << 4;
-		*mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
-	}
-}
-
 static void deq_q4_k(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 144) {
@@ -225,9 +207,9 @@ static void deq_q4_k(const uint8_t *b, float *y, int64_t nb)
 		const uint8_t *s = b + 4, *q = b + 16;
 		for (int is = 0; is < 8; is += 2, q += 32) {
 			int sc, mn;
-			k4_scale_min(s, is, &sc, &mn);
+			qp_k4_scale_min(s, is, &sc, &mn);
 			const float d1 = d * (float)sc, m1 = dmin * (float)mn;
-			k4_scale_min(s, is + 1, &sc, &mn);
+			qp_k4_scale_min(s, is + 1, &sc, &mn);
 			const float d2 = d * (float)sc, m2 = dmin * (float)mn;
 			for (int l = 0; l < 32; l++)
 				*y++ = d1 * (float)(q[l] & 0x0f) - m1;
@@ -245,9 +227,9 @@ static void deq_q5_k(const uint8_t *b, float *y, int64_t nb)
 		uint8_t u1 = 1, u2 = 2;
 		for (int is = 0; is < 8; is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
 			int sc, mn;
-			k4_scale_min(s, is, &sc, &mn);
+			qp_k4_scale_min(s, is, &sc, &mn);
 			const float d1 = d * (float)sc, m1 = dmin * (float)mn;
-			k4_scale_min(s, is + 1, &sc, &mn);
+			qp_k4_scale_min(s, is + 1, &sc, &mn);
 			const float d2 = d * (float)sc, m2 = dmin * (float)mn;
 			for (int l = 0; l < 32; l++)
 				*y++ = d1 * (float)((ql[l] & 0x0f) +
