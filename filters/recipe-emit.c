@@ -429,7 +429,7 @@ static int run_text(run *r, const qp_common *c)
 	qp_err e;
 	int devnull = open("/dev/null", O_WRONLY);
 	qp_writer *w = devnull >= 0 ? qp_writer_new(devnull, false) : NULL;
-	qp_model_filter mf = {PROG, on_model, r, NULL, false};
+	qp_model_filter mf = {.prog = PROG, .on_model = on_model, .ctx = r};
 	qp_model_stream *s = w ? qp_model_stream_new(&mf) : NULL;
 	int status = 1;
 	if (!s) {
@@ -533,7 +533,7 @@ int main(int argc, char **argv)
 	}
 	if (st == 0) {
 		if (o.form == FORM_RECORD) {
-			qp_model_filter mf = {PROG, on_model, &r, NULL, false};
+			qp_model_filter mf = {.prog = PROG, .on_model = on_model, .ctx = &r};
 			st = qp_model_filter_pipe(&mf, &c, argc, argv);
 		} else {
 			st = run_text(&r, &c);

@@ -688,27 +688,27 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 	}
 }
 
-static void encode_iq2_xxs(const float *s, uint8_t *d, int64_t nr, int64_t n,
+void qp_encode_iq2_xxs(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			   const float *imp)
 {
 	encode_lattice(&T_IQ2XXS, pack_iq2_xxs, 66, s, d, nr, n, imp);
 }
-static void encode_iq2_xs(const float *s, uint8_t *d, int64_t nr, int64_t n,
+void qp_encode_iq2_xs(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			  const float *imp)
 {
 	encode_lattice(&T_IQ2XS, pack_iq2_xs, 74, s, d, nr, n, imp);
 }
-static void encode_iq2_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
+void qp_encode_iq2_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			 const float *imp)
 {
 	encode_lattice(&T_IQ2S, pack_iq2_s, 82, s, d, nr, n, imp);
 }
-static void encode_iq3_xxs(const float *s, uint8_t *d, int64_t nr, int64_t n,
+void qp_encode_iq3_xxs(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			   const float *imp)
 {
 	encode_lattice(&T_IQ3XXS, pack_iq3_xxs, 98, s, d, nr, n, imp);
 }
-static void encode_iq3_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
+void qp_encode_iq3_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			 const float *imp)
 {
 	encode_lattice(&T_IQ3S, pack_iq3_s, 110, s, d, nr, n, imp);
@@ -846,7 +846,7 @@ static float iq1_refit(const iq_grid *G, int nsub, const uint16_t *index,
 static const float iq1_xp[3] = {-1 + IQ1_DELTA, IQ1_DELTA, 1 + IQ1_DELTA};
 static const float iq1_xm[3] = {-1 - IQ1_DELTA, -IQ1_DELTA, 1 - IQ1_DELTA};
 
-static void encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
+void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
 	const iq_grid *G = grid_get(G_IQ1S);
@@ -1017,7 +1017,7 @@ static void iq1m_split_search(const iq1_pair *pairs, const float *weight,
 	}
 }
 
-static void encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
+void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
 	static const uint8_t masks[4] = {0x00, 0x80, 0x08, 0x88};
@@ -1166,7 +1166,7 @@ static uint8_t e2m1_nearest(float x, float d)
 	return (uint8_t)best;
 }
 
-static void encode_nvfp4(const float *src, uint8_t *dst, int64_t nrows,
+void qp_encode_nvfp4(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
 	(void)imp;
@@ -1201,28 +1201,7 @@ void qp_decode_nvfp4(const uint8_t *b, float *y, int64_t nblocks)
 		}
 }
 
-/* ---- dispatch ------------------------------------------------------------ */
-
-void (*qp_iq_encoder(uint32_t type))(const float *, uint8_t *, int64_t,
-				     int64_t, const float *)
-{
-	switch (type) {
-	case QP_IQ2_XXS: return encode_iq2_xxs;
-	case QP_IQ2_XS: return encode_iq2_xs;
-	case QP_IQ2_S: return encode_iq2_s;
-	case QP_IQ3_XXS: return encode_iq3_xxs;
-	case QP_IQ3_S: return encode_iq3_s;
-	case QP_IQ1_S: return encode_iq1_s;
-	case QP_IQ1_M: return encode_iq1_m;
-	case QP_NVFP4: return encode_nvfp4;
-	default: return NULL;
-	}
-}
-
-bool qp_iq_encodes(uint32_t type)
-{
-	return qp_iq_encoder(type) != NULL;
-}
+/* ---- neighbour maps on first use ---------------------------------------- */
 
 int qp_iq_ready(uint32_t type, bool has_imatrix, qp_err *e)
 {

@@ -19,19 +19,26 @@
 
 #include "err.h"
 
-/* True for the types this module encodes. */
-bool qp_iq_encodes(uint32_t type);
-
 /* Builds (once) the neighbour map of type's grid.  Fails when memory runs
  * out, or when type is one ggml_quantize_chunk refuses without an
  * importance matrix (ggml_quantize_requires_imatrix: IQ2_XXS IQ2_XS IQ1_S;
  * it aborts) and has_imatrix is false.  0 for every other type. */
 int qp_iq_ready(uint32_t type, bool has_imatrix, qp_err *e);
 
-/* The encoder of type (NULL when not one of this module's). */
-void (*qp_iq_encoder(uint32_t type))(const float *src, uint8_t *dst,
-				     int64_t nrows, int64_t n_per_row,
-				     const float *imatrix);
+/* The encoders, with quant.h's qp_encode_fn signature (imatrix may be
+ * NULL where ggml allows it: IQ1_M, IQ2_S, IQ3_XXS, IQ3_S, NVFP4). */
+#define QP_IQ_ENCODER(name)                                                  \
+	void name(const float *src, uint8_t *dst, int64_t nrows,             \
+		  int64_t n_per_row, const float *imatrix)
+QP_IQ_ENCODER(qp_encode_iq1_s);
+QP_IQ_ENCODER(qp_encode_iq1_m);
+QP_IQ_ENCODER(qp_encode_iq2_xxs);
+QP_IQ_ENCODER(qp_encode_iq2_xs);
+QP_IQ_ENCODER(qp_encode_iq2_s);
+QP_IQ_ENCODER(qp_encode_iq3_xxs);
+QP_IQ_ENCODER(qp_encode_iq3_s);
+QP_IQ_ENCODER(qp_encode_nvfp4);
+#undef QP_IQ_ENCODER
 
 /* nblocks NVFP4 blocks (64 values, 36 bytes) to floats. */
 void qp_decode_nvfp4(const uint8_t *b, float *y, int64_t nblocks);

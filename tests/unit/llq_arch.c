@@ -14,6 +14,7 @@
 
 #include "../tap.h"
 #include "gguf.h"
+#include "gguf_write.h"
 #include "types.h"
 
 typedef struct spec {
