@@ -939,7 +939,8 @@ int main(int argc, char **argv)
 	if (o.fit_file && load_fit(&r, o.fit_file) != 0)
 		return 1;
 	static const char *const drop[] = {NULL};
-	qp_model_filter mf = {"proxy-fit", on_model, &r, drop, true};
+	qp_model_filter mf = {.prog = "proxy-fit", .on_model = on_model, .ctx = &r,
+			      .drop_kinds = drop, .across_operands = true};
 	st = qp_model_filter_pipe(&mf, &c, argc, argv);
 	for (size_t i = 0; i < r.n_imat; i++)
 		qp_kept_free(&r.imat[i]);
