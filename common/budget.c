@@ -1,0 +1,225 @@
+/* budget.c — records in, recipes out. */
+#include "budget.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf.h"
+#include "mapfile.h"
+#include "types.h"
+
+static char *obj_strdup(const msgpack_object *o)
+{
+	char *s = malloc(o->via.str.size + 1);
+	if (s) {
+		memcpy(s, o->via.str.ptr, o->via.str.size);
+		s[o->via.str.size] = 0;
+	}
+	return s;
+}
+
+static bool any_imatrix(const msgpack_object *qerr)
+{
+	for (uint32_t i = 0; i < qerr->via.map.size; i++) {
+		const msgpack_object *v = &qerr->via.map.ptr[i].val;
+		if (v->type != MSGPACK_OBJECT_MAP)
+			continue;
+		const msgpack_object *im = qp_map_get(v, "imatrix");
+		if (im && im->type == MSGPACK_OBJECT_BOOLEAN && im->via.boolean)
+			return true;
+	}
+	return false;
+}
+
+static int load_tensor(const qp_record *rec, qp_opt_tensor *t, char **name,
+		       qp_err *e)
+{
+	const msgpack_object *nm = qp_rec_field(rec, "name", MSGPACK_OBJECT_STR, e);
+	const msgpack_object *ty = nm ? qp_rec_field(rec, "type", MSGPACK_OBJECT_STR, e) : NULL;
+	const msgpack_object *sh = ty ? qp_rec_field(rec, "shape", MSGPACK_OBJECT_ARRAY, e) : NULL;
+	if (!sh)
+		return -1;
+	*name = obj_strdup(nm);
+	if (!*name)
+		return qp_fail(e, "out of memory");
+	t->name = *name;
+	char tb[32];
+	size_t tl = ty->via.str.size < 31 ? ty->via.str.size : 31;
+	memcpy(tb, ty->via.str.ptr, tl);
+	tb[tl] = 0;
+	const qp_type_info *ti = qp_type_info_by_name(tb);
+	if (!ti)
+		return qp_fail(e, "record %llu (byte offset %llu): field \"type\": unknown type \"%s\"",
+			       (unsigned long long)rec->index, (unsigned long long)rec->offset, tb);
+	t->type = ti->id;
+	if (sh->via.array.size < 1 || sh->via.array.size > 4)
+		return qp_fail(e, "record %llu (byte offset %llu): field \"shape\": want 1 to 4 dimensions",
+			       (unsigned long long)rec->index, (unsigned long long)rec->offset);
+	t->n_dims = (int)sh->via.array.size;
+	t->n_elem = 1;
+	for (int d = 0; d < 4; d++) {
+		t->ne[d] = 1;
+		if (d >= t->n_dims)
+			continue;
+		const msgpack_object *v = &sh->via.array.ptr[d];
+		if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 > (1ull << 40))
+			return qp_fail(e, "record %llu (byte offset %llu): field \"shape\": bad dimension",
+				       (unsigned long long)rec->index, (unsigned long long)rec->offset);
+		t->ne[d] = (int64_t)v->via.u64;
+		t->n_elem *= v->via.u64;
+	}
+	const msgpack_object *q = qp_map_get(&rec->map, "qerr");
+	t->qerr = q && q->type == MSGPACK_OBJECT_MAP ? q : NULL;
+	return 0;
+}
+
+static int load_layout(const qp_record *model, const qp_llq_imatrix_kv *im,
+		       qp_llq_layout *lay, qp_err *e)
+{
+	const msgpack_object *p = qp_rec_field(model, "path", MSGPACK_OBJECT_STR, e);
+	if (!p)
+		return -1;
+	const msgpack_object *ns = qp_map_get(&model->map, "n_shards");
+	if (ns && ns->type == MSGPACK_OBJECT_POSITIVE_INTEGER && ns->via.u64 > 1)
+		return qp_fail(e, "split models: exact sizes need one GGUF file (merge the shards first)");
+	char *path = obj_strdup(p);
+	if (!path)
+		return qp_fail(e, "out of memory");
+	if (strcmp(path, "-") == 0 || strchr(path, '#')) {
+		qp_fail(e, "model path '%s': exact sizes need the model's GGUF header, which a stream or archive member does not keep",
+			path);
+		free(path);
+		return -1;
+	}
+	qp_map m;
+	if (qp_map_open(path, &m, e) != 0) {
+		free(path);
+		return -1;
+	}
+	qp_gguf g;
+	int rc = qp_gguf_parse(m.data, m.size, m.size, &g, e);
+	if (rc != 0) {
+		if (rc > 0)
+			qp_fail(e, "%s: truncated GGUF header", path);
+		else
+			qp_fail_prefix(e, "%s", path);
+		qp_map_close(&m);
+		free(path);
+		return -1;
+	}
+	rc = qp_llq_layout_of(&g, im, lay, e);
+	qp_gguf_free(&g);
+	qp_map_close(&m);
+	free(path);
+	return rc;
+}
+
+int qp_budget_load(const qp_record *model, const qp_record *const *tensors,
+		   int n, const qp_llq_imatrix_kv *im, qp_budget_model *m,
+		   qp_err *e)
+{
+	memset(m, 0, sizeof *m);
+	const msgpack_object *id = qp_rec_field(model, "id", MSGPACK_OBJECT_STR, e);
+	if (!id)
+		return -1;
+	m->id = obj_strdup(id);
+	m->t = calloc((size_t)(n > 0 ? n : 1), sizeof *m->t);
+	m->names = calloc((size_t)(n > 0 ? n : 1), sizeof *m->names);
+	if (!m->id || !m->t || !m->names) {
+		qp_budget_free(m);
+		return qp_fail(e, "out of memory");
+	}
+	m->n = n;
+	const msgpack_object *nl = qp_map_path(&model->map, "hyper.n_layer");
+	m->n_layer = nl && nl->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int)nl->via.u64 : 1;
+	for (int k = 0; k < n; k++) {
+		if (load_tensor(tensors[k], &m->t[k], &m->names[k], e) != 0) {
+			qp_budget_free(m);
+			return -1;
+		}
+		if (m->t[k].qerr) {
+			m->imatrix_used |= any_imatrix(m->t[k].qerr);
+			m->n_elem_qerr += m->t[k].n_elem;
+		}
+	}
+	if (load_layout(model, im, &m->layout, e) != 0) {
+		qp_budget_free(m);
+		return -1;
+	}
+	return 0;
+}
+
+void qp_budget_free(qp_budget_model *m)
+{
+	if (m->names)
+		for (int k = 0; k < m->n; k++)
+			free(m->names[k]);
+	free(m->names);
+	free(m->t);
+	free(m->id);
+	memset(m, 0, sizeof *m);
+}
+
+const char *qp_budget_ftype(const qp_budget_model *m, const uint32_t *types)
+{
+	static const uint32_t accepted[] = {
+		QP_Q4_0, QP_Q4_1, QP_Q5_0, QP_Q5_1, QP_Q8_0, QP_Q2_K, QP_Q3_K,
+		QP_Q4_K, QP_Q5_K, QP_Q6_K, QP_IQ2_XXS, QP_IQ2_XS, QP_IQ2_S,
+		QP_IQ3_XXS, QP_IQ3_S, QP_IQ1_S, QP_IQ1_M, QP_IQ4_NL, QP_IQ4_XS,
+		QP_TQ1_0, QP_TQ2_0, QP_Q1_0, QP_Q2_0,
+	};
+	int best = -1;
+	uint64_t best_n = 0;
+	for (size_t a = 0; a < sizeof accepted / sizeof *accepted; a++) {
+		uint64_t c = 0;
+		for (int k = 0; k < m->n; k++)
+			if (types[k] == accepted[a] && types[k] != m->t[k].type)
+				c += m->t[k].n_elem;
+		if (c > best_n) {
+			best_n = c;
+			best = (int)a;
+		}
+	}
+	for (int k = 0; best < 0 && k < m->n; k++)
+		if (types[k] == QP_MXFP4)
+			return "MXFP4_MOE";
+	/* no quantized tensor: a quantized base keeps the per-tensor rules
+	 * in force (llama-quantize ignores them for F16/BF16/F32) */
+	return best < 0 ? "Q8_0" : qp_type_info_by_id(accepted[best])->name;
+}
+
+int qp_budget_recipe(const qp_budget_model *m, const qp_opt_solution *s,
+		     const char *source, double budget_bpw,
+		     double budget_bytes, bool with_optimal, qp_recipe *r,
+		     qp_err *e)
+{
+	qp_recipe_init(r);
+	if (qp_recipe_set_model(r, m->id, e) || qp_recipe_set_source(r, source, e) ||
+	    qp_recipe_set_ftype(r, qp_budget_ftype(m, s->types), e))
+		goto fail;
+	r->has_pure = true;
+	r->pure = true;
+	if (budget_bpw >= 0) {
+		r->has_budget_bpw = true;
+		r->budget_bpw = budget_bpw;
+	}
+	if (budget_bytes >= 0) {
+		r->has_budget_bytes = true;
+		r->budget_bytes = (uint64_t)budget_bytes;
+	}
+	r->n_bytes = s->n_bytes;
+	r->bpw = s->bpw;
+	if (with_optimal) {
+		r->has_optimal = true;
+		r->opt_loss = s->loss;
+		r->opt_bound = s->bound;
+		r->opt_gap = s->gap;
+	}
+	for (int k = 0; k < m->n; k++)
+		if (qp_recipe_add(r, m->t[k].name, s->types[k], e))
+			goto fail;
+	return 0;
+fail:
+	qp_recipe_free(r);
+	return -1;
+}

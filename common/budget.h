@@ -1,0 +1,58 @@
+/* budget.h — one model's records as an optimisation problem, and its
+ * solutions as recipe records.
+ *
+ * Promise: qp_budget_load() reads the tensor records of one model (name,
+ * shape, type, qerr) into optimize.h's form and the output header's
+ * layout from the model's GGUF header (model.path; llq_size.h), so sizes
+ * are those of the file llama-quantize would write.  It also says whether
+ * qerr measured with an importance matrix (any entry with imatrix: true),
+ * which decides whether IQ1/IQ2/IQ3_XXS may be chosen.  qp_budget_recipe()
+ * turns a solution into a qp_recipe (recipe.h): every tensor's type,
+ * n_bytes, bpw, budget, optimal {loss, bound, gap}; the caller adds pred.
+ * Records are borrowed: they must outlive the qp_budget_model.
+ */
+#ifndef QP_BUDGET_H
+#define QP_BUDGET_H
+
+#include <stdbool.h>
+
+#include "err.h"
+#include "llq_size.h"
+#include "optimize.h"
+#include "rec.h"
+#include "recipe.h"
+
+typedef struct qp_budget_model {
+	char *id;               /* model id */
+	qp_opt_tensor *t;       /* [n] in stream order */
+	char **names;           /* [n] owned copies */
+	int n;
+	qp_llq_layout layout;
+	bool imatrix_used;
+	int n_layer;
+	uint64_t n_elem_qerr;   /* elements of the tensors with qerr */
+} qp_budget_model;
+
+/* im: the imatrix llama-quantize will be given (its header keys), or
+ * NULL.  Fails naming the record for a missing/ill-typed field, and for a
+ * model whose GGUF header cannot be read (stdin, archive members, split
+ * models are not supported: say so). */
+int qp_budget_load(const qp_record *model, const qp_record *const *tensors,
+		   int n, const qp_llq_imatrix_kv *im, qp_budget_model *m,
+		   qp_err *e);
+void qp_budget_free(qp_budget_model *m);
+
+/* source: "recipe-emit"; budget_bpw/budget_bytes < 0: absent;
+ * with_optimal: add optimal {loss, bound, gap}. */
+int qp_budget_recipe(const qp_budget_model *m, const qp_opt_solution *s,
+		     const char *source, double budget_bpw,
+		     double budget_bytes, bool with_optimal, qp_recipe *r,
+		     qp_err *e);
+
+/* The most frequent quantized type of a solution as llama-quantize's base
+ * ftype name ("Q4_K" -> "Q4_K_M"... no: the type name itself, which
+ * llama-quantize accepts for the K types and every plain type); rules
+ * then cover every tensor, so the base only labels the file. */
+const char *qp_budget_ftype(const qp_budget_model *m, const uint32_t *types);
+
+#endif
