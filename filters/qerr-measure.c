@@ -9,6 +9,7 @@
 #include "imatrix_match.h"
 #include "progress.h"
 #include "qerr.h"
+#include "qerr_rec.h"
 #include "quant.h"
 #include "rec.h"
 #include "tensor_src.h"

@@ -13,6 +13,7 @@
 #include "progress.h"
 #include "rec.h"
 #include "sens.h"
+#include "sens_rec.h"
 #include "tensor_src.h"
 
 static const char usage[] =
