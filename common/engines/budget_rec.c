@@ -1,5 +1,5 @@
-/* budget.c — records in, recipes out. */
-#include "budget.h"
+/* budget_rec.c — records in, recipes out. */
+#include "budget_rec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,8 +68,48 @@ static int load_tensor(const qp_record *rec, qp_opt_tensor *t, char **name,
 		t->ne[d] = (int64_t)v->via.u64;
 		t->n_elem *= v->via.u64;
 	}
-	const msgpack_object *q = qp_map_get(&rec->map, "qerr");
-	t->qerr = q && q->type == MSGPACK_OBJECT_MAP ? q : NULL;
+	return 0;
+}
+
+static uint32_t type_of_str(const msgpack_object *o, bool *ok)
+{
+	*ok = false;
+	if (!o || o->type != MSGPACK_OBJECT_STR || o->via.str.size >= 32)
+		return 0;
+	char buf[32];
+	memcpy(buf, o->via.str.ptr, o->via.str.size);
+	buf[o->via.str.size] = 0;
+	const qp_type_info *ti = qp_type_info_by_name(buf);
+	if (!ti || ti->removed)
+		return 0;
+	*ok = true;
+	return ti->id;
+}
+
+/* The qerr map's entries as (requested, as) pairs; keys that are not type
+ * names (rotated variants "Q4_K+had128") are left out. */
+static int load_measured(const msgpack_object *q, qp_opt_tensor *t,
+			 qp_opt_measured **out, qp_err *e)
+{
+	uint32_t n = q->via.map.size;
+	qp_opt_measured *m = calloc(n ? n : 1, sizeof *m);
+	if (!m)
+		return qp_fail(e, "out of memory");
+	int k = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		bool ok;
+		uint32_t ty = type_of_str(&q->via.map.ptr[i].key, &ok);
+		const msgpack_object *v = &q->via.map.ptr[i].val;
+		if (!ok || v->type != MSGPACK_OBJECT_MAP)
+			continue;
+		m[k].type = ty;
+		m[k].as = type_of_str(qp_map_get(v, "as"), &m[k].writable);
+		k++;
+	}
+	t->measured = m;
+	t->n_measured = k;
+	t->has_qerr = true;
+	*out = m;
 	return 0;
 }
 
@@ -125,7 +165,9 @@ int qp_budget_load(const qp_record *model, const qp_record *const *tensors,
 	m->id = obj_strdup(id);
 	m->t = calloc((size_t)(n > 0 ? n : 1), sizeof *m->t);
 	m->names = calloc((size_t)(n > 0 ? n : 1), sizeof *m->names);
-	if (!m->id || !m->t || !m->names) {
+	m->qerr = calloc((size_t)(n > 0 ? n : 1), sizeof *m->qerr);
+	m->measured = calloc((size_t)(n > 0 ? n : 1), sizeof *m->measured);
+	if (!m->id || !m->t || !m->names || !m->qerr || !m->measured) {
 		qp_budget_free(m);
 		return qp_fail(e, "out of memory");
 	}
@@ -137,8 +179,14 @@ int qp_budget_load(const qp_record *model, const qp_record *const *tensors,
 			qp_budget_free(m);
 			return -1;
 		}
-		if (m->t[k].qerr) {
-			m->imatrix_used |= any_imatrix(m->t[k].qerr);
+		const msgpack_object *q = qp_map_get(&tensors[k]->map, "qerr");
+		if (q && q->type == MSGPACK_OBJECT_MAP) {
+			m->qerr[k] = q;
+			if (load_measured(q, &m->t[k], &m->measured[k], e) != 0) {
+				qp_budget_free(m);
+				return -1;
+			}
+			m->imatrix_used |= any_imatrix(q);
 			m->n_elem_qerr += m->t[k].n_elem;
 		}
 	}
@@ -151,13 +199,41 @@ int qp_budget_load(const qp_record *model, const qp_record *const *tensors,
 
 void qp_budget_free(qp_budget_model *m)
 {
-	if (m->names)
-		for (int k = 0; k < m->n; k++)
+	for (int k = 0; k < m->n; k++) {
+		if (m->names)
 			free(m->names[k]);
+		if (m->measured)
+			free(m->measured[k]);
+	}
 	free(m->names);
+	free(m->measured);
+	free(m->qerr);
 	free(m->t);
 	free(m->id);
 	memset(m, 0, sizeof *m);
+}
+
+const msgpack_object *qp_budget_qerr_entry(const qp_budget_model *m, int k,
+					   uint32_t type, const char **key)
+{
+	const msgpack_object *q = m->qerr[k];
+	if (!q)
+		return NULL;
+	const char *name = qp_type_info_by_id(type) ? qp_type_info_by_id(type)->name : NULL;
+	if (!name)
+		return NULL;
+	const msgpack_object *v = qp_map_get(q, name);
+	if (v && v->type == MSGPACK_OBJECT_MAP) {
+		*key = name;
+		return v;
+	}
+	const qp_opt_tensor *t = &m->t[k];
+	for (int i = 0; i < t->n_measured; i++)
+		if (t->measured[i].writable && t->measured[i].as == type) {
+			*key = qp_type_info_by_id(t->measured[i].type)->name;
+			return qp_map_get(q, *key);
+		}
+	return NULL;
 }
 
 const char *qp_budget_ftype(const qp_budget_model *m, const uint32_t *types)

@@ -1,4 +1,4 @@
-/* budget.h — one model's records as an optimisation problem, and its
+/* budget_rec.h — one model's records as an optimisation problem, and its
  * solutions as recipe records.
  *
  * Promise: qp_budget_load() reads the tensor records of one model (name,
@@ -11,9 +11,10 @@
  * n_bytes, bpw, budget, optimal {loss, bound, gap}; the caller adds pred.
  * Records are borrowed: they must outlive the qp_budget_model.
  */
-#ifndef QP_BUDGET_H
-#define QP_BUDGET_H
+#ifndef QP_BUDGET_REC_H
+#define QP_BUDGET_REC_H
 
+#include <msgpack.h>
 #include <stdbool.h>
 
 #include "err.h"
@@ -26,6 +27,8 @@ typedef struct qp_budget_model {
 	char *id;               /* model id */
 	qp_opt_tensor *t;       /* [n] in stream order */
 	char **names;           /* [n] owned copies */
+	const msgpack_object **qerr; /* [n] each record's qerr map or NULL */
+	qp_opt_measured **measured;  /* [n] owned */
 	int n;
 	qp_llq_layout layout;
 	bool imatrix_used;
@@ -41,6 +44,13 @@ int qp_budget_load(const qp_record *model, const qp_record *const *tensors,
 		   int n, const qp_llq_imatrix_kv *im, qp_budget_model *m,
 		   qp_err *e);
 void qp_budget_free(qp_budget_model *m);
+
+/* The qerr entry of tensor k that measured `type`: the entry named so, or
+ * else the first entry whose `as` is `type` (a named mix lists the type
+ * written, a fallback's target); NULL when there is none.  *key gets the
+ * entry's name (a type name). */
+const msgpack_object *qp_budget_qerr_entry(const qp_budget_model *m, int k,
+					   uint32_t type, const char **key);
 
 /* source: "recipe-emit"; budget_bpw/budget_bytes < 0: absent;
  * with_optimal: add optimal {loss, bound, gap}. */

@@ -10,7 +10,8 @@
  * (mckp.h: {loss, bound, gap}).
  *
  * Types are the ones llama-quantize would really write: a candidate T of
- * a tensor becomes qerr.<T>.as (its shape fallback), and candidates
+ * a tensor becomes qerr.<T>.as (its shape fallback; quant.h's fallback
+ * rule when qerr has no entry for T), and candidates
  * falling back to the same type are one option; a candidate whose `as`
  * is nil (llama-quantize would abort) is not an option.  Tensors
  * llama-quantize never quantizes (llq_policy.h) keep their type and count
@@ -21,7 +22,6 @@
 #ifndef QP_OPTIMIZE_H
 #define QP_OPTIMIZE_H
 
-#include <msgpack.h>
 #include <regex.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,18 +31,28 @@
 #include "llq_size.h"
 #include "mckp.h"
 
+/* One entry of a tensor's qerr map: the requested type and the type
+ * llama-quantize really writes for it (writable false: it would abort). */
+typedef struct qp_opt_measured {
+	uint32_t type;
+	uint32_t as;
+	bool writable;
+} qp_opt_measured;
+
 typedef struct qp_opt_tensor {
 	const char *name;
 	uint32_t type;            /* the source's type */
 	int64_t ne[4];
 	int n_dims;
 	uint64_t n_elem;
-	const msgpack_object *qerr; /* the record's qerr map, or NULL */
+	bool has_qerr;            /* the record has a qerr map */
+	const qp_opt_measured *measured; /* its entries, in the map's order */
+	int n_measured;
 } qp_opt_tensor;
 
-/* term of tensor k for the qerr entry `key` (a type name); -1 with e set
- * when there is none. */
-typedef int (*qp_opt_term_fn)(void *ctx, int k, const char *key,
+/* term of tensor k for requested type `type` (its qerr entry); -1 with e
+ * set when there is none. */
+typedef int (*qp_opt_term_fn)(void *ctx, int k, uint32_t type,
 			      double *term, qp_err *e);
 
 typedef struct qp_opt_rule {

@@ -11,7 +11,6 @@
 #include "llq_policy.h"
 #include "names.h"
 #include "quant.h"
-#include "rec.h"
 #include "types.h"
 
 typedef struct topt {
@@ -165,31 +164,15 @@ static bool needs_imatrix(uint32_t type, const char *name)
 
 /* ---- building -------------------------------------------------------- */
 
-static const msgpack_object *qerr_entry(const qp_opt_tensor *t, const char *key)
-{
-	return t->qerr ? qp_map_get(t->qerr, key) : NULL;
-}
-
 /* The type llama-quantize writes for requested `type`: qerr's `as` when
  * measured; 0 with *ok false when it would abort. */
 static uint32_t written_type(const qp_opt_tensor *t, uint32_t type, bool *ok)
 {
-	const msgpack_object *en = qerr_entry(t, qp_type_info_by_id(type)->name);
-	if (en && en->type == MSGPACK_OBJECT_MAP) {
-		const msgpack_object *as = qp_map_get(en, "as");
-		*ok = false;
-		if (!as || as->type != MSGPACK_OBJECT_STR)
-			return 0;
-		char buf[32];
-		size_t l = as->via.str.size < 31 ? as->via.str.size : 31;
-		memcpy(buf, as->via.str.ptr, l);
-		buf[l] = 0;
-		const qp_type_info *ti = qp_type_info_by_name(buf);
-		if (!ti)
-			return 0;
-		*ok = true;
-		return ti->id;
-	}
+	for (int i = 0; i < t->n_measured; i++)
+		if (t->measured[i].type == type) {
+			*ok = t->measured[i].writable;
+			return t->measured[i].as;
+		}
 	return qp_quant_fallback(type, t->ne[0], ok);
 }
 
@@ -207,7 +190,7 @@ static int add_option(qp_opt_problem *p, int k, uint32_t want, bool strict,
 		return 0;
 	}
 	double term;
-	if (p->term(p->term_ctx, k, wname, &term, e) != 0)
+	if (p->term(p->term_ctx, k, want, &term, e) != 0)
 		return strict ? -1 : 0; /* qerr listed it unmeasured: not a candidate */
 	uint64_t nb;
 	if (qp_type_nbytes(as, t->ne, t->n_dims, &nb, e) != 0)
@@ -235,19 +218,8 @@ static int candidate_ids(const qp_opt_tensor *t, const qp_opt_config *cfg,
 			ids[n++] = cfg->types[i];
 		return n;
 	}
-	if (!t->qerr || t->qerr->type != MSGPACK_OBJECT_MAP)
-		return 0;
-	for (uint32_t i = 0; i < t->qerr->via.map.size && n < cap; i++) {
-		const msgpack_object *key = &t->qerr->via.map.ptr[i].key;
-		if (key->type != MSGPACK_OBJECT_STR || key->via.str.size >= 32)
-			continue;
-		char buf[32];
-		memcpy(buf, key->via.str.ptr, key->via.str.size);
-		buf[key->via.str.size] = 0;
-		const qp_type_info *ti = qp_type_info_by_name(buf);
-		if (ti && !ti->removed)
-			ids[n++] = ti->id;
-	}
+	for (int i = 0; i < t->n_measured && n < cap; i++)
+		ids[n++] = t->measured[i].type;
 	return n;
 }
 
@@ -269,7 +241,7 @@ static int build_tensor(qp_opt_problem *p, int k, const qp_opt_config *cfg,
 			return qp_fail_prefix(e, "tensor %s", t->name);
 		return 0;
 	}
-	if (!t->qerr)
+	if (!t->has_qerr)
 		return qp_fail(e, "tensor %s has no qerr measurement (run qerr-measure first)", t->name);
 	uint32_t ids[64];
 	const qp_opt_rule *pin = first_match(cfg->pins, cfg->n_pins, t->name);
@@ -644,7 +616,7 @@ int qp_opt_evaluate(const qp_opt_problem *p, const uint32_t *types,
 			return qp_fail(e, "tensor %s: unknown type id %u", t->name, (unsigned)types[k]);
 		}
 		double term;
-		if (p->term(p->term_ctx, k, ti->name, &term, e) != 0) {
+		if (p->term(p->term_ctx, k, types[k], &term, e) != 0) {
 			qp_opt_solution_free(s);
 			return -1;
 		}
