@@ -96,4 +96,65 @@ void qp_proxy_predict(const qp_proxy *p, double sum, qp_pred *out);
 void qp_proxy_predict_at(const qp_proxy *p, double sum, double level,
 			 qp_pred *out);
 
+/* ---- the pieces proxy_fit.h builds a proxy from ------------------------ */
+
+/* Which measured error a term uses.  WMSE falls back to mse for an entry
+ * measured without an imatrix; REL2 is rel^2 (scale-free, what the prior
+ * uses so it transfers between models). */
+typedef enum qp_proxy_metric {
+	QP_METRIC_WMSE, QP_METRIC_MSE, QP_METRIC_REL2, QP_METRIC_COUNT
+} qp_proxy_metric;
+
+/* How tensors share coefficients: one for all, one per family, per family
+ * with a linear depth profile (values at the first and the last layer),
+ * per role, per role with depth. */
+typedef enum qp_proxy_form {
+	QP_FORM_TOTAL, QP_FORM_FAMILY, QP_FORM_FAMILY_DEPTH, QP_FORM_ROLE,
+	QP_FORM_ROLE_DEPTH, QP_FORM_COUNT
+} qp_proxy_form;
+
+const char *qp_proxy_metric_name(qp_proxy_metric m);
+const char *qp_proxy_form_name(qp_proxy_form f);
+
+/* The error atom of a term: metric(qerr.<type>) * n_elem / n_elem_total
+ * (0 for an unquantized type); -1 naming tensor and type when there is no
+ * usable entry. */
+int qp_proxy_atom(const qp_proxy_tensor *t, const char *type,
+		  qp_proxy_metric m, double *atom, qp_err *e);
+
+/* The coefficient names a tensor's term uses under a form and their
+ * weights (the depth profile): up to 2; returns how many.  Names are
+ * "all", a family or role name, or NAME@0 / NAME@1. */
+int qp_proxy_groups(qp_proxy_form f, const qp_proxy_tensor *t,
+		    char names[2][112], double weights[2]);
+
+/* A proxy from its parts (proxy_fit.c, the prior): the coefficients by
+ * name, the default for a name the fit never saw, the link exponent
+ * (value = sum^power), and the sorted absolute held-out log residuals the
+ * interval comes from (eps: the floor added before taking logs; widen
+ * multiplies the half-width, 1 for a calibrated fit). */
+typedef struct qp_proxy_spec {
+	const char *target;
+	bool calibrated;
+	qp_proxy_form form;
+	qp_proxy_metric metric;
+	double power;
+	int n_coef;
+	const char *const *coef_names;
+	const double *coef;
+	double coef_default;
+	double level, eps, widen;
+	double loo_coverage;      /* NaN when not known (the prior) */
+	int n_resid;
+	const double *abs_resid;
+} qp_proxy_spec;
+
+int qp_proxy_new(const qp_proxy_spec *s, qp_proxy **p, qp_err *e);
+/* Packs the proxy's own part of a fit record, QP_PROXY_PACKED_FIELDS
+ * key/value pairs: target, calibrated, form, metric, link {name, power},
+ * coef {NAME: value}, coef_default, interval {method, level, q, eps, widen,
+ * saturated, loo_coverage, resid}; the caller adds the others. */
+#define QP_PROXY_PACKED_FIELDS 8
+void qp_proxy_pack_fields(const qp_proxy *p, msgpack_packer *pk);
+
 #endif

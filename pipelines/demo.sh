@@ -25,3 +25,15 @@ if [ -x "$bin/sens-score" ]; then
 	"$bin/rec-show" --table -f name,stats.kurtosis,stats.out6,sens.nv,sens.se,sens.w_depth,sens.score "$tmp/sens.mp"
 	"$bin/rec-show" --table -k profile -f model,n_params,bpw,arch.gqa_ratio,bytes_per_token,tok_per_s "$tmp/sens.mp"
 fi
+if [ -x "$bin/proxy-fit" ]; then
+	echo
+	echo "== proxy-fit without runs: the UNCALIBRATED prior predicts a question"
+	echo "   (Q4_K everywhere; intervals are as wide as cross-model transfer showed)"
+	"$bin/gguf-dump" "$tmp/tiny.gguf" | "$bin/qerr-measure" -t Q4_K >"$tmp/q.mp"
+	"$bin/rec-show" --tsv -H -f name "$tmp/q.mp" |
+		awk 'BEGIN { printf "{\"kind\":\"measure\",\"model\":\"tiny.gguf\",\"source\":\"question\",\"types\":{" }
+		     { printf "%s\"%s\":\"Q4_K\"", (NR > 1 ? "," : ""), $1 }
+		     END { print "}}" }' | "$bin/rec-show" --from-json >"$tmp/question.mp"
+	"$bin/proxy-fit" -q "$tmp/q.mp" "$tmp/question.mp" |
+		"$bin/rec-show" --table -k measure -f source,pred.calibrated,pred.value,pred.lo,pred.hi,pred.level
+fi
