@@ -264,6 +264,65 @@ const char *qp_budget_ftype(const qp_budget_model *m, const uint32_t *types)
 	return best < 0 ? "Q8_0" : qp_type_info_by_id(accepted[best])->name;
 }
 
+int qp_budget_terms_init(qp_budget_terms *bt, const qp_budget_model *m,
+			 const qp_proxy *proxy,
+			 const qp_record *const *tensors, qp_err *e)
+{
+	bt->m = m;
+	bt->proxy = proxy;
+	bt->pt = calloc((size_t)(m->n > 0 ? m->n : 1), sizeof *bt->pt);
+	if (!bt->pt)
+		return qp_fail(e, "out of memory");
+	for (int k = 0; k < m->n; k++)
+		if (qp_proxy_tensor_from_record(tensors[k], m->n_layer, m->n_elem_qerr,
+						&bt->pt[k], e) != 0) {
+			qp_budget_terms_free(bt);
+			return -1;
+		}
+	return 0;
+}
+
+void qp_budget_terms_free(qp_budget_terms *bt)
+{
+	free(bt->pt);
+	bt->pt = NULL;
+}
+
+int qp_budget_term(void *ctx, int k, uint32_t type, double *term, qp_err *e)
+{
+	const qp_budget_terms *bt = ctx;
+	const char *key = NULL;
+	const qp_type_info *ti = qp_type_info_by_id(type);
+	if (!ti)
+		return qp_fail(e, "tensor %s: unknown type id %u", bt->m->t[k].name, (unsigned)type);
+	if (!qp_budget_qerr_entry(bt->m, k, type, &key))
+		key = ti->name; /* the proxy: 0 if unquantized, else an error */
+	return qp_proxy_term(bt->proxy, &bt->pt[k], key, term, e);
+}
+
+int qp_budget_set_pred(qp_recipe *r, const qp_proxy *proxy, double sum,
+		       qp_err *e)
+{
+	qp_pred q;
+	qp_proxy_predict(proxy, sum, &q);
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 7);
+	qp_pack_key_str(&pk, "target", qp_proxy_target(proxy));
+	qp_pack_key_double(&pk, "value", q.value);
+	qp_pack_key_double(&pk, "lo", q.lo);
+	qp_pack_key_double(&pk, "hi", q.hi);
+	qp_pack_key_double(&pk, "level", q.level);
+	qp_pack_key_bool(&pk, "calibrated", q.calibrated);
+	qp_pack_str(&pk, "baselines");
+	msgpack_pack_map(&pk, 0);
+	int rc = qp_recipe_set_pred(r, (const uint8_t *)sb.data, sb.size, e);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
 int qp_budget_recipe(const qp_budget_model *m, const qp_opt_solution *s,
 		     const char *source, double budget_bpw,
 		     double budget_bytes, bool with_optimal, qp_recipe *r,

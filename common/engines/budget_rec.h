@@ -20,6 +20,7 @@
 #include "err.h"
 #include "llq_size.h"
 #include "optimize.h"
+#include "proxy.h"
 #include "rec.h"
 #include "recipe.h"
 
@@ -51,6 +52,28 @@ void qp_budget_free(qp_budget_model *m);
  * entry's name (a type name). */
 const msgpack_object *qp_budget_qerr_entry(const qp_budget_model *m, int k,
 					   uint32_t type, const char **key);
+
+/* Loss terms from a proxy (proxy.h): term(tensor, type) of the qerr entry
+ * that measured the type (qp_budget_qerr_entry), 0 for a type that leaves
+ * the tensor unquantized. */
+typedef struct qp_budget_terms {
+	const qp_budget_model *m;
+	const qp_proxy *proxy;
+	qp_proxy_tensor *pt; /* [m->n] */
+} qp_budget_terms;
+
+int qp_budget_terms_init(qp_budget_terms *bt, const qp_budget_model *m,
+			 const qp_proxy *proxy,
+			 const qp_record *const *tensors, qp_err *e);
+void qp_budget_terms_free(qp_budget_terms *bt);
+/* A qp_opt_term_fn; ctx is a qp_budget_terms. */
+int qp_budget_term(void *ctx, int k, uint32_t type, double *term, qp_err *e);
+
+/* The recipe's pred for a sum of terms: {target, value, lo, hi, level,
+ * calibrated, baselines {}} as proxy-fit writes it (calibrated false
+ * labels the uncalibrated prior). */
+int qp_budget_set_pred(qp_recipe *r, const qp_proxy *proxy, double sum,
+		       qp_err *e);
 
 /* source: "recipe-emit"; budget_bpw/budget_bytes < 0: absent;
  * with_optimal: add optimal {loss, bound, gap}. */
