@@ -342,8 +342,10 @@ int qp_budget_recipe(const qp_budget_model *m, const qp_opt_solution *s,
 		r->has_budget_bytes = true;
 		r->budget_bytes = (uint64_t)budget_bytes;
 	}
-	r->n_bytes = s->n_bytes;
+	r->n_bytes = s->tensor_bytes;
 	r->bpw = s->bpw;
+	r->has_file_bytes = true;
+	r->file_bytes = s->n_bytes;
 	if (with_optimal) {
 		r->has_optimal = true;
 		r->opt_loss = s->loss;
@@ -357,4 +359,150 @@ int qp_budget_recipe(const qp_budget_model *m, const qp_opt_solution *s,
 fail:
 	qp_recipe_free(r);
 	return -1;
+}
+
+/* ---- one model, end to end ------------------------------------------- */
+
+int qp_budget_run_init(qp_budget_run *r, const qp_record *model,
+		       const qp_record *const *tensors, int n,
+		       const qp_record *fit, const qp_opt_config *cfg,
+		       const qp_llq_imatrix_kv *im, qp_err *e)
+{
+	memset(r, 0, sizeof *r);
+	if (qp_budget_load(model, tensors, n, im, &r->m, e) != 0)
+		return -1;
+	int rc = fit ? qp_proxy_from_fit(&fit->map, &r->proxy, e)
+		     : qp_proxy_prior("kld_mean", &r->proxy, e);
+	if (rc != 0) {
+		if (fit)
+			qp_fail_prefix(e, "record %llu (byte offset %llu)",
+				       (unsigned long long)fit->index, (unsigned long long)fit->offset);
+		qp_budget_run_free(r);
+		return -1;
+	}
+	r->fitted = fit != NULL;
+	if (qp_budget_terms_init(&r->bt, &r->m, r->proxy, tensors, e) != 0) {
+		qp_budget_run_free(r);
+		return -1;
+	}
+	r->cfg = *cfg;
+	r->cfg.imatrix_types = r->m.imatrix_used;
+	if (qp_opt_build(r->m.t, r->m.n, &r->m.layout, &r->cfg, qp_budget_term,
+			 &r->bt, &r->p, e) != 0) {
+		qp_budget_run_free(r);
+		return -1;
+	}
+	return 0;
+}
+
+void qp_budget_run_free(qp_budget_run *r)
+{
+	qp_opt_free(r->p);
+	qp_budget_terms_free(&r->bt);
+	qp_proxy_free(r->proxy);
+	qp_budget_free(&r->m);
+	memset(r, 0, sizeof *r);
+}
+
+int qp_budget_run_solve(const qp_budget_run *r, qp_opt_budget_kind kind,
+			double budget, qp_recipe *out, qp_err *e)
+{
+	qp_opt_solution s;
+	if (qp_opt_solve(r->p, kind, budget, &s, e) != 0)
+		return -1;
+	int rc = qp_budget_recipe(&r->m, &s, "recipe-emit",
+				  kind == QP_OPT_BPW ? budget : -1,
+				  kind == QP_OPT_BYTES ? budget : -1, true, out, e);
+	if (rc == 0 && qp_budget_set_pred(out, r->proxy, s.loss, e) != 0) {
+		qp_recipe_free(out);
+		rc = -1;
+	}
+	qp_opt_solution_free(&s);
+	return rc;
+}
+
+typedef struct frontier_ctx {
+	const qp_budget_run *r;
+	qp_budget_recipe_fn fn;
+	void *ctx;
+} frontier_ctx;
+
+static int frontier_point(void *ctx, const qp_opt_solution *s, qp_err *e)
+{
+	const frontier_ctx *f = ctx;
+	qp_recipe rc;
+	if (qp_budget_recipe(&f->r->m, s, "recipe-emit", -1, -1, true, &rc, e) != 0)
+		return -1;
+	int st = qp_budget_set_pred(&rc, f->r->proxy, s->loss, e);
+	if (st == 0)
+		st = f->fn(f->ctx, &rc, e);
+	qp_recipe_free(&rc);
+	return st;
+}
+
+int qp_budget_run_frontier(const qp_budget_run *r, qp_budget_recipe_fn fn,
+			   void *ctx, qp_err *e)
+{
+	frontier_ctx f = { r, fn, ctx };
+	return qp_opt_frontier(r->p, frontier_point, &f, e);
+}
+
+static int recipe_types(const qp_budget_model *m, const qp_recipe *rc,
+			uint32_t *types, qp_err *e)
+{
+	for (int k = 0; k < m->n; k++) {
+		long i = qp_recipe_find(rc, m->t[k].name);
+		types[k] = i < 0 ? m->t[k].type : rc->tensors[i].type;
+	}
+	if (rc->n_tensors > (size_t)m->n)
+		return qp_fail(e, "recipe %s names tensors the model does not have", rc->source);
+	return 0;
+}
+
+int qp_budget_file_bytes(const qp_budget_model *m, const qp_recipe *rc,
+			 uint64_t *bytes, qp_err *e)
+{
+	uint64_t total = m->layout.meta_bytes;
+	for (int k = 0; k < m->n; k++) {
+		long i = qp_recipe_find(rc, m->t[k].name);
+		uint32_t ty = i < 0 ? m->t[k].type : rc->tensors[i].type;
+		uint64_t nb;
+		if (qp_type_nbytes(ty, m->t[k].ne, m->t[k].n_dims, &nb, e) != 0)
+			return qp_fail_prefix(e, "tensor %s", m->t[k].name);
+		total += qp_llq_padded(nb);
+	}
+	*bytes = total;
+	return 0;
+}
+
+int qp_budget_run_annotate(const qp_budget_run *r, qp_recipe *rc,
+			   bool *has_pred, qp_err *e)
+{
+	*has_pred = false;
+	uint32_t *types = malloc((size_t)(r->m.n > 0 ? r->m.n : 1) * sizeof *types);
+	if (!types)
+		return qp_fail(e, "out of memory");
+	if (recipe_types(&r->m, rc, types, e) != 0) {
+		free(types);
+		return -1;
+	}
+	qp_opt_solution s;
+	qp_err ignored;
+	if (qp_opt_evaluate(r->p, types, &s, &ignored) == 0) {
+		rc->has_file_bytes = true;
+		rc->file_bytes = s.n_bytes;
+		int st = qp_budget_set_pred(rc, r->proxy, s.loss, e);
+		qp_opt_solution_free(&s);
+		free(types);
+		if (st == 0)
+			*has_pred = true;
+		return st;
+	}
+	free(types);
+	uint64_t fb;
+	if (qp_budget_file_bytes(&r->m, rc, &fb, e) != 0)
+		return -1;
+	rc->has_file_bytes = true;
+	rc->file_bytes = fb;
+	return 0;
 }

@@ -88,4 +88,45 @@ int qp_budget_recipe(const qp_budget_model *m, const qp_opt_solution *s,
  * then cover every tensor, so the base only labels the file. */
 const char *qp_budget_ftype(const qp_budget_model *m, const uint32_t *types);
 
+/* ---- one model, end to end (what recipe-emit runs) ------------------ */
+
+typedef struct qp_budget_run {
+	qp_budget_model m;
+	qp_proxy *proxy;
+	bool fitted;           /* from a fit record (else the prior) */
+	qp_budget_terms bt;
+	qp_opt_problem *p;
+	qp_opt_config cfg;
+} qp_budget_run;
+
+/* fit: the model's `fit` record (proxy-fit's), or NULL for the built-in
+ * uncalibrated prior (target kld_mean).  cfg's imatrix_types is set from
+ * the measurements (qerr entries with imatrix: true). */
+int qp_budget_run_init(qp_budget_run *r, const qp_record *model,
+		       const qp_record *const *tensors, int n,
+		       const qp_record *fit, const qp_opt_config *cfg,
+		       const qp_llq_imatrix_kv *im, qp_err *e);
+void qp_budget_run_free(qp_budget_run *r);
+
+/* The best recipe for a budget (bytes of the file, or llama-quantize's
+ * bpw): types, n_bytes, bpw, file_bytes, budget, optimal, pred. */
+int qp_budget_run_solve(const qp_budget_run *r, qp_opt_budget_kind kind,
+			double budget, qp_recipe *out, qp_err *e);
+
+/* Every frontier breakpoint as a recipe (budget absent, optimal with gap
+ * 0), in increasing size; fn owns nothing (the recipe is freed after). */
+typedef int (*qp_budget_recipe_fn)(void *ctx, const qp_recipe *r, qp_err *e);
+int qp_budget_run_frontier(const qp_budget_run *r, qp_budget_recipe_fn fn,
+			   void *ctx, qp_err *e);
+
+/* Adds file_bytes and, when every type has a term, pred to a recipe of
+ * this model made elsewhere (a named mix, a file); *has_pred says
+ * whether it could. */
+int qp_budget_run_annotate(const qp_budget_run *r, qp_recipe *rc,
+			   bool *has_pred, qp_err *e);
+
+/* The file size of a recipe of this model (llq_size.h). */
+int qp_budget_file_bytes(const qp_budget_model *m, const qp_recipe *rc,
+			 uint64_t *bytes, qp_err *e);
+
 #endif
