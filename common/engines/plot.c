@@ -104,7 +104,8 @@ static void set_axes(const qp_plot *p, axes *a)
 		double lo = q->has_interval ? q->lo : q->y, hi = q->has_interval ? q->hi : q->y;
 		ymin = fmin(ymin, fmin(lo, q->y));
 		ymax = fmax(ymax, fmax(hi, q->y));
-		if (q->y <= 0)
+		/* measured zeros (an F16 run) sit on the axis floor */
+		if (q->y <= 0 && q->kind != QP_PLOT_MEASURED)
 			pos = false;
 	}
 	if (p->n_pts == 0) {
@@ -122,11 +123,18 @@ static void set_axes(const qp_plot *p, axes *a)
 		/* interval ends at zero are drawn at the axis floor */
 		double floor_v = INFINITY;
 		for (int i = 0; i < p->n_pts; i++)
-			floor_v = fmin(floor_v, p->pts[i].y);
+			if (p->pts[i].y > 0)
+				floor_v = fmin(floor_v, p->pts[i].y);
+		if (!isfinite(floor_v))
+			floor_v = 1e-6;
 		if (ymin <= 0 || ymin < floor_v / 100)
 			ymin = floor_v / 100 > 0 ? fmax(ymin, floor_v / 100) : floor_v;
 		a->y0 = floor(log10(ymin));
 		a->y1 = ceil(log10(ymax));
+		/* four decades below the largest value: what lies further down
+		 * (near-lossless types) is drawn on the floor */
+		if (a->y0 < a->y1 - 4)
+			a->y0 = a->y1 - 4;
 		if (a->y1 <= a->y0)
 			a->y1 = a->y0 + 1;
 	} else {
@@ -259,6 +267,10 @@ static int draw_frontier(const qp_plot *p, const axes *a, qp_buf *b, qp_err *e)
 
 static void draw_points(const qp_plot *p, const axes *a, qp_buf *b)
 {
+	/* many measured runs: labels would hide each other, titles keep them */
+	int n_meas = 0;
+	for (int i = 0; i < p->n_pts; i++)
+		n_meas += p->pts[i].kind == QP_PLOT_MEASURED;
 	for (int i = 0; i < p->n_pts; i++) {
 		const qp_plot_point *q = &p->pts[i];
 		if (q->kind == QP_PLOT_FRONTIER)
@@ -286,10 +298,13 @@ static void draw_points(const qp_plot *p, const axes *a, qp_buf *b)
 				      x - 3, y - 3, col);
 		else
 			qp_buf_printf(b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"%s\"/>\n", x, y, col);
-		qp_buf_printf(b, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"10\" fill=\"%s\">", x + 6,
-			      y + (meas ? 12 : -6), col);
-		put_escaped(b, q->label);
-		qp_buf_puts(b, "</text>\n</g>\n");
+		if (!meas || n_meas <= 12) {
+			qp_buf_printf(b, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"10\" fill=\"%s\">", x + 6,
+				      y + (meas ? 12 : -6), col);
+			put_escaped(b, q->label);
+			qp_buf_puts(b, "</text>\n");
+		}
+		qp_buf_puts(b, "</g>\n");
 	}
 }
 
@@ -355,7 +370,10 @@ static int draw_map(const qp_plot *p, double top, qp_buf *b, double *height,
 	qp_buf_printf(b, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"14\">", gx, top + 20);
 	qp_buf_puts(b, "types by layer and role: ");
 	put_escaped(b, p->map_label ? p->map_label : r->source ? r->source : "recipe");
-	qp_buf_printf(b, " (%.4f bpw, %llu bytes)</text>\n", r->bpw, (unsigned long long)r->n_bytes);
+	if (r->has_file_bytes)
+		qp_buf_printf(b, " (%.4f bpw, file %llu bytes)</text>\n", r->bpw, (unsigned long long)r->file_bytes);
+	else
+		qp_buf_printf(b, " (%.4f bpw, tensor data %llu bytes)</text>\n", r->bpw, (unsigned long long)r->n_bytes);
 	for (int c = 0; c < n_roles; c++) {
 		qp_buf_printf(b, "<text transform=\"translate(%.2f %.2f) rotate(-30)\" font-size=\"10\">",
 			      gx + c * cw + 4, gy - 4);
