@@ -43,12 +43,10 @@ static const char usage[] =
 	"      --metric M       fit only error metric M (wmse, mse, rel2)\n"
 	"      --cv K           add K-fold cross-validation figures of the whole\n"
 	"                       fitting procedure to the fit record\n"
-	"\n"
-	"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
-	"  -q, --quiet          no warnings on stderr\n"
-	"  -@, --threads N      accepted for uniformity; the fit is sequential\n"
-	"  -h, --help           this help\n"
-	"  -V, --version        versions of proxy-fit and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed work, 2 bad usage.\n";
 
@@ -690,7 +688,7 @@ static int load_fit(run_ctx *r, const char *path)
 int main(int argc, char **argv)
 {
 	opts o = {.level = 0.95, .form = -1, .metric = -1};
-	qp_tool tool = {"proxy-fit", usage, "", long_opts, on_option, &o};
+	qp_tool tool = {"proxy-fit", usage, "", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)

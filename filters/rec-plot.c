@@ -25,12 +25,10 @@ static const char usage[] =
 	"                      0: no map; default: the first recipe-emit recipe\n"
 	"                      that carries optimal, else the first recipe)\n"
 	"      --title TEXT    the picture's title\n"
-	"\n"
-	"  -o, --output FILE   write the SVG to FILE (atomically) instead of stdout\n"
-	"  -q, --quiet         no progress output\n"
-	"  -@, --threads N     accepted for uniformity (rec-plot is serial)\n"
-	"  -h, --help          this help\n"
-	"  -V, --version       versions of rec-plot and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed output, 2 bad usage.\n";
 
@@ -238,7 +236,7 @@ static void state_free(state *s)
 int main(int argc, char **argv)
 {
 	state s = {.map_index = -1};
-	qp_tool tool = {"rec-plot", usage, "T:m:", long_opts, on_option, &s};
+	qp_tool tool = {"rec-plot", usage, "T:m:", long_opts, on_option, &s, usage_end};
 	qp_common c;
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)

@@ -70,12 +70,10 @@ static const char usage[] =
 	"      --token-embedding-type TYPE\n"
 	"      --tensor-type NAME=TYPE  (repeatable; first match wins)\n"
 	"      --tensor-type-file FILE\n"
-	"\n"
-	"  -@, --threads N         accepted for uniformity (default 1)\n"
-	"  -o, --output FILE       write to FILE (atomically) instead of stdout\n"
-	"  -q, --quiet             no warnings about rules that decide nothing\n"
-	"  -h, --help              this help\n"
-	"  -V, --version           versions of recipe-emit and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed work, 2 bad usage.\n";
 
@@ -736,7 +734,7 @@ int main(int argc, char **argv)
 {
 	opts o = {.form = FORM_RECORD};
 	qp_llq_params_init(&o.p);
-	qp_tool tool = {PROG, usage, "m:c:f:b:s:", long_opts, on_option, &o};
+	qp_tool tool = {PROG, usage, "m:c:f:b:s:", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	run r = {0};
 	r.o = &o;
