@@ -170,6 +170,8 @@ typedef struct search {
 	int n_core;
 	uint64_t budget;
 	uint64_t *suffix_min; /* min bytes of core items k.. */
+	uint64_t *suffix_max; /* max bytes of core items k.. (surviving options) */
+	double lam;
 	double lb, tol;
 	double best;          /* incumbent loss */
 	int *cur, *best_pick; /* per core item: position in core_item.opt */
@@ -219,6 +221,12 @@ static void dfs(search *s, uint64_t base_bytes, double base_loss,
 		const qp_mckp_option *o = &s->items[c->item].opt[c->opt[p]];
 		uint64_t b = bytes[k] + o->bytes;
 		if (b < bytes[k] || b > s->budget || s->suffix_min[k + 1] > s->budget - b)
+			continue;
+		/* loss = lb + sum rc + lam * unused bytes: bytes the remaining
+		 * items cannot use are a cost every completion pays */
+		uint64_t room = s->budget - b;
+		if (room > s->suffix_max[k + 1] &&
+		    s->lb + rc + s->lam * (double)(room - s->suffix_max[k + 1]) >= s->best - s->tol)
 			continue;
 		if (k + 1 == n) {
 			double l = loss[k] + o->loss;
@@ -335,23 +343,29 @@ static int exact_search(const qp_mckp_item *items, int n, uint64_t budget,
 	search s = { .items = items, .core = core, .n_core = n_core,
 		     .budget = budget, .lb = lb, .tol = tol, .best = U,
 		     .limit = limit };
+	s.lam = lam;
 	s.suffix_min = malloc((size_t)(n_core + 1) * sizeof(uint64_t));
+	s.suffix_max = malloc((size_t)(n_core + 1) * sizeof(uint64_t));
 	s.cur = malloc((size_t)(n_core + 1) * sizeof(int));
 	s.best_pick = malloc((size_t)(n_core + 1) * sizeof(int));
 	int rv = 0;
-	if (rc_fail || !s.suffix_min || !s.cur || !s.best_pick) {
+	if (rc_fail || !s.suffix_min || !s.suffix_max || !s.cur || !s.best_pick) {
 		rv = qp_fail(e, "out of memory");
 		goto out;
 	}
 	s.suffix_min[n_core] = 0;
+	s.suffix_max[n_core] = 0;
 	for (int k = n_core - 1; k >= 0; k--) {
-		uint64_t m = UINT64_MAX;
+		uint64_t m = UINT64_MAX, x = 0;
 		for (int p = 0; p < core[k].n; p++) {
 			uint64_t b = items[core[k].item].opt[core[k].opt[p]].bytes;
 			if (b < m)
 				m = b;
+			if (b > x)
+				x = b;
 		}
 		s.suffix_min[k] = s.suffix_min[k + 1] + m;
+		s.suffix_max[k] = s.suffix_max[k + 1] + x;
 	}
 	if (fixed_bytes <= budget) {
 		for (int k = 0; k < n_core; k++)
@@ -386,6 +400,7 @@ out:
 	free(rcbuf);
 	free(mins);
 	free(s.suffix_min);
+	free(s.suffix_max);
 	free(s.cur);
 	free(s.best_pick);
 	return rv;
