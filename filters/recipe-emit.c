@@ -462,7 +462,7 @@ static int budget_init(run *r, const qp_model_batch *b, qp_budget_run *br,
 	const qp_record **ts = malloc((b->n_tensors ? b->n_tensors : 1) * sizeof *ts);
 	if (!ts)
 		return qp_fail(e, "out of memory");
-	int n = 0;
+	int n = 0, st0;
 	bool any_qerr = false;
 	for (size_t i = 0; i < b->n_items; i++) {
 		const qp_record *rec = &b->items[i].k.rec;
@@ -476,7 +476,12 @@ static int budget_init(run *r, const qp_model_batch *b, qp_budget_run *br,
 		}
 	}
 	if (!wants_budget(o) && !any_qerr) {
+		/* no measurements: mixes and files still get file_bytes when
+		 * the model's GGUF header can be read */
+		st0 = qp_budget_run_init(br, b->model, ts, n, NULL, NULL,
+					 o->imatrix_file ? &o->im : NULL, e);
 		free(ts);
+		*have = st0 == 0;
 		return 0;
 	}
 	qp_opt_config cfg = {

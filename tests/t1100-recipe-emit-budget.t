@@ -125,6 +125,19 @@ test_expect_success 'a budget as a tensor-type file: NAME=TYPE tokens, no commen
 	! grep -v -q "^[^ =]*=[a-z0-9_]*\$" tt.txt
 '
 
+if test_have_fixtures; then
+test_expect_success 'file_bytes of mixes without qerr, and --imatrix counts llama-quantize'"'"'s imatrix keys' '
+	ln -s "$FIXTURES/kjv-llama/imatrix.gguf" imatrix.gguf &&
+	gguf-dump "$FIXTURES/kjv-llama/model-f32.gguf" >kjv.mp &&
+	recipe-emit -q --mix Q4_K --pure kjv.mp >u.mp &&
+	test "$(field file_bytes u.mp)" = 2098560 &&
+	recipe-emit -q --mix Q4_K --pure --imatrix-used --imatrix imatrix.gguf kjv.mp >i.mp &&
+	test "$(field file_bytes i.mp)" = 2098784
+'
+else
+test_skip 'file_bytes with --imatrix against ppl.tsv' 'no ../shared/fixtures'
+fi
+
 LQ=$QP_TOP/../shared/llama.cpp/bin/llama-quantize
 if test -x "$LQ"; then
 test_expect_success 'llama-quantize --tensor-type-file writes the planned types and exactly file_bytes' '

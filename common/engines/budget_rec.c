@@ -371,6 +371,8 @@ int qp_budget_run_init(qp_budget_run *r, const qp_record *model,
 	memset(r, 0, sizeof *r);
 	if (qp_budget_load(model, tensors, n, im, &r->m, e) != 0)
 		return -1;
+	if (!cfg)
+		return 0; /* sizes only */
 	int rc = fit ? qp_proxy_from_fit(&fit->map, &r->proxy, e)
 		     : qp_proxy_prior("kld_mean", &r->proxy, e);
 	if (rc != 0) {
@@ -479,6 +481,14 @@ int qp_budget_run_annotate(const qp_budget_run *r, qp_recipe *rc,
 			   bool *has_pred, qp_err *e)
 {
 	*has_pred = false;
+	if (!r->p) {
+		uint64_t fb0;
+		if (qp_budget_file_bytes(&r->m, rc, &fb0, e) != 0)
+			return -1;
+		rc->has_file_bytes = true;
+		rc->file_bytes = fb0;
+		return 0;
+	}
 	uint32_t *types = malloc((size_t)(r->m.n > 0 ? r->m.n : 1) * sizeof *types);
 	if (!types)
 		return qp_fail(e, "out of memory");

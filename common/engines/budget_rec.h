@@ -100,7 +100,8 @@ typedef struct qp_budget_run {
 } qp_budget_run;
 
 /* fit: the model's `fit` record (proxy-fit's), or NULL for the built-in
- * uncalibrated prior (target kld_mean).  cfg's imatrix_types is set from
+ * uncalibrated prior (target kld_mean).  cfg NULL: sizes only (no proxy,
+ * no problem; only qp_budget_run_annotate's file_bytes works).  cfg's imatrix_types is set from
  * the measurements (qerr entries with imatrix: true). */
 int qp_budget_run_init(qp_budget_run *r, const qp_record *model,
 		       const qp_record *const *tensors, int n,
