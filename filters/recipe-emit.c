@@ -7,13 +7,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "budget_rec.h"
 #include "buf.h"
 #include "cli.h"
 #include "filter.h"
+#include "imatrix.h"
 #include "llq_mix.h"
 #include "llq_mix_rec.h"
 #include "mapfile.h"
 #include "model_batch.h"
+#include "optimize.h"
 #include "rec.h"
 #include "recipe.h"
 #include "recipe_llq.h"
@@ -39,6 +42,25 @@ static const char usage[] =
 	"  -f, --format FORM       record (default), recipe, tensor-type-file,\n"
 	"                          args, custom-q or tsv (name, type)\n"
 	"\n"
+	"The best types for a budget (needs qerr-measure's records; loss terms\n"
+	"from the stream's fit record, else the uncalibrated prior):\n"
+	"  -b, --bpw B             bits per weight as llama-quantize prints them\n"
+	"  -s, --size BYTES        size of the GGUF file: 20GiB, 4.5G, 2284416\n"
+	"      --frontier          every breakpoint of the size/loss frontier\n"
+	"                          (each optimal for its own size), one recipe each\n"
+	"      --types LIST        candidate types (default: what qerr measured)\n"
+	"      --pin REGEX=TYPE    tensors matching REGEX get TYPE (repeatable,\n"
+	"                          first match wins; REGEX matches whole names)\n"
+	"      --min-type REGEX=TYPE  at least TYPE's bits per weight (repeatable)\n"
+	"      --max-type REGEX=TYPE  at most TYPE's bits per weight (repeatable)\n"
+	"      --tie REGEX         tensors matching REGEX share one type per layer\n"
+	"      --imatrix FILE      the importance matrix llama-quantize will get,\n"
+	"                          as you will pass it: its header keys are counted\n"
+	"      --node-limit N      branch-and-bound nodes before settling for the\n"
+	"                          proven bound (default 4000000)\n"
+	"  With --compare, a recipe of ours at each mix's exact file size follows\n"
+	"  the mix's; mixes and files get file_bytes and, with qerr, pred.\n"
+	"\n"
 	"llama-quantize's options, applied as it applies them:\n"
 	"      --pure              no mixture rules: the ftype's type everywhere\n"
 	"      --imatrix-used      the quantization uses an importance matrix\n"
@@ -58,7 +80,11 @@ static const char usage_end[] =
 enum {
 	OPT_FROM = 256, OPT_FROM_GGUF, OPT_PURE, OPT_IMATRIX, OPT_LEAVE_OUTPUT,
 	OPT_OUTPUT_TYPE, OPT_TOKEN_TYPE, OPT_TENSOR_TYPE, OPT_TT_FILE,
+	OPT_FRONTIER, OPT_TYPES, OPT_PIN, OPT_MIN_TYPE, OPT_MAX_TYPE, OPT_TIE,
+	OPT_IMATRIX_FILE, OPT_NODE_LIMIT,
 };
+
+#define MAX_RULES 256
 
 typedef enum form { FORM_RECORD = -1 } form;
 
@@ -70,6 +96,18 @@ typedef struct opts {
 	int form;               /* FORM_RECORD or a qp_recipe_form */
 	qp_llq_params p;
 	qp_llq_rules rules;     /* --tensor-type and --tensor-type-file */
+	/* budgets */
+	bool has_bpw, has_size, frontier;
+	double bpw;
+	uint64_t size;
+	uint32_t types[64];
+	int n_types;
+	qp_opt_rule pins[MAX_RULES], mins[MAX_RULES], maxs[MAX_RULES], ties[MAX_RULES];
+	int n_pins, n_mins, n_maxs, n_ties;
+	const char *imatrix_file;
+	qp_llq_imatrix_kv im;
+	char *im_dataset;
+	long node_limit;
 } opts;
 
 static const struct option long_opts[] = {
@@ -85,6 +123,16 @@ static const struct option long_opts[] = {
 	{"token-embedding-type", required_argument, NULL, OPT_TOKEN_TYPE},
 	{"tensor-type", required_argument, NULL, OPT_TENSOR_TYPE},
 	{"tensor-type-file", required_argument, NULL, OPT_TT_FILE},
+	{"bpw", required_argument, NULL, 'b'},
+	{"size", required_argument, NULL, 's'},
+	{"frontier", no_argument, NULL, OPT_FRONTIER},
+	{"types", required_argument, NULL, OPT_TYPES},
+	{"pin", required_argument, NULL, OPT_PIN},
+	{"min-type", required_argument, NULL, OPT_MIN_TYPE},
+	{"max-type", required_argument, NULL, OPT_MAX_TYPE},
+	{"tie", required_argument, NULL, OPT_TIE},
+	{"imatrix", required_argument, NULL, OPT_IMATRIX_FILE},
+	{"node-limit", required_argument, NULL, OPT_NODE_LIMIT},
 	{0},
 };
 
@@ -139,10 +187,61 @@ static int read_text(const char *path, qp_buf *b, qp_err *e)
 	return b->oom ? qp_fail(e, "out of memory") : 0;
 }
 
+static int add_rule(qp_opt_rule *v, int *n, const char *arg, bool want_type,
+		    qp_err *e)
+{
+	if (*n == MAX_RULES)
+		return qp_fail(e, "at most %d rules of one kind", MAX_RULES);
+	if (qp_opt_rule_parse(arg, want_type, &v[*n], e))
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+static int parse_types(opts *o, const char *arg, qp_err *e)
+{
+	char buf[1024];
+	snprintf(buf, sizeof buf, "%s", arg);
+	o->n_types = 0;
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (o->n_types == 64)
+			return qp_fail(e, "--types takes at most 64 types");
+		if (parse_type(tok, &o->types[o->n_types++], e))
+			return -1;
+	}
+	return o->n_types ? 0 : qp_fail(e, "--types needs a type");
+}
+
 static int on_option(int opt, const char *arg, void *ctx, qp_err *e)
 {
 	opts *o = ctx;
+	long v;
 	switch (opt) {
+	case 'b':
+		if (qp_parse_double(arg, &o->bpw, e))
+			return -1;
+		if (!(o->bpw > 0 && o->bpw <= 64))
+			return qp_fail(e, "--bpw %s: want a number in (0, 64]", arg);
+		o->has_bpw = true;
+		return 0;
+	case 's':
+		if (qp_opt_parse_size(arg, &o->size, e))
+			return -1;
+		o->has_size = true;
+		return 0;
+	case OPT_FRONTIER: o->frontier = true; return 0;
+	case OPT_TYPES: return parse_types(o, arg, e);
+	case OPT_PIN: return add_rule(o->pins, &o->n_pins, arg, true, e);
+	case OPT_MIN_TYPE: return add_rule(o->mins, &o->n_mins, arg, true, e);
+	case OPT_MAX_TYPE: return add_rule(o->maxs, &o->n_maxs, arg, true, e);
+	case OPT_TIE: return add_rule(o->ties, &o->n_ties, arg, false, e);
+	case OPT_IMATRIX_FILE: o->imatrix_file = arg; return 0;
+	case OPT_NODE_LIMIT:
+		if (qp_parse_long(arg, 1, 2000000000L, &v, e))
+			return -1;
+		o->node_limit = v;
+		return 0;
 	case 'm': return parse_ftype(arg, &o->mix, e);
 	case 'c': {
 		char buf[1024];
@@ -230,8 +329,11 @@ static int put_recipe(run *r, const qp_llq_model *m, const qp_recipe *rc,
 	return 0;
 }
 
+/* br (may be NULL): file_bytes and pred for the mix, and with ours_too a
+ * recipe of ours at the mix's exact file size after it. */
 static int mix_recipe(run *r, const qp_llq_model *m, const char *id,
-		      const qp_llq_ftype *ft, qp_writer *w, qp_err *e)
+		      const qp_llq_ftype *ft, const qp_budget_run *br,
+		      bool ours_too, qp_writer *w, qp_err *e)
 {
 	qp_llq_params p = r->o->p;
 	p.ftype = ft;
@@ -239,7 +341,20 @@ static int mix_recipe(run *r, const qp_llq_model *m, const char *id,
 	qp_recipe rc;
 	if (qp_recipe_llq_mix(m, id, &p, &rc, e))
 		return -1;
-	int st = put_recipe(r, m, &rc, w, e);
+	bool has_pred = false;
+	int st = br ? qp_budget_run_annotate(br, &rc, &has_pred, e) : 0;
+	if (!st)
+		st = put_recipe(r, m, &rc, w, e);
+	if (!st && br && ours_too && rc.has_file_bytes) {
+		qp_recipe ours;
+		st = qp_budget_run_solve(br, QP_OPT_BYTES, (double)rc.file_bytes, &ours, e);
+		if (st)
+			qp_fail_prefix(e, "our recipe at %s's size", rc.source);
+		else {
+			st = put_recipe(r, m, &ours, w, e);
+			qp_recipe_free(&ours);
+		}
+	}
 	qp_recipe_free(&rc);
 	return st;
 }
@@ -323,9 +438,97 @@ static int stream_recipes(run *r, const qp_model_batch *b,
 	return 0;
 }
 
+static bool wants_budget(const opts *o)
+{
+	return o->has_bpw || o->has_size || o->frontier;
+}
+
 static bool makes_recipes(const opts *o)
 {
-	return o->mix || o->n_compare || o->from || o->from_gguf;
+	return o->mix || o->n_compare || o->from || o->from_gguf ||
+	       wants_budget(o);
+}
+
+/* The optimiser for this model: when a budget is asked for, or when the
+ * tensors carry qerr (then mixes and files get pred, and --compare gets
+ * our recipe at each mix's size).  *have false: not built (no qerr and no
+ * budget, or no readable GGUF header for a run without a budget). */
+static int budget_init(run *r, const qp_model_batch *b, qp_budget_run *br,
+		       bool *have, qp_err *e)
+{
+	const opts *o = r->o;
+	*have = false;
+	const qp_record *fit = NULL;
+	const qp_record **ts = malloc((b->n_tensors ? b->n_tensors : 1) * sizeof *ts);
+	if (!ts)
+		return qp_fail(e, "out of memory");
+	int n = 0, st0;
+	bool any_qerr = false;
+	for (size_t i = 0; i < b->n_items; i++) {
+		const qp_record *rec = &b->items[i].k.rec;
+		if (b->items[i].is_tensor) {
+			ts[n++] = rec;
+			any_qerr |= qp_map_get(&rec->map, "qerr") != NULL;
+		} else if (qp_rec_is(rec, "fit")) {
+			const msgpack_object *mo = qp_map_get(&rec->map, "model");
+			if (mo && qp_obj_str_eq(mo, b->id))
+				fit = rec;
+		}
+	}
+	if (!wants_budget(o) && !any_qerr) {
+		/* no measurements: mixes and files still get file_bytes when
+		 * the model's GGUF header can be read */
+		st0 = qp_budget_run_init(br, b->model, ts, n, NULL, NULL,
+					 o->imatrix_file ? &o->im : NULL, e);
+		free(ts);
+		*have = st0 == 0;
+		return 0;
+	}
+	qp_opt_config cfg = {
+		.types = o->types, .n_types = o->n_types,
+		.pins = o->pins, .n_pins = o->n_pins,
+		.min_types = o->mins, .n_min = o->n_mins,
+		.max_types = o->maxs, .n_max = o->n_maxs,
+		.ties = o->ties, .n_ties = o->n_ties,
+		.node_limit = (uint64_t)o->node_limit,
+	};
+	int st = qp_budget_run_init(br, b->model, ts, n, fit, &cfg,
+				    o->imatrix_file ? &o->im : NULL, e);
+	free(ts);
+	if (st)
+		return wants_budget(o) ? -1 : 0; /* mixes still come out */
+	if (!br->fitted && !r->c->quiet)
+		warn(r, NULL, "model '%s': no fit record in the stream: the "
+		     "uncalibrated prior predicts (pred.calibrated false)", b->id);
+	*have = true;
+	return 0;
+}
+
+static int put_frontier(void *ctx, const qp_recipe *rc, qp_err *e)
+{
+	void **pair = ctx;
+	return put_recipe(pair[0], pair[1], rc, pair[2], e);
+}
+
+static int budget_recipes(run *r, const qp_llq_model *m,
+			  const qp_budget_run *br, qp_writer *w, qp_err *e)
+{
+	const opts *o = r->o;
+	if (o->has_bpw || o->has_size) {
+		qp_recipe rc;
+		if (qp_budget_run_solve(br, o->has_size ? QP_OPT_BYTES : QP_OPT_BPW,
+					o->has_size ? (double)o->size : o->bpw, &rc, e))
+			return -1;
+		int st = put_recipe(r, m, &rc, w, e);
+		qp_recipe_free(&rc);
+		if (st)
+			return -1;
+	}
+	if (o->frontier) {
+		void *pair[3] = { r, (void *)m, w };
+		return qp_budget_run_frontier(br, put_frontier, pair, e);
+	}
+	return 0;
 }
 
 static int on_model(void *ctx, const qp_model_batch *b, qp_writer *w,
@@ -350,16 +553,25 @@ static int on_model(void *ctx, const qp_model_batch *b, qp_writer *w,
 	/* the batch's records pass through, the recipes come after them */
 	for (size_t i = 0; !st && o->form == FORM_RECORD && i < b->n_items; i++)
 		st = qp_model_batch_pass(b, i, w, e);
+	qp_budget_run br;
+	bool have_br = false;
+	if (!st && makes_recipes(o))
+		st = budget_init(r, b, &br, &have_br, e);
+	const qp_budget_run *brp = have_br ? &br : NULL;
 	if (!st && o->mix && !o->from)
-		st = mix_recipe(r, &m, b->id, o->mix, w, e);
+		st = mix_recipe(r, &m, b->id, o->mix, brp, false, w, e);
 	for (int k = 0; !st && k < o->n_compare; k++)
-		st = mix_recipe(r, &m, b->id, o->compare[k], w, e);
+		st = mix_recipe(r, &m, b->id, o->compare[k], brp, true, w, e);
+	if (!st && have_br)
+		st = budget_recipes(r, &m, brp, w, e);
 	if (!st && o->from)
 		st = from_recipe(r, &m, b->id, w, e);
 	if (!st && o->from_gguf)
 		st = from_gguf(r, &m, b->id, w, e);
 	if (!st && !makes_recipes(o) && o->form != FORM_RECORD)
 		st = stream_recipes(r, b, &m, w, e);
+	if (have_br)
+		qp_budget_run_free(&br);
 	qp_llq_model_free(&m);
 	return st;
 }
@@ -401,6 +613,16 @@ static int setup(run *r, opts *o, const qp_common *c)
 
 static void cleanup(run *r)
 {
+	opts *o = r->o;
+	for (int i = 0; i < o->n_pins; i++)
+		qp_opt_rule_free(&o->pins[i]);
+	for (int i = 0; i < o->n_mins; i++)
+		qp_opt_rule_free(&o->mins[i]);
+	for (int i = 0; i < o->n_maxs; i++)
+		qp_opt_rule_free(&o->maxs[i]);
+	for (int i = 0; i < o->n_ties; i++)
+		qp_opt_rule_free(&o->ties[i]);
+	free(o->im_dataset);
 	qp_rtext_free(&r->from_rules);
 	qp_llq_rules_free(&r->from_tt);
 	qp_llq_rules_free(&r->o->rules);
@@ -412,6 +634,14 @@ static int check_usage(const opts *o)
 	const char *why = NULL;
 	if (o->from && o->from_gguf)
 		why = "--from and --from-gguf: give one";
+	else if (o->has_bpw && o->has_size)
+		why = "--bpw and --size: give one budget";
+	else if (o->form != FORM_RECORD && o->frontier)
+		why = "--frontier writes many recipes: use -f record";
+	else if (o->form != FORM_RECORD && (o->has_bpw || o->has_size) &&
+		 (o->mix || o->n_compare || o->from || o->from_gguf))
+		why = "a text format (-f) writes one recipe: a budget with "
+		      "--mix/--compare/--from needs -f record";
 	else if (o->form != FORM_RECORD && o->n_compare + !!o->mix +
 		 !!o->from_gguf > 1 && !o->from)
 		why = "a text format (-f) writes one recipe: use -f record "
@@ -509,7 +739,7 @@ int main(int argc, char **argv)
 {
 	opts o = {.form = FORM_RECORD};
 	qp_llq_params_init(&o.p);
-	qp_tool tool = {PROG, usage, "m:c:f:", long_opts, on_option, &o, usage_end};
+	qp_tool tool = {PROG, usage, "m:c:f:b:s:", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	run r = {0};
 	r.o = &o;
@@ -519,6 +749,22 @@ int main(int argc, char **argv)
 		return st;
 	}
 	st = check_usage(&o);
+	if (st == 0 && o.imatrix_file) {
+		qp_imatrix im;
+		qp_err e;
+		if (qp_imatrix_load(o.imatrix_file, &im, &e)) {
+			qp_report(PROG, o.imatrix_file, e.msg);
+			st = 1;
+		} else {
+			o.im.file = o.imatrix_file;
+			if (im.n_datasets > 0 && (o.im_dataset = strdup(im.datasets[0])))
+				o.im.dataset = o.im_dataset;
+			o.im.n_entries = (uint32_t)im.n_entries;
+			o.im.n_chunks = im.chunk_count > 0 && im.chunk_count < INT32_MAX
+					? (int32_t)im.chunk_count : 0;
+			qp_imatrix_free(&im);
+		}
+	}
 	if (st == 0)
 		st = setup(&r, &o, &c);
 	if (st == 0 && o.from && !r.from_is_rtext && !o.mix) {

@@ -163,6 +163,8 @@ int qp_recipe_copy(qp_recipe *dst, const qp_recipe *src, qp_err *e)
 	dst->budget_bytes = src->budget_bytes;
 	dst->n_bytes = src->n_bytes;
 	dst->bpw = src->bpw;
+	dst->has_file_bytes = src->has_file_bytes;
+	dst->file_bytes = src->file_bytes;
 	dst->has_optimal = src->has_optimal;
 	dst->opt_loss = src->opt_loss;
 	dst->opt_bound = src->opt_bound;
@@ -191,7 +193,7 @@ int qp_recipe_pack(const qp_recipe *r, msgpack_packer *pk, qp_err *e)
 			       r->model ? "a source" : "a model id");
 	bool budget = r->has_budget_bpw || r->has_budget_bytes;
 	uint32_t n = 6 + (r->ftype != NULL) + r->has_pure + budget +
-		     r->has_optimal + (r->pred != NULL);
+		     r->has_file_bytes + r->has_optimal + (r->pred != NULL);
 	msgpack_pack_map(pk, n);
 	qp_pack_key_str(pk, "kind", "recipe");
 	qp_pack_key_str(pk, "model", r->model);
@@ -211,6 +213,8 @@ int qp_recipe_pack(const qp_recipe *r, msgpack_packer *pk, qp_err *e)
 	}
 	qp_pack_key_uint(pk, "n_bytes", r->n_bytes);
 	qp_pack_key_double(pk, "bpw", r->bpw);
+	if (r->has_file_bytes)
+		qp_pack_key_uint(pk, "file_bytes", r->file_bytes);
 	qp_pack_str(pk, "types");
 	msgpack_pack_map(pk, (uint32_t)r->n_tensors);
 	for (size_t i = 0; i < r->n_tensors; i++) {
@@ -392,6 +396,12 @@ static int parse_body(const msgpack_object *map, qp_recipe *r, qp_err *e)
 		return -1;
 	if (get_double(map, "bpw", "bpw", true, NULL, &r->bpw, e))
 		return -1;
+	o = qp_map_get(map, "file_bytes");
+	if (o && o->type != MSGPACK_OBJECT_NIL) {
+		if (get_uint(o, "file_bytes", &r->file_bytes, e))
+			return -1;
+		r->has_file_bytes = true;
+	}
 	o = qp_map_get(map, "types");
 	if (!o)
 		return qp_fail(e, "field \"types\" is missing");

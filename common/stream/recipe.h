@@ -4,7 +4,7 @@
  * tensors were added (the model's tensor order), with O(1) lookup by name,
  * and the recipe record's other fields (DESIGN.md, man/quantpipe.5):
  * model, source, ftype?, pure?, budget? {bpw?, bytes?}, n_bytes, bpw,
- * types, optimal? {loss, bound, gap}, pred?.  qp_recipe_pack() writes the
+ * file_bytes?, types, optimal? {loss, bound, gap}, pred?.  qp_recipe_pack() writes the
  * record with its fields in that order, so the same recipe always gives the
  * same bytes; qp_recipe_parse() reads one back and names the field that is
  * missing, of the wrong type, or holds an unknown type name or a duplicate
@@ -35,8 +35,10 @@ typedef struct qp_recipe {
 	bool has_budget_bpw, has_budget_bytes;
 	double budget_bpw;
 	uint64_t budget_bytes;
-	uint64_t n_bytes;       /* size of the file this recipe gives */
+	uint64_t n_bytes;       /* tensor data llama-quantize writes */
 	double bpw;             /* as llama-quantize prints it */
+	bool has_file_bytes;    /* file_bytes? */
+	uint64_t file_bytes;    /* the whole GGUF file's size (llq_size.h) */
 	bool has_optimal;
 	double opt_loss, opt_bound, opt_gap;
 	uint8_t *pred;          /* one msgpack value, or NULL */
