@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "archive_in.h"
 #include "gguf_rec.h"
 #include "mapfile.h"
 #include "seqsrc.h"
@@ -402,13 +403,17 @@ static int dump_seq(qp_dumper *d, qp_read_fn read, void *ctx,
 
 typedef struct archive_ctx {
 	struct archive *a;
+	bool failed; /* libarchive's own message says more than EIO */
 } archive_ctx;
 
 static ssize_t read_archive(void *ctx, void *buf, size_t n)
 {
-	la_ssize_t k = archive_read_data(((archive_ctx *)ctx)->a, buf, n);
-	if (k < 0)
+	archive_ctx *c = ctx;
+	la_ssize_t k = archive_read_data(c->a, buf, n);
+	if (k < 0) {
+		c->failed = true;
 		errno = EIO;
+	}
 	return k < 0 ? -1 : (ssize_t)k;
 }
 
@@ -418,7 +423,7 @@ static bool ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-static int dump_archive_member(qp_dumper *d, struct archive *a,
+static int dump_archive_member(qp_dumper *d, qp_archive_in *in,
 			       const char *archive_path, const char *member,
 			       qp_err *e)
 {
@@ -427,8 +432,13 @@ static int dump_archive_member(qp_dumper *d, struct archive *a,
 	if (!label)
 		return qp_fail(e, "out of memory");
 	snprintf(label, n, "%s#%s", archive_path, member);
-	archive_ctx ctx = {a};
+	archive_ctx ctx = {qp_archive_handle(in), false};
 	int status = dump_seq(d, read_archive, &ctx, member, label, e);
+	if (status < 0 && ctx.failed && archive_error_string(ctx.a))
+		qp_fail(e, "%s", archive_error_string(ctx.a));
+	/* the member's integrity check runs only once it is read to its end */
+	if (status == 0)
+		status = qp_archive_member_end(in, e);
 	if (status < 0)
 		qp_fail_prefix(e, "member %s", member);
 	free(label);
@@ -437,31 +447,32 @@ static int dump_archive_member(qp_dumper *d, struct archive *a,
 
 static int dump_archive(qp_dumper *d, const char *path, qp_err *e)
 {
-	struct archive *a = archive_read_new();
-	if (!a)
-		return qp_fail(e, "out of memory");
-	archive_read_support_filter_all(a);
-	archive_read_support_format_all(a);
+	qp_archive_in *in;
+	if (qp_archive_open(path, &in, e) < 0)
+		return -1;
+	struct archive *a = qp_archive_handle(in);
 	int status = 0, found = 0;
-	if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
-		status = qp_fail(e, "not a GGUF file (no GGUF magic) nor an "
-				 "archive: %s", archive_error_string(a));
-	}
 	struct archive_entry *ent;
 	int r;
 	while (status == 0 && (r = archive_read_next_header(a, &ent)) == ARCHIVE_OK) {
 		const char *name = archive_entry_pathname(ent);
 		if (archive_entry_filetype(ent) != AE_IFREG || !name ||
-		    !ends_with(name, ".gguf"))
+		    !ends_with(name, ".gguf")) {
+			status = qp_archive_member_end(in, e);
+			if (status < 0)
+				qp_fail_prefix(e, "member %s", name ? name : "?");
 			continue;
+		}
 		found++;
-		status = dump_archive_member(d, a, path, name, e);
+		status = dump_archive_member(d, in, path, name, e);
 	}
 	if (status == 0 && r != ARCHIVE_EOF)
 		status = qp_fail(e, "archive: %s", archive_error_string(a));
+	if (status == 0)
+		status = qp_archive_finish(in, e);
 	if (status == 0 && found == 0)
 		status = qp_fail(e, "archive holds no .gguf member");
-	archive_read_free(a);
+	qp_archive_close(in);
 	return status;
 }
 

@@ -56,4 +56,94 @@ test_expect_success 'imatrix in_sum2 [2^30, 2^30] (2^62 bytes, fits 64 bits) is 
 
 '
 
+# ---- archives (defect 3) -------------------------------------------------
+
+# flip FILE OFFSET [MASK]: XORs one byte (negative offsets count from the end).
+flip() {
+	python3 -c 'import sys
+f = sys.argv[1]; b = bytearray(open(f, "rb").read()); i = int(sys.argv[2])
+b[i] ^= int(sys.argv[3], 0); open(f, "wb").write(b)' "$1" "$2" "${3:-0x10}"
+}
+
+test_expect_success 'archives: setup (tar.gz, zip stored and deflated, 4 MB member)' '
+	craft a.gguf tensor blk.0.attn_q.weight 0 64,64 --data 4000000 &&
+	craft b.gguf tensor blk.0.attn_k.weight 0 64,64 &&
+	python3 -c "
+import tarfile, zipfile
+with tarfile.open(\"m.tar.gz\", \"w:gz\") as t:
+    t.add(\"a.gguf\"); t.add(\"b.gguf\")
+with tarfile.open(\"m.tar\", \"w\") as t:
+    t.add(\"a.gguf\"); t.add(\"b.gguf\")
+for name, how in ((\"stored.zip\", zipfile.ZIP_STORED), (\"deflated.zip\", zipfile.ZIP_DEFLATED)):
+    with zipfile.ZipFile(name, \"w\", how) as z:
+        z.write(\"a.gguf\"); z.write(\"b.gguf\")
+" &&
+	gguf-dump --crc m.tar.gz >good.mp &&
+	gguf-dump stored.zip >/dev/null && gguf-dump deflated.zip >/dev/null &&
+	gguf-dump m.tar >/dev/null
+'
+
+test_expect_success 'tar.gz: a flipped bit in the CRC-32 trailer is an error' '
+	cp m.tar.gz crc.tar.gz && flip crc.tar.gz -8 0x01 &&
+	test_must_fail 1 gguf-dump crc.tar.gz >out 2>err &&
+	fails_cleanly err "crc.tar.gz: .*gzip: incorrect data check"
+'
+
+test_expect_success 'tar.gz: a flipped length trailer is an error' '
+	cp m.tar.gz len.tar.gz && flip len.tar.gz -3 0x40 &&
+	test_must_fail 1 gguf-dump len.tar.gz >out 2>err &&
+	fails_cleanly err "gzip: incorrect length check"
+'
+
+test_expect_success 'tar.gz: any flipped bit in the compressed data fails or gives the same bytes' '
+	size=$(wc -c <m.tar.gz) && refused=0 &&
+	for k in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do
+		off=$((10 + (size - 10) * k / 20)) &&
+		cp m.tar.gz f.tar.gz && flip f.tar.gz $off 0x04 &&
+		if gguf-dump --crc f.tar.gz >f.mp 2>err; then
+			sed "s/f\.tar\.gz/m.tar.gz/g" f.mp | cmp -s - good.mp || { echo "accepted with different data at $off"; return 1; }
+		else
+			test_one_error_line err || return 1; refused=$((refused + 1))
+		fi
+	done && echo "$refused of 19 flips refused" && test $refused -ge 10
+'
+
+test_expect_success 'tar.gz: cut inside the trailer or the data is an error' '
+	size=$(wc -c <m.tar.gz) &&
+	for keep in $((size - 4)) $((size - 9)) $((size / 2)); do
+		head -c $keep m.tar.gz >cut.tar.gz &&
+		test_must_fail 1 gguf-dump cut.tar.gz >out 2>err &&
+		test_one_error_line err || return 1
+	done
+'
+
+test_expect_success 'tar.gz: trailing garbage after the last gzip member is an error' '
+	cp m.tar.gz tail.tar.gz && printf "x" >>tail.tar.gz &&
+	test_must_fail 1 gguf-dump tail.tar.gz >out 2>err &&
+	fails_cleanly err "trailing garbage" &&
+	cat m.tar.gz m.tar.gz >two.tar.gz && gguf-dump two.tar.gz >/dev/null
+'
+
+test_expect_success 'zip: a stored member whose CRC does not match is an error (byte in and after the tensor data)' '
+	for at in 200 3000000; do
+		cp stored.zip f.zip &&
+		off=$(python3 -c "import sys; print(open(\"f.zip\",\"rb\").read().index(b\"GGUF\") + $at)") &&
+		flip f.zip $off &&
+		test_must_fail 1 gguf-dump f.zip >out 2>err &&
+		fails_cleanly err "member a.gguf: ZIP bad CRC" || return 1
+	done
+'
+
+test_expect_success 'zip: a deflated member with a wrong CRC in its header is an error' '
+	cp deflated.zip f.zip && flip f.zip 14 0x01 &&
+	test_must_fail 1 gguf-dump f.zip >out 2>err &&
+	test_one_error_line err
+'
+
+test_expect_success 'tar: a member cut short is an error' '
+	head -c 3000000 m.tar >cut.tar &&
+	test_must_fail 1 gguf-dump cut.tar >out 2>err &&
+	test_one_error_line err
+'
+
 test_done
