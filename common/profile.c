@@ -118,12 +118,15 @@ static void pack_by_family(msgpack_packer *pk, const qp_profile_tensor *t,
 }
 
 static int pack_layers(msgpack_packer *pk, const qp_profile_tensor *t,
-		       size_t n, qp_err *e)
+		       size_t n, int64_t block_count, qp_err *e)
 {
 	int max_layer = -1;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (qp_layer_in_model(t[i].layer, block_count, n, t[i].name, e) < 0)
+			return -1;
 		if (t[i].layer > max_layer)
 			max_layer = t[i].layer;
+	}
 	sums *l = calloc((size_t)max_layer + 2, sizeof *l); /* [0] = global */
 	if (!l)
 		return qp_fail(e, "out of memory");
@@ -217,7 +220,7 @@ int qp_profile_pack(msgpack_packer *pk, const char *model_id, size_t id_len,
 	else
 		msgpack_pack_nil(pk);
 	pack_by_family(pk, t, n);
-	if (pack_by_type(pk, t, n, e) < 0 || pack_layers(pk, t, n, e) < 0)
+	if (pack_by_type(pk, t, n, e) < 0 || pack_layers(pk, t, n, h->n_layer, e) < 0)
 		return -1;
 	pack_arch(pk, h, &d);
 	qp_pack_key_int(pk, "params_total", (int64_t)d.params_total);

@@ -56,6 +56,27 @@ test_expect_success 'imatrix in_sum2 [2^30, 2^30] (2^62 bytes, fits 64 bits) is 
 
 '
 
+# ---- layer numbers (defect 4) ------------------------------------------
+
+test_expect_success 'blk.100000000 in a 2-tensor model: reported, not gigabytes of table (ulimit -v 4G)' '
+	craft lay.gguf tensor blk.0.attn_q.weight 0 8,2 tensor blk.100000000.attn_q.weight 0 8,2 &&
+	gguf-dump lay.gguf >lay.mp &&
+	(ulimit -v 4000000 && test_must_fail 1 sens-score lay.mp >out 2>err) &&
+	fails_cleanly err "blk.100000000.attn_q.weight.*layer 100000000 is beyond"
+'
+
+test_expect_success 'a layer at or past block_count is reported; inside it is fine' '
+	craft lay2.gguf tensor blk.0.attn_q.weight 0 8,2 tensor blk.4.attn_q.weight 0 8,2 \
+		--kv general.architecture=str:llama --kv llama.block_count=u32:4 &&
+	gguf-dump lay2.gguf >lay2.mp &&
+	test_must_fail 1 sens-score lay2.mp >out 2>err &&
+	fails_cleanly err "blk.4.attn_q.weight.*beyond the model.s 4 layers" &&
+	craft lay3.gguf tensor blk.0.attn_q.weight 0 8,2 tensor blk.3.attn_q.weight 0 8,2 \
+		--kv general.architecture=str:llama --kv llama.block_count=u32:4 &&
+	gguf-dump lay3.gguf | sens-score | rec-show -k profile >profile.json &&
+	grep -q "\"layers\":\[{\"n_tensors\":1,.*{\"n_tensors\":1,[^]]*}\]" profile.json
+'
+
 # ---- archives (defect 3) -------------------------------------------------
 
 # flip FILE OFFSET [MASK]: XORs one byte (negative offsets count from the end).
