@@ -226,8 +226,8 @@ static int from_json_stream(show_state *s, int fd, qp_err *e)
 		else if (!json_is_string(kind))
 			status = qp_fail(e, "line %ld: field \"kind\" is missing or not a string", lineno);
 		else if (qp_json_to_msgpack(j, qp_writer_packer(s->w), e) < 0 ||
-			 qp_writer_end(s->w, e) < 0)
-			status = -1;
+			 qp_writer_end_checked(s->w, e) < 0)
+			status = qp_fail_prefix(e, "line %ld", lineno);
 		json_decref(j);
 	}
 	if (status == 0 && ferror(in))

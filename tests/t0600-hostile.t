@@ -77,6 +77,63 @@ test_expect_success 'a layer at or past block_count is reported; inside it is fi
 	grep -q "\"layers\":\[{\"n_tensors\":1,.*{\"n_tensors\":1,[^]]*}\]" profile.json
 '
 
+# ---- nesting and keys (defect 5, rec-show --from-json) ------------------
+
+# mp_nested DEPTH KIND: a record whose field "a" nests DEPTH-1 more
+# containers (KIND arrays, maps, or keys: maps used as keys of maps).
+mp_nested() {
+	python3 -c 'import sys
+d, kind = int(sys.argv[1]), sys.argv[2]
+v = b"\x01"
+for i in range(d - 1):
+    v = {"arrays": b"\x91" + v, "maps": b"\x81\xa1a" + v, "keys": b"\x81" + v + b"\x01"}[kind]
+sys.stdout.buffer.write(b"\x82\xa4kind\xa1t\xa1a" + v)' "$@"
+}
+
+test_expect_success 'maps as keys of maps: the JSON view grows linearly (was 4 GB for 30 levels)' '
+	mp_nested 30 keys >keys.mp &&
+	rec-show keys.mp >keys.json &&
+	test $(wc -c <keys.json) -lt 200 &&
+	grep -q "\"<map 1>\"" keys.json
+'
+
+test_expect_success 'scalar keys show as their JSON text' '
+	printf "\203\244kind\241t\001\002\303\003" >scalar.mp &&
+	rec-show scalar.mp >actual &&
+	printf "{\"kind\":\"t\",\"1\":2,\"true\":3}\n" >expect &&
+	test_cmp expect actual
+'
+
+test_expect_success '32 levels are read; 33 are refused with their own message' '
+	mp_nested 32 arrays >d32.mp && rec-show d32.mp >/dev/null &&
+	mp_nested 32 maps >d32m.mp && rec-show d32m.mp >/dev/null &&
+	for k in arrays maps keys; do
+		mp_nested 33 $k >d33.mp &&
+		test_must_fail 1 rec-show d33.mp >out 2>err &&
+		fails_cleanly err "record 1 (byte offset 0): nested deeper than 32 levels" || return 1
+	done &&
+	mp_nested 2000 arrays >deep.mp &&
+	test_must_fail 1 qerr-measure -t Q8_0 deep.mp >out 2>err &&
+	fails_cleanly err "nested deeper than 32 levels"
+'
+
+test_expect_success 'an empty container as the 33rd level is refused too (the decoder counts it)' '
+	python3 -c "import sys; sys.stdout.buffer.write(b\"\x82\xa4kind\xa1t\xa1a\" + b\"\x91\" * 31 + b\"\x90\")" >e33.mp &&
+	test_must_fail 1 rec-show e33.mp >out 2>err &&
+	fails_cleanly err "nested deeper than 32 levels"
+'
+
+test_expect_success 'rec-show --from-json refuses what no reader accepts (schema 2, 33 levels)' '
+	printf "{\"kind\":\"meta\",\"schema\":2}\n" >s2.json &&
+	test_must_fail 1 rec-show --from-json s2.json >out 2>err &&
+	fails_cleanly err "line 1: schema 2 is not understood" &&
+	python3 -c "print(\"{\\\"kind\\\":\\\"x\\\",\\\"a\\\":\" + \"[\" * 32 + \"]\" * 32 + \"}\")" >deep.json &&
+	test_must_fail 1 rec-show --from-json deep.json >out 2>err &&
+	fails_cleanly err "nested deeper than 32 levels" &&
+	python3 -c "print(\"{\\\"kind\\\":\\\"x\\\",\\\"a\\\":\" + \"[\" * 31 + \"]\" * 31 + \"}\")" >ok.json &&
+	rec-show --from-json ok.json | rec-show >/dev/null
+'
+
 # ---- archives (defect 3) -------------------------------------------------
 
 # flip FILE OFFSET [MASK]: XORs one byte (negative offsets count from the end).
