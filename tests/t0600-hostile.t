@@ -134,6 +134,78 @@ test_expect_success 'rec-show --from-json refuses what no reader accepts (schema
 	rec-show --from-json ok.json | rec-show >/dev/null
 '
 
+# ---- -o onto links and special files, stdout errors (defects 6, 7) -------
+
+test_expect_success '-o onto a symlink replaces the file it names; the link stays' '
+	printf "{\"kind\":\"x\",\"a\":1}\n" >one.json &&
+	printf "old\n" >real.mp && ln -s real.mp link.mp &&
+	mkdir d && ln -s ../real.mp d/rel.mp && ln -s d/rel.mp chain.mp &&
+	rec-show --from-json -o link.mp one.json &&
+	test -h link.mp && rec-show real.mp >actual &&
+	printf "{\"kind\":\"x\",\"a\":1}\n" >expect && test_cmp expect actual &&
+	printf "old\n" >real.mp &&
+	rec-show --from-json -o chain.mp one.json &&
+	test -h chain.mp && test -h d/rel.mp && rec-show real.mp >actual &&
+	test_cmp expect actual &&
+	ln -s new.mp dangling.mp && rec-show --from-json -o dangling.mp one.json &&
+	test -h dangling.mp && test -f new.mp &&
+	! ls | grep -q tmp
+'
+
+test_expect_success '-o onto a FIFO writes through it' '
+	mkfifo fifo &&
+	{ cat fifo >got.mp & } &&
+	rec-show --from-json -o fifo one.json && wait &&
+	test -p fifo && rec-show got.mp >actual && test_cmp expect actual
+'
+
+test_expect_success '-o /dev/stdout writes to standard output (pipe and file)' '
+	rec-show --from-json -o /dev/stdout one.json | rec-show >actual &&
+	test_cmp expect actual &&
+	rec-show --from-json -o /dev/stdout one.json >so.mp &&
+	rec-show so.mp >actual && test_cmp expect actual
+'
+
+if [ "$(id -u)" = 0 ] && mknod null c 1 3 2>/dev/null; then
+	test_expect_success 'as root, -o onto a character device (a copy of /dev/null) leaves it a device' '
+		rec-show --from-json -o null one.json && test -c null &&
+		gguf-synth -o null && test -c null &&
+		craft small.gguf tensor blk.0.attn_q.weight 0 8,2 &&
+		gguf-dump -o null small.gguf && test -c null
+	'
+else
+	test_skip 'as root, -o onto a character device leaves it a device' 'not root or no mknod'
+fi
+
+test_expect_success '--help and --version into a full device: exit 1, one error line' '
+	test -c /dev/full || { echo "no /dev/full"; return 0; }
+	for p in gguf-dump rec-show qerr-measure sens-score gguf-synth; do
+		for o in --help --version; do
+			test_must_fail 1 $p $o >/dev/full 2>err &&
+			fails_cleanly err "$p: standard output: No space left on device" || return 1
+		done
+	done
+'
+
+# sig_leaves_no_tmp SIG: a filter writing -o out.mp killed by SIG while
+# it waits for input removes its temporary file.
+sig_leaves_no_tmp() {
+	rm -f in out.mp* && mkfifo in || return 1
+	{ sleep 5 >in & }
+	holder=$!
+	rec-show --from-json -o out.mp <in &
+	pid=$!
+	i=0; while ! ls out.mp.tmp* >/dev/null 2>&1 && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	ls out.mp.tmp* >/dev/null 2>&1 || { echo "no temporary file appeared"; return 1; }
+	kill -$1 $pid; wait $pid; st=$?
+	kill $holder 2>/dev/null
+	test $st -gt 128 || { echo "exit $st, not killed"; return 1; }
+	! ls out.mp* 2>/dev/null | grep .
+}
+
+test_expect_success 'SIGTERM removes the -o temporary file' 'sig_leaves_no_tmp TERM'
+test_expect_success 'SIGHUP removes the -o temporary file' 'sig_leaves_no_tmp HUP'
+
 # ---- archives (defect 3) -------------------------------------------------
 
 # flip FILE OFFSET [MASK]: XORs one byte (negative offsets count from the end).
@@ -143,8 +215,8 @@ f = sys.argv[1]; b = bytearray(open(f, "rb").read()); i = int(sys.argv[2])
 b[i] ^= int(sys.argv[3], 0); open(f, "wb").write(b)' "$1" "$2" "${3:-0x10}"
 }
 
-test_expect_success 'archives: setup (tar.gz, zip stored and deflated, 4 MB member)' '
-	craft a.gguf tensor blk.0.attn_q.weight 0 64,64 --data 4000000 &&
+test_expect_success 'archives: setup (tar.gz, zip stored and deflated, 1.5 MB member)' '
+	craft a.gguf tensor blk.0.attn_q.weight 0 64,64 --data 1500000 &&
 	craft b.gguf tensor blk.0.attn_k.weight 0 64,64 &&
 	python3 -c "
 import tarfile, zipfile
@@ -175,15 +247,15 @@ test_expect_success 'tar.gz: a flipped length trailer is an error' '
 
 test_expect_success 'tar.gz: any flipped bit in the compressed data fails or gives the same bytes' '
 	size=$(wc -c <m.tar.gz) && refused=0 &&
-	for k in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do
-		off=$((10 + (size - 10) * k / 20)) &&
+	for k in 1 2 3 4 5 6 7 8 9; do
+		off=$((10 + (size - 10) * k / 10)) &&
 		cp m.tar.gz f.tar.gz && flip f.tar.gz $off 0x04 &&
 		if gguf-dump --crc f.tar.gz >f.mp 2>err; then
 			sed "s/f\.tar\.gz/m.tar.gz/g" f.mp | cmp -s - good.mp || { echo "accepted with different data at $off"; return 1; }
 		else
 			test_one_error_line err || return 1; refused=$((refused + 1))
 		fi
-	done && echo "$refused of 19 flips refused" && test $refused -ge 10
+	done && echo "$refused of 9 flips refused" && test $refused -ge 5
 '
 
 test_expect_success 'tar.gz: cut inside the trailer or the data is an error' '
@@ -203,7 +275,7 @@ test_expect_success 'tar.gz: trailing garbage after the last gzip member is an e
 '
 
 test_expect_success 'zip: a stored member whose CRC does not match is an error (byte in and after the tensor data)' '
-	for at in 200 3000000; do
+	for at in 200 1200000; do
 		cp stored.zip f.zip &&
 		off=$(python3 -c "import sys; print(open(\"f.zip\",\"rb\").read().index(b\"GGUF\") + $at)") &&
 		flip f.zip $off &&
@@ -219,7 +291,7 @@ test_expect_success 'zip: a deflated member with a wrong CRC in its header is an
 '
 
 test_expect_success 'tar: a member cut short is an error' '
-	head -c 3000000 m.tar >cut.tar &&
+	head -c 1000000 m.tar >cut.tar &&
 	test_must_fail 1 gguf-dump cut.tar >out 2>err &&
 	test_one_error_line err
 '
