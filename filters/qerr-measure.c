@@ -182,7 +182,7 @@ static int setup(run *r, const opts *o, const qp_common *c)
 	qp_err e;
 	if (o->imatrix) {
 		if (qp_imatrix_load(o->imatrix, &r->im, &e) < 0) {
-			qp_report("qerr-measure", o->imatrix, e.msg);
+			qp_report("qerr-measure", NULL, e.msg); /* names the file */
 			return 1;
 		}
 		r->have_im = true;

@@ -206,6 +206,35 @@ sig_leaves_no_tmp() {
 test_expect_success 'SIGTERM removes the -o temporary file' 'sig_leaves_no_tmp TERM'
 test_expect_success 'SIGHUP removes the -o temporary file' 'sig_leaves_no_tmp HUP'
 
+# ---- FIFOs where a file is mapped (defect 9) ------------------------------
+
+test_expect_success 'a FIFO as --imatrix, record path or shard is refused at once, not waited on' '
+	rm -f ff && mkfifo ff &&
+	craft m.gguf tensor blk.0.attn_q.weight 0 8,2 && gguf-dump m.gguf >m.mp &&
+	test_must_fail 1 timeout 20 sens-score --imatrix ff m.mp >out 2>err &&
+	fails_cleanly err "sens-score: ff: not a regular file" &&
+	test_must_fail 1 timeout 20 qerr-measure -t Q8_0 --imatrix ff m.mp >out 2>err &&
+	fails_cleanly err "qerr-measure: ff: not a regular file" &&
+	printf "{\"kind\":\"tensor\",\"model\":\"m\",\"name\":\"blk.0.attn_q.weight\",\"type\":\"F32\",\"shape\":[8,2],\"n_elem\":16,\"n_bytes\":64,\"path\":\"ff\",\"offset\":0}\n" |
+		rec-show --from-json >r.mp &&
+	test_must_fail 1 timeout 20 qerr-measure -t Q8_0 r.mp >out 2>err &&
+	fails_cleanly err "ff: not a regular file" &&
+	test_must_fail 1 timeout 20 sens-score r.mp >out 2>err &&
+	fails_cleanly err "ff: not a regular file" &&
+	craft s-00001-of-00002.gguf tensor blk.0.attn_q.weight 0 8,2 \
+		--kv split.no=u32:0 --kv split.count=u32:2 &&
+	rm -f s-00002-of-00002.gguf && mkfifo s-00002-of-00002.gguf &&
+	test_must_fail 1 timeout 20 gguf-dump s-00001-of-00002.gguf >out 2>err &&
+	fails_cleanly err "s-00002-of-00002.gguf: not a regular file"
+'
+
+test_expect_success 'a FIFO named as a gguf-dump operand is read as a stream' '
+	rm -f gf && mkfifo gf &&
+	{ cat m.gguf >gf & } &&
+	timeout 20 gguf-dump gf >gf.mp && wait &&
+	rec-show -k tensor -f name gf.mp | grep -q "blk.0.attn_q.weight"
+'
+
 # ---- archives (defect 3) -------------------------------------------------
 
 # flip FILE OFFSET [MASK]: XORs one byte (negative offsets count from the end).

@@ -558,31 +558,30 @@ static int dump_archive(qp_dumper *d, const char *path, qp_err *e)
 static int read_magic(const char *path, uint8_t magic[4], bool *regular,
 		      qp_err *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return qp_fail_errno(e, "cannot open");
+	/* stat first: opening a FIFO here would wait for its writer, and
+	 * closing it again would cut that writer off */
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		close(fd);
-		return qp_fail_errno(e, "cannot stat");
-	}
+	if (stat(path, &st) != 0)
+		return qp_fail_errno(e, "cannot open");
 	*regular = S_ISREG(st.st_mode);
 	memset(magic, 0, 4);
 	if (S_ISDIR(st.st_mode)) {
-		close(fd);
 		errno = EISDIR;
 		return qp_fail_errno(e, "cannot read");
 	}
-	ssize_t got = *regular ? pread(fd, magic, 4, 0) : 4;
+	if (!*regular)
+		return 0; /* read front to back by dump_stream_path */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return qp_fail_errno(e, "cannot open");
+	ssize_t got = pread(fd, magic, 4, 0);
 	if (got < 0) {
 		close(fd);
 		return qp_fail_errno(e, "read");
 	}
-	if (got < 4) {
-		close(fd);
-		return qp_fail(e, "not a GGUF file: only %zd bytes", got);
-	}
 	close(fd);
+	if (got < 4)
+		return qp_fail(e, "not a GGUF file: only %zd bytes", got);
 	return 0;
 }
 
