@@ -235,6 +235,30 @@ test_expect_success 'a FIFO named as a gguf-dump operand is read as a stream' '
 	rec-show -k tensor -f name gf.mp | grep -q "blk.0.attn_q.weight"
 '
 
+# ---- NaN and infinite weights -------------------------------------------
+
+test_expect_success 'NaN/Inf weights: sens-score leaves them out (SVD included), qerr figures nil with a note' '
+	python3 -c "
+import struct
+v = [((i * 37) % 17 - 8) / 10.0 for i in range(512)]
+v[5] = float(\"nan\"); v[100] = float(\"inf\"); v[300] = float(\"-inf\")
+m = b\"GGUF\" + struct.pack(\"<IQQ\", 3, 1, 0)
+n = b\"blk.0.attn_q.weight\"
+m += struct.pack(\"<Q\", len(n)) + n + struct.pack(\"<IQQIQ\", 2, 64, 8, 0, 0)
+m += b\"\\0\" * (-len(m) % 32)
+open(\"nan.gguf\", \"wb\").write(m + struct.pack(\"<512f\", *v))
+" &&
+	gguf-dump nan.gguf >nan.mp &&
+	sens-score nan.mp >s.mp 2>err && test ! -s err &&
+	rec-show --tsv -H -k tensor -f stats.n_nonfinite,sens.nv_n,sens.sv_n s.mp >actual &&
+	printf "3\t509\t8\n" >expect && test_cmp expect actual &&
+	rec-show -k tensor s.mp | grep -q "\"score\":[0-9]" &&
+	qerr-measure -t Q8_0 nan.mp >q.mp &&
+	rec-show --tsv -H -k tensor -f qerr.Q8_0.mse,qerr.Q8_0.rel,qerr.Q8_0.cos,qerr.Q8_0.sqnr_db,qerr.Q8_0.maxabs q.mp >actual &&
+	printf "\t\t\t\t\n" >expect && test_cmp expect actual &&
+	rec-show -k tensor q.mp | grep -q "\"note\":\"error undefined: the tensor holds NaN or infinite values\""
+'
+
 # ---- archives (defect 3) -------------------------------------------------
 
 # flip FILE OFFSET [MASK]: XORs one byte (negative offsets count from the end).

@@ -1,4 +1,5 @@
 #include "qerr_rec.h"
+#include <math.h>
 
 #include "rec.h"
 #include "types.h"
@@ -9,6 +10,16 @@ static void pack_interval(msgpack_packer *pk, const char *key, qp_interval v)
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_double(pk, v.lo);
 	msgpack_pack_double(pk, v.hi);
+}
+
+/* An undefined figure (NaN) is nil, not a float NaN. */
+static void pack_figure(msgpack_packer *pk, const char *key, double v)
+{
+	qp_pack_str(pk, key);
+	if (isnan(v))
+		msgpack_pack_nil(pk);
+	else
+		msgpack_pack_double(pk, v);
 }
 
 static void pack_result(msgpack_packer *pk, const qp_qerr_result *r,
@@ -35,14 +46,14 @@ static void pack_result(msgpack_packer *pk, const qp_qerr_result *r,
 	}
 	if (!r->measured)
 		return;
-	qp_pack_key_double(pk, "mse", r->mse);
-	qp_pack_key_double(pk, "rmse", r->rmse);
-	qp_pack_key_double(pk, "rel", r->rel);
-	qp_pack_key_double(pk, "cos", r->cos);
-	qp_pack_key_double(pk, "maxabs", r->maxabs);
-	qp_pack_key_double(pk, "sqnr_db", r->sqnr_db);
+	pack_figure(pk, "mse", r->mse);
+	pack_figure(pk, "rmse", r->rmse);
+	pack_figure(pk, "rel", r->rel);
+	pack_figure(pk, "cos", r->cos);
+	pack_figure(pk, "maxabs", r->maxabs);
+	pack_figure(pk, "sqnr_db", r->sqnr_db);
 	if (r->has_wmse)
-		qp_pack_key_double(pk, "wmse", r->wmse);
+		pack_figure(pk, "wmse", r->wmse);
 	if (imatrix_given)
 		qp_pack_key_bool(pk, "imatrix", r->used_imatrix);
 	if (r->has_crc)
