@@ -259,6 +259,26 @@ open(\"nan.gguf\", \"wb\").write(m + struct.pack(\"<512f\", *v))
 	rec-show -k tensor q.mp | grep -q "\"note\":\"error undefined: the tensor holds NaN or infinite values\""
 '
 
+test_expect_success 'sens-score skips a zero-length tensor and an unknown type id with a warning' '
+	craft z.gguf tensor blk.0.attn_q.weight 0 8,0 tensor blk.0.attn_k.weight 0 8,2 &&
+	gguf-dump z.gguf >z.mp && sens-score z.mp >zs.mp 2>err &&
+	fails_cleanly err "warning: tensor .blk.0.attn_q.weight.: no elements" &&
+	rec-show --tsv -H -k tensor -f name,stats,sens.family zs.mp >actual &&
+	printf "blk.0.attn_q.weight\t\t\nblk.0.attn_k.weight\t" >expect &&
+	head -c $(wc -c <expect) actual | cmp - expect &&
+	craft u.gguf tensor blk.0.attn_q.weight 77 8,2 tensor blk.0.attn_k.weight 0 8,2 &&
+	gguf-dump u.gguf >u.mp && sens-score -q u.mp >us.mp 2>err && test ! -s err &&
+	sens-score u.mp >us.mp 2>err &&
+	fails_cleanly err "type type_77 cannot be read" &&
+	rec-show -k tensor us.mp | grep -c "\"sens\"" | grep -qx 1
+'
+
+test_expect_success 'gguf-dump refuses a tensor name containing NUL' '
+	craft nul.gguf tensor "blk.0.attn_q\\0x.weight" 0 8,2 &&
+	test_must_fail 1 gguf-dump nul.gguf >out 2>err &&
+	fails_cleanly err "the name contains a NUL byte"
+'
+
 # ---- archives (defect 3) -------------------------------------------------
 
 # flip FILE OFFSET [MASK]: XORs one byte (negative offsets count from the end).

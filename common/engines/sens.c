@@ -269,9 +269,17 @@ int qp_sens_measure(const qp_tensor_ref *t, const qp_imatrix_entry *imat,
 		.nv = NAN, .se = NAN, .nsds = NAN, .act = NAN,
 		.w_role = NAN, .w_depth = NAN, .w_size = NAN, .score = NAN,
 	};
-	if (!t->data)
-		return qp_fail(e, "type %s cannot be read (unknown to this build)",
-			       t->type_name);
+	if (!t->data || t->n_elem == 0) {
+		/* nothing to measure: the caller skips the tensor */
+		s->skipped = true;
+		s->is_matrix = false;
+		if (!t->data)
+			qp_fail(e, "type %s cannot be read (unknown to this "
+				"build): left unscored", t->type_name);
+		else
+			qp_fail(e, "no elements (a dimension is 0): left unscored");
+		return 1;
+	}
 	qp_wstats_opts wo = {.n_threads = o->n_threads};
 	if (qp_wstats_compute(t->ne, t->n_dims, tensor_rows, (void *)t, &wo,
 			      &s->ws, e) < 0)
