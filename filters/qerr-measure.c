@@ -35,12 +35,10 @@ static const char usage[] =
 	"                       also measure each type after a block-Hadamard\n"
 	"                       rotation of the rows (BLOCK a power of two,\n"
 	"                       default 128), as qerr.<TYPE>+had<BLOCK>\n"
-	"\n"
-	"  -@, --threads N      threads (default 1); output is the same for any N\n"
-	"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
-	"  -q, --quiet          no progress on a terminal's stderr\n"
-	"  -h, --help           this help\n"
-	"  -V, --version        versions of qerr-measure and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed work, 2 bad usage.\n";
 
@@ -182,7 +180,7 @@ static int setup(run *r, const opts *o, const qp_common *c)
 	qp_err e;
 	if (o->imatrix) {
 		if (qp_imatrix_load(o->imatrix, &r->im, &e) < 0) {
-			qp_report("qerr-measure", NULL, e.msg); /* names the file */
+			qp_report("qerr-measure", o->imatrix, e.msg);
 			return 1;
 		}
 		r->have_im = true;
@@ -203,7 +201,7 @@ static void cleanup(run *r)
 int main(int argc, char **argv)
 {
 	opts o = {0};
-	qp_tool tool = {"qerr-measure", usage, "t:m:cs:r:", long_opts, on_option, &o};
+	qp_tool tool = {"qerr-measure", usage, "t:m:cs:r:", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)
