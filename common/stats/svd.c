@@ -348,7 +348,11 @@ static int sketch_run(sketch *k, const qp_svd_opts *o, double *sv, int rank,
 			k->z[j * l + c] = gauss_at(o->seed, j, c);
 	if (range_pass(k, k->z, e) < 0)
 		return -1;
-	for (int it = 0; it < o->power_iters; it++) {
+	/* l = min(m, n): the sketch already spans the whole range, and power
+	 * iterations would only repeat it (at three times the cost, which
+	 * dominates on the many small tensors of a MoE model) */
+	int iters = l < (m < n ? m : n) ? o->power_iters : 0;
+	for (int it = 0; it < iters; it++) {
 		if (orthonormalize(k->y, m, l, e) < 0 || corange_pass(k, e) < 0 ||
 		    orthonormalize(k->z, n, l, e) < 0 || range_pass(k, k->z, e) < 0)
 			return -1;
