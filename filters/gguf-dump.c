@@ -69,6 +69,12 @@ static int dump_all(qp_writer *w, const qp_dump_opts *o, const qp_common *c)
 			status = 1;
 		}
 	}
+	const char *later;
+	qp_err e;
+	if (status == 0 && qp_dump_finish(d, &later, &e) < 0) {
+		qp_report("gguf-dump", later, e.msg);
+		status = 1;
+	}
 	qp_dumper_free(d);
 	return status;
 }

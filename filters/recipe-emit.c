@@ -345,7 +345,7 @@ static int mix_recipe(run *r, const qp_llq_model *m, const char *id,
 	int st = br ? qp_budget_run_annotate(br, &rc, &has_pred, e) : 0;
 	if (!st)
 		st = put_recipe(r, m, &rc, w, e);
-	if (!st && br && ours_too && rc.has_file_bytes) {
+	if (!st && br && br->p && ours_too && rc.has_file_bytes) {
 		qp_recipe ours;
 		st = qp_budget_run_solve(br, QP_OPT_BYTES, (double)rc.file_bytes, &ours, e);
 		if (st)

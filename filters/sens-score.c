@@ -107,8 +107,12 @@ static int measure_one(run *r, const qp_record *rec, model_work *mw, size_t k,
 	    (qp_imatrix_for_tensor(&r->im, &t, &mw->ent[k], &resplit, e) < 0 ||
 	     (resplit && qp_imatrix_stats_compute(&r->im, r->im_stats, e) < 0)))
 		return -1;
-	if (qp_sens_measure(&t, mw->ent[k], &r->sopts, &mw->sens[k], e) < 0)
+	int rc = qp_sens_measure(&t, mw->ent[k], &r->sopts, &mw->sens[k], e);
+	if (rc < 0)
 		return qp_fail_prefix(e, "%s", t.name);
+	if (rc == 1 && !r->c->quiet) /* passed through unscored */
+		qp_reportf("sens-score", NULL, "warning: tensor '%s': %s", t.name,
+			   e->msg);
 	qp_progress_update(&r->progress, ++r->n_done);
 	return 0;
 }
@@ -158,9 +162,10 @@ static int write_model(run *r, const qp_model_batch *b, const model_work *mw,
 		       const qp_profile_hyper *h, qp_writer *w, qp_err *e)
 {
 	for (size_t i = 0, k = 0; i < b->n_items; i++) {
-		int rc = b->items[i].is_tensor
-				 ? write_tensor(r, w, &b->items[i].k.rec, mw, k++, e)
-				 : qp_model_batch_pass(b, i, w, e);
+		bool scored = b->items[i].is_tensor && !mw->sens[k].skipped;
+		k += b->items[i].is_tensor && !scored;
+		int rc = scored ? write_tensor(r, w, &b->items[i].k.rec, mw, k++, e)
+				: qp_model_batch_pass(b, i, w, e);
 		if (rc < 0)
 			return -1;
 		if (i == b->last_tensor &&

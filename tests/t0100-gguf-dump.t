@@ -120,9 +120,25 @@ test_expect_success 'a split model is one model; tensors name their shard' '
 	grep -q "00003-of-00003.gguf" shards && test $(wc -l <shards) = 3
 '
 
-test_expect_success 'all shards named at once still give one model' '
-	gguf-dump "$F"/stories260K-f32-split-0000*-of-00003.gguf | rec-show -k model >m.json &&
-	test $(wc -l <m.json) = 1
+test_expect_success 'all shards named at once still give one model (exit 0, was 1 on shard 2)' '
+	gguf-dump "$F"/stories260K-f32-split-0000*-of-00003.gguf >all.mp &&
+	rec-show -k model all.mp >m.json &&
+	test $(wc -l <m.json) = 1 &&
+	test $(rec-show -k tensor all.mp | wc -l) = 48
+'
+
+test_expect_success 'later shards named before the first, or by another path, are still one model' '
+	ln -s "$F" fx &&
+	gguf-dump "$F/stories260K-f32-split-00003-of-00003.gguf" ./fx/stories260K-f32-split-00002-of-00003.gguf \
+		"$F/stories260K-f32-split-00001-of-00003.gguf" >any.mp &&
+	test $(rec-show -k model any.mp | wc -l) = 1 &&
+	test $(rec-show -k tensor any.mp | wc -l) = 48
+'
+
+test_expect_success 'later shards without their first: one error line naming one of them' '
+	test_must_fail 1 gguf-dump "$F/stories260K-f32-split-00002-of-00003.gguf" \
+		"$F/stories260K-f32-split-00003-of-00003.gguf" >out 2>err &&
+	test_one_error_line err && grep -q "00002-of-00003.gguf: shard 2 of a 3-file split model" err
 '
 
 test_expect_success 'a later shard alone is refused with a hint' '

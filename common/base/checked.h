@@ -7,6 +7,7 @@
 #define QP_CHECKED_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 static inline bool ck_add_u64(uint64_t a, uint64_t b, uint64_t *out)
@@ -17,6 +18,19 @@ static inline bool ck_add_u64(uint64_t a, uint64_t b, uint64_t *out)
 static inline bool ck_mul_u64(uint64_t a, uint64_t b, uint64_t *out)
 {
 	return !__builtin_mul_overflow(a, b, out);
+}
+
+/* Bytes of an array of n elements of size bytes each, for malloc: false
+ * when the product overflows or exceeds what one object may span
+ * (PTRDIFF_MAX), so a count read from a file can never wrap an allocation
+ * size to something small. */
+static inline bool ck_array_bytes(uint64_t n, uint64_t size, size_t *out)
+{
+	uint64_t total;
+	if (!ck_mul_u64(n, size, &total) || total > (uint64_t)PTRDIFF_MAX)
+		return false;
+	*out = (size_t)total;
+	return true;
 }
 
 /* Rounds v up to a multiple of align (align > 0). */

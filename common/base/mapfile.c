@@ -10,7 +10,9 @@ int qp_map_open(const char *path, qp_map *m, qp_err *e)
 {
 	m->data = NULL;
 	m->size = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; it is
+	 * refused below like every file that is not regular */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return qp_fail_errno(e, "cannot open");
 	struct stat st;

@@ -410,6 +410,9 @@ int qp_budget_run_solve(const qp_budget_run *r, qp_opt_budget_kind kind,
 			double budget, qp_recipe *out, qp_err *e)
 {
 	qp_opt_solution s;
+	if (!r->p)
+		return qp_fail(e, "no tensor carries qerr: nothing to optimise "
+			       "(run qerr-measure first)");
 	if (qp_opt_solve(r->p, kind, budget, &s, e) != 0)
 		return -1;
 	int rc = qp_budget_recipe(&r->m, &s, "recipe-emit",

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "archive_in.h"
 #include "gguf_rec.h"
 #include "mapfile.h"
 #include "seqsrc.h"
@@ -21,13 +22,45 @@
 /* msgpack bin32 cannot hold more. */
 #define MAX_INLINE UINT32_MAX
 
+/* A file by identity, so "./m-00002-of-00003.gguf" and the name the
+ * first shard derives for it are the same shard. */
+typedef struct file_id {
+	dev_t dev;
+	ino_t ino;
+} file_id;
+
+typedef struct later_shard {
+	file_id id;
+	char *operand;
+	char msg[sizeof(((qp_err *)0)->msg)];
+} later_shard;
+
+static bool file_id_of(const char *path, file_id *out)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return false;
+	*out = (file_id){st.st_dev, st.st_ino};
+	return true;
+}
+
+static bool id_in(const file_id *v, int n, file_id id)
+{
+	for (int i = 0; i < n; i++)
+		if (v[i].dev == id.dev && v[i].ino == id.ino)
+			return true;
+	return false;
+}
+
 struct qp_dumper {
 	qp_writer *w;
 	qp_dump_opts o;
 	char **ids;
 	int n_ids;
-	char **shards_done; /* shard paths dumped as part of a split model */
+	file_id *shards_done; /* later shards dumped as part of their model */
 	int n_shards_done;
+	later_shard *pending; /* later shards named before their first */
+	int n_pending;
 };
 
 static bool push_str(char ***v, int *n, const char *s)
@@ -66,10 +99,11 @@ void qp_dumper_free(qp_dumper *d)
 		return;
 	for (int i = 0; i < d->n_ids; i++)
 		free(d->ids[i]);
-	for (int i = 0; i < d->n_shards_done; i++)
-		free(d->shards_done[i]);
+	for (int i = 0; i < d->n_pending; i++)
+		free(d->pending[i].operand);
 	free(d->ids);
 	free(d->shards_done);
+	free(d->pending);
 	free(d);
 }
 
@@ -138,6 +172,8 @@ static int check_shard(const shard *s, int i, int64_t count, qp_err *e)
 	return 0;
 }
 
+/* 0 and the model's shards; 2 when path is a later shard (message in
+ * e); -1 on failure. */
 static int load_split(const char *path, shard **out, int *n_out, qp_err *e)
 {
 	shard *s = calloc(1, sizeof *s);
@@ -150,11 +186,13 @@ static int load_split(const char *path, shard **out, int *n_out, qp_err *e)
 	int64_t count = kv_int(&s[0].g, "split.count", 1);
 	if (count <= 1)
 		return 0;
-	if (kv_int(&s[0].g, "split.no", 0) != 0)
-		return qp_fail(e, "shard %lld of a %lld-file split model: "
-			       "dump its first shard (-00001-of-...)",
-			       (long long)kv_int(&s[0].g, "split.no", 0) + 1,
-			       (long long)count);
+	if (kv_int(&s[0].g, "split.no", 0) != 0) {
+		qp_fail(e, "shard %lld of a %lld-file split model: "
+			"dump its first shard (-00001-of-...)",
+			(long long)kv_int(&s[0].g, "split.no", 0) + 1,
+			(long long)count);
+		return 2;
+	}
 	char **paths;
 	int n;
 	if (qp_gguf_split_paths(path, &s[0].g, &paths, &n, e) < 0)
@@ -308,14 +346,46 @@ static int emit_mapped(qp_dumper *d, const shard *s, int n, const char *id,
 	return 0;
 }
 
+static int defer_later_shard(qp_dumper *d, const char *path, file_id self,
+			     qp_err *e)
+{
+	later_shard *v = realloc(d->pending, (size_t)(d->n_pending + 1) * sizeof *v);
+	if (!v)
+		return qp_fail(e, "out of memory");
+	d->pending = v;
+	later_shard *p = &v[d->n_pending];
+	if (!(p->operand = strdup(path)))
+		return qp_fail(e, "out of memory");
+	p->id = self;
+	snprintf(p->msg, sizeof p->msg, "%s", e->msg);
+	d->n_pending++;
+	return 0;
+}
+
+int qp_dump_finish(qp_dumper *d, const char **operand, qp_err *e)
+{
+	for (int i = 0; i < d->n_pending; i++)
+		if (!id_in(d->shards_done, d->n_shards_done, d->pending[i].id)) {
+			*operand = d->pending[i].operand;
+			return qp_fail(e, "%s", d->pending[i].msg);
+		}
+	return 0;
+}
+
 static int dump_mapped(qp_dumper *d, const char *path, qp_err *e)
 {
 	shard *s = NULL;
 	int n = 0;
 	char id[512];
+	file_id self = {0, 0};
+	if (file_id_of(path, &self) &&
+	    id_in(d->shards_done, d->n_shards_done, self))
+		return 0; /* already dumped as part of its model */
 	int status = load_split(path, &s, &n, e);
-	if (status == 0 && n > 1 && in_list(d->shards_done, d->n_shards_done, path))
-		goto out; /* already dumped as part of its model */
+	if (status == 2) { /* its first shard may be named after it */
+		free_shards(s, n);
+		return defer_later_shard(d, path, self, e);
+	}
 	if (status == 0)
 		status = claim_id(d, path, id, sizeof id, e);
 	qp_model_desc m = {.id = id, .path = path, .kv_full = d->o.kv_full};
@@ -328,9 +398,18 @@ static int dump_mapped(qp_dumper *d, const char *path, qp_err *e)
 					 (long long)want, n,
 					 (unsigned long long)m.n_tensors);
 	}
-	for (int k = 1; status == 0 && k < n; k++)
-		if (!push_str(&d->shards_done, &d->n_shards_done, s[k].path))
+	for (int k = 1; status == 0 && k < n; k++) {
+		file_id fid;
+		file_id *v = realloc(d->shards_done,
+				     (size_t)(d->n_shards_done + 1) * sizeof *v);
+		if (!v) {
 			status = qp_fail(e, "out of memory");
+			break;
+		}
+		d->shards_done = v;
+		if (file_id_of(s[k].path, &fid))
+			v[d->n_shards_done++] = fid;
+	}
 	if (status == 0) {
 		qp_pack_model_record(qp_writer_packer(d->w), &m);
 		status = qp_writer_end(d->w, e);
@@ -344,7 +423,6 @@ static int dump_mapped(qp_dumper *d, const char *path, qp_err *e)
 	if (status == 0)
 		status = emit_mapped(d, s, n, id, d->o.crc ? &plan : NULL, e);
 	crc_plan_free(&plan);
-out:
 	free_shards(s, n);
 	return status;
 }
@@ -404,13 +482,17 @@ static int dump_seq(qp_dumper *d, qp_read_fn read, void *ctx,
 
 typedef struct archive_ctx {
 	struct archive *a;
+	bool failed; /* libarchive's own message says more than EIO */
 } archive_ctx;
 
 static ssize_t read_archive(void *ctx, void *buf, size_t n)
 {
-	la_ssize_t k = archive_read_data(((archive_ctx *)ctx)->a, buf, n);
-	if (k < 0)
+	archive_ctx *c = ctx;
+	la_ssize_t k = archive_read_data(c->a, buf, n);
+	if (k < 0) {
+		c->failed = true;
 		errno = EIO;
+	}
 	return k < 0 ? -1 : (ssize_t)k;
 }
 
@@ -420,7 +502,7 @@ static bool ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-static int dump_archive_member(qp_dumper *d, struct archive *a,
+static int dump_archive_member(qp_dumper *d, qp_archive_in *in,
 			       const char *archive_path, const char *member,
 			       qp_err *e)
 {
@@ -429,8 +511,13 @@ static int dump_archive_member(qp_dumper *d, struct archive *a,
 	if (!label)
 		return qp_fail(e, "out of memory");
 	snprintf(label, n, "%s#%s", archive_path, member);
-	archive_ctx ctx = {a};
+	archive_ctx ctx = {qp_archive_handle(in), false};
 	int status = dump_seq(d, read_archive, &ctx, member, label, e);
+	if (status < 0 && ctx.failed && archive_error_string(ctx.a))
+		qp_fail(e, "%s", archive_error_string(ctx.a));
+	/* the member's integrity check runs only once it is read to its end */
+	if (status == 0)
+		status = qp_archive_member_end(in, e);
 	if (status < 0)
 		qp_fail_prefix(e, "member %s", member);
 	free(label);
@@ -439,31 +526,32 @@ static int dump_archive_member(qp_dumper *d, struct archive *a,
 
 static int dump_archive(qp_dumper *d, const char *path, qp_err *e)
 {
-	struct archive *a = archive_read_new();
-	if (!a)
-		return qp_fail(e, "out of memory");
-	archive_read_support_filter_all(a);
-	archive_read_support_format_all(a);
+	qp_archive_in *in;
+	if (qp_archive_open(path, &in, e) < 0)
+		return -1;
+	struct archive *a = qp_archive_handle(in);
 	int status = 0, found = 0;
-	if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
-		status = qp_fail(e, "not a GGUF file (no GGUF magic) nor an "
-				 "archive: %s", archive_error_string(a));
-	}
 	struct archive_entry *ent;
 	int r;
 	while (status == 0 && (r = archive_read_next_header(a, &ent)) == ARCHIVE_OK) {
 		const char *name = archive_entry_pathname(ent);
 		if (archive_entry_filetype(ent) != AE_IFREG || !name ||
-		    !ends_with(name, ".gguf"))
+		    !ends_with(name, ".gguf")) {
+			status = qp_archive_member_end(in, e);
+			if (status < 0)
+				qp_fail_prefix(e, "member %s", name ? name : "?");
 			continue;
+		}
 		found++;
-		status = dump_archive_member(d, a, path, name, e);
+		status = dump_archive_member(d, in, path, name, e);
 	}
 	if (status == 0 && r != ARCHIVE_EOF)
 		status = qp_fail(e, "archive: %s", archive_error_string(a));
+	if (status == 0)
+		status = qp_archive_finish(in, e);
 	if (status == 0 && found == 0)
 		status = qp_fail(e, "archive holds no .gguf member");
-	archive_read_free(a);
+	qp_archive_close(in);
 	return status;
 }
 
@@ -472,31 +560,30 @@ static int dump_archive(qp_dumper *d, const char *path, qp_err *e)
 static int read_magic(const char *path, uint8_t magic[4], bool *regular,
 		      qp_err *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return qp_fail_errno(e, "cannot open");
+	/* stat first: opening a FIFO here would wait for its writer, and
+	 * closing it again would cut that writer off */
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		close(fd);
-		return qp_fail_errno(e, "cannot stat");
-	}
+	if (stat(path, &st) != 0)
+		return qp_fail_errno(e, "cannot open");
 	*regular = S_ISREG(st.st_mode);
 	memset(magic, 0, 4);
 	if (S_ISDIR(st.st_mode)) {
-		close(fd);
 		errno = EISDIR;
 		return qp_fail_errno(e, "cannot read");
 	}
-	ssize_t got = *regular ? pread(fd, magic, 4, 0) : 4;
+	if (!*regular)
+		return 0; /* read front to back by dump_stream_path */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return qp_fail_errno(e, "cannot open");
+	ssize_t got = pread(fd, magic, 4, 0);
 	if (got < 0) {
 		close(fd);
 		return qp_fail_errno(e, "read");
 	}
-	if (got < 4) {
-		close(fd);
-		return qp_fail(e, "not a GGUF file: only %zd bytes", got);
-	}
 	close(fd);
+	if (got < 4)
+		return qp_fail(e, "not a GGUF file: only %zd bytes", got);
 	return 0;
 }
 

@@ -38,5 +38,9 @@ void qp_dumper_free(qp_dumper *d);
 /* Dumps one operand; on failure e holds the reason (without the operand's
  * name, which the caller prints). */
 int qp_dump_input(qp_dumper *d, const char *operand, qp_err *e);
+/* After the last operand.  A later shard of a split model is dumped with
+ * its first shard, wherever that is among the operands; one whose first
+ * shard was never named fails here, *operand naming it. */
+int qp_dump_finish(qp_dumper *d, const char **operand, qp_err *e);
 
 #endif

@@ -352,6 +352,15 @@ static void finish(const chunk_sum *s, const job *j, int m, qp_qerr_result *r)
 	r->has_wmse = j->imp != NULL;
 	r->wmse = j->t->n_rows ? WM / (double)j->t->n_rows : 0;
 	r->used_imatrix = j->imp && !r->rotate_block;
+	if (!isfinite(W) || !isfinite(E) || !isfinite(Q2)) {
+		/* NaN or infinite weights: no error figure means anything */
+		r->mse = r->rmse = r->rel = r->cos = r->sqnr_db = NAN;
+		r->maxabs = r->wmse = NAN;
+		r->has_ci = false;
+		if (!r->note[0])
+			snprintf(r->note, sizeof r->note,
+				 "error undefined: the tensor holds NaN or infinite values");
+	}
 	if (j->o->crc && !plan) {
 		r->has_crc = true;
 		r->crc = s->crc;

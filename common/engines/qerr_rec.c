@@ -28,14 +28,14 @@ static void pack_result(msgpack_packer *pk, const qp_qerr_result *r,
 		msgpack_pack_double(qp_mapw_key(&m, "bpw"), r->bpw);
 	}
 	if (r->measured) {
-		msgpack_pack_double(qp_mapw_key(&m, "mse"), r->mse);
-		msgpack_pack_double(qp_mapw_key(&m, "rmse"), r->rmse);
-		msgpack_pack_double(qp_mapw_key(&m, "rel"), r->rel);
-		msgpack_pack_double(qp_mapw_key(&m, "cos"), r->cos);
-		msgpack_pack_double(qp_mapw_key(&m, "maxabs"), r->maxabs);
-		msgpack_pack_double(qp_mapw_key(&m, "sqnr_db"), r->sqnr_db);
+		qp_pack_num(qp_mapw_key(&m, "mse"), r->mse); /* NaN: nil */
+		qp_pack_num(qp_mapw_key(&m, "rmse"), r->rmse);
+		qp_pack_num(qp_mapw_key(&m, "rel"), r->rel);
+		qp_pack_num(qp_mapw_key(&m, "cos"), r->cos);
+		qp_pack_num(qp_mapw_key(&m, "maxabs"), r->maxabs);
+		qp_pack_num(qp_mapw_key(&m, "sqnr_db"), r->sqnr_db);
 		if (r->has_wmse)
-			msgpack_pack_double(qp_mapw_key(&m, "wmse"), r->wmse);
+			qp_pack_num(qp_mapw_key(&m, "wmse"), r->wmse);
 		if (imatrix_given)
 			qp_pack_bool(qp_mapw_key(&m, "imatrix"), r->used_imatrix);
 		if (r->has_crc)

@@ -147,15 +147,17 @@ static int nv_sample(const qp_tensor_ref *t, int64_t max_values,
 	double *x = malloc((size_t)(k * len) * sizeof *x);
 	float *row = malloc((size_t)len * sizeof *row);
 	int rc = (x && row) ? 0 : qp_fail(e, "out of memory");
+	size_t n = 0; /* NaN and infinities are left out */
 	for (int64_t i = 0; i < k && rc == 0; i++) {
 		int64_t r = k == rows ? i : (int64_t)((double)i * (double)rows / (double)k);
 		rc = qp_tensor_rows_f32(t, r, 1, row, e);
 		for (int64_t j = 0; j < len && rc == 0; j++)
-			x[i * len + j] = row[j];
+			if (isfinite(row[j]))
+				x[n++] = row[j];
 	}
 	if (rc == 0) {
-		s->nv_n = k * len;
-		s->nv_kurtosis = qp_sens_excess_kurtosis(x, (size_t)(k * len));
+		s->nv_n = (int64_t)n;
+		s->nv_kurtosis = qp_sens_excess_kurtosis(x, n);
 	}
 	free(x);
 	free(row);
@@ -197,7 +199,8 @@ static int energy_item(void *ctx, size_t s)
 			const double *a = r->im->sum2 + x * len;
 			const float *w = buf + i * len;
 			for (int64_t j = 0; j < len; j++)
-				sum += (double)w[j] * w[j] * (a[j] / cnt);
+				if (isfinite(w[j])) /* non-finite: left out */
+					sum += (double)w[j] * w[j] * (a[j] / cnt);
 		}
 	}
 	r->slab[s] = sum;
@@ -266,9 +269,17 @@ int qp_sens_measure(const qp_tensor_ref *t, const qp_imatrix_entry *imat,
 		.nv = NAN, .se = NAN, .nsds = NAN, .act = NAN,
 		.w_role = NAN, .w_depth = NAN, .w_size = NAN, .score = NAN,
 	};
-	if (!t->data)
-		return qp_fail(e, "type %s cannot be read (unknown to this build)",
-			       t->type_name);
+	if (!t->data || t->n_elem == 0) {
+		/* nothing to measure: the caller skips the tensor */
+		s->skipped = true;
+		s->is_matrix = false;
+		if (!t->data)
+			qp_fail(e, "type %s cannot be read (unknown to this "
+				"build): left unscored", t->type_name);
+		else
+			qp_fail(e, "no elements (a dimension is 0): left unscored");
+		return 1;
+	}
 	qp_wstats_opts wo = {.n_threads = o->n_threads};
 	if (qp_wstats_compute(t->ne, t->n_dims, tensor_rows, (void *)t, &wo,
 			      &s->ws, e) < 0)

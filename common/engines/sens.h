@@ -70,12 +70,16 @@ typedef struct qp_sens_tensor {
 	double se_raw;       /* NaN without SVD */
 	bool has_act;        /* an imatrix entry was used */
 	double act_energy;
+	bool skipped;        /* nothing measurable: no stats, no sens */
 	/* model-wide (qp_sens_normalise) */
 	double nv, se, nsds, act, w_role, w_depth, w_size, score;
 } qp_sens_tensor;
 
 /* imat may be NULL (no activation part).  Its shape must match t (the
- * caller checks names; this checks sizes). */
+ * caller checks names; this checks sizes).  Returns 1 (reason in e,
+ * out->skipped set) for a tensor with nothing to measure: a type this
+ * build cannot read, or no elements; the model's normalisation leaves it
+ * out. */
 int qp_sens_measure(const qp_tensor_ref *t, const qp_imatrix_entry *imat,
 		    const qp_sens_opts *o, qp_sens_tensor *out, qp_err *e);
 void qp_sens_tensor_free(qp_sens_tensor *s);

@@ -392,9 +392,14 @@ static int parse_alignment(qp_gguf *g, const named_at *at, qp_err *e)
 static int parse_tensor_info(reader *r, qp_gguf_tensor *t)
 {
 	int rc;
+	size_t name_at = r->pos;
 	if ((rc = read_str(r, &t->name, "name")))
 		return rc;
 	set_where(r, "tensor", t->name.ptr, t->name.len);
+	/* every record and C string downstream ends a name at a NUL */
+	if (memchr(t->name.ptr, '\0', (size_t)t->name.len))
+		return qp_fail(r->e, "at byte %zu: %s: the name contains a NUL byte",
+			       name_at, r->where);
 	size_t at = r->pos;
 	if ((rc = read_u32(r, &t->n_dims, "n_dims")))
 		return rc;

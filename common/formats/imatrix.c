@@ -81,10 +81,21 @@ static int copy_name(const char *p, size_t n, char **out, const char *what,
 
 static int alloc_entry_arrays(qp_imatrix_entry *en, qp_err *e)
 {
-	size_t nv = (size_t)(en->n_cols * en->n_expert);
-	en->sum2 = malloc(nv * sizeof *en->sum2);
-	en->importance = malloc(nv * sizeof *en->importance);
-	en->counts = malloc((size_t)en->n_expert * sizeof *en->counts);
+	uint64_t nv;
+	size_t sum2_bytes, imp_bytes, count_bytes;
+	if (en->n_cols <= 0 || en->n_expert <= 0 ||
+	    !ck_mul_u64((uint64_t)en->n_cols, (uint64_t)en->n_expert, &nv) ||
+	    nv > (uint64_t)INT64_MAX ||
+	    !ck_array_bytes(nv, sizeof *en->sum2, &sum2_bytes) ||
+	    !ck_array_bytes(nv, sizeof *en->importance, &imp_bytes) ||
+	    !ck_array_bytes((uint64_t)en->n_expert, sizeof *en->counts,
+			    &count_bytes))
+		return qp_fail(e, "%s: impossible size (%lld columns, %lld "
+			       "experts)", en->name, (long long)en->n_cols,
+			       (long long)en->n_expert);
+	en->sum2 = malloc(sum2_bytes);
+	en->importance = malloc(imp_bytes);
+	en->counts = malloc(count_bytes);
 	if (!en->sum2 || !en->importance || !en->counts)
 		return qp_fail(e, "%s: out of memory", en->name);
 	return 0;
@@ -335,7 +346,9 @@ static int gguf_check_f32(const qp_gguf_tensor *t, const char *name,
 	if (t->type != GGML_TYPE_F32)
 		return qp_fail(e, "%s: %s has ggml type %u, not F32", name,
 			       part, t->type);
-	if (!t->size_known || t->n_bytes != t->n_elem * 4)
+	uint64_t want;
+	if (!t->size_known || !ck_mul_u64(t->n_elem, 4, &want) ||
+	    t->n_bytes != want)
 		return qp_fail(e, "%s: %s has a bad size", name, part);
 	return 0;
 }

@@ -1,7 +1,9 @@
 /* synth.h — realistic llama-shaped synthetic checkpoints (gguf-synth).
  *
  * Promise: a preset names real shapes (tiny: a few MB for tests and demos;
- * 1b: TinyLlama-1.1B's; 7b: Llama-2-7B's).  Weights are heavy-tailed the
+ * 1b: TinyLlama-1.1B's; 7b: Llama-2-7B's; moe: 20,335 small tensors, 128
+ * experts in 52 layers stored one tensor per expert, for the per-tensor
+ * cost of the filters).  Weights are heavy-tailed the
  * way trained checkpoints are: a Gaussian bulk scaled by 1/sqrt(fan-in), a
  * few input channels carrying much larger values (outlier features), and a
  * sparse sprinkle of single large outliers.  Norm weights sit near 1.
@@ -21,10 +23,11 @@
 typedef struct qp_synth_preset {
 	const char *name;
 	int64_t n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, n_ctx;
+	int64_t n_expert, n_ff_expert; /* 0: dense FFN */
 } qp_synth_preset;
 
 const qp_synth_preset *qp_synth_preset_find(const char *name);
-/* "tiny, 1b, 7b" for usage messages */
+/* "tiny, 1b, 7b, moe" for usage messages */
 const char *qp_synth_preset_names(void);
 
 typedef struct qp_synth {

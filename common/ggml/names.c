@@ -115,6 +115,22 @@ void qp_parse_tensor_name(const char *name, qp_tensor_name *out)
 	out->family = family_of(out->role);
 }
 
+int qp_layer_in_model(int layer, int64_t block_count, size_t n_tensors,
+		      const char *name, qp_err *e)
+{
+	if (layer < 0)
+		return 0;
+	if (block_count > 0 && layer >= block_count)
+		return qp_fail(e, "tensor '%s': layer %d is beyond the model's "
+			       "%lld layers (block_count)", name, layer,
+			       (long long)block_count);
+	if (block_count <= 0 && (uint64_t)layer >= (uint64_t)n_tensors)
+		return qp_fail(e, "tensor '%s': layer %d is beyond what a model "
+			       "of %zu tensors can have (no block_count)", name,
+			       layer, n_tensors);
+	return 0;
+}
+
 const char *qp_family_name(qp_family f)
 {
 	static const char *const names[QP_FAM_COUNT] = {

@@ -10,6 +10,11 @@
 #ifndef QP_NAMES_H
 #define QP_NAMES_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
 typedef enum qp_family {
 	QP_FAM_ATTENTION,
 	QP_FAM_FFN,
@@ -31,6 +36,14 @@ typedef struct qp_tensor_name {
 } qp_tensor_name;
 
 void qp_parse_tensor_name(const char *name, qp_tensor_name *out);
+
+/* Whether layer (from a tensor's name) can be a layer of its model, so a
+ * per-layer table sized by it stays as small as the model: below
+ * block_count when the model states it (> 0); otherwise below n_tensors
+ * (every layer holds at least one tensor, so a model of n tensors has no
+ * layer numbered n or more).  Fails naming the tensor and the bound. */
+int qp_layer_in_model(int layer, int64_t block_count, size_t n_tensors,
+		      const char *name, qp_err *e);
 
 /* "attention", "ffn", "expert", "shared-expert", "router", "norm",
  * "embedding", "output", "ssm", "other" */

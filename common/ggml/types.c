@@ -117,8 +117,9 @@ int qp_type_nbytes(uint32_t id, const int64_t *ne, int n_dims,
 			       "row length %llu is not a multiple of the %s block size %u",
 			       (unsigned long long)ne0,
 			       qp_type_name(id, buf), t->block_size);
-	uint64_t row_bytes = ne0 / t->block_size * t->type_size;
-	if (!ck_mul_u64(row_bytes, rest, nbytes))
+	uint64_t row_bytes;
+	if (!ck_mul_u64(ne0 / t->block_size, t->type_size, &row_bytes) ||
+	    !ck_mul_u64(row_bytes, rest, nbytes))
 		return qp_fail(e, "byte size overflows 64 bits");
 	return 0;
 }

@@ -175,6 +175,16 @@ static void corange_rows(pass *p, double *z, const float *a, int64_t row0,
 	}
 }
 
+/* NaN and infinities are left out of the matrix (read as 0): one of them
+ * would make every product NaN and LAPACK refuse the factorization.
+ * wstats counts them (stats.n_nonfinite). */
+static void zero_nonfinite(float *v, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		if (!isfinite(v[i]))
+			v[i] = 0.0f;
+}
+
 static int slab_item(void *ctx, size_t s)
 {
 	pass *p = ctx;
@@ -196,6 +206,8 @@ static int slab_item(void *ctx, size_t s)
 	for (int64_t r = row0; r < row1 && rc == 0; r += chunk) {
 		int64_t nr = row1 - r < chunk ? row1 - r : chunk;
 		rc = p->fn(p->ctx, r, nr, buf, e);
+		if (rc == 0)
+			zero_nonfinite(buf, nr * p->n);
 		if (rc == 0 && z)
 			corange_rows(p, z, buf, r, nr);
 		else if (rc == 0)
@@ -336,7 +348,11 @@ static int sketch_run(sketch *k, const qp_svd_opts *o, double *sv, int rank,
 			k->z[j * l + c] = gauss_at(o->seed, j, c);
 	if (range_pass(k, k->z, e) < 0)
 		return -1;
-	for (int it = 0; it < o->power_iters; it++) {
+	/* l = min(m, n): the sketch already spans the whole range, and power
+	 * iterations would only repeat it (at three times the cost, which
+	 * dominates on the many small tensors of a MoE model) */
+	int iters = l < (m < n ? m : n) ? o->power_iters : 0;
+	for (int it = 0; it < iters; it++) {
 		if (orthonormalize(k->y, m, l, e) < 0 || corange_pass(k, e) < 0 ||
 		    orthonormalize(k->z, n, l, e) < 0 || range_pass(k, k->z, e) < 0)
 			return -1;

@@ -9,7 +9,8 @@
  * the singular values of the l x n projection.  The small dense
  * factorizations (QR: dgeqrf + dorgqr; SVD: dgesdd) are the system's LAPACK.
  * When l >= min(m, n) the sketch spans the whole range and the values are
- * exact up to rounding.
+ * exact up to rounding.  NaN and infinities in A are read as 0 (left out),
+ * so the factorizations always see finite values.
  *
  * Cost: A is read 2 + 2*power_iters times (each pass 2*m*n*l flops in
  * double), memory O((m + n) * l) doubles plus QP_SVD_SLABS partial n x l

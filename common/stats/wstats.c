@@ -22,6 +22,9 @@
 #define QTOP 2
 #define TOP_BITS 4 /* the quantizer top_share is measured for */
 #define DEFAULT_CHUNK_VALUES 65536
+/* A tensor read in one chunk of at most this many values takes the sorted
+ * keys instead of the radix histograms (see run.small). */
+#define SMALL_VALUES ((int64_t)1 << 20)
 /* Values per stretch of a row counted in 32-bit lanes (a multiple of 4,
  * so a value's lane is its index in the row mod 4 either way). */
 #define COUNT_BLOCK ((int64_t)1 << 28)
@@ -94,6 +97,13 @@ typedef struct run {
 	int n_parts, cap_parts;
 	part **idle;
 	int n_idle;
+	/* One chunk (a small tensor): the |w| bit patterns of the finite
+	 * values, sorted after pass 1, stand in for the radix histograms,
+	 * whose 4.5 MB of counters per tensor cost more than the values. */
+	bool small;
+	uint32_t *keys;
+	int64_t n_keys;
+	int64_t q_index[NQUERY]; /* index in keys of each queried rank */
 } run;
 
 /* 1.5 * 2^52: for 0 <= x < 2^51, (x + ROUND_MAGIC) - ROUND_MAGIC is x
@@ -493,7 +503,10 @@ static void pass1_row_slow(run *r, part *p, const float *w, moments *m,
 		s->zeros += v == 0;
 		s->min = v < s->min ? v : s->min;
 		s->max = v > s->max ? v : s->max;
-		p->hist[abs_bits(v) >> 16]++;
+		if (p->hist)
+			p->hist[abs_bits(v) >> 16]++;
+		else
+			r->keys[r->n_keys++] = abs_bits(v);
 	}
 	s->sum = sum;
 	s->sumsq = sumsq;
@@ -540,7 +553,11 @@ static bool pass1_row(run *r, part *p, const float *w, int64_t row)
 		m.m3 = mk[1];
 		m.m4 = mk[2];
 		s.sumsq = mk[3];
-		hist_abs_hi(w, n, p->hist);
+		if (p->hist)
+			hist_abs_hi(w, n, p->hist);
+		else
+			for (int64_t j = 0; j < n; j++)
+				r->keys[r->n_keys++] = abs_bits(w[j]);
 	} else {
 		pass1_row_slow(r, p, w, &m, &s);
 	}
@@ -574,7 +591,7 @@ static inline void query_add(const run *r, part *p, float v)
 	uint32_t u = abs_bits(v), hi = u >> 16;
 	if (hi < r->q_min)
 		return;
-	for (int q = 0; q < NQUERY; q++)
+	for (int q = 0; p->hist && q < NQUERY; q++)
 		if (hi == r->q_bin[q])
 			p->hist[(size_t)q * HBINS + (u & 0xffff)]++;
 	if (hi > r->q_bin[QTOP])
@@ -777,8 +794,9 @@ static part *part_new(run *r)
 	if (r->pass == 1)
 		p->c.col_sumsq = malloc((size_t)r->n_cols * sizeof(double));
 	size_t hl = hist_len(r->pass);
-	p->hist = calloc(hl, sizeof *p->hist);
-	if (!p->buf || (r->pass == 1 && !p->c.col_sumsq) || !p->hist) {
+	p->hist = r->small ? NULL : calloc(hl, sizeof *p->hist);
+	if (!p->buf || (r->pass == 1 && !p->c.col_sumsq) ||
+	    (!r->small && !p->hist)) {
 		part_free(p);
 		return NULL;
 	}
@@ -878,6 +896,45 @@ static void sum_histograms(run *r)
 			dst[b % fold] += r->parts[i]->hist[b];
 }
 
+/* LSD radix sort of the keys, 8 bits a pass. */
+static int sort_keys(run *r)
+{
+	int64_t n = r->n_keys;
+	uint32_t *tmp = malloc((size_t)(n ? n : 1) * sizeof *tmp);
+	if (!tmp)
+		return -1;
+	uint32_t *a = r->keys, *b = tmp;
+	for (int shift = 0; shift < 32; shift += 8) {
+		int64_t count[257] = {0};
+		for (int64_t i = 0; i < n; i++)
+			count[(a[i] >> shift & 0xff) + 1]++;
+		for (int d = 0; d < 256; d++)
+			count[d + 1] += count[d];
+		for (int64_t i = 0; i < n; i++)
+			b[count[a[i] >> shift & 0xff]++] = a[i];
+		uint32_t *t = a;
+		a = b;
+		b = t;
+	}
+	/* four passes: the sorted keys are back in r->keys */
+	free(tmp);
+	return 0;
+}
+
+/* Index of the first key >= k (keys sorted). */
+static int64_t first_at_least(const run *r, uint32_t k)
+{
+	int64_t lo = 0, hi = r->n_keys;
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if (r->keys[mid] < k)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static int run_pass(run *r, int pass, int n_threads, qp_err *e)
 {
 	r->pass = pass;
@@ -891,6 +948,9 @@ static int run_pass(run *r, int pass, int n_threads, qp_err *e)
 				    (long long)(r->fail_chunk * r->chunk_rows),
 				    (long long)((r->fail_chunk + 1) *
 						r->chunk_rows - 1));
+	} else if (r->small) {
+		if (r->pass == 1 && sort_keys(r) < 0)
+			rc = qp_fail(e, "wstats: out of memory");
 	} else {
 		sum_histograms(r);
 	}
@@ -1028,12 +1088,23 @@ static void plan_pass2(run *r, qp_wstats *o)
 	};
 	r->q_min = HBINS;
 	for (int q = 0; q < NQUERY; q++) {
-		locate_rank(r->hist_hi, ranks[q], &r->q_bin[q], &r->q_rank[q]);
+		if (r->small) { /* the same bin and rank, from the sorted keys */
+			int64_t i = (int64_t)ranks[q] - 1;
+			r->q_index[q] = i;
+			r->q_bin[q] = r->keys[i] >> 16;
+			r->q_rank[q] = (uint64_t)(i - first_at_least(r, r->q_bin[q] << 16)) + 1;
+		} else {
+			locate_rank(r->hist_hi, ranks[q], &r->q_bin[q], &r->q_rank[q]);
+		}
 		if (r->q_bin[q] < r->q_min)
 			r->q_min = r->q_bin[q];
 	}
 	r->n_above_top_bin = 0;
-	for (uint32_t b = r->q_bin[QTOP] + 1; b < HBINS; b++)
+	if (r->small)
+		r->n_above_top_bin = (uint64_t)(r->n_keys -
+			(r->q_bin[QTOP] + 1 >= HBINS ? r->n_keys
+			 : first_at_least(r, (r->q_bin[QTOP] + 1) << 16)));
+	for (uint32_t b = r->q_bin[QTOP] + 1; !r->small && b < HBINS; b++)
 		r->n_above_top_bin += r->hist_hi[b];
 	tail_bounds(r->mean, 3 * r->std, &r->up3, &r->lo3);
 	tail_bounds(r->mean, 6 * r->std, &r->up6, &r->lo6);
@@ -1078,8 +1149,11 @@ static int finish_pass1(run *r, qp_wstats *o, qp_err *e)
 
 static double query_value(const run *r, int q, uint32_t *lo)
 {
-	locate_rank(r->hist_lo + (size_t)q * HBINS, r->q_rank[q], lo,
-		    &(uint64_t){0});
+	if (r->small)
+		*lo = r->keys[r->q_index[q]] & 0xffff;
+	else
+		locate_rank(r->hist_lo + (size_t)q * HBINS, r->q_rank[q], lo,
+			    &(uint64_t){0});
 	return bits_value(r->q_bin[q] << 16 | *lo);
 }
 
@@ -1097,10 +1171,27 @@ static void finish_pass2(run *r, qp_wstats *o)
 	o->clip999 = query_value(r, Q999, &lo);
 	o->clip9999 = query_value(r, Q9999, &lo);
 	o->top_threshold = query_value(r, QTOP, &lo);
-	const uint64_t *h = r->hist_lo + (size_t)QTOP * HBINS;
+	const uint64_t *h = r->small ? NULL : r->hist_lo + (size_t)QTOP * HBINS;
 	uint64_t n_gt = r->n_above_top_bin;
 	double top = r->tot.err_above;
-	for (uint32_t l = lo + 1; l < HBINS; l++) {
+	if (r->small) { /* the loop below over the sorted keys: same order */
+		uint32_t bin = r->q_bin[QTOP];
+		int64_t i = first_at_least(r, bin << 16 | lo) ;
+		while (i < r->n_keys && r->keys[i] >> 16 == bin) {
+			uint32_t key = r->keys[i];
+			int64_t j = i;
+			while (j < r->n_keys && r->keys[j] == key)
+				j++;
+			if ((key & 0xffff) > lo) {
+				uint64_t c = (uint64_t)(j - i);
+				n_gt += c;
+				top += (double)c * qp_wstats_qerr2(bits_value(key),
+								    r->absmax, TOP_BITS);
+			}
+			i = j;
+		}
+	}
+	for (uint32_t l = lo + 1; h && l < HBINS; l++) {
 		if (!h[l])
 			continue;
 		n_gt += h[l];
@@ -1168,15 +1259,20 @@ static int run_init(run *r, const int64_t *ne, int n_dims,
 	r->sampled = calloc((size_t)r->n_rows, sizeof *r->sampled);
 	r->chunk_dirty = calloc((size_t)r->n_chunks, sizeof *r->chunk_dirty);
 	r->tot.col_sumsq = calloc((size_t)r->n_cols, sizeof(double));
-	r->hist_hi = calloc(HBINS, sizeof *r->hist_hi);
-	r->hist_lo = calloc((size_t)NQUERY * HBINS, sizeof *r->hist_lo);
+	r->small = r->n_chunks == 1 && nv <= (uint64_t)SMALL_VALUES;
+	if (r->small) {
+		r->keys = malloc((size_t)(nv ? nv : 1) * sizeof *r->keys);
+	} else {
+		r->hist_hi = calloc(HBINS, sizeof *r->hist_hi);
+		r->hist_lo = calloc((size_t)NQUERY * HBINS, sizeof *r->hist_lo);
+	}
 	o->n_cols = r->n_cols;
 	o->n_rows = r->n_rows;
 	o->n_expert = r->n_expert;
 	o->expert_rms = calloc((size_t)r->n_expert, sizeof *o->expert_rms);
 	if (!r->parts || !r->idle || !r->row_sumsq || !r->row_n ||
 	    !r->sampled || !r->chunk_dirty || !r->tot.col_sumsq ||
-	    !r->hist_hi || !r->hist_lo || !o->expert_rms)
+	    (r->small ? !r->keys : !r->hist_hi || !r->hist_lo) || !o->expert_rms)
 		return qp_fail(e, "wstats: out of memory");
 	choose_sample(r, budget);
 	reset_chunk(&r->tot);
@@ -1197,6 +1293,7 @@ static void run_free(run *r)
 	free(r->tot.col_sumsq);
 	free(r->hist_hi);
 	free(r->hist_lo);
+	free(r->keys);
 }
 
 static void set_undefined_tail(qp_wstats *o)

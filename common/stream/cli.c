@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,18 @@ static void print_version(const char *name)
 	       archive_version_string(), JANSSON_VERSION, zlibVersion());
 }
 
+/* After --help or --version: their text must have reached stdout (a full
+ * disk or a closed pipe is an error there too). */
+static int stdout_done(const qp_tool *t)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	int err = errno;
+	fprintf(stderr, "%s: standard output: %s\n", t->name,
+		strerror(err ? err : EIO));
+	return 1;
+}
+
 static int usage_error(const qp_tool *t, const char *msg)
 {
 	fflush(stdout);
@@ -161,8 +174,8 @@ static int common_option(const qp_tool *t, int opt, qp_common *c)
 		return QP_CLI_CONTINUE;
 	case 'o': c->output = optarg; return QP_CLI_CONTINUE;
 	case 'q': c->quiet = true; return QP_CLI_CONTINUE;
-	case 'h': qp_cli_print_help(t, stdout); return 0;
-	case 'V': print_version(t->name); return 0;
+	case 'h': qp_cli_print_help(t, stdout); return stdout_done(t);
+	case 'V': print_version(t->name); return stdout_done(t);
 	}
 	return usage_error(t, "unknown option");
 }
@@ -242,6 +255,87 @@ int qp_open_input(const char *path, int *fd, qp_err *e)
 
 /* ---- output ------------------------------------------------------------ */
 
+/* The temporary file being written, for the signal handler: the one piece
+ * of process-wide state here, because a handler can reach nothing else.
+ * A filter writes one -o file at a time. */
+static char *volatile pending_tmp;
+static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
+enum { N_CLEANUP = sizeof cleanup_signals / sizeof cleanup_signals[0] };
+static struct sigaction saved_action[N_CLEANUP];
+
+static void remove_tmp_and_die(int sig)
+{
+	char *p = pending_tmp;
+	if (p)
+		unlink(p);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void watch_tmp(char *tmp)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = remove_tmp_and_die;
+	sigemptyset(&sa.sa_mask);
+	pending_tmp = tmp;
+	for (int i = 0; i < N_CLEANUP; i++) {
+		sigaction(cleanup_signals[i], NULL, &saved_action[i]);
+		/* a signal the caller's parent ignored stays ignored (nohup) */
+		if (saved_action[i].sa_handler != SIG_IGN)
+			sigaction(cleanup_signals[i], &sa, NULL);
+	}
+}
+
+static void unwatch_tmp(void)
+{
+	if (!pending_tmp)
+		return;
+	for (int i = 0; i < N_CLEANUP; i++)
+		if (saved_action[i].sa_handler != SIG_IGN)
+			sigaction(cleanup_signals[i], &saved_action[i], NULL);
+	pending_tmp = NULL;
+}
+
+/* The file a chain of symlinks at path ends at (path itself when it is
+ * not a symlink; the end need not exist).  malloc'd; NULL with errno. */
+static char *follow_links(const char *path)
+{
+	char *cur = strdup(path);
+	for (int hops = 0; cur; hops++) {
+		struct stat st;
+		if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode))
+			return cur; /* absent (a new file) or not a link */
+		if (hops == 40) {
+			free(cur);
+			errno = ELOOP;
+			return NULL;
+		}
+		char target[PATH_MAX];
+		ssize_t n = readlink(cur, target, sizeof target - 1);
+		if (n < 0) {
+			free(cur);
+			return NULL;
+		}
+		target[n] = '\0';
+		char *next;
+		if (target[0] == '/') {
+			next = strdup(target);
+		} else { /* relative to the link's own folder */
+			const char *slash = strrchr(cur, '/');
+			size_t dir = slash ? (size_t)(slash - cur) + 1 : 0;
+			next = malloc(dir + (size_t)n + 1);
+			if (next) {
+				memcpy(next, cur, dir);
+				memcpy(next + dir, target, (size_t)n + 1);
+			}
+		}
+		free(cur);
+		cur = next;
+	}
+	return NULL;
+}
+
 int qp_out_open(qp_out *o, const char *path, qp_err *e)
 {
 	*o = (qp_out){.fd = STDOUT_FILENO};
@@ -249,14 +343,47 @@ int qp_out_open(qp_out *o, const char *path, qp_err *e)
 		o->json = isatty(STDOUT_FILENO);
 		return 0;
 	}
-	size_t n = strlen(path) + 16;
-	o->path = strdup(path);
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		return qp_fail_errno(e, "cannot write");
+	}
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* a device, FIFO or socket (-o /dev/null, -o /dev/stdout): write
+		 * through it, as every Unix tool does; never replace it */
+		o->fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (o->fd < 0)
+			return qp_fail_errno(e, "cannot open");
+		o->json = isatty(o->fd);
+		o->through = true;
+		return 0;
+	}
+	/* a regular file or a new one, possibly at the end of symlinks: the
+	 * file the links name is replaced, the links stay */
+	char *final = follow_links(path);
+	if (!final)
+		return qp_fail_errno(e, "cannot follow the link");
+	struct stat fst;
+	if (stat(path, &st) == 0 &&
+	    (stat(final, &fst) != 0 || fst.st_dev != st.st_dev ||
+	     fst.st_ino != st.st_ino)) {
+		/* a link whose name does not lead to its file (/proc/self/fd/N
+		 * of a deleted file): write through, replacing nothing */
+		free(final);
+		o->fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+		if (o->fd < 0)
+			return qp_fail_errno(e, "cannot open");
+		o->through = true;
+		return 0;
+	}
+	size_t n = strlen(final) + 16;
+	o->path = final;
 	o->tmp_path = malloc(n);
-	if (!o->path || !o->tmp_path) {
+	if (!o->tmp_path) {
 		qp_out_abort(o);
 		return qp_fail(e, "out of memory");
 	}
-	snprintf(o->tmp_path, n, "%s.tmpXXXXXX", path);
+	snprintf(o->tmp_path, n, "%s.tmpXXXXXX", final);
 	o->fd = mkstemp(o->tmp_path);
 	if (o->fd < 0) {
 		qp_fail_errno(e, "cannot create");
@@ -265,6 +392,7 @@ int qp_out_open(qp_out *o, const char *path, qp_err *e)
 		qp_out_abort(o);
 		return -1;
 	}
+	watch_tmp(o->tmp_path);
 	mode_t mask = umask(0);
 	umask(mask);
 	fchmod(o->fd, 0666 & ~mask);
@@ -273,10 +401,11 @@ int qp_out_open(qp_out *o, const char *path, qp_err *e)
 
 int qp_out_commit(qp_out *o, qp_err *e)
 {
-	if (!o->tmp_path) { /* stdout: a failed close is an error too */
-		if (o->fd >= 0 && close(o->fd) != 0 && errno != EBADF)
-			return qp_fail_errno(e, "close");
+	if (!o->tmp_path) { /* stdout or a device: a failed close is an error */
+		int fd = o->fd;
 		o->fd = -1;
+		if (fd >= 0 && close(fd) != 0 && errno != EBADF)
+			return qp_fail_errno(e, "close");
 		return 0;
 	}
 	int fd = o->fd;
@@ -286,11 +415,14 @@ int qp_out_commit(qp_out *o, qp_err *e)
 		qp_out_abort(o);
 		return -1;
 	}
+	/* a signal between the rename and unwatch_tmp would unlink a name that
+	 * no longer exists: harmless */
 	if (rename(o->tmp_path, o->path) != 0) {
 		qp_fail_errno(e, "cannot rename the temporary file into place");
 		qp_out_abort(o);
 		return -1;
 	}
+	unwatch_tmp();
 	free(o->tmp_path);
 	free(o->path);
 	*o = (qp_out){.fd = -1};
@@ -303,6 +435,9 @@ void qp_out_abort(qp_out *o)
 		if (o->fd >= 0)
 			close(o->fd);
 		unlink(o->tmp_path);
+		unwatch_tmp();
+	} else if (o->through && o->fd >= 0) {
+		close(o->fd);
 	}
 	free(o->tmp_path);
 	free(o->path);

@@ -4,9 +4,14 @@
  *
  * Promise: options mean the same in every filter.  qp_cli_parse prints
  * --help to stdout (exit 0) and bad usage as one line plus a hint to stderr
- * (exit 2).  qp_out_open writes -o FILE through a temporary file in the
- * same folder that qp_out_commit renames into place and qp_out_abort
- * removes, so a failed run never leaves a half-written FILE.
+ * (exit 2); --help and --version that cannot be written to stdout exit 1
+ * with one error line.  qp_out_open writes -o FILE (a regular file or a
+ * new one) through a temporary file in the same folder that qp_out_commit
+ * renames into place and qp_out_abort — or SIGINT, SIGTERM, SIGHUP —
+ * removes, so a failed run never leaves a half-written FILE nor the
+ * temporary.  A symlink is followed and the file it names is replaced
+ * that way (the link stays); a device, FIFO or socket is opened and
+ * written through, never replaced.
  */
 #ifndef QP_CLI_H
 #define QP_CLI_H
@@ -75,6 +80,7 @@ typedef struct qp_out {
 	char *path;     /* final name, NULL for stdout */
 	char *tmp_path; /* temporary name while writing */
 	bool json;      /* records go to a terminal: write JSON lines */
+	bool through;   /* -o names a device or FIFO: written in place */
 } qp_out;
 
 int qp_out_open(qp_out *o, const char *path, qp_err *e);

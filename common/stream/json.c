@@ -87,21 +87,43 @@ void qp_json_number(qp_buf *b, double v, int is_f32)
 	qp_buf_puts(b, tmp);
 }
 
+/* JSON keys must be strings.  A scalar key shows as its JSON text inside
+ * the string ("1", "true", "null", "0.5"); an array, map, bin or ext key as
+ * a summary ("<map 2>", "<array 3>", "<bin 4 bytes>") — never the
+ * container's own JSON, which would be escaped again at every level of
+ * keys inside keys and grow exponentially with the nesting. */
+static void json_key(qp_buf *b, const msgpack_object *k)
+{
+	qp_buf kb = {0};
+	switch (k->type) {
+	case MSGPACK_OBJECT_STR:
+		qp_json_string(b, k->via.str.ptr, k->via.str.size);
+		return;
+	case MSGPACK_OBJECT_ARRAY:
+		qp_buf_printf(b, "\"<array %u>\"", k->via.array.size);
+		return;
+	case MSGPACK_OBJECT_MAP:
+		qp_buf_printf(b, "\"<map %u>\"", k->via.map.size);
+		return;
+	case MSGPACK_OBJECT_BIN:
+	case MSGPACK_OBJECT_EXT:
+		qp_json_from_obj(b, k); /* already a bounded string */
+		return;
+	default: /* nil, bool, integers, floats: a few bytes */
+		qp_json_from_obj(&kb, k);
+		qp_json_string(b, kb.p ? kb.p : "", kb.len);
+		qp_buf_free(&kb);
+		return;
+	}
+}
+
 static void json_map(qp_buf *b, const msgpack_object_map *m)
 {
 	qp_buf_putc(b, '{');
 	for (uint32_t i = 0; i < m->size; i++) {
 		if (i)
 			qp_buf_putc(b, ',');
-		const msgpack_object *k = &m->ptr[i].key;
-		if (k->type == MSGPACK_OBJECT_STR) {
-			qp_json_string(b, k->via.str.ptr, k->via.str.size);
-		} else { /* JSON keys must be strings: show the key's JSON */
-			qp_buf kb = {0};
-			qp_json_from_obj(&kb, k);
-			qp_json_string(b, kb.p ? kb.p : "", kb.len);
-			qp_buf_free(&kb);
-		}
+		json_key(b, &m->ptr[i].key);
 		qp_buf_putc(b, ':');
 		qp_json_from_obj(b, &m->ptr[i].val);
 	}
@@ -205,8 +227,8 @@ int qp_json_line_to_record(const char *line, size_t len, long lineno,
 		status = qp_fail(e, "line %ld: field \"kind\" is missing or not a string",
 				 lineno);
 	else if (qp_json_to_msgpack(j, qp_writer_packer(w), e) < 0 ||
-		 qp_writer_end(w, e) < 0)
-		status = -1;
+		 qp_writer_end_checked(w, e) < 0) /* what readers refuse, too */
+		status = qp_fail_prefix(e, "line %ld", lineno);
 	json_decref(j);
 	return status;
 }

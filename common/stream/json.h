@@ -4,7 +4,9 @@
  * map keys in record order, floats in the shortest form that reads back to
  * the same float32/float64, bin values as the string "<bin N bytes>", ext
  * as "<ext T N bytes>", NaN and infinities as null, strings escaped, and
- * bytes that are not UTF-8 replaced by U+FFFD.  qp_json_to_msgpack packs a
+ * bytes that are not UTF-8 replaced by U+FFFD; a map key that is not a
+ * string becomes one: a scalar's JSON text, or "<map N>", "<array N>",
+ * "<bin N bytes>" (so the text grows linearly with the record).  qp_json_to_msgpack packs a
  * jansson value: integers as integers, reals as float64, objects as maps
  * in their text order.
  *

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "rec.h"
 
 static int64_t hyper_int(const msgpack_object *hyper, const char *key)
@@ -109,12 +110,16 @@ static void pack_by_family(qp_mapw *top, const qp_profile_tensor *t,
 }
 
 static int pack_layers(qp_mapw *top, const qp_profile_tensor *t,
-		       size_t n, qp_err *e)
+		       size_t n, int64_t block_count, qp_err *e)
 {
 	int max_layer = -1;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		/* the table below is sized by the layer numbers: bound them */
+		if (qp_layer_in_model(t[i].layer, block_count, n, t[i].name, e) < 0)
+			return -1;
 		if (t[i].layer > max_layer)
 			max_layer = t[i].layer;
+	}
 	sums *l = calloc((size_t)max_layer + 2, sizeof *l); /* [0] = global */
 	if (!l)
 		return qp_fail(e, "out of memory");
@@ -198,7 +203,7 @@ int qp_profile_pack(msgpack_packer *pk, const char *model_id, size_t id_len,
 	qp_pack_strn(qp_mapw_key(&m, "model"), model_id, id_len);
 	sums_entries(&m, &all);
 	pack_by_family(&m, t, n);
-	if (pack_by_type(&m, t, n, e) < 0 || pack_layers(&m, t, n, e) < 0) {
+	if (pack_by_type(&m, t, n, e) < 0 || pack_layers(&m, t, n, h->n_layer, e) < 0) {
 		qp_mapw_drop(&m);
 		return -1;
 	}

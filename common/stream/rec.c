@@ -84,16 +84,31 @@ static int item_shape(const uint8_t *p, size_t avail, uint64_t *size,
 }
 
 typedef struct span_state {
-	uint64_t pos;     /* bytes of the value accounted for */
-	uint64_t pending; /* items still to read */
+	uint64_t pos;   /* bytes of the value accounted for */
+	int depth;      /* containers open; left[depth] is the innermost */
+	uint64_t left[QP_MSGPACK_MAX_DEPTH + 1]; /* items still to read per level */
 } span_state;
 
-/* Advances st over p[0..n). 1 done, 0 need more, -1 invalid.
- * *claimed is set to the end the current item claims (for early caps). */
+static void span_init(span_state *st)
+{
+	st->pos = 0;
+	st->depth = 0;
+	st->left[0] = 1;
+}
+
+/* Advances st over p[0..n). 1 done, 0 need more, -1 invalid, -2 nested
+ * deeper than QP_MSGPACK_MAX_DEPTH.  *claimed is set to the end the
+ * current item claims (for early caps). */
 static int span_step(const uint8_t *p, size_t n, span_state *st,
 		     uint64_t *claimed)
 {
-	while (st->pending > 0) {
+	for (;;) {
+		if (st->left[st->depth] == 0) {
+			if (st->depth == 0)
+				return 1;
+			st->depth--;
+			continue;
+		}
 		if (st->pos >= n)
 			return 0;
 		uint64_t size, children;
@@ -103,15 +118,22 @@ static int span_step(const uint8_t *p, size_t n, span_state *st,
 		*claimed = st->pos + size;
 		if (st->pos + size > n)
 			return 0;
+		/* msgpack-c counts an empty container as a level too */
+		uint8_t b = p[st->pos];
+		bool container = (b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf);
+		if (container && st->depth == QP_MSGPACK_MAX_DEPTH)
+			return -2;
 		st->pos += size;
-		st->pending = st->pending - 1 + children;
+		st->left[st->depth]--;
+		if (children > 0)
+			st->left[++st->depth] = children;
 	}
-	return 1;
 }
 
 int qp_msgpack_span(const uint8_t *p, size_t n, size_t *len)
 {
-	span_state st = {0, 1};
+	span_state st;
+	span_init(&st);
 	uint64_t claimed = 0;
 	int r = span_step(p, n, &st, &claimed);
 	if (r == 1)
@@ -144,7 +166,7 @@ qp_reader *qp_reader_new(int fd, const char *name, size_t max_record)
 	r->fd = fd;
 	r->name = name;
 	r->max_record = max_record ? max_record : QP_DEFAULT_MAX_RECORD;
-	r->st = (span_state){0, 1};
+	span_init(&r->st);
 	msgpack_unpacked_init(&r->unp);
 	return r;
 }
@@ -226,6 +248,12 @@ static int reader_frame(qp_reader *r, size_t *rec_len, qp_err *e)
 		}
 		uint64_t claimed = 0;
 		int s = have ? span_step(p, have, &r->st, &claimed) : 0;
+		if (s == -2) {
+			char what[96];
+			snprintf(what, sizeof what,
+				 "nested deeper than %d levels", QP_MSGPACK_MAX_DEPTH);
+			return frame_error(r, e, what);
+		}
 		if (s < 0)
 			return frame_error(r, e, "invalid msgpack byte 0xc1");
 		if (s == 1) {
@@ -253,27 +281,33 @@ static int reader_frame(qp_reader *r, size_t *rec_len, qp_err *e)
 	}
 }
 
+int qp_record_check(const msgpack_object *map, qp_err *e)
+{
+	const msgpack_object *kind = qp_map_get(map, "kind");
+	if (!kind)
+		return qp_fail(e, "field \"kind\" is missing");
+	if (kind->type != MSGPACK_OBJECT_STR)
+		return qp_fail(e, "field \"kind\" is not a string");
+	if (!qp_obj_str_eq(kind, "meta"))
+		return 0;
+	const msgpack_object *schema = qp_map_get(map, "schema");
+	if (!schema || (schema->type != MSGPACK_OBJECT_POSITIVE_INTEGER))
+		return qp_fail(e, "meta record without an integer \"schema\"");
+	if (schema->via.u64 != QP_SCHEMA_MAJOR)
+		return qp_fail(e, "schema %llu is not understood by this program "
+			       "(schema %d)", (unsigned long long)schema->via.u64,
+			       QP_SCHEMA_MAJOR);
+	return 0;
+}
+
 static int reader_check_record(qp_reader *r, qp_record *rec, qp_err *e)
 {
+	qp_err why;
+	if (qp_record_check(&rec->map, &why) < 0)
+		return frame_error(r, e, why.msg);
 	const msgpack_object *kind = qp_map_get(&rec->map, "kind");
-	if (!kind)
-		return frame_error(r, e, "field \"kind\" is missing");
-	if (kind->type != MSGPACK_OBJECT_STR)
-		return frame_error(r, e, "field \"kind\" is not a string");
 	rec->kind = kind->via.str.ptr;
 	rec->kind_len = kind->via.str.size;
-	if (!qp_rec_is(rec, "meta"))
-		return 0;
-	const msgpack_object *schema = qp_map_get(&rec->map, "schema");
-	if (!schema || (schema->type != MSGPACK_OBJECT_POSITIVE_INTEGER))
-		return frame_error(r, e, "meta record without an integer \"schema\"");
-	if (schema->via.u64 != QP_SCHEMA_MAJOR) {
-		char what[128];
-		snprintf(what, sizeof what,
-			 "schema %llu is not understood by this program (schema %d)",
-			 (unsigned long long)schema->via.u64, QP_SCHEMA_MAJOR);
-		return frame_error(r, e, what);
-	}
 	return 0;
 }
 
@@ -290,7 +324,7 @@ int qp_reader_next(qp_reader *r, qp_record *rec, qp_err *e)
 	if (ur != MSGPACK_UNPACK_SUCCESS || off != n)
 		return frame_error(r, e, ur == MSGPACK_UNPACK_NOMEM_ERROR
 						 ? "out of memory decoding"
-						 : "undecodable msgpack (nested too deeply?)");
+						 : "undecodable msgpack");
 	*rec = (qp_record){
 		.raw = p, .raw_len = n, .map = r->unp.data,
 		.index = r->index + 1, .offset = rec_offset(r),
@@ -300,7 +334,7 @@ int qp_reader_next(qp_reader *r, qp_record *rec, qp_err *e)
 		return -1;
 	r->index++;
 	r->start += n;
-	r->st = (span_state){0, 1};
+	span_init(&r->st);
 	return 1;
 }
 
@@ -601,13 +635,42 @@ int qp_writer_end(qp_writer *w, qp_err *e)
 	size_t n = 0;
 	if (w->rec.oom)
 		return writer_report(w, e);
-	if (qp_msgpack_span((const uint8_t *)w->rec.p, w->rec.len, &n) != 1 ||
+	int span = qp_msgpack_span((const uint8_t *)w->rec.p, w->rec.len, &n);
+	if (span == -2) {
+		w->rec.len = 0;
+		return qp_fail(e, "record nested deeper than %d levels (no "
+			       "reader would accept it)", QP_MSGPACK_MAX_DEPTH);
+	}
+	if (span != 1 ||
 	    n != w->rec.len || (uint8_t)w->rec.p[0] < 0x80 ||
 	    ((uint8_t)w->rec.p[0] > 0x8f && (uint8_t)w->rec.p[0] < 0xde))
 		return qp_fail(e, "internal error: packed record is not one map");
 	int r = writer_emit(w, (const uint8_t *)w->rec.p, w->rec.len, e);
 	w->rec.len = 0;
 	return r;
+}
+
+int qp_writer_end_checked(qp_writer *w, qp_err *e)
+{
+	if (w->rec.oom)
+		return writer_report(w, e);
+	size_t n = 0;
+	if (qp_msgpack_span((const uint8_t *)w->rec.p, w->rec.len, &n) == 1) {
+		msgpack_unpacked u;
+		msgpack_unpacked_init(&u);
+		size_t off = 0;
+		msgpack_unpack_return ur = msgpack_unpack_next(
+			&u, w->rec.p, w->rec.len, &off);
+		int rc = ur == MSGPACK_UNPACK_SUCCESS
+				 ? qp_record_check(&u.data, e)
+				 : qp_fail(e, "out of memory checking the record");
+		msgpack_unpacked_destroy(&u);
+		if (rc < 0) {
+			w->rec.len = 0;
+			return -1;
+		}
+	}
+	return qp_writer_end(w, e);
 }
 
 int qp_writer_raw(qp_writer *w, const uint8_t *p, size_t n, qp_err *e)

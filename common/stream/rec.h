@@ -65,11 +65,21 @@ typedef struct qp_kept_record {
 int qp_record_keep(const qp_record *src, qp_kept_record *dst, qp_err *e);
 void qp_kept_free(qp_kept_record *k);
 
+/* Containers (maps, arrays) a record may nest, the record's own map
+ * included: msgpack-c's decoder (MSGPACK_EMBED_STACK_SIZE) fails on more,
+ * so the framing refuses them first, with its own message. */
+#define QP_MSGPACK_MAX_DEPTH 32
+
 /* Validates a complete msgpack value at p (used by the reader and by
  * anything handed raw bytes): 1 and its length in *len when p[0..n) starts
  * with one complete value, 0 when more bytes are needed, -1 when the bytes
- * cannot be msgpack. Never recurses: nesting depth costs nothing. */
+ * cannot be msgpack, -2 when it nests more than QP_MSGPACK_MAX_DEPTH
+ * containers. Never recurses. */
 int qp_msgpack_span(const uint8_t *p, size_t n, size_t *len);
+
+/* What every reader demands of a decoded record: a string "kind"; a meta
+ * record's integer "schema" equal to QP_SCHEMA_MAJOR. */
+int qp_record_check(const msgpack_object *map, qp_err *e);
 
 /* ---- field access: NULL / -1 with a message naming record and field ---- */
 
@@ -102,6 +112,10 @@ qp_writer *qp_writer_new(int fd, bool json);
 msgpack_packer *qp_writer_packer(qp_writer *w);
 /* Ends the record being built (must be exactly one map) and queues it. */
 int qp_writer_end(qp_writer *w, qp_err *e);
+/* The same for a record built from foreign input (rec-show --from-json):
+ * first checks it the way every reader will (qp_record_check, nesting),
+ * so nothing is written that the next program refuses. */
+int qp_writer_end_checked(qp_writer *w, qp_err *e);
 /* Queues a whole record's bytes unchanged (pass-through). */
 int qp_writer_raw(qp_writer *w, const uint8_t *p, size_t n, qp_err *e);
 /* Flushes, reports the first latched write error; frees w. Does not close

@@ -104,6 +104,20 @@ int main(void)
 	int64_t huge2[4] = { 1 << 20, 1 << 20, 1 << 20, 1 << 20 };
 	ok(qp_type_nbytes(QP_I8, huge2, 4, &nb, &e) == -1,
 	   "2^80 elements fail: %s", e.msg);
+	/* The element count fits but the bytes do not: row bytes wrapped to
+	 * 0 (F32) or a small number (Q8_0) before they were checked. */
+	int64_t rowwrap[1] = { (int64_t)1 << 62 };
+	ok(qp_type_nbytes(QP_F32, rowwrap, 1, &nb, &e) == -1,
+	   "2^62 F32 elements (2^64 bytes) fail: %s", e.msg);
+	int64_t rowwrap16[1] = { (int64_t)1 << 62 };
+	ok(qp_type_nbytes(QP_F16, rowwrap16, 1, &nb, &e) == 0 &&
+	   nb == (uint64_t)1 << 63, "2^62 F16 elements are 2^63 bytes");
+	int64_t q8big[1] = { (int64_t)1 << 62 }; /* 2^57 blocks of 34 bytes */
+	ok(qp_type_nbytes(QP_Q8_0, q8big, 1, &nb, &e) == 0 &&
+	   nb == (uint64_t)34 << 57, "2^62 Q8_0 elements are 34 * 2^57 bytes");
+	int64_t f32two[2] = { (int64_t)1 << 31, (int64_t)1 << 31 };
+	ok(qp_type_nbytes(QP_F32, f32two, 2, &nb, &e) == -1,
+	   "[2^31, 2^31] F32 (2^64 bytes) fails: %s", e.msg);
 	int64_t neg[2] = { 32, -1 };
 	ok(qp_type_nbytes(QP_F32, neg, 2, &nb, &e) == -1, "negative dim fails");
 	ok(qp_type_nbytes(QP_F32, ne, 5, &nb, &e) == -1, "5 dims fail");
