@@ -55,6 +55,30 @@ compare_stats() {
 		END { print n, "tensors compared"; exit (n != 48 || b) }'
 }
 
+test_expect_success 'setup: a gguf-synth model where no fixture is needed' '
+	gguf-synth -o synth.gguf && gguf-dump synth.gguf >synth.mp
+'
+
+test_expect_success 'synthetic model: byte-identical for -@ 1 and -@ 2 (but for the argv in meta)' '
+	sens-score -q -@ 1 synth.mp >y1.mp && sens-score -q -@ 2 synth.mp >y2.mp &&
+	test "$(cmp -l y1.mp y2.mp | wc -l)" -eq 1 &&
+	rec-show y1.mp | sed 1d >j1 && rec-show y2.mp | sed 1d >j2 && test_cmp j1 j2
+'
+
+test_expect_success 'synthetic model: meta first, model untouched, profile after the last tensor' '
+	rec-show -k meta y1.mp | sed -n 1p | grep -q "\"tool\":\"sens-score\"" &&
+	rec-show -k model synth.mp >m1 && rec-show -k model y1.mp >m2 && test_cmp m1 m2 &&
+	rec-show y1.mp | grep -o "^{\"kind\":\"[a-z]*\"" | cut -d\" -f4 | uniq -c | awk "{ printf \"%s %s;\", \$1, \$2 }" >kinds &&
+	test "$(cat kinds)" = "2 meta;1 model;39 tensor;1 profile;"
+'
+
+test_expect_success 'synthetic model: running twice replaces its own keys; --no-svd and --svd-rank' '
+	sens-score -q y1.mp | sens-score -q --no-svd >twice.mp &&
+	rec-show -k tensor twice.mp | sed -n 4p >rec &&
+	! grep -q "\"se_raw\"" rec && grep -q "\"stats\"" rec &&
+	sens-score -q --svd-rank 8 synth.mp | rec-show --tsv -H -f name,sens.sv_n | grep -q "^blk.0.attn_q.weight	8\$"
+'
+
 test_expect_success FIXTURES,PYTHON 'weight statistics agree with an independent double computation (F32)' '
 	gguf-dump "$F/stories260K-f32.gguf" >f32.mp &&
 	sens-score -q f32.mp >s32.mp &&
@@ -200,15 +224,15 @@ test_expect_success FIXTURES,PYTHON 'bad imatrix input: one clear error line' '
 	test ! -e never.mp
 '
 
-test_expect_success FIXTURES 'bad records and usage' '
+test_expect_success 'bad records and usage' '
 	printf "{\"kind\":\"tensor\",\"name\":\"x\",\"type\":\"F32\",\"shape\":[4],\"n_elem\":4,\"n_bytes\":16,\"path\":\"x\",\"offset\":0}\n" |
 		rec-show --from-json >nomodel.mp &&
 	test_must_fail 1 sens-score nomodel.mp >out 2>err && test_one_error_line err && grep -q "\"model\"" err &&
 	printf "{\"kind\":\"tensor\",\"model\":\"m\",\"name\":\"x\",\"type\":\"F32\",\"shape\":[4],\"n_elem\":4,\"n_bytes\":16,\"path\":\"missing.gguf\",\"offset\":0}\n" |
 		rec-show --from-json >missing.mp &&
 	test_must_fail 1 sens-score missing.mp >out 2>err && test_one_error_line err && grep -q "missing.gguf" err &&
-	test_must_fail 2 sens-score --svd-rank 0 f32.mp 2>err &&
-	test_must_fail 2 sens-score --mem-bw -3 f32.mp 2>err
+	test_must_fail 2 sens-score --svd-rank 0 synth.mp 2>err &&
+	test_must_fail 2 sens-score --mem-bw -3 synth.mp 2>err
 '
 
 test_done
