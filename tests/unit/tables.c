@@ -5,11 +5,13 @@
  *   names.tsv       qp_parse_tensor_name(): name, layer, role, family
  *   types.tsv       the type table: id, name, block, bytes, kind
  *   type_nbytes.tsv qp_type_nbytes(): type id, shape, bytes or "fail"
+ *   llq_keep.tsv    qp_llq_quantizes(): name, n_dims, yes or no
  * Every table must be found and non-empty, so a moved file fails. */
 #include <inttypes.h>
 #include <stdint.h>
 
 #include "../tap.h"
+#include "llq_policy.h"
 #include "names.h"
 #include "types.h"
 
@@ -89,6 +91,16 @@ static void check_nbytes(const row *r)
 		diag("rc %d, %" PRIu64 " bytes, %s", rc, nb, e.msg);
 }
 
+static void check_llq_keep(const row *r)
+{
+	if (!ok(r->n == 4, "%s:%d has 4 fields", r->file, r->line))
+		return;
+	bool want = strcmp(r->f[2], "yes") == 0;
+	is_int(qp_llq_quantizes(r->f[0], atoi(r->f[1])), want,
+	       "%s (%s-D) %s: %s", r->f[0], r->f[1],
+	       want ? "quantized" : "kept", r->f[3]);
+}
+
 static const struct table {
 	const char *file;
 	void (*check)(const row *);
@@ -96,6 +108,7 @@ static const struct table {
 	{ "names.tsv", check_name },
 	{ "types.tsv", check_type },
 	{ "type_nbytes.tsv", check_nbytes },
+	{ "llq_keep.tsv", check_llq_keep },
 };
 
 static void run_table(const char *dir, const struct table *tb)
