@@ -14,6 +14,9 @@ static const qp_synth_preset presets[] = {
 	{"tiny", 1024, 256, 768, 4, 8, 4, 256},
 	{"1b", 32000, 2048, 5632, 22, 32, 4, 2048},
 	{"7b", 32000, 4096, 11008, 32, 32, 32, 4096},
+	/* one layer of tiny's width with a big vocabulary and FFN: tensors
+	 * of 0.5-2M values, more than one work chunk of qerr-measure */
+	{"wide", 8192, 256, 2048, 1, 8, 4, 256},
 };
 
 const qp_synth_preset *qp_synth_preset_find(const char *name)
@@ -26,7 +29,7 @@ const qp_synth_preset *qp_synth_preset_find(const char *name)
 
 const char *qp_synth_preset_names(void)
 {
-	return "tiny, 1b, 7b";
+	return "tiny, 1b, 7b, wide";
 }
 
 /* ---- deterministic random numbers (splitmix64 + Box-Muller) ----------- */

@@ -1,7 +1,8 @@
 /* synth.h — realistic llama-shaped synthetic checkpoints (gguf-synth).
  *
  * Promise: a preset names real shapes (tiny: a few MB for tests and demos;
- * 1b: TinyLlama-1.1B's; 7b: Llama-2-7B's).  Weights are heavy-tailed the
+ * 1b: TinyLlama-1.1B's; 7b: Llama-2-7B's; wide: one layer with tensors
+ * of up to 2M values, for tests of work split across chunks).  Weights are heavy-tailed the
  * way trained checkpoints are: a Gaussian bulk scaled by 1/sqrt(fan-in), a
  * few input channels carrying much larger values (outlier features), and a
  * sparse sprinkle of single large outliers.  Norm weights sit near 1.
@@ -23,7 +24,7 @@ typedef struct qp_synth_preset {
 } qp_synth_preset;
 
 const qp_synth_preset *qp_synth_preset_find(const char *name);
-/* "tiny, 1b, 7b" for usage messages */
+/* "tiny, 1b, 7b, wide" for usage messages */
 const char *qp_synth_preset_names(void);
 
 typedef struct qp_synth {
