@@ -6,6 +6,7 @@
 #   make deps       install the Debian packages the build needs
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each; fuzz-NAME one
 #   make bench      benchmarks (not part of check)
+#   make mutate     mutation audit (tests/mutations.tsv), not part of check
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -45,7 +46,7 @@ BENCH_SRC  := $(sort $(wildcard bench/*.c))
 BENCHES    := $(BENCH_SRC:bench/%.c=$(O)/bbin/%)
 MANS       := $(sort $(wildcard man/*.1 man/*.5))
 
-.PHONY: all check check-asan check-plain demo deps fuzz bench install clean lint-man units
+.PHONY: all check check-asan check-plain demo deps fuzz bench install clean lint-man units mutate
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -87,6 +88,10 @@ check-asan:
 check-plain:
 	$(MAKE) O=build-plain BIN=build-plain/bin CFLAGS='-O2 -g -U__SSE2__' units
 	QP_TOP=$(CURDIR) prove -j2 $(UNIT_SRC:tests/unit/%.c=build-plain/tbin/%)
+
+# One-line mutations applied in a scratch copy; prints the survivors.
+mutate:
+	sh tests/mutate.sh -j2
 
 lint-man:
 	mandoc -Tlint -W warning $(MANS)

@@ -24,12 +24,31 @@ types_of() { # "T:FT ..." -> T,T,...
 	for p in $1; do printf '%s\n' "${p%%:*}"; done | paste -sd, -
 }
 
+# run_llama SRC OUT ARGS...: llama-quantize ARGS (SRC and OUT among them).
+# With QP_LLAMA_CACHE set (tests/mutate.sh sets it), OUT is kept there
+# under the crc of ARGS and SRC's bytes: llama.cpp's output does not
+# depend on quantpipe, so mutation runs need not remake it.
+run_llama() {
+	local src=$1 out=$2 key
+	shift 2
+	if test -n "${QP_LLAMA_CACHE:-}"; then
+		key=$( (printf "%s " "$@"; cksum <"$src") | cksum | tr " " _)
+		if test -f "$QP_LLAMA_CACHE/$key"; then
+			cp "$QP_LLAMA_CACHE/$key" "$out" && return 0
+		fi
+	fi
+	"$LQ" "$@" >"$out.log" 2>&1 || { tail -n 5 "$out.log"; return 1; }
+	if test -n "${QP_LLAMA_CACHE:-}"; then
+		mkdir -p "$QP_LLAMA_CACHE" && cp "$out" "$QP_LLAMA_CACHE/$key.tmp" &&
+			mv "$QP_LLAMA_CACHE/$key.tmp" "$QP_LLAMA_CACHE/$key"
+	fi
+}
+
 # llama_quantize SRC OUT FTYPE [IMATRIX [EXTRA...]]: llama-quantize --pure.
 llama_quantize() {
 	local src=$1 out=$2 ft=$3 im=${4:-}
 	shift 3; shift $(($# > 0))
-	"$LQ" --pure ${im:+--imatrix "$im"} "$@" "$src" "$out" "$ft" 2 >"$out.log" 2>&1 ||
-		{ tail -n 5 "$out.log"; return 1; }
+	run_llama "$src" "$out" --pure ${im:+--imatrix "$im"} "$@" "$src" "$out" "$ft" 2
 }
 
 # same_bytes QUANT.gguf QERR.mp TYPE: every tensor of QUANT has the type
@@ -119,7 +138,7 @@ test_expect_success LLAMA 'tensors of several work chunks: the bytes of llama-qu
 test_expect_success FIXTURES,LLAMA 'every decoder (IQ2_XXS to IQ1_M included) gives ggml'\''s dequantized values' '
 	for q in plain-Q8_0.gguf plain-TQ1_0.gguf plain-TQ2_0.gguf plain-MXFP4.gguf \
 		 plain-Q1_0.gguf plain-Q2_0.gguf imat-*.gguf; do
-		"$LQ" --allow-requantize $q deq-$q F32 2 >deq.log 2>&1 || { tail -n 5 deq.log; return 1; }
+		run_llama $q deq-$q --allow-requantize $q deq-$q F32 2 || return 1
 		gguf-dump $q | qerr-measure -@ 2 --crc -t F32 >deq.mp &&
 		same_bytes deq-$q deq.mp F32 >>dreport || { cat dreport; return 1; }
 	done &&
