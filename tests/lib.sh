@@ -16,6 +16,9 @@
 # test_set_prereq NAME declares one; test_lazy_prereq NAME 'script'
 # declares one decided the first time a test asks (script run once, in a
 # subshell of its own directory, success = present).
+#
+# QP_TEST_IMMEDIATE=1 stops a script at its first failing test (git's
+# --immediate; tests/mutate.sh uses it).
 set -u
 QP_TOP=${QP_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 QP_BIN=${QP_BIN:-$QP_TOP/bin}
@@ -128,6 +131,11 @@ test_expect_success() {
 		test_failed=$((test_failed + 1))
 		printf 'not ok %d - %s\n' "$test_count" "$1"
 		sed 's/^/#   /' "$TRASH/.out" | head -n 40
+		if [ -n "${QP_TEST_IMMEDIATE:-}" ]; then
+			say "QP_TEST_IMMEDIATE: stopping at the first failure"
+			test_done
+			exit 1
+		fi
 	fi
 }
 

@@ -38,6 +38,7 @@ trap 'rm -rf "$scratch"' EXIT
 : "${QP_FIXTURES:=$top/../shared/fixtures}"
 : "${QP_LLAMA_BIN:=$top/../shared/llama.cpp/bin}"
 export QP_FIXTURES QP_LLAMA_BIN
+export QP_TEST_IMMEDIATE=1
 export QP_LLAMA_CACHE="${QP_LLAMA_CACHE:-$scratch/.llama-cache}"
 cd "$scratch" || exit 1
 echo "mutate: building the copy in $scratch"
@@ -104,6 +105,6 @@ while IFS="$tab" read -r file pattern replacement tests; do
 done <"$list"
 make -s -j"$jobs" all >/dev/null 2>&1
 total=$((killed + survived))
-echo "mutate: $killed of $total killed${broken:+, $broken not applicable}"
+echo "mutate: $killed of $total killed, $broken not applicable"
 [ -n "$survivors" ] && printf 'survivors:%s\n' "$survivors"
 [ "$survived" -eq 0 ]
