@@ -14,7 +14,7 @@
 # not) is copied to a scratch folder and built once; each mutation is
 # applied there, rebuilt, its tests run until one fails (killed), and put
 # back.  A mutation that does not compile is reported and not counted.
-# llama-quantize outputs of t0450 are cached across mutations (in
+# llama-quantize outputs of t0420 are cached across mutations (in
 # $QP_LLAMA_CACHE when set, which may be kept between runs).
 # Prints one line per mutation and the survivors; exit 0 when none survived.
 set -u
