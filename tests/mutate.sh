@@ -2,7 +2,7 @@
 # tests/mutate.sh — mutation audit: does the suite fail when the code
 # breaks?  (`make mutate`; a tool for developers, not part of make check.)
 #
-# usage: tests/mutate.sh [-j N] [-l LIST] [NUMBER...]
+# usage: tests/mutate.sh [-j N] [-l LIST] [-B] [NUMBER...]
 #
 # Each line of LIST (default tests/mutations.tsv) is one mutation:
 #   file <TAB> pattern <TAB> replacement <TAB> tests
@@ -14,17 +14,22 @@
 # not) is copied to a scratch folder and built once; each mutation is
 # applied there, rebuilt, its tests run until one fails (killed), and put
 # back.  A mutation that does not compile is reported and not counted.
+# First every test named is run on the unmutated copy: a test that fails
+# there would "kill" every mutation, so the audit stops (-B skips this
+# when the baseline is known to pass).
 # llama-quantize outputs of t0420 are cached across mutations (in
 # $QP_LLAMA_CACHE when set, which may be kept between runs).
 # Prints one line per mutation and the survivors; exit 0 when none survived.
 set -u
 jobs=2
 list=
-while getopts j:l: opt; do
+baseline=yes
+while getopts j:l:B opt; do
 	case $opt in
 	j) jobs=$OPTARG ;;
 	l) list=$OPTARG ;;
-	*) echo "usage: $0 [-j N] [-l LIST] [NUMBER...]" >&2; exit 2 ;;
+	B) baseline= ;;
+	*) echo "usage: $0 [-j N] [-l LIST] [-B] [NUMBER...]" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -62,8 +67,17 @@ wanted() { # NUMBER: is it among the ones asked for (all when none)?
 }
 selection="$*"
 
-n=0 killed=0 survived=0 broken=0 survivors=
 tab=$(printf '\t')
+if [ -n "$baseline" ]; then
+	for t in $(grep -v '^#' "$list" | cut -f4 | tr ' ' '\n' | sort -u); do
+		if ! QP_TEST_IMMEDIATE= run_test "$t"; then
+			echo "mutate: $t fails without any mutation:"; cat test.log; exit 1
+		fi
+	done
+	echo "mutate: every test named passes on the unmutated copy"
+fi
+
+n=0 killed=0 survived=0 broken=0 survivors=
 while IFS="$tab" read -r file pattern replacement tests; do
 	case $file in ''|'#'*) continue ;; esac
 	n=$((n + 1))
