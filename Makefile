@@ -29,13 +29,17 @@ endif
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
-INCLUDES   := -Icommon
+# common/ is in sub-folders by layer (common/README); includes are bare
+# names, so every layer folder is on the include path.  Flat common/*.c
+# (a module not yet given its layer) still builds.
+LAYERS      := $(sort $(patsubst %/,%,$(dir $(wildcard common/*/*.h common/*/*.c))))
+INCLUDES    := -Icommon $(addprefix -I,$(LAYERS))
 BASE_CFLAGS = -std=c11 -ffp-contract=off -D_GNU_SOURCE -DQP_VERSION='"$(VERSION)"' $(INCLUDES)
 ALL_CFLAGS  = $(BASE_CFLAGS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm
 
-LIB_SRC    := $(sort $(wildcard common/*.c))
+LIB_SRC    := $(sort $(wildcard common/*.c common/*/*.c))
 LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
 LIB        := $(O)/libquantpipe.a
 FILTER_SRC := $(sort $(wildcard filters/*.c))

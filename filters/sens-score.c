@@ -13,6 +13,7 @@
 #include "progress.h"
 #include "rec.h"
 #include "sens.h"
+#include "sens_rec.h"
 #include "tensor_src.h"
 
 static const char usage[] =
@@ -30,12 +31,10 @@ static const char usage[] =
 	"      --svd-iters N    power iterations of the randomized SVD (default 2)\n"
 	"  -b, --mem-bw GBS     memory bandwidth in GB/s: add a decode-speed\n"
 	"                       estimate to the profile record\n"
-	"\n"
-	"  -@, --threads N      threads (default 1); output is the same for any N\n"
-	"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
-	"  -q, --quiet          no progress and no warnings on stderr\n"
-	"  -h, --help           this help\n"
-	"  -V, --version        versions of sens-score and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed work, 2 bad usage.\n";
 
@@ -163,18 +162,17 @@ static void warn_uncovered(run *r, const char *model, const model_work *mw)
 static int write_tensor(run *r, qp_writer *w, const qp_record *rec,
 			const model_work *mw, size_t k, qp_err *e)
 {
-	static const char *const own[] = {"stats", "imat", "sens"};
-	msgpack_packer *pk = qp_writer_packer(w);
+	static const char *const owned[] = {"stats", "imat", "sens"};
 	const qp_imatrix_entry *ent = mw->ent[k];
-	qp_writer_enrich_keys(w, rec, own, 3, 2 + (ent != NULL));
-	qp_pack_str(pk, "stats");
-	qp_sens_pack_stats(pk, &mw->sens[k].ws);
-	if (ent) {
-		qp_pack_str(pk, "imat");
-		qp_sens_pack_imat(pk, ent, &r->im_stats[ent - r->im.entries]);
-	}
-	qp_pack_str(pk, "sens");
-	qp_sens_pack_sens(pk, &mw->sens[k], r->have_im, r->sopts.svd);
+	qp_mapw own;
+	qp_mapw_begin(&own, NULL);
+	qp_sens_pack_stats(qp_mapw_key(&own, "stats"), &mw->sens[k].ws);
+	if (ent)
+		qp_sens_pack_imat(qp_mapw_key(&own, "imat"), ent,
+				  &r->im_stats[ent - r->im.entries]);
+	qp_sens_pack_sens(qp_mapw_key(&own, "sens"), &mw->sens[k], r->have_im,
+			  r->sopts.svd);
+	qp_writer_enrich_map(w, rec, owned, 3, &own);
 	return qp_writer_end(w, e);
 }
 
@@ -252,7 +250,7 @@ static int setup(run *r, const opts *o, const qp_common *c)
 	qp_err e;
 	if (o->imatrix) {
 		if (qp_imatrix_load(o->imatrix, &r->im, &e) < 0) {
-			qp_report("sens-score", NULL, e.msg); /* names the file */
+			qp_report("sens-score", o->imatrix, e.msg);
 			return 1;
 		}
 		r->have_im = true;
@@ -283,7 +281,7 @@ static void cleanup(run *r)
 int main(int argc, char **argv)
 {
 	opts o = {.svd_iters = -1};
-	qp_tool tool = {"sens-score", usage, "m:b:", long_opts, on_option, &o};
+	qp_tool tool = {"sens-score", usage, "m:b:", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)

@@ -1,6 +1,7 @@
 #include "rec.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,9 +205,7 @@ static uint64_t rec_offset(const qp_reader *r)
 
 static int frame_error(const qp_reader *r, qp_err *e, const char *what)
 {
-	return qp_fail(e, "record %llu (byte offset %llu): %s",
-		       (unsigned long long)r->index + 1,
-		       (unsigned long long)rec_offset(r), what);
+	return qp_fail_record(e, r->index + 1, rec_offset(r), "%s", what);
 }
 
 /* Frames the next record: 1 with its length, 0 at clean EOF, -1 error. */
@@ -250,7 +249,7 @@ static int reader_frame(qp_reader *r, size_t *rec_len, qp_err *e)
 			return frame_error(r, e, what);
 		}
 		if (reader_fill(r, e) < 0)
-			return qp_fail_prefix(e, "%s", r->name);
+			return -1;
 	}
 }
 
@@ -320,8 +319,8 @@ int qp_record_keep(const qp_record *src, qp_kept_record *dst, qp_err *e)
 	if (msgpack_unpack_next(&dst->unp, (const char *)dst->raw, src->raw_len,
 				&off) != MSGPACK_UNPACK_SUCCESS) {
 		qp_kept_free(dst);
-		return qp_fail(e, "record %llu: cannot decode it again",
-			       (unsigned long long)src->index);
+		return qp_fail_record(e, src->index, src->offset,
+				      "cannot decode it again");
 	}
 	dst->rec = *src;
 	dst->rec.raw = dst->raw;
@@ -403,9 +402,8 @@ const char *qp_obj_type_name(msgpack_object_type t)
 static int field_error(const qp_record *rec, const char *key, qp_err *e,
 		       const char *what)
 {
-	return qp_fail(e, "record %llu (byte offset %llu): field \"%s\" %s",
-		       (unsigned long long)rec->index,
-		       (unsigned long long)rec->offset, key, what);
+	return qp_fail_record(e, rec->index, rec->offset, "field \"%s\" %s",
+			      key, what);
 }
 
 static bool same_family(msgpack_object_type a, msgpack_object_type b)
@@ -717,6 +715,95 @@ void qp_pack_key_double(msgpack_packer *pk, const char *key, double val)
 void qp_pack_key_bool(msgpack_packer *pk, const char *key, bool val)
 {
 	qp_pack_str(pk, key);
+	if (val)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+}
+
+/* ---- counted maps, nil ------------------------------------------------- */
+
+void qp_mapw_begin(qp_mapw *m, msgpack_packer *out)
+{
+	*m = (qp_mapw){.out = out};
+	msgpack_packer_init(&m->pk, &m->buf, packer_append);
+}
+
+msgpack_packer *qp_mapw_key(qp_mapw *m, const char *key)
+{
+	m->n++;
+	qp_pack_str(&m->pk, key);
+	return &m->pk;
+}
+
+/* Header and entries to out; an allocation failure of m marks out's
+ * buffer too when it is one of ours, so the record fails as a whole. */
+static void mapw_emit(qp_mapw *m, msgpack_packer *out)
+{
+	msgpack_pack_map(out, m->n);
+	if (m->buf.len)
+		out->callback(out->data, m->buf.p, m->buf.len);
+	if (m->buf.oom && out->callback == packer_append)
+		((qp_buf *)out->data)->oom = true;
+	qp_buf_free(&m->buf);
+}
+
+void qp_mapw_end(qp_mapw *m)
+{
+	if (m->out)
+		mapw_emit(m, m->out);
+	else
+		qp_buf_free(&m->buf);
+}
+
+void qp_mapw_drop(qp_mapw *m)
+{
+	qp_buf_free(&m->buf);
+	m->n = 0;
+}
+
+int qp_writer_enrich_map(qp_writer *w, const qp_record *rec,
+			 const char *const *own_keys, int n_own, qp_mapw *own)
+{
+	qp_writer_enrich_keys(w, rec, own_keys, n_own, own->n);
+	if (own->buf.len)
+		qp_buf_append(&w->rec, own->buf.p, own->buf.len);
+	if (own->buf.oom)
+		w->rec.oom = true;
+	qp_buf_free(&own->buf);
+	return 0;
+}
+
+void qp_pack_num(msgpack_packer *pk, double v)
+{
+	if (isnan(v))
+		msgpack_pack_nil(pk);
+	else
+		msgpack_pack_double(pk, v);
+}
+
+void qp_pack_count(msgpack_packer *pk, int64_t v)
+{
+	if (v < 0)
+		msgpack_pack_nil(pk);
+	else
+		msgpack_pack_int64(pk, v);
+}
+
+void qp_pack_key_num(msgpack_packer *pk, const char *key, double v)
+{
+	qp_pack_str(pk, key);
+	qp_pack_num(pk, v);
+}
+
+void qp_pack_key_count(msgpack_packer *pk, const char *key, int64_t v)
+{
+	qp_pack_str(pk, key);
+	qp_pack_count(pk, v);
+}
+
+void qp_pack_bool(msgpack_packer *pk, bool val)
+{
 	if (val)
 		msgpack_pack_true(pk);
 	else
