@@ -109,6 +109,7 @@ while IFS="$tab" read -r file pattern replacement tests; do
 		done
 		if [ -n "$by" ]; then
 			killed=$((killed + 1)); echo "$n: killed by $by: $what"
+			grep -m 1 "^not ok\|^not ok\|Failed test\|Dubious" test.log | sed "s/^/      /"
 		else
 			survived=$((survived + 1)); survivors="$survivors
   $n: $what (ran $tests)"
