@@ -182,6 +182,16 @@ static void expect_fail(opts o, const char *what, const char *needle)
 	free(b.p);
 }
 
+/* expect_ok_offset: the file parses (the data offset is acceptable). */
+static void expect_ok_offset(opts o, const char *what)
+{
+	bytes b = build(&o);
+	qp_err e;
+	int rc = parse_copy(b.p, b.n, b.n, &e);
+	ok(rc == 0, "%s parses%s%s", what, rc ? ": " : "", rc ? e.msg : "");
+	free(b.p);
+}
+
 /* expect_refusal: parsing fails with exactly the message want. */
 static void expect_refusal(opts o, const char *what, const char *want)
 {
@@ -354,6 +364,12 @@ int main(void)
 	expect_fail(o, "offset overflowing 64 bits", "'b'");
 	o.offset1 = 40;
 	expect_fail(o, "misaligned offset", "not a multiple of the alignment");
+	o.offset1 = 48; /* a multiple of 16, not of the file's 32 */
+	expect_fail(o, "offset aligned to 16 in a 32-aligned file",
+		    "not a multiple of the alignment");
+	o.align = 16;
+	expect_ok_offset(o, "offset 48 in a 16-aligned file");
+	o.align = 32;
 	o = defaults();
 	o.n_dims = 5;
 	expect_fail(o, "n_dims 5", "n_dims 5");
