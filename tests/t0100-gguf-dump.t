@@ -82,6 +82,14 @@ test_expect_success FIXTURES 'long arrays are summarised as {type, n}' '
 	test "$n" -gt 100000
 '
 
+test_expect_success 'synthetic model: long arrays summarised as {type, n}, all 1024 with --kv-full' '
+	gguf-dump synth.gguf | rec-show -k model >model.json &&
+	grep -q "\"tokenizer.ggml.tokens\":{\"type\":\"string\",\"n\":1024}" model.json &&
+	gguf-dump --kv-full synth.gguf | rec-show -k model >full.json &&
+	sed "s/.*\"tokenizer.ggml.tokens\":\[\([^]]*\)\].*/\1/" full.json | tr , "\n" >tokens &&
+	test $(wc -l <tokens) = 1024 && test "$(sed -n 1p tokens)" = "\"<unk>\""
+'
+
 test_expect_success FIXTURES,PYTHON '--kv-full gives every element' '
 	gguf-dump --kv-full "$F/ggml-vocab-deepseek-llm.gguf" | rec-show -k model >full.json &&
 	python3 -c "
