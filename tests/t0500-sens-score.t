@@ -79,6 +79,14 @@ test_expect_success 'synthetic model: running twice replaces its own keys; --no-
 	sens-score -q --svd-rank 8 synth.mp | rec-show --tsv -H -f name,sens.sv_n | grep -q "^blk.0.attn_q.weight	8\$"
 '
 
+test_expect_success 'synthetic model: profile gqa_ratio is n_head / n_head_kv, nil when n_head_kv is 0' '
+	rec-show -k profile --tsv -H -f arch.gqa_ratio,arch.n_head,arch.n_head_kv y1.mp >got &&
+	printf "2.0\t8\t4\n" >want && test_cmp want got &&
+	rec-show synth.mp | sed "s/\"n_head_kv\":4/\"n_head_kv\":0/" | rec-show --from-json >kv0.mp &&
+	sens-score -q --no-svd kv0.mp | rec-show -k profile --tsv -H -f arch.gqa_ratio,arch.n_head_kv >got &&
+	printf "\t0\n" >want && test_cmp want got
+'
+
 test_expect_success FIXTURES,PYTHON 'weight statistics agree with an independent double computation (F32)' '
 	gguf-dump "$F/stories260K-f32.gguf" >f32.mp &&
 	sens-score -q f32.mp >s32.mp &&
