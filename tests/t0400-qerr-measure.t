@@ -187,7 +187,10 @@ check_bad_input() {
 		rec-show --from-json >past.mp &&
 	test_must_fail 1 qerr-measure past.mp >out 2>err && grep -q "past the end" err &&
 	printf "{\"kind\":\"tensor\",\"name\":\"x\"}\n" | rec-show --from-json >noshape.mp &&
-	test_must_fail 1 qerr-measure noshape.mp >out 2>err && grep -q "\"shape\" is missing" err
+	test_must_fail 1 qerr-measure noshape.mp >out 2>err && grep -q "\"shape\" is missing" err &&
+	printf "{\"kind\":\"tensor\",\"name\":\"x\",\"type\":\"F32\",\"shape\":[1,1,1,1,4],\"n_elem\":4,\"n_bytes\":16,\"path\":\"$1\",\"offset\":0}\n" |
+		rec-show --from-json >dims5.mp &&
+	test_must_fail 1 qerr-measure dims5.mp >out 2>err && test_one_error_line err
 }
 
 test_expect_success FIXTURES 'bad input: one error line and exit 1' '

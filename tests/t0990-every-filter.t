@@ -98,9 +98,10 @@ mid_run_check() {
 	fi
 	exec 3>fifo &&
 	head -c $(($(wc -c <input.bin) / 2)) input.bin >&3 &&
-	tries=0 &&
-	while ! ls result.tmp* >/dev/null 2>&1 && test $tries -lt 300; do
-		sleep 0.1; tries=$((tries + 1))
+	# wait for the temporary file, for the final name to change (written
+	# in place) or for the program to end (it cannot succeed yet)
+	while ! ls result.tmp* >/dev/null 2>&1 && cmp -s before result && ! test -s prog.rc; do
+		sleep 0.1
 	done &&
 	ls result.tmp* >/dev/null 2>&1 &&
 	test_cmp before result &&
