@@ -3,9 +3,11 @@ test_description='every filter: records it does not consume pass through in plac
 . "$(dirname "$0")/lib.sh"
 
 # What each program is, and the arguments that make a filter run quickly.
+# PRODUCERS write records from something else (GGUF, logs) or show them;
+# rec-merge rebuilds one run's output from shards and has its own tests.
 # A new program must be added here (the first test fails until it is).
-FILTERS="qerr-measure:-t,Q8_0 sens-score:-q,--no-svd"
-PRODUCERS="gguf-dump gguf-synth rec-show"
+FILTERS="qerr-measure:-t,Q8_0 sens-score:-q,--no-svd recipe-emit:-q"
+PRODUCERS="gguf-dump gguf-synth rec-show measure-read rec-merge"
 
 filter_args() { # NAME -> its arguments, space-separated
 	for f in $FILTERS; do
