@@ -39,8 +39,8 @@ run_llama() {
 	fi
 	"$LQ" "$@" >"$out.log" 2>&1 || { tail -n 5 "$out.log"; return 1; }
 	if test -n "${QP_LLAMA_CACHE:-}"; then
-		mkdir -p "$QP_LLAMA_CACHE" && cp "$out" "$QP_LLAMA_CACHE/$key.tmp" &&
-			mv "$QP_LLAMA_CACHE/$key.tmp" "$QP_LLAMA_CACHE/$key"
+		mkdir -p "$QP_LLAMA_CACHE" && cp "$out" "$QP_LLAMA_CACHE/$key.tmp$$" &&
+			mv "$QP_LLAMA_CACHE/$key.tmp$$" "$QP_LLAMA_CACHE/$key"
 	fi
 }
 
