@@ -4,8 +4,9 @@
 #   make check-asan the same tests built with ASan+UBSan (in build-asan/)
 #   make demo       the main job on the built-in synthetic example
 #   make deps       install the Debian packages the build needs
-#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
+#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each; fuzz-NAME one
 #   make bench      benchmarks (not part of check)
+#   make mutate     mutation audit (tests/mutations.tsv), not part of check
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -33,7 +34,8 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # (a module not yet given its layer) still builds.
 LAYERS      := $(sort $(patsubst %/,%,$(dir $(wildcard common/*/*.h common/*/*.c))))
 INCLUDES    := -Icommon $(addprefix -I,$(LAYERS))
-ALL_CFLAGS  = -std=c11 -ffp-contract=off -D_GNU_SOURCE -DQP_VERSION='"$(VERSION)"' $(INCLUDES) $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
+BASE_CFLAGS = -std=c11 -ffp-contract=off -D_GNU_SOURCE -DQP_VERSION='"$(VERSION)"' $(INCLUDES)
+ALL_CFLAGS  = $(BASE_CFLAGS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm
 
@@ -48,7 +50,7 @@ BENCH_SRC  := $(sort $(wildcard bench/*.c))
 BENCHES    := $(BENCH_SRC:bench/%.c=$(O)/bbin/%)
 MANS       := $(sort $(wildcard man/*.1 man/*.5))
 
-.PHONY: all check check-asan check-plain demo deps fuzz bench install clean lint-man units
+.PHONY: all check check-asan check-plain demo deps fuzz bench install clean lint-man units mutate
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -84,12 +86,16 @@ check: all
 check-asan:
 	$(MAKE) O=build-asan BIN=build-asan/bin SANITIZE=address,undefined CFLAGS='-O1 -g' check
 
-# The SIMD kernels must give the bytes of their plain C twins: run the
-# numeric unit tests on a build without SSE2 code paths.
+# The SIMD kernels must give the bytes of their plain C twins: run every
+# unit test (the list is UNITS, built in build-plain) on a build without
+# SSE2 code paths.
 check-plain:
 	$(MAKE) O=build-plain BIN=build-plain/bin CFLAGS='-O2 -g -U__SSE2__' units
-	QP_TOP=$(CURDIR) prove -j2 build-plain/tbin/quant_fixtures build-plain/tbin/quant_roundtrip \
-	  build-plain/tbin/quant_k build-plain/tbin/quant_iq build-plain/tbin/wstats build-plain/tbin/fp16
+	QP_TOP=$(CURDIR) prove -j2 $(UNIT_SRC:tests/unit/%.c=build-plain/tbin/%)
+
+# One-line mutations applied in a scratch copy; prints the survivors.
+mutate:
+	sh tests/mutate.sh -j2
 
 lint-man:
 	mandoc -Tlint -W warning $(MANS)
@@ -101,23 +107,48 @@ demo:
 deps:
 	@sh .ci/deps.sh
 
+# Fuzzing: the library is compiled once for libFuzzer into build-fuzz/
+# (instrumented, not linked with the fuzzer's main), each target in fuzz/
+# is its own rule linking it: `make fuzz-rec_reader` builds and runs one,
+# `make fuzz` all of them, FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60
-FUZZ_SRC := $(sort $(wildcard fuzz/*.c))
-fuzz:
-	@mkdir -p build-fuzz
-	@for f in $(FUZZ_SRC); do \
-	  n=$$(basename $$f .c); \
-	  clang -std=c11 -ffp-contract=off -D_GNU_SOURCE -DQP_VERSION='"$(VERSION)"' $(INCLUDES) -g -O1 \
-	    -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) $$f $(LIB_SRC) $(PKG_LIBS) -lpthread -lm \
-	    -o build-fuzz/$$n || exit 1; \
-	  mkdir -p build-fuzz/corpus-$$n; \
-	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
-	  build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    build-fuzz/corpus-$$n fuzz/seeds/$$n >build-fuzz/$$n.log 2>&1; \
+FUZZ_O     := build-fuzz
+FUZZ_CC    ?= clang
+FUZZ_SRC   := $(sort $(wildcard fuzz/*.c))
+FUZZ_NAMES := $(FUZZ_SRC:fuzz/%.c=%)
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -MMD -MP
+FUZZ_LIB   := $(FUZZ_O)/libquantpipe.a
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_O)/%.o)
+
+.PHONY: $(FUZZ_NAMES:%=fuzz-%)
+
+$(FUZZ_O)/common/%.o: common/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_O)/fuzz/%.o: fuzz/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_O)/bin/%: $(FUZZ_O)/fuzz/%.o $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) $< $(FUZZ_LIB) $(PKG_LIBS) -lpthread -lm -o $@
+
+$(FUZZ_NAMES:%=fuzz-%): fuzz-%: $(FUZZ_O)/bin/%
+	@mkdir -p $(FUZZ_O)/corpus-$*
+	@echo "fuzz: $* for $(FUZZ_SECONDS)s"
+	@$< -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(FUZZ_O)/corpus-$* fuzz/seeds/$* >$(FUZZ_O)/$*.log 2>&1; \
 	  status=$$?; \
-	  grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' build-fuzz/$$n.log; \
-	  [ $$status -eq 0 ] || { echo "fuzz: $$n failed, see build-fuzz/$$n.log"; exit 1; }; \
-	done
+	  grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' $(FUZZ_O)/$*.log; \
+	  [ $$status -eq 0 ] || { echo "fuzz: $* failed, see $(FUZZ_O)/$*.log"; exit 1; }
+
+fuzz: $(FUZZ_NAMES:%=fuzz-%)
 
 bench: all $(BENCHES)
 	@for b in bench/*.sh; do sh $$b $(BIN) $(O)/bbin || exit 1; done
@@ -131,4 +162,5 @@ install: all
 clean:
 	rm -rf $(O) build-asan build-plain build-fuzz $(BIN)
 
--include $(LIB_OBJ:.o=.d) $(FILTER_SRC:%.c=$(O)/%.d) $(UNIT_SRC:%.c=$(O)/%.d)
+-include $(LIB_OBJ:.o=.d) $(FILTER_SRC:%.c=$(O)/%.d) $(UNIT_SRC:%.c=$(O)/%.d) $(BENCH_SRC:%.c=$(O)/%.d)
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(FUZZ_O)/%.d)

@@ -53,6 +53,24 @@ test_expect_success 'bin fields show as <bin N bytes>' '
 	test_cmp expect actual
 '
 
+test_expect_success 'strings that are not UTF-8 show as U+FFFD, overlong forms too' '
+	printf "\202\244kind\241x\241s\244\300\257\303\251" >utf8.mp &&
+	rec-show utf8.mp >actual &&
+	printf "{\"kind\":\"x\",\"s\":\"\357\277\275\357\277\275\303\251\"}\n" >expect &&
+	test_cmp expect actual
+'
+
+# A map of 15 pairs is the largest fixmap (0x8f): the framing must count
+# all 30 of its items, or the record ends early.
+test_expect_success 'a record of 15 fields (the largest fixmap) is read whole' '
+	printf "{\"kind\":\"k\",\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"l\":11,\"m\":12,\"n\":13,\"o\":14}\n" >fifteen.jsonl &&
+	rec-show --from-json fifteen.jsonl >fifteen.mp &&
+	test "$(head -c 1 fifteen.mp | od -An -tx1 | tr -d " ")" = 8f &&
+	cat fifteen.mp fifteen.mp | rec-show >actual &&
+	cat fifteen.jsonl fifteen.jsonl >expect &&
+	test_cmp expect actual
+'
+
 test_expect_success 'malformed streams: one error line naming record and offset' '
 	meta_len=$(head -n 1 in.jsonl | rec-show --from-json | wc -c) &&
 	head -c $((meta_len + 5)) s.mp >trunc.mp &&

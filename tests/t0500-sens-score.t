@@ -2,14 +2,6 @@
 test_description='sens-score: weight and activation statistics, scores, profile'
 . "$(dirname "$0")/lib.sh"
 
-if ! test_have_fixtures; then
-	printf '1..0 # SKIP no ../shared/fixtures (real llama.cpp files)\n'
-	exit 0
-fi
-if ! command -v python3 >/dev/null 2>&1; then
-	printf '1..0 # SKIP python3 is needed for the independent computation\n'
-	exit 0
-fi
 F=$FIXTURES
 IM=$F/stories260K.imatrix.gguf
 
@@ -63,13 +55,45 @@ compare_stats() {
 		END { print n, "tensors compared"; exit (n != 48 || b) }'
 }
 
-test_expect_success 'weight statistics agree with an independent double computation (F32)' '
+test_expect_success 'setup: a gguf-synth model where no fixture is needed' '
+	gguf-synth -o synth.gguf && gguf-dump synth.gguf >synth.mp
+'
+
+test_expect_success 'synthetic model: byte-identical for -@ 1 and -@ 2 (but for the argv in meta)' '
+	sens-score -q -@ 1 synth.mp >y1.mp && sens-score -q -@ 2 synth.mp >y2.mp &&
+	test "$(cmp -l y1.mp y2.mp | wc -l)" -eq 1 &&
+	rec-show y1.mp | sed 1d >j1 && rec-show y2.mp | sed 1d >j2 && test_cmp j1 j2
+'
+
+test_expect_success 'synthetic model: meta first, model untouched, profile after the last tensor' '
+	rec-show -k meta y1.mp | sed -n 1p | grep -q "\"tool\":\"sens-score\"" &&
+	rec-show -k model synth.mp >m1 && rec-show -k model y1.mp >m2 && test_cmp m1 m2 &&
+	rec-show y1.mp | grep -o "^{\"kind\":\"[a-z]*\"" | cut -d\" -f4 | uniq -c | awk "{ printf \"%s %s;\", \$1, \$2 }" >kinds &&
+	test "$(cat kinds)" = "2 meta;1 model;39 tensor;1 profile;"
+'
+
+test_expect_success 'synthetic model: running twice replaces its own keys; --no-svd and --svd-rank' '
+	sens-score -q y1.mp | sens-score -q --no-svd >twice.mp &&
+	rec-show -k tensor twice.mp | sed -n 4p >rec &&
+	! grep -q "\"se_raw\"" rec && grep -q "\"stats\"" rec &&
+	sens-score -q --svd-rank 8 synth.mp | rec-show --tsv -H -f name,sens.sv_n | grep -q "^blk.0.attn_q.weight	8\$"
+'
+
+test_expect_success 'synthetic model: profile gqa_ratio is n_head / n_head_kv, nil when n_head_kv is 0' '
+	rec-show -k profile --tsv -H -f arch.gqa_ratio,arch.n_head,arch.n_head_kv y1.mp >got &&
+	printf "2.0\t8\t4\n" >want && test_cmp want got &&
+	rec-show synth.mp | sed "s/\"n_head_kv\":4/\"n_head_kv\":0/" | rec-show --from-json >kv0.mp &&
+	sens-score -q --no-svd kv0.mp | rec-show -k profile --tsv -H -f arch.gqa_ratio,arch.n_head_kv >got &&
+	printf "\t0\n" >want && test_cmp want got
+'
+
+test_expect_success FIXTURES,PYTHON 'weight statistics agree with an independent double computation (F32)' '
 	gguf-dump "$F/stories260K-f32.gguf" >f32.mp &&
 	sens-score -q f32.mp >s32.mp &&
 	compare_stats s32.mp
 '
 
-test_expect_success 'quantized source: statistics describe the dequantized weights (Q8_0, F16)' '
+test_expect_success FIXTURES,PYTHON 'quantized source: statistics describe the dequantized weights (Q8_0, F16)' '
 	gguf-dump "$F/stories260K-Q8_0-pure-ffndownF16.gguf" | sens-score -q >s8.mp &&
 	compare_stats s8.mp &&
 	rec-show --tsv -H -f type s8.mp | sort -u | tr "\n" " " | grep -q "F16 F32 Q8_0"
@@ -82,7 +106,7 @@ imatrix_table() {
 		$1, $2, $3, $4, $5, $6, $7, 100 * $8, $9, $10, 100 * $11, 100 * $12, $13 == "" ? 0 : $13 }' | sort
 }
 
-test_expect_success 'imat reproduces the llama-imatrix --show-statistics table' '
+test_expect_success FIXTURES 'imat reproduces the llama-imatrix --show-statistics table' '
 	sens-score -q --imatrix "$IM" f32.mp >si.mp &&
 	imatrix_table si.mp >ours &&
 	awk -F"\t" "NF == 13 && \$1 ~ /^ *[0-9]+\$/ { for (i = 1; i <= NF; i++) gsub(/^ +| +\$/, \"\", \$i);
@@ -93,14 +117,14 @@ test_expect_success 'imat reproduces the llama-imatrix --show-statistics table' 
 	rec-show --tsv -H -f name,imat.tokens si.mp | awk -F"\t" "\$2 != \"\" && \$2 != 48128 { exit 1 }"
 '
 
-test_expect_success 'the legacy .dat imatrix gives the same scores' '
+test_expect_success FIXTURES 'the legacy .dat imatrix gives the same scores' '
 	sens-score -q --imatrix "$F/stories260K.imatrix.dat" f32.mp >sd.mp &&
 	rec-show --tsv -H -f name,sens.act,sens.score si.mp >a &&
 	rec-show --tsv -H -f name,sens.act,sens.score sd.mp >b &&
 	awk -F"\t" "NR == FNR { s[\$1] = \$3; next } { d = s[\$1] - \$3; if (d * d > 1e-16) { print; bad++ } } END { exit bad }" a b
 '
 
-test_expect_success 'a tensor missing from the imatrix is reported, not silently scored' '
+test_expect_success FIXTURES 'a tensor missing from the imatrix is reported, not silently scored' '
 	sens-score --imatrix "$IM" f32.mp >/dev/null 2>err &&
 	grep -q "warning: 1 tensor is not in the imatrix.*output.weight" err &&
 	rec-show --tsv -H -f name,sens.note,sens.act,imat.sum_sq si.mp | grep "^output.weight" >line &&
@@ -108,7 +132,7 @@ test_expect_success 'a tensor missing from the imatrix is reported, not silently
 	test "$(cut -f3,4 line)" = "$(printf "\t")"
 '
 
-test_expect_success 'scores: every part is there, in range, and combined as documented' '
+test_expect_success FIXTURES 'scores: every part is there, in range, and combined as documented' '
 	rec-show --tsv -H -f name,sens.nv,sens.se,sens.nsds,sens.act,sens.w_role,sens.w_depth,sens.w_size,sens.score,sens.sv_n si.mp |
 	awk -F"\t" "\$2 == \"\" { next }
 		{ n++; nsds = 1 - (1 - \$2) * (1 - \$3); if ((nsds - \$4) ^ 2 > 1e-20) { print \"nsds\", \$1; bad++ }
@@ -118,7 +142,7 @@ test_expect_success 'scores: every part is there, in range, and combined as docu
 		END { exit (n != 37 || bad) }"
 '
 
-test_expect_success 'the same model as F32, as a split GGUF (exactly) and as F16 (closely)' '
+test_expect_success FIXTURES 'the same model as F32, as a split GGUF (exactly) and as F16 (closely)' '
 	gguf-dump "$F/stories260K-f32-split-00001-of-00003.gguf" | sens-score -q --imatrix "$IM" >ssplit.mp &&
 	fields=name,stats.mean,stats.std,stats.kurtosis,stats.col_cv,sens.nv,sens.se,sens.act,sens.score,sens.sv.0 &&
 	rec-show --tsv -H -f $fields si.mp | sort >a && rec-show --tsv -H -f $fields ssplit.mp | sort >b && test_cmp a b &&
@@ -130,7 +154,7 @@ test_expect_success 'the same model as F32, as a split GGUF (exactly) and as F16
 		if (d > 2e-3 * a + 1e-6) { print \$1, i, \$i, \$(i + 10); bad++ } } } END { exit bad }"
 '
 
-test_expect_success 'output is byte-identical for -@ 1 and -@ 2 (but for the argv in meta)' '
+test_expect_success FIXTURES 'output is byte-identical for -@ 1 and -@ 2 (but for the argv in meta)' '
 	sens-score -q -@ 1 --imatrix "$IM" f32.mp >t1.mp &&
 	sens-score -q -@ 2 --imatrix "$IM" f32.mp >t2.mp &&
 	test "$(cmp -l t1.mp t2.mp | wc -l)" -eq 1 &&
@@ -142,14 +166,14 @@ test_expect_success 'output is byte-identical for -@ 1 and -@ 2 (but for the arg
 	rec-show k1.mp | sed 1d >j1 && rec-show k2.mp | sed 1d >j2 && test_cmp j1 j2
 '
 
-test_expect_success 'records: meta first, model record untouched, profile after the last tensor' '
+test_expect_success FIXTURES 'records: meta first, model record untouched, profile after the last tensor' '
 	rec-show -k meta si.mp | sed -n 1p | grep -q "\"tool\":\"sens-score\"" &&
 	rec-show -k model f32.mp >m1 && rec-show -k model si.mp >m2 && test_cmp m1 m2 &&
 	rec-show si.mp | grep -o "^{\"kind\":\"[a-z]*\"" | cut -d\" -f4 | uniq -c | awk "{ printf \"%s %s;\", \$1, \$2 }" >kinds &&
 	test "$(cat kinds)" = "2 meta;1 model;48 tensor;1 profile;"
 '
 
-test_expect_success 'profile: bytes by family and type, bpw, architecture, decode speed' '
+test_expect_success FIXTURES 'profile: bytes by family and type, bpw, architecture, decode speed' '
 	sens-score -q --no-svd -b 100 s8.mp >p.mp &&
 	rec-show -k profile --tsv -H -f n_params,n_bytes,by_type.Q8_0.n_tensors,by_type.F16.n_tensors,arch.gqa_ratio,arch.head_dim,params_active,bytes_per_token,mem_bw_gbs p.mp >got &&
 	printf "292800\t364768\t32\t5\t2.0\t8\t292800\t%s\t100.0\n" $((364768 - 34816 + 34816 / 512)) >want &&
@@ -157,7 +181,7 @@ test_expect_success 'profile: bytes by family and type, bpw, architecture, decod
 	rec-show -k profile --tsv -H -f tok_per_s p.mp | awk "{ exit !(\$1 > 303000 && \$1 < 303020) }"
 '
 
-test_expect_success 'two models in one stream are normalised separately' '
+test_expect_success FIXTURES 'two models in one stream are normalised separately' '
 	gguf-dump "$F/kjv-llama/model-f16.gguf" "$F/stories260K-f32.gguf" | sens-score -q >two.mp &&
 	test $(rec-show -k profile two.mp | wc -l) -eq 2 &&
 	rec-show --tsv -H -f name,sens.score s32.mp >a &&
@@ -165,7 +189,7 @@ test_expect_success 'two models in one stream are normalised separately' '
 	test_cmp a b
 '
 
-test_expect_success 'running twice replaces its own keys; --no-svd and --svd-rank' '
+test_expect_success FIXTURES 'running twice replaces its own keys; --no-svd and --svd-rank' '
 	sens-score -q --imatrix "$IM" f32.mp | sens-score -q --no-svd >twice.mp &&
 	rec-show -k tensor twice.mp | sed -n 4p >rec &&
 	! grep -q "\"imat\"" rec && ! grep -q "\"se_raw\"" rec && grep -q "\"stats\"" rec &&
@@ -185,7 +209,7 @@ with open(out, 'wb') as f:
     f.write(struct.pack('<ii', 1, 1) + b'x')
 EOF
 
-test_expect_success 'bad imatrix input: one clear error line' '
+test_expect_success FIXTURES,PYTHON 'bad imatrix input: one clear error line' '
 	test_must_fail 1 sens-score -q --imatrix "$F/kjv-llama/imatrix.gguf" f32.mp >out 2>err &&
 	test_one_error_line err && grep -q "another model" err &&
 	rec-show f32.mp | sed "s/\"blk\.4\./\"blk.7./" | rec-show --from-json >renamed.mp &&
@@ -215,8 +239,8 @@ test_expect_success 'bad records and usage' '
 	printf "{\"kind\":\"tensor\",\"model\":\"m\",\"name\":\"x\",\"type\":\"F32\",\"shape\":[4],\"n_elem\":4,\"n_bytes\":16,\"path\":\"missing.gguf\",\"offset\":0}\n" |
 		rec-show --from-json >missing.mp &&
 	test_must_fail 1 sens-score missing.mp >out 2>err && test_one_error_line err && grep -q "missing.gguf" err &&
-	test_must_fail 2 sens-score --svd-rank 0 f32.mp 2>err &&
-	test_must_fail 2 sens-score --mem-bw -3 f32.mp 2>err
+	test_must_fail 2 sens-score --svd-rank 0 synth.mp 2>err &&
+	test_must_fail 2 sens-score --mem-bw -3 synth.mp 2>err
 '
 
 test_done

@@ -18,6 +18,9 @@ static const qp_synth_preset presets[] = {
 	 * expert (blk.N.ffn_gate.E.weight, the layout llama.cpp still
 	 * loads), 20,335 tensors in 86 MB */
 	{"moe", 1024, 64, 0, 52, 4, 2, 256, 128, 32},
+	/* one layer of tiny's width with a big vocabulary and FFN: tensors
+	 * of 0.5-2M values, more than one work chunk of qerr-measure */
+	{"wide", 8192, 256, 2048, 1, 8, 4, 256, 0, 0},
 };
 
 const qp_synth_preset *qp_synth_preset_find(const char *name)
@@ -30,7 +33,7 @@ const qp_synth_preset *qp_synth_preset_find(const char *name)
 
 const char *qp_synth_preset_names(void)
 {
-	return "tiny, 1b, 7b, moe";
+	return "tiny, 1b, 7b, moe, wide";
 }
 
 /* ---- deterministic random numbers (splitmix64 + Box-Muller) ----------- */

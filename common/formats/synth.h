@@ -3,7 +3,8 @@
  * Promise: a preset names real shapes (tiny: a few MB for tests and demos;
  * 1b: TinyLlama-1.1B's; 7b: Llama-2-7B's; moe: 20,335 small tensors, 128
  * experts in 52 layers stored one tensor per expert, for the per-tensor
- * cost of the filters).  Weights are heavy-tailed the
+ * cost of the filters; wide: one layer with tensors of up to 2M values,
+ * for tests of work split across chunks).  Weights are heavy-tailed the
  * way trained checkpoints are: a Gaussian bulk scaled by 1/sqrt(fan-in), a
  * few input channels carrying much larger values (outlier features), and a
  * sparse sprinkle of single large outliers.  Norm weights sit near 1.
@@ -27,7 +28,7 @@ typedef struct qp_synth_preset {
 } qp_synth_preset;
 
 const qp_synth_preset *qp_synth_preset_find(const char *name);
-/* "tiny, 1b, 7b, moe" for usage messages */
+/* "tiny, 1b, 7b, moe, wide" for usage messages */
 const char *qp_synth_preset_names(void);
 
 typedef struct qp_synth {

@@ -220,9 +220,7 @@ void qp_strata_merge(qp_strata_sums *into, const qp_strata_sums *from)
 	into->n += from->n;
 }
 
-/* Student t 0.975 quantile for df degrees of freedom (Cornish-Fisher
- * expansion around the normal 1.96; within 0.5% for df >= 3). */
-static double t975(double df)
+double qp_t975(double df)
 {
 	double z = 1.959963984540054, z3 = z * z * z, z5 = z3 * z * z,
 	       z7 = z5 * z * z;
@@ -309,7 +307,7 @@ void qp_row_estimate(const qp_row_plan *plan, const double *y, double *total,
 	m3 /= m.k;
 	double se = sqrt((1 - m.k / N) * s2 / m.k);
 	double shift = s2 > 0 ? m3 / (6 * s2 * m.k) : 0;
-	double t = t975(df);
+	double t = qp_t975(df);
 	*lo = *total + N * (shift - t * se);
 	*hi = *total + N * (shift + t * se);
 }

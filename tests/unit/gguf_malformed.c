@@ -182,6 +182,60 @@ static void expect_fail(opts o, const char *what, const char *needle)
 	free(b.p);
 }
 
+/* expect_ok_offset: the file parses (the data offset is acceptable). */
+static void expect_ok_offset(opts o, const char *what)
+{
+	bytes b = build(&o);
+	qp_err e;
+	int rc = parse_copy(b.p, b.n, b.n, &e);
+	ok(rc == 0, "%s parses%s%s", what, rc ? ": " : "", rc ? e.msg : "");
+	free(b.p);
+}
+
+/* expect_refusal: parsing fails with exactly the message want. */
+static void expect_refusal(opts o, const char *what, const char *want)
+{
+	bytes b = build(&o);
+	qp_err e;
+	int rc = parse_copy(b.p, b.n, b.n, &e);
+	if (!ok(rc == -1 && strcmp(e.msg, want) == 0, "%s: refused before allocating", what))
+		diag("got '%s', want '%s'", e.msg, want);
+	free(b.p);
+}
+
+/* Counts are refused by the bound on the bytes left, with that message,
+ * before anything is allocated for them: for counts whose allocation
+ * would succeed (2^27) as for those that cannot (2^62, 2^64-1). */
+static void refusals(void)
+{
+	opts o = defaults();
+	bytes b = build(&o);
+	size_t total = b.n, tensors_at = o.at_tensor1;
+	free(b.p);
+	char want[256];
+	o.n_kv = 1ull << 27;
+	snprintf(want, sizeof want,
+		 "at byte 24: kv count: 134217728 key-value pairs needs %llu bytes, only %zu left",
+		 13ull << 27, total - 24);
+	expect_refusal(o, "kv count 2^27", want);
+	o.n_kv = 1ull << 62;
+	snprintf(want, sizeof want,
+		 "at byte 24: kv count: 4611686018427387904 key-value pairs does not fit in the %zu bytes left",
+		 total - 24);
+	expect_refusal(o, "kv count 2^62", want);
+	o = defaults();
+	o.n_tensors = 1ull << 27;
+	snprintf(want, sizeof want,
+		 "at byte %zu: tensor count: 134217728 tensor infos needs %llu bytes, only %zu left",
+		 tensors_at, 32ull << 27, total - tensors_at);
+	expect_refusal(o, "tensor count 2^27", want);
+	o.n_tensors = UINT64_MAX;
+	snprintf(want, sizeof want,
+		 "at byte %zu: tensor count: 18446744073709551615 tensor infos does not fit in the %zu bytes left",
+		 tensors_at, total - tensors_at);
+	expect_refusal(o, "tensor count 2^64-1", want);
+}
+
 /* Every prefix of the metadata: -1 at a known end, 1 when more may come. */
 static void truncations(const char *what, const uint8_t *p, size_t n,
 			size_t meta)
@@ -289,6 +343,7 @@ int main(void)
 	o = defaults();
 	o.n_kv = 1ull << 62;
 	expect_fail(o, "kv count 2^62", "key-value pairs");
+	refusals();
 	o.n_kv = 17;
 	expect_fail(o, "one kv too many", NULL);
 	o = defaults();
@@ -309,6 +364,12 @@ int main(void)
 	expect_fail(o, "offset overflowing 64 bits", "'b'");
 	o.offset1 = 40;
 	expect_fail(o, "misaligned offset", "not a multiple of the alignment");
+	o.offset1 = 48; /* a multiple of 16, not of the file's 32 */
+	expect_fail(o, "offset aligned to 16 in a 32-aligned file",
+		    "not a multiple of the alignment");
+	o.align = 16;
+	expect_ok_offset(o, "offset 48 in a 16-aligned file");
+	o.align = 32;
 	o = defaults();
 	o.n_dims = 5;
 	expect_fail(o, "n_dims 5", "n_dims 5");

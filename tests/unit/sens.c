@@ -39,6 +39,8 @@ static void test_pieces(void)
 	is_double(qp_sens_depth_weight(4, 5), 1.5, 0, "depth: last layer 1.5");
 	is_double(qp_sens_depth_weight(1, 5), 1.125, 1e-15, "depth: U-shaped");
 	is_double(qp_sens_depth_weight(-1, 5), 1.5, 0, "depth: global tensors at the ends");
+	is_double(qp_sens_depth_weight(0, 1), 1.5, 0,
+		  "depth: the one layer of a one-layer model is at the ends (not 0/0)");
 	ok(qp_sens_role_weight(QP_FAM_OUTPUT) > qp_sens_role_weight(QP_FAM_FFN) &&
 		   qp_sens_role_weight(QP_FAM_EMBEDDING) < qp_sens_role_weight(QP_FAM_FFN),
 	   "role weights: output above ffn above embedding");
