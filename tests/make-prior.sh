@@ -1,5 +1,5 @@
 #!/bin/sh
-# make-prior.sh FIXTURES BIN > common/proxy_prior.c — regenerates the
+# make-prior.sh FIXTURES BIN > common/engines/proxy_prior.c — regenerates the
 # built-in uncalibrated prior of proxy-fit from the real runs of the shared
 # fixtures (kjv-llama: ppl.tsv; stories260K: figures/stories260K-ppl.tsv
 # and the GGUFs in FIXTURES).  For each target (kld_mean, ln_ppl_ratio):

@@ -28,7 +28,6 @@
 #ifndef QP_PROXY_H
 #define QP_PROXY_H
 
-#include <msgpack.h>
 #include <stdbool.h>
 #include <stdint.h>
 
