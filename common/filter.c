@@ -3,7 +3,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int run_stream(const qp_filter *f, int fd, const char *name, qp_err *e)
+static int run_stream(const qp_filter *f, int fd, const char *name,
+		      bool last, qp_writer *w, qp_err *e)
 {
 	qp_reader *rd = qp_reader_new(fd, name, 0);
 	if (!rd)
@@ -11,17 +12,19 @@ static int run_stream(const qp_filter *f, int fd, const char *name, qp_err *e)
 	qp_record rec;
 	int st;
 	while ((st = qp_reader_next(rd, &rec, e)) == 1)
-		if (f->on_record(f->ctx, &rec, e) < 0) {
+		if (f->on_record(f->ctx, &rec, w, e) < 0) {
 			st = -1;
 			break;
 		}
-	if (st == 0 && f->on_end && f->on_end(f->ctx, e) < 0)
+	if (st == 0 && f->on_end && f->on_end(f->ctx, w, e) < 0)
+		st = -1;
+	if (st == 0 && last && f->on_last_end && f->on_last_end(f->ctx, w, e) < 0)
 		st = -1;
 	qp_reader_free(rd);
 	return st;
 }
 
-int qp_filter_run(const qp_filter *f, const qp_common *c)
+int qp_filter_run(const qp_filter *f, const qp_common *c, qp_writer *w)
 {
 	static char *stdin_only[] = {"-"};
 	char **files = c->n_files ? c->files : stdin_only;
@@ -33,7 +36,7 @@ int qp_filter_run(const qp_filter *f, const qp_common *c)
 			qp_report(f->prog, files[i], e.msg);
 			return 1;
 		}
-		int st = run_stream(f, fd, files[i], &e);
+		int st = run_stream(f, fd, files[i], i == n - 1, w, &e);
 		if (fd != STDIN_FILENO)
 			close(fd);
 		if (st < 0) {
@@ -89,10 +92,8 @@ int qp_filter_pipe(const qp_filter *f, const qp_common *c, int argc,
 {
 	qp_sink sink;
 	int status = qp_sink_open(&sink, f->prog, c, argc, argv);
-	if (f->out)
-		*f->out = sink.w;
 	if (status == 0)
-		status = qp_filter_run(f, c);
+		status = qp_filter_run(f, c, sink.w);
 	return qp_sink_close(&sink, f->prog, c, status);
 }
 

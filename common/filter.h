@@ -2,7 +2,8 @@
  *
  * Promise: qp_filter_run reads each operand in turn (none means standard
  * input; "-" is standard input), hands every record to on_record, calls
- * on_end after each operand's last record, and on the first failure
+ * on_end after each operand's last record and on_last_end once after the
+ * last operand's (both get the output writer), and on the first failure
  * reports one line "prog: OPERAND: message" and returns 1 (0 when all
  * went well).  qp_sink_open/qp_sink_close own the output: -o FILE written
  * atomically or standard output (JSON lines on a terminal), the meta
@@ -15,18 +16,20 @@
 #include "cli.h"
 #include "rec.h"
 
+/* w is the output writer given to qp_filter_run (NULL for a filter that
+ * writes no records, such as rec-show's text modes). */
 typedef struct qp_filter {
 	const char *prog;
-	int (*on_record)(void *ctx, const qp_record *rec, qp_err *e);
-	int (*on_end)(void *ctx, qp_err *e); /* may be NULL */
+	int (*on_record)(void *ctx, const qp_record *rec, qp_writer *w, qp_err *e);
+	int (*on_end)(void *ctx, qp_writer *w, qp_err *e);      /* may be NULL */
+	int (*on_last_end)(void *ctx, qp_writer *w, qp_err *e); /* may be NULL */
 	void *ctx;
-	qp_writer **out; /* where qp_filter_pipe puts the writer, or NULL */
 } qp_filter;
 
-int qp_filter_run(const qp_filter *f, const qp_common *c);
+int qp_filter_run(const qp_filter *f, const qp_common *c, qp_writer *w);
 
-/* A whole record filter: opens the output (meta record first), sets
- * *f->out, runs f over the operands, closes; returns the exit status. */
+/* A whole record filter: opens the output (meta record first), runs f
+ * over the operands with its writer, closes; returns the exit status. */
 int qp_filter_pipe(const qp_filter *f, const qp_common *c, int argc,
 		   char **argv);
 

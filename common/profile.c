@@ -2,6 +2,7 @@
 #include "profile.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,4 +234,18 @@ int qp_profile_pack(msgpack_packer *pk, const char *model_id, size_t id_len,
 				   d.bytes_per_token / (mem_bw_gbs * 1e9) * 1e3);
 	}
 	return 0;
+}
+
+void qp_profile_tensor_from_ref(const qp_tensor_ref *t, qp_profile_tensor *p)
+{
+	snprintf(p->name, sizeof p->name, "%s", t->name);
+	snprintf(p->type, sizeof p->type, "%s", t->type_name);
+	p->n_elem = (int64_t)t->n_elem;
+	p->n_bytes = t->n_bytes;
+	p->n_dims = t->n_dims;
+	memcpy(p->ne, t->ne, sizeof p->ne);
+	qp_tensor_name tn;
+	qp_parse_tensor_name(t->name, &tn);
+	p->layer = tn.layer;
+	p->family = tn.family;
 }

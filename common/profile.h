@@ -26,6 +26,7 @@
 
 #include "err.h"
 #include "names.h"
+#include "tensor_src.h"
 
 typedef struct qp_profile_hyper {
 	/* -1 when unknown */
@@ -48,6 +49,10 @@ typedef struct qp_profile_tensor {
 	int64_t ne[4];
 	int n_dims;
 } qp_profile_tensor;
+
+/* The facts of one tensor the profile needs (layer and family from its
+ * name). */
+void qp_profile_tensor_from_ref(const qp_tensor_ref *t, qp_profile_tensor *p);
 
 /* mem_bw_gbs <= 0: no speed estimate. */
 int qp_profile_pack(msgpack_packer *pk, const char *model_id, size_t id_len,

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "filter.h"
 #include "imatrix.h"
+#include "imatrix_match.h"
 #include "progress.h"
 #include "qerr.h"
 #include "quant.h"
@@ -124,61 +125,41 @@ typedef struct run {
 	qp_imatrix im;
 	bool have_im;
 	qp_map_cache *maps;
-	qp_writer *w;
 	qp_progress progress;
 	uint64_t n_done;
 } run;
 
-/* The imatrix values for t, checked against its shape; NULL when the
- * imatrix has no entry (the result says so). */
-static int importance_for(run *r, const qp_tensor_ref *t, const float **imp,
+static int measure_record(run *r, const qp_record *rec, qp_writer *w,
 			  qp_err *e)
 {
-	*imp = NULL;
-	if (!r->have_im)
-		return 0;
-	const qp_imatrix_entry *ent = qp_imatrix_find(&r->im, t->name);
-	if (!ent)
-		return 0;
-	int64_t n_expert = t->n_dims >= 3 ? t->ne[2] : 1;
-	if (ent->n_cols != t->row_len || ent->n_expert != n_expert)
-		return qp_fail(e, "imatrix entry '%s' is %lld x %lld experts, but the "
-			       "tensor has rows of %lld and %lld experts (an imatrix "
-			       "of another model?)", t->name, (long long)ent->n_cols,
-			       (long long)ent->n_expert, (long long)t->row_len,
-			       (long long)n_expert);
-	*imp = ent->importance;
-	return 0;
-}
-
-static int measure_record(run *r, const qp_record *rec, qp_err *e)
-{
 	qp_tensor_ref t;
-	const float *imp;
+	const qp_imatrix_entry *ent = NULL;
 	if (qp_tensor_ref_from_record(rec, r->maps, &t, e) < 0 ||
-	    importance_for(r, &t, &imp, e) < 0)
+	    (r->have_im && qp_imatrix_for_tensor(&r->im, &t, &ent, NULL, e) < 0))
 		return -1;
+	const float *imp = ent ? ent->importance : NULL;
 	int n = qp_qerr_count(&r->q);
 	qp_qerr_result *res = calloc((size_t)n, sizeof *res);
 	if (!res)
 		return qp_fail(e, "out of memory");
 	int status = qp_qerr_tensor(&t, imp, &r->q, res, e);
 	if (status == 0) {
-		qp_writer_enrich(r->w, rec, "qerr");
-		qp_qerr_pack(qp_writer_packer(r->w), res, n, r->have_im);
-		status = qp_writer_end(r->w, e);
+		qp_writer_enrich(w, rec, "qerr");
+		qp_qerr_pack(qp_writer_packer(w), res, n, r->have_im);
+		status = qp_writer_end(w, e);
 	}
 	free(res);
 	qp_progress_update(&r->progress, ++r->n_done);
 	return status;
 }
 
-static int on_record(void *ctx, const qp_record *rec, qp_err *e)
+static int on_record(void *ctx, const qp_record *rec, qp_writer *w,
+		     qp_err *e)
 {
 	run *r = ctx;
 	if (qp_rec_is(rec, "tensor"))
-		return measure_record(r, rec, e);
-	return qp_writer_raw(r->w, rec->raw, rec->raw_len, e);
+		return measure_record(r, rec, w, e);
+	return qp_writer_raw(w, rec->raw, rec->raw_len, e);
 }
 
 static int setup(run *r, const opts *o, const qp_common *c)
@@ -232,7 +213,7 @@ int main(int argc, char **argv)
 	}
 	run r = {0};
 	int status = setup(&r, &o, &c);
-	qp_filter f = {"qerr-measure", on_record, NULL, &r, &r.w};
+	qp_filter f = {.prog = "qerr-measure", .on_record = on_record, .ctx = &r};
 	if (status == 0)
 		status = qp_filter_pipe(&f, &c, argc, argv);
 	cleanup(&r);

@@ -193,8 +193,10 @@ static int show_record(show_state *s, const qp_record *rec, qp_err *e)
 	return 0;
 }
 
-static int on_record(void *ctx, const qp_record *rec, qp_err *e)
+static int on_record(void *ctx, const qp_record *rec, qp_writer *w,
+		     qp_err *e)
 {
+	(void)w; /* show_record writes to its own output */
 	return show_record(ctx, rec, e);
 }
 
@@ -263,8 +265,8 @@ static int run(show_state *s, const qp_common *c)
 {
 	if (s->o->mode == MODE_FROM_JSON)
 		return from_json_all(s, c);
-	qp_filter f = {"rec-show", on_record, NULL, s, NULL};
-	return qp_filter_run(&f, c);
+	qp_filter f = {.prog = "rec-show", .on_record = on_record, .ctx = s};
+	return qp_filter_run(&f, c, s->w);
 }
 
 static int finish_text(show_state *s, qp_out *out, qp_err *e)
