@@ -28,11 +28,16 @@ endif
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
-ALL_CFLAGS  = -std=c11 -ffp-contract=off -D_GNU_SOURCE -DQP_VERSION='"$(VERSION)"' -Icommon $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
+# common/ is in sub-folders by layer (common/README); includes are bare
+# names, so every layer folder is on the include path.  Flat common/*.c
+# (a module not yet given its layer) still builds.
+LAYERS      := $(sort $(patsubst %/,%,$(dir $(wildcard common/*/*.h common/*/*.c))))
+INCLUDES    := -Icommon $(addprefix -I,$(LAYERS))
+ALL_CFLAGS  = -std=c11 -ffp-contract=off -D_GNU_SOURCE -DQP_VERSION='"$(VERSION)"' $(INCLUDES) $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread -lm
 
-LIB_SRC    := $(sort $(wildcard common/*.c))
+LIB_SRC    := $(sort $(wildcard common/*.c common/*/*.c))
 LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
 LIB        := $(O)/libquantpipe.a
 FILTER_SRC := $(sort $(wildcard filters/*.c))
@@ -102,7 +107,7 @@ fuzz:
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do \
 	  n=$$(basename $$f .c); \
-	  clang -std=c11 -ffp-contract=off -D_GNU_SOURCE -DQP_VERSION='"$(VERSION)"' -Icommon -g -O1 \
+	  clang -std=c11 -ffp-contract=off -D_GNU_SOURCE -DQP_VERSION='"$(VERSION)"' $(INCLUDES) -g -O1 \
 	    -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) $$f $(LIB_SRC) $(PKG_LIBS) -lpthread -lm \
 	    -o build-fuzz/$$n || exit 1; \
 	  mkdir -p build-fuzz/corpus-$$n; \

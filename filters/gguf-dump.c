@@ -18,16 +18,14 @@ static const char usage[] =
 	"\n"
 	"  -k, --kv-full      metadata arrays in full (default: arrays longer\n"
 	"                     than 32 elements are summarised as {type, n})\n"
-	"  -c, --crc          add crc32 (zlib) of each tensor's data bytes\n"
+	"  -c, --crc          add crc32 (zlib) of each tensor's data bytes,\n"
+	"                     computed on -@ threads\n"
 	"  -d, --data         inline each tensor's bytes as a bin field\n"
 	"  -i, --id ID        model id (one FILE only; default its base name)\n"
-	"\n"
-	"  -@, --threads N    threads for --crc (default 1); output is the same\n"
-	"                     for any N\n"
-	"  -o, --output FILE  write to FILE (atomically) instead of stdout\n"
-	"  -q, --quiet        no progress output\n"
-	"  -h, --help         this help\n"
-	"  -V, --version      versions of gguf-dump and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Records written to a terminal are shown as JSON lines.\n"
 	"Exit status: 0 success, 1 bad input or failed output, 2 bad usage.\n";
@@ -78,7 +76,7 @@ static int dump_all(qp_writer *w, const qp_dump_opts *o, const qp_common *c)
 int main(int argc, char **argv)
 {
 	qp_dump_opts o = {0};
-	qp_tool tool = {"gguf-dump", usage, "kcdi:", long_opts, on_option, &o};
+	qp_tool tool = {"gguf-dump", usage, "kcdi:", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	int st = qp_cli_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)

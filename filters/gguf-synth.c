@@ -23,12 +23,10 @@ static const char usage[] =
 	"                     norm vectors are always F32)\n"
 	"  -S, --sparse       complete metadata, tensor data left as a hole\n"
 	"                     (reads as zeros; needs a seekable output)\n"
-	"\n"
-	"  -@, --threads N    threads generating values (default 1)\n"
-	"  -o, --output FILE  write to FILE (atomically) instead of stdout\n"
-	"  -q, --quiet        accepted for uniformity\n"
-	"  -h, --help         this help\n"
-	"  -V, --version      versions of gguf-synth and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 failed output, 2 bad usage.\n";
 
@@ -94,7 +92,7 @@ static int synthesize(const opts *o, int threads, int fd, qp_err *e)
 int main(int argc, char **argv)
 {
 	opts o = {.preset = "tiny", .seed = 1, .type = QP_F16};
-	qp_tool tool = {"gguf-synth", usage, "p:s:t:S", long_opts, on_option, &o};
+	qp_tool tool = {"gguf-synth", usage, "p:s:t:S", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	int st = qp_cli_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)
@@ -110,16 +108,13 @@ int main(int argc, char **argv)
 	qp_err e;
 	qp_out out;
 	if (qp_out_open(&out, c.output, &e) < 0) {
-		qp_report("gguf-synth", NULL, e.msg);
+		qp_report("gguf-synth", c.output, e.msg);
 		return 1;
 	}
 	int status = 0;
-	if (synthesize(&o, c.threads, out.fd, &e) < 0 ||
-	    qp_out_commit(&out, &e) < 0) {
+	if (synthesize(&o, c.threads, out.fd, &e) < 0) {
 		qp_report("gguf-synth", c.output ? c.output : "standard output", e.msg);
 		status = 1;
 	}
-	if (status != 0)
-		qp_out_abort(&out);
-	return status;
+	return qp_out_finish(&out, "gguf-synth", c.output, status);
 }

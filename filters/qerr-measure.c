@@ -9,6 +9,7 @@
 #include "imatrix_match.h"
 #include "progress.h"
 #include "qerr.h"
+#include "qerr_rec.h"
 #include "quant.h"
 #include "rec.h"
 #include "tensor_src.h"
@@ -34,12 +35,10 @@ static const char usage[] =
 	"                       also measure each type after a block-Hadamard\n"
 	"                       rotation of the rows (BLOCK a power of two,\n"
 	"                       default 128), as qerr.<TYPE>+had<BLOCK>\n"
-	"\n"
-	"  -@, --threads N      threads (default 1); output is the same for any N\n"
-	"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
-	"  -q, --quiet          no progress on a terminal's stderr\n"
-	"  -h, --help           this help\n"
-	"  -V, --version        versions of qerr-measure and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed work, 2 bad usage.\n";
 
@@ -202,7 +201,7 @@ static void cleanup(run *r)
 int main(int argc, char **argv)
 {
 	opts o = {0};
-	qp_tool tool = {"qerr-measure", usage, "t:m:cs:r:", long_opts, on_option, &o};
+	qp_tool tool = {"qerr-measure", usage, "t:m:cs:r:", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)

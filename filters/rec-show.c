@@ -30,12 +30,10 @@ static const char usage[] =
 	"  -H, --no-header    no header line in --table and --tsv output\n"
 	"      --from-json    the reverse: read JSON lines (one object with a\n"
 	"                     \"kind\" string per line) and write records\n"
-	"\n"
-	"  -o, --output FILE  write to FILE (atomically) instead of stdout\n"
-	"  -q, --quiet        no progress output\n"
-	"  -@, --threads N    accepted for uniformity (rec-show is serial)\n"
-	"  -h, --help         this help\n"
-	"  -V, --version      versions of rec-show and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed output, 2 bad usage.\n";
 
@@ -269,20 +267,19 @@ static int run(show_state *s, const qp_common *c)
 	return qp_filter_run(&f, c, s->w);
 }
 
-static int finish_text(show_state *s, qp_out *out, qp_err *e)
+static int finish_text(show_state *s, qp_err *e)
 {
 	if (s->table_ready && qp_table_print(&s->table, s->text) < 0)
 		return qp_fail(e, "cannot write the table");
 	if (fflush(s->text) != 0 || ferror(s->text))
 		return qp_fail_errno(e, "write");
-	(void)out;
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	opts o = {0};
-	qp_tool tool = {"rec-show", usage, "tf:k:H", long_opts, on_option, &o};
+	qp_tool tool = {"rec-show", usage, "tf:k:H", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE) {
@@ -292,7 +289,7 @@ int main(int argc, char **argv)
 	qp_err e;
 	qp_out out;
 	if (qp_out_open(&out, c.output, &e) < 0) {
-		qp_report("rec-show", NULL, e.msg);
+		qp_report("rec-show", c.output, e.msg);
 		return 1;
 	}
 	show_state s = {.o = &o};
@@ -304,19 +301,14 @@ int main(int argc, char **argv)
 	else
 		s.text = fdopen(dup(out.fd), "w");
 	int status = (records ? s.w != NULL : s.text != NULL) ? run(&s, &c) : 1;
-	int fin = records ? qp_writer_close(s.w, &e) : finish_text(&s, &out, &e);
+	int fin = records ? qp_writer_close(s.w, &e) : finish_text(&s, &e);
 	if (s.text)
 		fclose(s.text);
 	if (status == 0 && fin < 0) {
 		qp_report("rec-show", c.output ? c.output : "standard output", e.msg);
 		status = 1;
 	}
-	if (status == 0 && qp_out_commit(&out, &e) < 0) {
-		qp_report("rec-show", c.output, e.msg);
-		status = 1;
-	}
-	if (status != 0)
-		qp_out_abort(&out);
+	status = qp_out_finish(&out, "rec-show", c.output, status);
 	if (s.table_ready)
 		qp_table_free(&s.table);
 	free(o.fields_arg);

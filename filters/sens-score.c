@@ -13,6 +13,7 @@
 #include "progress.h"
 #include "rec.h"
 #include "sens.h"
+#include "sens_rec.h"
 #include "tensor_src.h"
 
 static const char usage[] =
@@ -30,12 +31,10 @@ static const char usage[] =
 	"      --svd-iters N    power iterations of the randomized SVD (default 2)\n"
 	"  -b, --mem-bw GBS     memory bandwidth in GB/s: add a decode-speed\n"
 	"                       estimate to the profile record\n"
-	"\n"
-	"  -@, --threads N      threads (default 1); output is the same for any N\n"
-	"  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
-	"  -q, --quiet          no progress and no warnings on stderr\n"
-	"  -h, --help           this help\n"
-	"  -V, --version        versions of sens-score and its libraries\n"
+	"\n";
+
+/* after the shared options, which cli.c writes */
+static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed work, 2 bad usage.\n";
 
@@ -252,7 +251,7 @@ static int setup(run *r, const opts *o, const qp_common *c)
 	qp_err e;
 	if (o->imatrix) {
 		if (qp_imatrix_load(o->imatrix, &r->im, &e) < 0) {
-			qp_report("sens-score", NULL, e.msg); /* names the file */
+			qp_report("sens-score", o->imatrix, e.msg);
 			return 1;
 		}
 		r->have_im = true;
@@ -283,7 +282,7 @@ static void cleanup(run *r)
 int main(int argc, char **argv)
 {
 	opts o = {.svd_iters = -1};
-	qp_tool tool = {"sens-score", usage, "m:b:", long_opts, on_option, &o};
+	qp_tool tool = {"sens-score", usage, "m:b:", long_opts, on_option, &o, usage_end};
 	qp_common c;
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)

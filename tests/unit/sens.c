@@ -10,6 +10,7 @@
 #include "profile.h"
 #include "rec.h"
 #include "sens.h"
+#include "sens_rec.h"
 #include "types.h"
 
 static void test_pieces(void)

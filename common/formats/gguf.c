@@ -614,24 +614,24 @@ int qp_gguf_split_paths(const char *path, const qp_gguf *g, char ***paths,
 	int64_t count = 1, no = 0;
 	if (qp_gguf_find(g, "split.count") &&
 	    !qp_gguf_get_int(g, "split.count", &count))
-		return qp_fail(e, "%s: split.count is not an integer", path);
+		return qp_fail(e, "split.count is not an integer");
 	if (qp_gguf_find(g, "split.no") && !qp_gguf_get_int(g, "split.no", &no))
-		return qp_fail(e, "%s: split.no is not an integer", path);
+		return qp_fail(e, "split.no is not an integer");
 	if (count < 1 || count > MAX_SPLIT_COUNT)
-		return qp_fail(e, "%s: split.count %lld is not 1 to %d", path,
+		return qp_fail(e, "split.count %lld is not 1 to %d",
 			       (long long)count, MAX_SPLIT_COUNT);
 	if (count > 1 && no != 0)
 		return qp_fail(e,
-			       "%s is shard %lld of %lld of a split model; open the first shard",
-			       path, (long long)no + 1, (long long)count);
+			       "shard %lld of %lld of a split model; open the first shard",
+			       (long long)no + 1, (long long)count);
 	char suffix[64];
 	snprintf(suffix, sizeof suffix, "-%05d-of-%05d.gguf", 1, (int)count);
 	size_t plen = strlen(path), slen = strlen(suffix);
 	if (count > 1 &&
 	    (plen <= slen || strcmp(path + plen - slen, suffix) != 0))
 		return qp_fail(e,
-			       "%s: split model of %lld shards, but the name does not end in \"%s\"",
-			       path, (long long)count, suffix);
+			       "split model of %lld shards, but the name does not end in \"%s\"",
+			       (long long)count, suffix);
 	char **v = calloc((size_t)count, sizeof *v);
 	if (!v)
 		return qp_fail(e, "out of memory");

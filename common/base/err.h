@@ -4,6 +4,14 @@
  * -1 failure; a few document 1 as "need more input") and, on failure, fills
  * a qp_err with one line of text, no trailing newline, that a filter prints
  * after "prog: FILE: ".  common/ never prints and never exits.
+ *
+ * Who names what: the library names what is wrong *inside* an input (the
+ * record and its byte offset, the entry, the tensor, the field); the
+ * caller, which knows which file it handed over, names the file, once.  A
+ * function that opens a path therefore never puts that path in its
+ * message (a path read from inside the input, such as a tensor record's
+ * "path" or a split model's other shards, is named: it is part of what
+ * is wrong).
  */
 #ifndef QP_ERR_H
 #define QP_ERR_H
@@ -21,6 +29,12 @@ int qp_fail(qp_err *e, const char *fmt, ...)
 /* Like qp_fail, then appends ": strerror(errno)" for the errno at call time. */
 int qp_fail_errno(qp_err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* The one shape of a message about a record of a stream:
+ * "record N (byte offset X): what".  N is 1-based.  Returns -1. */
+int qp_fail_record(qp_err *e, unsigned long long index,
+		   unsigned long long offset, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Prefixes the message already in e with "prefix: " (for adding context
  * such as a tensor name on the way up). Returns -1. */

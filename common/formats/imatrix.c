@@ -476,12 +476,10 @@ int qp_imatrix_load(const char *path, qp_imatrix *im, qp_err *e)
 	imatrix_init(im, QP_IMATRIX_DAT);
 	if (qp_map_open(path, &m, e))
 		return -1;
-	int rc = m.size == 0 ? qp_fail(e, "%s: empty file", path)
+	int rc = m.size == 0 ? qp_fail(e, "empty file")
 			     : qp_imatrix_parse(m.data, m.size, im, e);
 	qp_map_close(&m);
-	if (rc)
-		return qp_fail_prefix(e, "%s", path);
-	return 0;
+	return rc ? -1 : 0;
 }
 
 int qp_imatrix_set_cols(qp_imatrix *im, int64_t idx, int64_t n_cols,

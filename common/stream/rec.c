@@ -204,9 +204,7 @@ static uint64_t rec_offset(const qp_reader *r)
 
 static int frame_error(const qp_reader *r, qp_err *e, const char *what)
 {
-	return qp_fail(e, "record %llu (byte offset %llu): %s",
-		       (unsigned long long)r->index + 1,
-		       (unsigned long long)rec_offset(r), what);
+	return qp_fail_record(e, r->index + 1, rec_offset(r), "%s", what);
 }
 
 /* Frames the next record: 1 with its length, 0 at clean EOF, -1 error. */
@@ -250,7 +248,7 @@ static int reader_frame(qp_reader *r, size_t *rec_len, qp_err *e)
 			return frame_error(r, e, what);
 		}
 		if (reader_fill(r, e) < 0)
-			return qp_fail_prefix(e, "%s", r->name);
+			return -1;
 	}
 }
 
@@ -320,8 +318,8 @@ int qp_record_keep(const qp_record *src, qp_kept_record *dst, qp_err *e)
 	if (msgpack_unpack_next(&dst->unp, (const char *)dst->raw, src->raw_len,
 				&off) != MSGPACK_UNPACK_SUCCESS) {
 		qp_kept_free(dst);
-		return qp_fail(e, "record %llu: cannot decode it again",
-			       (unsigned long long)src->index);
+		return qp_fail_record(e, src->index, src->offset,
+				      "cannot decode it again");
 	}
 	dst->rec = *src;
 	dst->rec.raw = dst->raw;
@@ -403,9 +401,8 @@ const char *qp_obj_type_name(msgpack_object_type t)
 static int field_error(const qp_record *rec, const char *key, qp_err *e,
 		       const char *what)
 {
-	return qp_fail(e, "record %llu (byte offset %llu): field \"%s\" %s",
-		       (unsigned long long)rec->index,
-		       (unsigned long long)rec->offset, key, what);
+	return qp_fail_record(e, rec->index, rec->offset, "field \"%s\" %s",
+			      key, what);
 }
 
 static bool same_family(msgpack_object_type a, msgpack_object_type b)

@@ -53,7 +53,7 @@ int qp_sink_open(qp_sink *s, const char *prog, const qp_common *c, int argc,
 	qp_err e;
 	s->w = NULL;
 	if (qp_out_open(&s->out, c->output, &e) < 0) {
-		qp_report(prog, NULL, e.msg);
+		qp_report(prog, c->output, e.msg);
 		return 1;
 	}
 	s->w = qp_writer_new(s->out.fd, s->out.json);
@@ -78,13 +78,7 @@ int qp_sink_close(qp_sink *s, const char *prog, const qp_common *c,
 		status = 1;
 	}
 	s->w = NULL;
-	if (status == 0 && qp_out_commit(&s->out, &e) < 0) {
-		qp_report(prog, where, e.msg);
-		status = 1;
-	}
-	if (status != 0)
-		qp_out_abort(&s->out);
-	return status;
+	return qp_out_finish(&s->out, prog, c->output, status);
 }
 
 int qp_filter_pipe(const qp_filter *f, const qp_common *c, int argc,

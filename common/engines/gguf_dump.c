@@ -169,6 +169,8 @@ static int load_split(const char *path, shard **out, int *n_out, qp_err *e)
 	for (int i = 1; i < n && status == 0; i++) {
 		*n_out = i + 1;
 		status = load_shard(&s[i], paths[i], e);
+		if (status < 0)
+			qp_fail_prefix(e, "shard %s", paths[i]);
 		if (status == 0)
 			status = check_shard(&s[i], i, count, e);
 	}

@@ -34,7 +34,6 @@
 #ifndef QP_SENS_H
 #define QP_SENS_H
 
-#include <msgpack.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -94,16 +93,5 @@ double qp_sens_spectral_energy(const double *sv, int n);
 double qp_sens_excess_kurtosis(const double *x, size_t n);
 /* out[i] = MAD-sigmoid of x[i] over the finite x; NaN stays NaN. */
 int qp_sens_mad_sigmoid(const double *x, size_t n, double *out, qp_err *e);
-
-/* ---- record values ------------------------------------------------------ */
-
-/* The value of the "stats" key: a map. */
-void qp_sens_pack_stats(msgpack_packer *pk, const qp_wstats *ws);
-/* The value of the "sens" key; with_act: an imatrix was given. */
-void qp_sens_pack_sens(msgpack_packer *pk, const qp_sens_tensor *s,
-		       bool with_act, bool with_svd);
-/* The value of the "imat" key for an entry and its statistics. */
-void qp_sens_pack_imat(msgpack_packer *pk, const qp_imatrix_entry *ent,
-		       const qp_imatrix_stats *st);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "err.h"
 
@@ -26,16 +27,25 @@ typedef struct qp_common {
 
 typedef struct qp_tool {
 	const char *name;
-	const char *usage;        /* the --help text */
+	/* The --help text: usage (the tool's own part, ending with its own
+	 * options and a blank line), then the shared options -@ -o -q -h -V
+	 * generated from their one declaration in cli.c and aligned with the
+	 * tool's own, then usage_end (a blank line, notes, exit status).  A
+	 * tool whose usage_end is NULL prints usage alone. */
+	const char *usage;
 	const char *short_opts;   /* the tool's own getopt letters */
 	const struct option *long_opts; /* the tool's own, {0} terminated */
 	/* Called for each of the tool's own options; returns 0, or -1 with
 	 * a message in e for a bad value (exit 2). */
 	int (*on_option)(int opt, const char *arg, void *ctx, qp_err *e);
 	void *ctx;
+	const char *usage_end;
 } qp_tool;
 
 enum { QP_CLI_CONTINUE = -1 };
+
+/* The --help text (see qp_tool). */
+void qp_cli_print_help(const qp_tool *t, FILE *out);
 
 /* Returns QP_CLI_CONTINUE, or the exit status main should return now
  * (0 after --help/--version, 2 after bad usage). */
@@ -72,5 +82,10 @@ int qp_out_open(qp_out *o, const char *path, qp_err *e);
 int qp_out_commit(qp_out *o, qp_err *e);
 /* Removes the temporary file. Safe to call after commit (does nothing). */
 void qp_out_abort(qp_out *o);
+/* The end of every output, records or not: with status 0 commits (a
+ * failure is reported as "prog: FILE: what", FILE being path or "standard
+ * output", and gives 1), otherwise removes the temporary file.  Returns
+ * the final exit status. */
+int qp_out_finish(qp_out *o, const char *prog, const char *path, int status);
 
 #endif

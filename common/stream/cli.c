@@ -16,14 +16,56 @@
 #include <msgpack.h>
 #include <zlib.h>
 
-static const struct option common_long[] = {
-	{"threads", required_argument, NULL, '@'},
-	{"output", required_argument, NULL, 'o'},
-	{"quiet", no_argument, NULL, 'q'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
+/* The shared options, declared once: getopt's tables and the lines of
+ * every --help are made from this. */
+static const struct shared_opt {
+	const char *name;
+	int has_arg;
+	char letter;
+	const char *arg;  /* the value's name in --help, or NULL */
+	const char *help; /* %s: the program's name */
+} shared[] = {
+	{"threads", required_argument, '@', "N",
+	 "threads (default 1); output is the same for any N"},
+	{"output", required_argument, 'o', "FILE",
+	 "write to FILE (atomically) instead of stdout"},
+	{"quiet", no_argument, 'q', NULL, "no progress and no warnings on stderr"},
+	{"help", no_argument, 'h', NULL, "this help"},
+	{"version", no_argument, 'V', NULL, "versions of %s and its libraries"},
 };
-enum { N_COMMON = sizeof common_long / sizeof common_long[0] };
+enum { N_COMMON = sizeof shared / sizeof shared[0] };
+
+/* The column where the tool's own option descriptions start (the shared
+ * lines line up with them): the first "  -x, --name ARG   text" line. */
+static int help_column(const char *usage)
+{
+	for (const char *l = usage; *l;) {
+		size_t len = strcspn(l, "\n");
+		if (strncmp(l, "  -", 3) == 0)
+			for (size_t i = 4; i < len; i++)
+				if (l[i] != ' ' && l[i - 1] == ' ' && l[i - 2] == ' ')
+					return (int)i;
+		l += len + (l[len] == '\n');
+	}
+	return 21;
+}
+
+void qp_cli_print_help(const qp_tool *t, FILE *out)
+{
+	fputs(t->usage, out);
+	if (!t->usage_end)
+		return;
+	int col = help_column(t->usage);
+	for (int i = 0; i < N_COMMON; i++) {
+		char spec[64], help[256];
+		int n = snprintf(spec, sizeof spec, "  -%c, --%s%s%s", shared[i].letter,
+				 shared[i].name, shared[i].arg ? " " : "",
+				 shared[i].arg ? shared[i].arg : "");
+		snprintf(help, sizeof help, shared[i].help, t->name);
+		fprintf(out, "%s%*s%s\n", spec, n < col ? col - n : 1, "", help);
+	}
+	fputs(t->usage_end, out);
+}
 
 void qp_report(const char *prog, const char *where, const char *msg)
 {
@@ -93,8 +135,18 @@ static struct option *merged_long(const qp_tool *t)
 		return NULL;
 	if (n)
 		memcpy(all, t->long_opts, n * sizeof *all);
-	memcpy(all + n, common_long, sizeof common_long);
+	for (int i = 0; i < N_COMMON; i++)
+		all[n + (size_t)i] = (struct option){shared[i].name, shared[i].has_arg,
+						     NULL, shared[i].letter};
 	return all;
+}
+
+static bool is_shared(int opt)
+{
+	for (int i = 0; i < N_COMMON; i++)
+		if (opt == shared[i].letter)
+			return true;
+	return false;
 }
 
 static int common_option(const qp_tool *t, int opt, qp_common *c)
@@ -109,7 +161,7 @@ static int common_option(const qp_tool *t, int opt, qp_common *c)
 		return QP_CLI_CONTINUE;
 	case 'o': c->output = optarg; return QP_CLI_CONTINUE;
 	case 'q': c->quiet = true; return QP_CLI_CONTINUE;
-	case 'h': fputs(t->usage, stdout); return 0;
+	case 'h': qp_cli_print_help(t, stdout); return 0;
 	case 'V': print_version(t->name); return 0;
 	}
 	return usage_error(t, "unknown option");
@@ -119,7 +171,13 @@ int qp_cli_parse(const qp_tool *t, int argc, char **argv, qp_common *c)
 {
 	*c = (qp_common){.threads = 1};
 	char shorts[128];
-	snprintf(shorts, sizeof shorts, "@:o:qhV%s",
+	size_t k = 0;
+	for (int i = 0; i < N_COMMON; i++) {
+		shorts[k++] = shared[i].letter;
+		if (shared[i].has_arg)
+			shorts[k++] = ':';
+	}
+	snprintf(shorts + k, sizeof shorts - k, "%s",
 		 t->short_opts ? t->short_opts : "");
 	struct option *longs = merged_long(t);
 	if (!longs)
@@ -139,7 +197,7 @@ int qp_cli_parse(const qp_tool *t, int argc, char **argv, qp_common *c)
 				snprintf(msg, sizeof msg, "option '%s' is not known or needs a value",
 					 argv[optind - 1]);
 			status = usage_error(t, msg);
-		} else if (opt < 128 && strchr("@oqhV", opt)) {
+		} else if (is_shared(opt)) {
 			status = common_option(t, opt, c);
 		} else {
 			qp_err e;
@@ -160,7 +218,7 @@ int qp_cli_refuse_tty_stdin(const qp_tool *t, const qp_common *c)
 		reads_stdin |= strcmp(c->files[i], "-") == 0;
 	if (!reads_stdin || !isatty(STDIN_FILENO))
 		return QP_CLI_CONTINUE;
-	fputs(t->usage, stderr);
+	qp_cli_print_help(t, stderr);
 	return 2;
 }
 
@@ -201,7 +259,7 @@ int qp_out_open(qp_out *o, const char *path, qp_err *e)
 	snprintf(o->tmp_path, n, "%s.tmpXXXXXX", path);
 	o->fd = mkstemp(o->tmp_path);
 	if (o->fd < 0) {
-		qp_fail_errno(e, "%s", path);
+		qp_fail_errno(e, "cannot create");
 		free(o->tmp_path);
 		o->tmp_path = NULL;
 		qp_out_abort(o);
@@ -217,19 +275,19 @@ int qp_out_commit(qp_out *o, qp_err *e)
 {
 	if (!o->tmp_path) { /* stdout: a failed close is an error too */
 		if (o->fd >= 0 && close(o->fd) != 0 && errno != EBADF)
-			return qp_fail_errno(e, "standard output");
+			return qp_fail_errno(e, "close");
 		o->fd = -1;
 		return 0;
 	}
 	int fd = o->fd;
 	o->fd = -1;
 	if (close(fd) != 0) {
-		qp_fail_errno(e, "%s", o->path);
+		qp_fail_errno(e, "close");
 		qp_out_abort(o);
 		return -1;
 	}
 	if (rename(o->tmp_path, o->path) != 0) {
-		qp_fail_errno(e, "%s", o->path);
+		qp_fail_errno(e, "cannot rename the temporary file into place");
 		qp_out_abort(o);
 		return -1;
 	}
@@ -249,4 +307,16 @@ void qp_out_abort(qp_out *o)
 	free(o->tmp_path);
 	free(o->path);
 	*o = (qp_out){.fd = -1};
+}
+
+int qp_out_finish(qp_out *o, const char *prog, const char *path, int status)
+{
+	qp_err e;
+	if (status == 0 && qp_out_commit(o, &e) < 0) {
+		qp_report(prog, path ? path : "standard output", e.msg);
+		status = 1;
+	}
+	if (status != 0)
+		qp_out_abort(o);
+	return status;
 }

@@ -21,7 +21,6 @@
 #ifndef QP_QERR_H
 #define QP_QERR_H
 
-#include <msgpack.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -66,14 +65,10 @@ typedef struct qp_qerr_result {
 /* Results per requested type (and rotated variant right after it). */
 int qp_qerr_count(const qp_qerr_opts *o);
 
-/* imp: importance values [n_expert][row_len] for t, or NULL; n_expert is
- * t->ne[2] for 3-D expert tensors, else 1.  res holds qp_qerr_count(o). */
+/* imp: importance values [n_mat][row_len] for t, or NULL: one block per
+ * matrix, n_mat = ne2·ne3 (qp_imatrix_for_tensor), row r takes block
+ * r / ne1.  res holds qp_qerr_count(o). */
 int qp_qerr_tensor(const qp_tensor_ref *t, const float *imp,
 		   const qp_qerr_opts *o, qp_qerr_result *res, qp_err *e);
-
-/* Packs the qerr map {KEY: {...}} for the results; imatrix_given adds
- * "imatrix": true/false to each measured result. */
-void qp_qerr_pack(msgpack_packer *pk, const qp_qerr_result *res, int n,
-		  bool imatrix_given);
 
 #endif

@@ -122,17 +122,17 @@ static int on_tensor(qp_model_stream *s, const qp_record *rec, qp_writer *w,
 	const char *id = m->via.str.ptr;
 	size_t len = m->via.str.size;
 	if (len >= QP_MODEL_ID_MAX)
-		return qp_fail(e, "record %llu: field \"model\" is longer than %d bytes",
-			       (unsigned long long)rec->index, QP_MODEL_ID_MAX - 1);
+		return qp_fail_record(e, rec->index, rec->offset,
+				      "field \"model\" is longer than %d bytes",
+				      QP_MODEL_ID_MAX - 1);
 	if (b->n_tensors && !id_eq(id, len, b->id, b->id_len) &&
 	    qp_model_stream_end(s, w, e) < 0)
 		return -1;
 	for (size_t i = 0; i < s->n_done; i++)
 		if (id_eq(id, len, s->done[i], strlen(s->done[i])))
-			return qp_fail(e, "record %llu (byte offset %llu): tensors of "
-				       "model '%s' are not contiguous in the stream",
-				       (unsigned long long)rec->index,
-				       (unsigned long long)rec->offset, s->done[i]);
+			return qp_fail_record(e, rec->index, rec->offset,
+					      "tensors of model '%s' are not "
+					      "contiguous in the stream", s->done[i]);
 	if (b->n_tensors == 0) {
 		memcpy(b->id, id, len);
 		b->id[len] = '\0';

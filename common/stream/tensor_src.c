@@ -61,9 +61,8 @@ static const qp_map *cache_get(qp_map_cache *c, const char *path, qp_err *e)
 static int rec_error(const qp_record *rec, const qp_tensor_ref *t, qp_err *e,
 		     const char *what)
 {
-	return qp_fail(e, "record %llu (byte offset %llu): tensor '%s': %s",
-		       (unsigned long long)rec->index,
-		       (unsigned long long)rec->offset, t->name, what);
+	return qp_fail_record(e, rec->index, rec->offset, "tensor '%s': %s",
+			      t->name, what);
 }
 
 static int read_shape(const qp_record *rec, qp_tensor_ref *t, qp_err *e)
@@ -141,8 +140,10 @@ static int read_data(const qp_record *rec, qp_map_cache *mc, qp_tensor_ref *t,
 		return -1;
 	qp_err me;
 	const qp_map *m = cache_get(mc, path, &me);
-	if (!m)
+	if (!m) {
+		qp_fail_prefix(&me, "%s", path);
 		return rec_error(rec, t, e, me.msg);
+	}
 	if (!ck_add_u64(off, t->n_bytes, &end) || end > m->size) {
 		char what[4400];
 		snprintf(what, sizeof what, "data [%llu, +%llu) lies past the end of %s (%zu bytes)",

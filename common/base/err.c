@@ -50,3 +50,17 @@ int qp_fail_prefix(qp_err *e, const char *fmt, ...)
 	}
 	return -1;
 }
+
+int qp_fail_record(qp_err *e, unsigned long long index,
+		   unsigned long long offset, const char *fmt, ...)
+{
+	if (e) {
+		int n = snprintf(e->msg, sizeof e->msg,
+				 "record %llu (byte offset %llu): ", index, offset);
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(e->msg + n, sizeof e->msg - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
