@@ -12,6 +12,7 @@
 #include "qerr_rec.h"
 #include "quant.h"
 #include "rec.h"
+#include "shard.h"
 #include "tensor_src.h"
 #include "types.h"
 
@@ -35,6 +36,9 @@ static const char usage[] =
 	"                       also measure each type after a block-Hadamard\n"
 	"                       rotation of the rows (BLOCK a power of two,\n"
 	"                       default 128), as qerr.<TYPE>+had<BLOCK>\n"
+	"      --shard I/N      measure only shard I (0 <= I < N) of the tensors,\n"
+	"                       balanced by elements x types; rec-merge of the N\n"
+	"                       outputs, in any order, gives the unsharded output\n"
 	"\n";
 
 /* after the shared options, which cli.c writes */
@@ -42,7 +46,7 @@ static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed work, 2 bad usage.\n";
 
-enum { OPT_SEED = 256 };
+enum { OPT_SEED = 256, OPT_SHARD };
 
 typedef struct opts {
 	uint32_t types[64];
@@ -52,6 +56,8 @@ typedef struct opts {
 	double sample;
 	uint64_t seed;
 	int rotate;
+	bool sharded;
+	qp_shard_spec shard;
 } opts;
 
 static const struct option long_opts[] = {
@@ -61,6 +67,7 @@ static const struct option long_opts[] = {
 	{"sample", required_argument, NULL, 's'},
 	{"seed", required_argument, NULL, OPT_SEED},
 	{"rotate", required_argument, NULL, 'r'},
+	{"shard", required_argument, NULL, OPT_SHARD},
 	{0},
 };
 
@@ -109,6 +116,9 @@ static int on_option(int opt, const char *arg, void *ctx, qp_err *e)
 		if (o->sample <= 0 || o->sample >= 1)
 			return qp_fail(e, "--sample takes a fraction between 0 and 1, not %s", arg);
 		return 0;
+	case OPT_SHARD:
+		o->sharded = true;
+		return qp_shard_parse(arg, &o->shard, e);
 	case OPT_SEED:
 		if (qp_parse_long(arg, 0, 0x7fffffffL, &v, e) < 0)
 			return -1;
@@ -124,6 +134,7 @@ typedef struct run {
 	qp_imatrix im;
 	bool have_im;
 	qp_map_cache *maps;
+	qp_sharder *sharder;
 	qp_progress progress;
 	uint64_t n_done;
 } run;
@@ -156,9 +167,24 @@ static int on_record(void *ctx, const qp_record *rec, qp_writer *w,
 		     qp_err *e)
 {
 	run *r = ctx;
+	if (r->sharder)
+		return qp_sharder_record(r->sharder, rec, w, e);
 	if (qp_rec_is(rec, "tensor"))
 		return measure_record(r, rec, w, e);
 	return qp_writer_raw(w, rec->raw, rec->raw_len, e);
+}
+
+static int measure_kept(void *ctx, const qp_record *rec, qp_writer *w,
+			qp_err *e)
+{
+	return measure_record(ctx, rec, w, e);
+}
+
+/* A shard works on its tensors once it has seen them all. */
+static int on_last_end(void *ctx, qp_writer *w, qp_err *e)
+{
+	run *r = ctx;
+	return r->sharder ? qp_sharder_finish(r->sharder, w, measure_kept, r, e) : 0;
 }
 
 static int setup(run *r, const opts *o, const qp_common *c)
@@ -185,6 +211,15 @@ static int setup(run *r, const opts *o, const qp_common *c)
 		}
 		r->have_im = true;
 	}
+	if (o->sharded) {
+		/* work per element: every type, and its rotated twin */
+		uint64_t per_elem = (uint64_t)r->q.n_types * (o->rotate ? 2 : 1);
+		r->sharder = qp_sharder_new(o->shard, per_elem);
+		if (!r->sharder) {
+			qp_report("qerr-measure", NULL, "out of memory");
+			return 1;
+		}
+	}
 	qp_progress_init(&r->progress, qp_progress_wanted(c->quiet),
 			 "qerr-measure: tensors", 0);
 	return 0;
@@ -196,6 +231,7 @@ static void cleanup(run *r)
 	if (r->have_im)
 		qp_imatrix_free(&r->im);
 	qp_map_cache_free(r->maps);
+	qp_sharder_free(r->sharder);
 }
 
 int main(int argc, char **argv)
@@ -212,9 +248,20 @@ int main(int argc, char **argv)
 	}
 	run r = {0};
 	int status = setup(&r, &o, &c);
-	qp_filter f = {.prog = "qerr-measure", .on_record = on_record, .ctx = &r};
+	qp_filter f = {.prog = "qerr-measure", .on_record = on_record,
+		       .on_last_end = on_last_end, .ctx = &r};
+	/* A shard's meta record is the unsharded run's, so the merge of the
+	 * shards is byte for byte that run's output. */
+	int meta_argc = argc;
+	char **meta_argv = o.sharded ? qp_shard_strip_argv(argc, argv, &meta_argc) : argv;
+	if (!meta_argv) {
+		qp_report("qerr-measure", NULL, "out of memory");
+		status = 1;
+	}
 	if (status == 0)
-		status = qp_filter_pipe(&f, &c, argc, argv);
+		status = qp_filter_pipe(&f, &c, meta_argc, meta_argv);
+	if (meta_argv != argv)
+		free(meta_argv);
 	cleanup(&r);
 	return status;
 }

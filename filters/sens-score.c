@@ -162,18 +162,17 @@ static void warn_uncovered(run *r, const char *model, const model_work *mw)
 static int write_tensor(run *r, qp_writer *w, const qp_record *rec,
 			const model_work *mw, size_t k, qp_err *e)
 {
-	static const char *const own[] = {"stats", "imat", "sens"};
-	msgpack_packer *pk = qp_writer_packer(w);
+	static const char *const owned[] = {"stats", "imat", "sens"};
 	const qp_imatrix_entry *ent = mw->ent[k];
-	qp_writer_enrich_keys(w, rec, own, 3, 2 + (ent != NULL));
-	qp_pack_str(pk, "stats");
-	qp_sens_pack_stats(pk, &mw->sens[k].ws);
-	if (ent) {
-		qp_pack_str(pk, "imat");
-		qp_sens_pack_imat(pk, ent, &r->im_stats[ent - r->im.entries]);
-	}
-	qp_pack_str(pk, "sens");
-	qp_sens_pack_sens(pk, &mw->sens[k], r->have_im, r->sopts.svd);
+	qp_mapw own;
+	qp_mapw_begin(&own, NULL);
+	qp_sens_pack_stats(qp_mapw_key(&own, "stats"), &mw->sens[k].ws);
+	if (ent)
+		qp_sens_pack_imat(qp_mapw_key(&own, "imat"), ent,
+				  &r->im_stats[ent - r->im.entries]);
+	qp_sens_pack_sens(qp_mapw_key(&own, "sens"), &mw->sens[k], r->have_im,
+			  r->sopts.svd);
+	qp_writer_enrich_map(w, rec, owned, 3, &own);
 	return qp_writer_end(w, e);
 }
 

@@ -3,9 +3,8 @@
 #include "rec.h"
 #include "types.h"
 
-static void pack_interval(msgpack_packer *pk, const char *key, qp_interval v)
+static void pack_interval(msgpack_packer *pk, qp_interval v)
 {
-	qp_pack_str(pk, key);
 	msgpack_pack_array(pk, 2);
 	msgpack_pack_double(pk, v.lo);
 	msgpack_pack_double(pk, v.hi);
@@ -15,48 +14,45 @@ static void pack_result(msgpack_packer *pk, const qp_qerr_result *r,
 			bool imatrix_given)
 {
 	char tn[16];
-	size_t n = 1 + (r->note[0] != 0);
+	qp_mapw m;
+	qp_mapw_begin(&m, pk);
+	msgpack_packer *as = qp_mapw_key(&m, "as");
 	if (r->has_as)
-		n += 2;
-	if (r->measured)
-		n += 6 + r->has_wmse + r->has_crc + (imatrix_given ? 1 : 0) +
-		     (r->rows_measured < r->rows_total ? 1 : 0) + r->has_ci;
-	msgpack_pack_map(pk, n);
-	qp_pack_str(pk, "as");
-	if (r->has_as)
-		qp_pack_str(pk, qp_type_name(r->as, tn));
+		qp_pack_str(as, qp_type_name(r->as, tn));
 	else
-		msgpack_pack_nil(pk);
+		msgpack_pack_nil(as);
 	if (r->note[0])
-		qp_pack_key_str(pk, "note", r->note);
+		qp_pack_str(qp_mapw_key(&m, "note"), r->note);
 	if (r->has_as) {
-		qp_pack_key_uint(pk, "n_bytes", r->n_bytes);
-		qp_pack_key_double(pk, "bpw", r->bpw);
+		msgpack_pack_uint64(qp_mapw_key(&m, "n_bytes"), r->n_bytes);
+		msgpack_pack_double(qp_mapw_key(&m, "bpw"), r->bpw);
 	}
-	if (!r->measured)
-		return;
-	qp_pack_key_double(pk, "mse", r->mse);
-	qp_pack_key_double(pk, "rmse", r->rmse);
-	qp_pack_key_double(pk, "rel", r->rel);
-	qp_pack_key_double(pk, "cos", r->cos);
-	qp_pack_key_double(pk, "maxabs", r->maxabs);
-	qp_pack_key_double(pk, "sqnr_db", r->sqnr_db);
-	if (r->has_wmse)
-		qp_pack_key_double(pk, "wmse", r->wmse);
-	if (imatrix_given)
-		qp_pack_key_bool(pk, "imatrix", r->used_imatrix);
-	if (r->has_crc)
-		qp_pack_key_uint(pk, "crc32", r->crc);
-	if (r->rows_measured < r->rows_total)
-		qp_pack_key_int(pk, "rows", r->rows_measured);
-	if (r->has_ci) {
-		qp_pack_str(pk, "ci95");
-		msgpack_pack_map(pk, 4);
-		pack_interval(pk, "mse", r->ci_mse);
-		pack_interval(pk, "rmse", r->ci_rmse);
-		pack_interval(pk, "rel", r->ci_rel);
-		pack_interval(pk, "sqnr_db", r->ci_sqnr);
+	if (r->measured) {
+		msgpack_pack_double(qp_mapw_key(&m, "mse"), r->mse);
+		msgpack_pack_double(qp_mapw_key(&m, "rmse"), r->rmse);
+		msgpack_pack_double(qp_mapw_key(&m, "rel"), r->rel);
+		msgpack_pack_double(qp_mapw_key(&m, "cos"), r->cos);
+		msgpack_pack_double(qp_mapw_key(&m, "maxabs"), r->maxabs);
+		msgpack_pack_double(qp_mapw_key(&m, "sqnr_db"), r->sqnr_db);
+		if (r->has_wmse)
+			msgpack_pack_double(qp_mapw_key(&m, "wmse"), r->wmse);
+		if (imatrix_given)
+			qp_pack_bool(qp_mapw_key(&m, "imatrix"), r->used_imatrix);
+		if (r->has_crc)
+			msgpack_pack_uint64(qp_mapw_key(&m, "crc32"), r->crc);
+		if (r->rows_measured < r->rows_total)
+			msgpack_pack_int64(qp_mapw_key(&m, "rows"), r->rows_measured);
+		if (r->has_ci) {
+			qp_mapw ci;
+			qp_mapw_begin(&ci, qp_mapw_key(&m, "ci95"));
+			pack_interval(qp_mapw_key(&ci, "mse"), r->ci_mse);
+			pack_interval(qp_mapw_key(&ci, "rmse"), r->ci_rmse);
+			pack_interval(qp_mapw_key(&ci, "rel"), r->ci_rel);
+			pack_interval(qp_mapw_key(&ci, "sqnr_db"), r->ci_sqnr);
+			qp_mapw_end(&ci);
+		}
 	}
+	qp_mapw_end(&m);
 }
 
 void qp_qerr_pack(msgpack_packer *pk, const qp_qerr_result *res, int n,

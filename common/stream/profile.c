@@ -1,6 +1,7 @@
 /* profile.c — see profile.h. */
 #include "profile.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,26 +46,22 @@ static void add(sums *s, const qp_profile_tensor *t)
 	s->n++;
 }
 
-static void pack_sums(msgpack_packer *pk, const sums *s)
+/* n_tensors, n_params, n_bytes, bpw of s into the map m. */
+static void sums_entries(qp_mapw *m, const sums *s)
 {
-	msgpack_pack_map(pk, 4);
-	qp_pack_key_int(pk, "n_tensors", s->n);
-	qp_pack_key_int(pk, "n_params", (int64_t)s->params);
-	qp_pack_key_int(pk, "n_bytes", (int64_t)s->bytes);
-	qp_pack_str(pk, "bpw");
-	if (s->params > 0)
-		msgpack_pack_double(pk, 8 * s->bytes / s->params);
-	else
-		msgpack_pack_nil(pk);
+	msgpack_pack_int64(qp_mapw_key(m, "n_tensors"), s->n);
+	msgpack_pack_int64(qp_mapw_key(m, "n_params"), (int64_t)s->params);
+	msgpack_pack_int64(qp_mapw_key(m, "n_bytes"), (int64_t)s->bytes);
+	qp_pack_num(qp_mapw_key(m, "bpw"),
+		    s->params > 0 ? 8 * s->bytes / s->params : NAN);
 }
 
-static void key_opt_int(msgpack_packer *pk, const char *key, int64_t v)
+static void pack_sums(msgpack_packer *pk, const sums *s)
 {
-	qp_pack_str(pk, key);
-	if (v >= 0)
-		msgpack_pack_int64(pk, v);
-	else
-		msgpack_pack_nil(pk);
+	qp_mapw m;
+	qp_mapw_begin(&m, pk);
+	sums_entries(&m, s);
+	qp_mapw_end(&m);
 }
 
 static int cmp_type(const void *a, const void *b)
@@ -73,7 +70,7 @@ static int cmp_type(const void *a, const void *b)
 		      ((const qp_profile_tensor *const *)b)[0]->type);
 }
 
-static int pack_by_type(msgpack_packer *pk, const qp_profile_tensor *t,
+static int pack_by_type(qp_mapw *top, const qp_profile_tensor *t,
 			size_t n, qp_err *e)
 {
 	const qp_profile_tensor **p = malloc((n ? n : 1) * sizeof *p);
@@ -82,43 +79,36 @@ static int pack_by_type(msgpack_packer *pk, const qp_profile_tensor *t,
 	for (size_t i = 0; i < n; i++)
 		p[i] = &t[i];
 	qsort(p, n, sizeof *p, cmp_type);
-	size_t n_types = 0;
-	for (size_t i = 0; i < n; i++)
-		n_types += i == 0 || strcmp(p[i]->type, p[i - 1]->type) != 0;
-	qp_pack_str(pk, "by_type");
-	msgpack_pack_map(pk, n_types);
+	qp_mapw m;
+	qp_mapw_begin(&m, qp_mapw_key(top, "by_type"));
 	for (size_t i = 0; i < n;) {
 		sums s = {0};
 		size_t j = i;
 		while (j < n && strcmp(p[j]->type, p[i]->type) == 0)
 			add(&s, p[j++]);
-		qp_pack_str(pk, p[i]->type);
-		pack_sums(pk, &s);
+		pack_sums(qp_mapw_key(&m, p[i]->type), &s);
 		i = j;
 	}
+	qp_mapw_end(&m);
 	free(p);
 	return 0;
 }
 
-static void pack_by_family(msgpack_packer *pk, const qp_profile_tensor *t,
+static void pack_by_family(qp_mapw *top, const qp_profile_tensor *t,
 			   size_t n)
 {
 	sums f[QP_FAM_COUNT] = {{0}};
 	for (size_t i = 0; i < n; i++)
 		add(&f[(unsigned)t[i].family < QP_FAM_COUNT ? t[i].family : QP_FAM_OTHER], &t[i]);
-	size_t k = 0;
+	qp_mapw m;
+	qp_mapw_begin(&m, qp_mapw_key(top, "by_family"));
 	for (int i = 0; i < QP_FAM_COUNT; i++)
-		k += f[i].n > 0;
-	qp_pack_str(pk, "by_family");
-	msgpack_pack_map(pk, k);
-	for (int i = 0; i < QP_FAM_COUNT; i++)
-		if (f[i].n > 0) {
-			qp_pack_str(pk, qp_family_name((qp_family)i));
-			pack_sums(pk, &f[i]);
-		}
+		if (f[i].n > 0)
+			pack_sums(qp_mapw_key(&m, qp_family_name((qp_family)i)), &f[i]);
+	qp_mapw_end(&m);
 }
 
-static int pack_layers(msgpack_packer *pk, const qp_profile_tensor *t,
+static int pack_layers(qp_mapw *top, const qp_profile_tensor *t,
 		       size_t n, qp_err *e)
 {
 	int max_layer = -1;
@@ -130,9 +120,8 @@ static int pack_layers(msgpack_packer *pk, const qp_profile_tensor *t,
 		return qp_fail(e, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		add(&l[t[i].layer < 0 ? 0 : t[i].layer + 1], &t[i]);
-	qp_pack_str(pk, "global");
-	pack_sums(pk, &l[0]);
-	qp_pack_str(pk, "layers");
+	pack_sums(qp_mapw_key(top, "global"), &l[0]);
+	msgpack_packer *pk = qp_mapw_key(top, "layers");
 	msgpack_pack_array(pk, (size_t)max_layer + 1);
 	for (int i = 1; i <= max_layer + 1; i++)
 		pack_sums(pk, &l[i]);
@@ -175,25 +164,24 @@ static decode decode_cost(const qp_profile_tensor *t, size_t n,
 	return d;
 }
 
-static void pack_arch(msgpack_packer *pk, const qp_profile_hyper *h,
+static void pack_arch(qp_mapw *top, const qp_profile_hyper *h,
 		      const decode *d)
 {
-	qp_pack_str(pk, "arch");
-	msgpack_pack_map(pk, 10);
-	key_opt_int(pk, "n_layer", h->n_layer);
-	key_opt_int(pk, "n_embd", h->n_embd);
-	key_opt_int(pk, "n_head", h->n_head);
-	key_opt_int(pk, "n_head_kv", h->n_head_kv);
-	key_opt_int(pk, "head_dim", h->head_dim);
-	qp_pack_str(pk, "gqa_ratio");
-	if (h->n_head > 0 && h->n_head_kv > 0)
-		msgpack_pack_double(pk, (double)h->n_head / (double)h->n_head_kv);
-	else
-		msgpack_pack_nil(pk);
-	key_opt_int(pk, "sliding_window", h->sliding_window);
-	key_opt_int(pk, "n_ctx_train", h->n_ctx_train);
-	key_opt_int(pk, "n_expert", d->n_expert);
-	key_opt_int(pk, "n_expert_used", d->n_used);
+	qp_mapw m;
+	qp_mapw_begin(&m, qp_mapw_key(top, "arch"));
+	qp_pack_count(qp_mapw_key(&m, "n_layer"), h->n_layer);
+	qp_pack_count(qp_mapw_key(&m, "n_embd"), h->n_embd);
+	qp_pack_count(qp_mapw_key(&m, "n_head"), h->n_head);
+	qp_pack_count(qp_mapw_key(&m, "n_head_kv"), h->n_head_kv);
+	qp_pack_count(qp_mapw_key(&m, "head_dim"), h->head_dim);
+	qp_pack_num(qp_mapw_key(&m, "gqa_ratio"),
+		    h->n_head > 0 && h->n_head_kv > 0
+			    ? (double)h->n_head / (double)h->n_head_kv : NAN);
+	qp_pack_count(qp_mapw_key(&m, "sliding_window"), h->sliding_window);
+	qp_pack_count(qp_mapw_key(&m, "n_ctx_train"), h->n_ctx_train);
+	qp_pack_count(qp_mapw_key(&m, "n_expert"), d->n_expert);
+	qp_pack_count(qp_mapw_key(&m, "n_expert_used"), d->n_used);
+	qp_mapw_end(&m);
 }
 
 int qp_profile_pack(msgpack_packer *pk, const char *model_id, size_t id_len,
@@ -204,35 +192,32 @@ int qp_profile_pack(msgpack_packer *pk, const char *model_id, size_t id_len,
 	for (size_t i = 0; i < n; i++)
 		add(&all, &t[i]);
 	decode d = decode_cost(t, n, h);
-	bool speed = mem_bw_gbs > 0;
-	msgpack_pack_map(pk, 14 + (speed ? 3 : 0));
-	qp_pack_key_str(pk, "kind", "profile");
-	qp_pack_str(pk, "model");
-	qp_pack_strn(pk, model_id, id_len);
-	qp_pack_key_int(pk, "n_tensors", all.n);
-	qp_pack_key_int(pk, "n_params", (int64_t)all.params);
-	qp_pack_key_int(pk, "n_bytes", (int64_t)all.bytes);
-	qp_pack_str(pk, "bpw");
-	if (all.params > 0)
-		msgpack_pack_double(pk, 8 * all.bytes / all.params);
-	else
-		msgpack_pack_nil(pk);
-	pack_by_family(pk, t, n);
-	if (pack_by_type(pk, t, n, e) < 0 || pack_layers(pk, t, n, e) < 0)
+	qp_mapw m;
+	qp_mapw_begin(&m, pk);
+	qp_pack_str(qp_mapw_key(&m, "kind"), "profile");
+	qp_pack_strn(qp_mapw_key(&m, "model"), model_id, id_len);
+	sums_entries(&m, &all);
+	pack_by_family(&m, t, n);
+	if (pack_by_type(&m, t, n, e) < 0 || pack_layers(&m, t, n, e) < 0) {
+		qp_mapw_drop(&m);
 		return -1;
-	pack_arch(pk, h, &d);
-	qp_pack_key_int(pk, "params_total", (int64_t)d.params_total);
-	qp_pack_key_int(pk, "params_active", (int64_t)(d.params_active + 0.5));
-	qp_pack_key_int(pk, "bytes_per_token", (int64_t)(d.bytes_per_token + 0.5));
-	if (speed) {
-		qp_pack_key_double(pk, "mem_bw_gbs", mem_bw_gbs);
-		qp_pack_key_double(pk, "tok_per_s",
-				   d.bytes_per_token > 0
-					   ? mem_bw_gbs * 1e9 / d.bytes_per_token
-					   : 0);
-		qp_pack_key_double(pk, "ms_per_token",
-				   d.bytes_per_token / (mem_bw_gbs * 1e9) * 1e3);
 	}
+	pack_arch(&m, h, &d);
+	msgpack_pack_int64(qp_mapw_key(&m, "params_total"), (int64_t)d.params_total);
+	msgpack_pack_int64(qp_mapw_key(&m, "params_active"),
+			   (int64_t)(d.params_active + 0.5));
+	msgpack_pack_int64(qp_mapw_key(&m, "bytes_per_token"),
+			   (int64_t)(d.bytes_per_token + 0.5));
+	if (mem_bw_gbs > 0) {
+		msgpack_pack_double(qp_mapw_key(&m, "mem_bw_gbs"), mem_bw_gbs);
+		msgpack_pack_double(qp_mapw_key(&m, "tok_per_s"),
+				    d.bytes_per_token > 0
+					    ? mem_bw_gbs * 1e9 / d.bytes_per_token
+					    : 0);
+		msgpack_pack_double(qp_mapw_key(&m, "ms_per_token"),
+				    d.bytes_per_token / (mem_bw_gbs * 1e9) * 1e3);
+	}
+	qp_mapw_end(&m);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 #include "rec.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -714,6 +715,95 @@ void qp_pack_key_double(msgpack_packer *pk, const char *key, double val)
 void qp_pack_key_bool(msgpack_packer *pk, const char *key, bool val)
 {
 	qp_pack_str(pk, key);
+	if (val)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+}
+
+/* ---- counted maps, nil ------------------------------------------------- */
+
+void qp_mapw_begin(qp_mapw *m, msgpack_packer *out)
+{
+	*m = (qp_mapw){.out = out};
+	msgpack_packer_init(&m->pk, &m->buf, packer_append);
+}
+
+msgpack_packer *qp_mapw_key(qp_mapw *m, const char *key)
+{
+	m->n++;
+	qp_pack_str(&m->pk, key);
+	return &m->pk;
+}
+
+/* Header and entries to out; an allocation failure of m marks out's
+ * buffer too when it is one of ours, so the record fails as a whole. */
+static void mapw_emit(qp_mapw *m, msgpack_packer *out)
+{
+	msgpack_pack_map(out, m->n);
+	if (m->buf.len)
+		out->callback(out->data, m->buf.p, m->buf.len);
+	if (m->buf.oom && out->callback == packer_append)
+		((qp_buf *)out->data)->oom = true;
+	qp_buf_free(&m->buf);
+}
+
+void qp_mapw_end(qp_mapw *m)
+{
+	if (m->out)
+		mapw_emit(m, m->out);
+	else
+		qp_buf_free(&m->buf);
+}
+
+void qp_mapw_drop(qp_mapw *m)
+{
+	qp_buf_free(&m->buf);
+	m->n = 0;
+}
+
+int qp_writer_enrich_map(qp_writer *w, const qp_record *rec,
+			 const char *const *own_keys, int n_own, qp_mapw *own)
+{
+	qp_writer_enrich_keys(w, rec, own_keys, n_own, own->n);
+	if (own->buf.len)
+		qp_buf_append(&w->rec, own->buf.p, own->buf.len);
+	if (own->buf.oom)
+		w->rec.oom = true;
+	qp_buf_free(&own->buf);
+	return 0;
+}
+
+void qp_pack_num(msgpack_packer *pk, double v)
+{
+	if (isnan(v))
+		msgpack_pack_nil(pk);
+	else
+		msgpack_pack_double(pk, v);
+}
+
+void qp_pack_count(msgpack_packer *pk, int64_t v)
+{
+	if (v < 0)
+		msgpack_pack_nil(pk);
+	else
+		msgpack_pack_int64(pk, v);
+}
+
+void qp_pack_key_num(msgpack_packer *pk, const char *key, double v)
+{
+	qp_pack_str(pk, key);
+	qp_pack_num(pk, v);
+}
+
+void qp_pack_key_count(msgpack_packer *pk, const char *key, int64_t v)
+{
+	qp_pack_str(pk, key);
+	qp_pack_count(pk, v);
+}
+
+void qp_pack_bool(msgpack_packer *pk, bool val)
+{
 	if (val)
 		msgpack_pack_true(pk);
 	else

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "err.h"
 
 #define QP_SCHEMA_MAJOR 1
@@ -118,6 +119,57 @@ int qp_writer_enrich(qp_writer *w, const qp_record *rec, const char *own_key);
 int qp_writer_enrich_keys(qp_writer *w, const qp_record *rec,
 			  const char *const *own, int n_own, uint32_t n_new);
 
+/* ---- maps that count their own entries --------------------------------
+ *
+ * msgpack writes a map's size before its entries.  A qp_mapw holds the
+ * entries in a buffer of its own and counts them as they are added, so
+ * nobody sizes a map by hand:
+ *
+ *     qp_mapw m;
+ *     qp_mapw_begin(&m, pk);
+ *     qp_pack_key_num(qp_mapw_key(&m, "mean"), NULL, mean);   // or:
+ *     qp_pack_str(qp_mapw_key(&m, "name"), name);
+ *     if (has_note) qp_pack_str(qp_mapw_key(&m, "note"), note);
+ *     qp_mapw_end(&m);   // header with the count, then the entries, to pk
+ *
+ * qp_mapw_key packs the key and returns the packer for exactly one value
+ * (which may itself be a map: open another qp_mapw on that packer).  The
+ * bytes are the same as a hand-sized map's.  An allocation failure is
+ * passed on to the packer the map was opened on (qp_writer_end reports
+ * it). */
+typedef struct qp_mapw {
+	qp_buf buf;
+	msgpack_packer pk;
+	msgpack_packer *out; /* NULL: a detached map (qp_writer_enrich_map) */
+	uint32_t n;
+} qp_mapw;
+
+void qp_mapw_begin(qp_mapw *m, msgpack_packer *out);
+msgpack_packer *qp_mapw_key(qp_mapw *m, const char *key);
+void qp_mapw_end(qp_mapw *m);
+/* Forgets the entries (after a failure); nothing is written. */
+void qp_mapw_drop(qp_mapw *m);
+
+/* Enriches rec with the fields of own (opened with out NULL): every field
+ * of rec except the n_own keys in own_keys, then own's entries; then
+ * call qp_writer_end().  Frees own. */
+int qp_writer_enrich_map(qp_writer *w, const qp_record *rec,
+			 const char *const *own_keys, int n_own, qp_mapw *own);
+
+/* ---- undefined becomes nil ----------------------------------------------
+ *
+ * One rule for values that do not exist: they are written as nil, never
+ * as a made-up number.  A double that is NaN (not computable: 0/0, a
+ * score of a tensor that is not a matrix, a figure without its input) is
+ * nil; an integer that is negative where only counts and sizes can be
+ * (the -1 "unknown" of a hyperparameter) is nil with qp_pack_count.
+ * Infinities are real results (the SQNR of an exact round trip is +inf)
+ * and stay doubles; JSON, which has none, shows them as null. */
+void qp_pack_num(msgpack_packer *pk, double v);
+void qp_pack_count(msgpack_packer *pk, int64_t v);
+void qp_pack_key_num(msgpack_packer *pk, const char *key, double v);
+void qp_pack_key_count(msgpack_packer *pk, const char *key, int64_t v);
+
 /* The provenance record every filter writes before its first output. */
 int qp_write_meta(qp_writer *w, const char *tool, int argc, char **argv,
 		  qp_err *e);
@@ -130,5 +182,6 @@ void qp_pack_key_int(msgpack_packer *pk, const char *key, int64_t val);
 void qp_pack_key_uint(msgpack_packer *pk, const char *key, uint64_t val);
 void qp_pack_key_double(msgpack_packer *pk, const char *key, double val);
 void qp_pack_key_bool(msgpack_packer *pk, const char *key, bool val);
+void qp_pack_bool(msgpack_packer *pk, bool val);
 
 #endif

@@ -1,5 +1,6 @@
 /* The record stream: framing, truncation, caps, pass-through, JSON. */
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -175,9 +176,97 @@ static void test_json(void)
 	qp_buf_free(&b);
 }
 
+/* Packs with a plain msgpack sbuffer. */
+typedef struct packed {
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+} packed;
+
+static void packed_init(packed *p)
+{
+	msgpack_sbuffer_init(&p->sb);
+	msgpack_packer_init(&p->pk, &p->sb, msgpack_sbuffer_write);
+}
+
+static bool same(const packed *a, const packed *b)
+{
+	return a->sb.size == b->sb.size && memcmp(a->sb.data, b->sb.data, a->sb.size) == 0;
+}
+
+/* qp_mapw gives the bytes of a hand-sized map at every header size
+ * (fixmap, map16, map32), nested too. */
+static void test_counted_maps(void)
+{
+	static const uint32_t sizes[] = {0, 1, 15, 16, 65535, 65536};
+	int bad = 0;
+	for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+		packed hand, counted;
+		packed_init(&hand);
+		packed_init(&counted);
+		msgpack_pack_map(&hand.pk, sizes[s] + 1);
+		qp_mapw m;
+		qp_mapw_begin(&m, &counted.pk);
+		for (uint32_t i = 0; i < sizes[s]; i++) {
+			char key[16];
+			snprintf(key, sizeof key, "k%u", i);
+			qp_pack_key_int(&hand.pk, key, i);
+			msgpack_pack_int64(qp_mapw_key(&m, key), i);
+		}
+		qp_pack_str(&hand.pk, "inner");
+		msgpack_pack_map(&hand.pk, 2);
+		qp_pack_key_num(&hand.pk, "a", 1.5);
+		qp_pack_key_str(&hand.pk, "b", "x");
+		qp_mapw in;
+		qp_mapw_begin(&in, qp_mapw_key(&m, "inner"));
+		qp_pack_num(qp_mapw_key(&in, "a"), 1.5);
+		qp_pack_str(qp_mapw_key(&in, "b"), "x");
+		qp_mapw_end(&in);
+		qp_mapw_end(&m);
+		if (!same(&hand, &counted)) {
+			bad++;
+			diag("%u entries: %zu bytes counted, %zu by hand", sizes[s],
+			     counted.sb.size, hand.sb.size);
+		}
+		msgpack_sbuffer_destroy(&hand.sb);
+		msgpack_sbuffer_destroy(&counted.sb);
+	}
+	ok(bad == 0, "counted maps: the bytes of hand-sized ones (0 to 65536 entries, nested)");
+}
+
+/* Undefined becomes nil: NaN and negative counts; infinities stay. */
+static void test_nil_rule(void)
+{
+	packed p;
+	packed_init(&p);
+	qp_pack_num(&p.pk, NAN);
+	qp_pack_num(&p.pk, INFINITY);
+	qp_pack_num(&p.pk, 0.25);
+	qp_pack_count(&p.pk, -1);
+	qp_pack_count(&p.pk, 7);
+	msgpack_unpacked u;
+	msgpack_unpacked_init(&u);
+	size_t off = 0;
+	msgpack_object_type want[] = {MSGPACK_OBJECT_NIL, MSGPACK_OBJECT_FLOAT64,
+				      MSGPACK_OBJECT_FLOAT64, MSGPACK_OBJECT_NIL,
+				      MSGPACK_OBJECT_POSITIVE_INTEGER};
+	int bad = 0;
+	for (int i = 0; i < 5; i++) {
+		if (msgpack_unpack_next(&u, p.sb.data, p.sb.size, &off) != MSGPACK_UNPACK_SUCCESS ||
+		    u.data.type != want[i])
+			bad++;
+		if (i == 1 && !(u.data.type == MSGPACK_OBJECT_FLOAT64 && isinf(u.data.via.f64)))
+			bad++;
+	}
+	ok(bad == 0, "NaN and a negative count are nil; infinity and values stay");
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&p.sb);
+}
+
 int main(void)
 {
-	plan(12);
+	plan(14);
+	test_counted_maps();
+	test_nil_rule();
 	test_truncation();
 	test_bad_bytes();
 	test_deep_nesting();
