@@ -37,7 +37,8 @@ test_expect_success 'two synthetic checkpoints' '
 '
 
 slurm_test 'a qerr job array over shards, merged by a dependent job, equals one run' '
-	gguf-dump -q "$PWD/a.gguf" | qerr-measure -q -@ 1 -t Q4_K,Q8_0 >whole.mp &&
+	# the meta records name the programs as the job scripts run them
+	"$QP_BIN/gguf-dump" -q "$PWD/a.gguf" | "$QP_BIN/qerr-measure" -q -@ 1 -t Q4_K,Q8_0 >whole.mp &&
 	jobs=$(QP_BIN=$QP_BIN sh "$slurm/submit.sh" "$PWD/a.gguf" "$PWD/out" 3 Q4_K,Q8_0) &&
 	set -- $jobs && test $# -eq 2 &&
 	slurm_wait "$1" 120 && slurm_wait "$2" 120 &&
