@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "filter.h"
@@ -193,6 +194,12 @@ int main(int argc, char **argv)
 		qp_reportf("measure-read", NULL, "too many logs (at most %d)", MAX_RUNS);
 		return 2;
 	}
+	for (int i = 0; i < c.n_files; i++)
+		if ((strcmp(c.files[i], "-") == 0 || strncmp(c.files[i], "-=", 2) == 0) &&
+		    isatty(STDIN_FILENO)) {
+			fputs(usage, stderr); /* a log would be typed in: say how to use it */
+			return 2;
+		}
 	run *runs = calloc((size_t)c.n_files, sizeof *runs);
 	if (!runs) {
 		qp_report("measure-read", NULL, "out of memory");

@@ -96,6 +96,13 @@ test_expect_success 'bad logs: one error line naming the log and the line, exit 
 	grep "missing.gguf" err
 '
 
+test_expect_success 'a log on standard input: - as the log (or -- -=GGUF)' '
+	measure-read -b base.gguf --gguf q.gguf - <q.log | rec-show -k measure --tsv -H -f log,kld_mean >got &&
+	printf -- "-\t0.004598\n" >want && test_cmp want got &&
+	measure-read -b base.gguf -- -=q.gguf <q.log | rec-show -k measure --tsv -H -f log,kld_mean >got &&
+	test_cmp want got
+'
+
 test_expect_success 'hand-written measurements still go through rec-show --from-json' '
 	echo "{\"kind\":\"measure\",\"model\":\"m.gguf\",\"source\":\"hand\",\"types\":{\"blk.0.ffn_down.weight\":\"Q3_K\"},\"n_bytes\":100,\"bpw\":4.5,\"kld_mean\":0.0123}" >hand.jsonl &&
 	rec-show --from-json hand.jsonl >hand.mp &&
