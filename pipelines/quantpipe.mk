@@ -16,6 +16,8 @@
 #   QP_NAME    base name of the outputs (default: MODEL's, shard suffix off)
 #   QP_THREADS threads per step (default 1: never grab a shared node)
 #   QP_BIN     folder of the programs (default: found on PATH)
+#   QP_COMPARE llama.cpp mixes drawn in the pictures, with a recipe of
+#              ours at each one's size (default Q4_K_M; empty: none)
 #
 # Targets: qp-all (every output), qp-qerr, qp-fit, qp-recipes, qp-clean;
 # each output also by name:
@@ -41,6 +43,7 @@ RUNS       ?=
 QP_OUT     ?= qp-out
 QP_THREADS ?= 1
 QP_BIN     ?=
+QP_COMPARE ?= Q4_K_M
 QP_NAME    ?= $(shell echo '$(basename $(notdir $(MODEL)))' | sed 's/-[0-9]\{5\}-of-[0-9]\{5\}$$//')
 # Every shard of a split model is an input of the dump.
 qp_model_files = $(if $(findstring -00001-of-,$(MODEL)),$(wildcard $(subst -00001-of-,-*-of-,$(MODEL))),$(MODEL))
@@ -69,9 +72,13 @@ qp-check-model:
 	@test -n '$(MODEL)' || { echo 'quantpipe.mk: set MODEL=model.gguf' >&2; exit 2; }
 
 # Stamps: rewritten only when the value changes, so they date the change.
-$(QP_OUT)/.types $(QP_OUT)/.imatrix $(QP_OUT)/.runs: FORCE
+qp_stamp_.types = $(TYPES)
+qp_stamp_.imatrix = $(IMATRIX)
+qp_stamp_.runs = $(RUNS)
+qp_stamp_.compare = $(QP_COMPARE)
+$(QP_OUT)/.types $(QP_OUT)/.imatrix $(QP_OUT)/.runs $(QP_OUT)/.compare: FORCE
 	@mkdir -p $(QP_OUT)
-	@v='$(if $(findstring .types,$@),$(TYPES),$(if $(findstring .imatrix,$@),$(IMATRIX),$(RUNS)))'; \
+	@v='$(qp_stamp_$(notdir $@))'; \
 	 [ -f $@ ] && [ "$$(cat $@)" = "$$v" ] || printf '%s\n' "$$v" >$@
 
 $(qp_base).dump.mp: $(qp_model_files) | qp-check-model
@@ -91,20 +98,34 @@ $(qp_base).fit.mp: $(qp_base).qerr.mp $(QP_OUT)/.runs $(RUNS)
 	$(call qp_prog,proxy-fit) $(qp_opts) -o $@ $< $(RUNS)
 	@echo "quantpipe: $@"
 
+# The records of the stream with the budget's recipe added (pred, optimal).
 $(qp_base).%.recipe.mp: $(qp_base).fit.mp
 	$(call qp_prog,recipe-emit) $(qp_opts) $(call qp_budget_opt,$*) -o $@ $<
 	@echo "quantpipe: $@"
 
-$(qp_base).%.recipe: $(qp_base).%.recipe.mp
-	$(call qp_prog,recipe-emit) $(qp_opts) --from $< -f recipe -o $@ $(qp_base).fit.mp
+# The same recipe (the solver is deterministic) as text and as
+# llama-quantize's --tensor-type-file.
+$(qp_base).%.recipe: $(qp_base).fit.mp
+	$(call qp_prog,recipe-emit) $(qp_opts) $(call qp_budget_opt,$*) -f recipe -o $@ $<
 	@echo "quantpipe: $@"
 
-$(qp_base).%.tensor-types: $(qp_base).%.recipe.mp
-	$(call qp_prog,recipe-emit) $(qp_opts) --from $< -f tensor-type-file -o $@ $(qp_base).fit.mp
+$(qp_base).%.tensor-types: $(qp_base).fit.mp
+	$(call qp_prog,recipe-emit) $(qp_opts) $(call qp_budget_opt,$*) -f tensor-type-file -o $@ $<
 	@echo "quantpipe: $@"
 
-$(qp_base).%.svg: $(qp_base).fit.mp
-	$(call qp_prog,recipe-emit) $(qp_opts) $(call qp_budget_opt,$*) --svg $@ -o /dev/null $<
+# The budget's recipe (its layer x role map), the whole frontier, the
+# named mixes of QP_COMPARE with ours at their sizes, the measured runs.
+$(qp_base).%.svg: $(qp_base).%.recipe.mp $(qp_base).frontier.mp $(if $(QP_COMPARE),$(qp_base).compare.mp) $(RUNS)
+	cat $< $(qp_base).frontier.mp $(if $(QP_COMPARE),$(qp_base).compare.mp) $(RUNS) | \
+	  $(call qp_prog,rec-plot) -q -m 1 --title '$(QP_NAME) at $*' -o $@
+	@echo "quantpipe: $@"
+
+$(qp_base).frontier.mp: $(qp_base).fit.mp
+	$(call qp_prog,recipe-emit) $(qp_opts) --frontier -o $@ $<
+	@echo "quantpipe: $@"
+
+$(qp_base).compare.mp: $(qp_base).fit.mp $(QP_OUT)/.compare
+	$(call qp_prog,recipe-emit) $(qp_opts) --compare $(QP_COMPARE) -o $@ $<
 	@echo "quantpipe: $@"
 
 qp-clean:

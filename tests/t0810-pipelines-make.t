@@ -88,6 +88,29 @@ test_expect_success 'make -j2 writes the same bytes as make -j1' '
 	for f in dump sens qerr; do cmp j1/qp-out/tiny.$f.mp j2/qp-out/tiny.$f.mp || return 1; done
 '
 
+test_expect_success 'the whole job: fit, a recipe per budget, its tensor-type file and picture' '
+	qpmake QP_OUT=all MODEL=tiny.gguf TYPES=Q3_K,Q4_K,Q6_K BUDGETS="4.5 3GiB" qp-all >log &&
+	for f in fit.mp 4.5.recipe.mp 4.5.recipe 4.5.tensor-types 4.5.svg 3GiB.recipe.mp frontier.mp compare.mp; do
+		test -s all/tiny.$f || { echo "missing all/tiny.$f"; return 1; }
+	done &&
+	rec-show --tsv -H -k recipe -f budget.bpw all/tiny.4.5.recipe.mp >bpw && echo 4.5 >expect && test_cmp expect bpw &&
+	rec-show --tsv -H -k recipe -f budget.bytes all/tiny.3GiB.recipe.mp >bytes &&
+	echo 3221225472 >expect && test_cmp expect bytes &&
+	head -n 1 all/tiny.4.5.recipe | grep -q "^# quantpipe recipe 1" &&
+	grep -q "=q[0-9]_k$" all/tiny.4.5.tensor-types &&
+	grep -q "<svg" all/tiny.4.5.svg
+'
+
+test_expect_success 'changing RUNS refits and re-plans, and measures nothing again' '
+	qerr=$(stamp all/tiny.qerr.mp) && fit=$(stamp all/tiny.fit.mp) &&
+	rec-show -k model all/tiny.dump.mp >/dev/null &&
+	printf "%s\n" "{\"kind\":\"meta\",\"schema\":1,\"tool\":\"hand\",\"version\":\"1\",\"argv\":[]}" >runs.json &&
+	rec-show --from-json -o runs.mp runs.json &&
+	qpmake QP_OUT=all MODEL=tiny.gguf TYPES=Q3_K,Q4_K,Q6_K BUDGETS="4.5 3GiB" RUNS=runs.mp qp-all >log &&
+	test "$(stamp all/tiny.qerr.mp)" = "$qerr" && test "$(stamp all/tiny.fit.mp)" != "$fit" &&
+	grep -q "quantpipe: all/tiny.4.5.recipe.mp" log
+'
+
 test_expect_success 'without MODEL the fragment says what to set' '
 	test_must_fail qpmake qp-qerr 2>err && grep "set MODEL=" err
 '
