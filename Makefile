@@ -89,7 +89,7 @@ check-asan:
 check-plain:
 	$(MAKE) O=build-plain BIN=build-plain/bin CFLAGS='-O2 -g -U__SSE2__' units
 	QP_TOP=$(CURDIR) prove -j2 build-plain/tbin/quant_fixtures build-plain/tbin/quant_roundtrip \
-	  build-plain/tbin/quant_k build-plain/tbin/wstats build-plain/tbin/fp16
+	  build-plain/tbin/quant_k build-plain/tbin/quant_iq build-plain/tbin/wstats build-plain/tbin/fp16
 
 lint-man:
 	mandoc -Tlint -W warning $(MANS)

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "gguf.h"
+#include "gguf_write.h"
 #include "synth.h"
 #include "types.h"
 

@@ -1,11 +1,8 @@
 /* rec-show — a record stream for people, awk and jq. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <jansson.h>
 
 #include "buf.h"
 #include "cli.h"
@@ -198,45 +195,6 @@ static int on_record(void *ctx, const qp_record *rec, qp_writer *w,
 	return show_record(ctx, rec, e);
 }
 
-/* One JSON object per line to one record; blank lines are skipped. */
-static int from_json_stream(show_state *s, int fd, qp_err *e)
-{
-	FILE *in = fdopen(dup(fd), "r");
-	if (!in)
-		return qp_fail_errno(e, "cannot read");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	long lineno = 0;
-	int status = 0;
-	while (status == 0 && (len = getline(&line, &cap, in)) >= 0) {
-		lineno++;
-		if (strspn(line, " \t\r\n") == (size_t)len)
-			continue;
-		json_error_t jerr;
-		json_t *j = json_loadb(line, (size_t)len, 0, &jerr);
-		if (!j) {
-			status = qp_fail(e, "line %ld: invalid JSON: %s", lineno,
-					 jerr.text);
-			break;
-		}
-		json_t *kind = json_is_object(j) ? json_object_get(j, "kind") : NULL;
-		if (!json_is_object(j))
-			status = qp_fail(e, "line %ld: not a JSON object", lineno);
-		else if (!json_is_string(kind))
-			status = qp_fail(e, "line %ld: field \"kind\" is missing or not a string", lineno);
-		else if (qp_json_to_msgpack(j, qp_writer_packer(s->w), e) < 0 ||
-			 qp_writer_end(s->w, e) < 0)
-			status = -1;
-		json_decref(j);
-	}
-	if (status == 0 && ferror(in))
-		status = qp_fail_errno(e, "read");
-	free(line);
-	fclose(in);
-	return status;
-}
-
 /* --from-json: each operand (or stdin) as JSON lines. */
 static int from_json_all(show_state *s, const qp_common *c)
 {
@@ -248,7 +206,7 @@ static int from_json_all(show_state *s, const qp_common *c)
 		int fd = -1;
 		int st = qp_open_input(files[i], &fd, &e);
 		if (st == 0)
-			st = from_json_stream(s, fd, &e);
+			st = qp_json_lines_to_records(fd, s->w, &e);
 		if (fd > STDIN_FILENO)
 			close(fd);
 		if (st < 0) {

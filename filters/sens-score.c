@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "imatrix.h"
+#include "imatrix_stats.h"
 #include "imatrix_match.h"
 #include "model_batch.h"
 #include "names.h"
@@ -94,30 +95,6 @@ typedef struct model_work {
 	size_t n;
 } model_work;
 
-/* Every imatrix entry must name a tensor of the model. */
-static int check_imatrix_names(run *r, const qp_model_batch *b, qp_err *e)
-{
-	if (!r->have_im)
-		return 0;
-	bool *used = calloc((size_t)r->im.n_entries + 1, sizeof *used);
-	if (!used)
-		return qp_fail(e, "out of memory");
-	int rc = 0;
-	for (size_t i = 0; i < b->n_items && rc == 0; i++) {
-		char name[256];
-		if (!b->items[i].is_tensor)
-			continue;
-		rc = qp_rec_str(&b->items[i].k.rec, "name", name, sizeof name, e);
-		int64_t idx = rc == 0 ? qp_imatrix_index(&r->im, name) : -1;
-		if (idx >= 0)
-			used[idx] = true;
-	}
-	if (rc == 0 && qp_imatrix_check_used(&r->im, used, b->id, e) < 0)
-		rc = qp_fail_prefix(e, "%s", r->o->imatrix);
-	free(used);
-	return rc;
-}
-
 static int measure_one(run *r, const qp_record *rec, model_work *mw, size_t k,
 		       qp_err *e)
 {
@@ -198,8 +175,9 @@ static int write_model(run *r, const qp_model_batch *b, const model_work *mw,
 static int score_model(run *r, const qp_model_batch *b, model_work *mw,
 		       qp_writer *w, qp_err *e)
 {
-	if (check_imatrix_names(r, b, e) < 0)
-		return -1;
+	/* every imatrix entry must name a tensor of the model */
+	if (r->have_im && qp_imatrix_check_batch(&r->im, b, e) < 0)
+		return qp_fail_prefix(e, "%s", r->o->imatrix);
 	for (size_t i = 0; i < b->n_items; i++)
 		if (b->items[i].is_tensor &&
 		    measure_one(r, &b->items[i].k.rec, mw, mw->n++, e) < 0)
@@ -290,7 +268,8 @@ int main(int argc, char **argv)
 	int status = setup(&r, &o, &c);
 	/* a profile from an earlier run is replaced by the new one */
 	static const char *const replaced[] = {"profile", NULL};
-	qp_model_filter mf = {"sens-score", on_model, &r, replaced, false};
+	qp_model_filter mf = {.prog = "sens-score", .on_model = on_model, .ctx = &r,
+			      .drop_kinds = replaced};
 	if (status == 0)
 		status = qp_model_filter_pipe(&mf, &c, argc, argv);
 	cleanup(&r);

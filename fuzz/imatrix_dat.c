@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "imatrix.h"
+#include "imatrix_stats.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

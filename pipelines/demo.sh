@@ -25,3 +25,32 @@ if [ -x "$bin/sens-score" ]; then
 	"$bin/rec-show" --table -f name,stats.kurtosis,stats.out6,sens.nv,sens.se,sens.w_depth,sens.score "$tmp/sens.mp"
 	"$bin/rec-show" --table -k profile -f model,n_params,bpw,arch.gqa_ratio,bytes_per_token,tok_per_s "$tmp/sens.mp"
 fi
+if [ -x "$bin/proxy-fit" ]; then
+	echo
+	echo "== proxy-fit without runs: the UNCALIBRATED prior predicts a question"
+	echo "   (Q4_K everywhere; intervals are as wide as cross-model transfer showed)"
+	"$bin/gguf-dump" "$tmp/tiny.gguf" | "$bin/qerr-measure" -t Q4_K >"$tmp/q.mp"
+	"$bin/rec-show" --tsv -H -f name "$tmp/q.mp" |
+		awk 'BEGIN { printf "{\"kind\":\"measure\",\"model\":\"tiny.gguf\",\"source\":\"question\",\"types\":{" }
+		     { printf "%s\"%s\":\"Q4_K\"", (NR > 1 ? "," : ""), $1 }
+		     END { print "}}" }' | "$bin/rec-show" --from-json >"$tmp/question.mp"
+	"$bin/proxy-fit" -q "$tmp/q.mp" "$tmp/question.mp" |
+		"$bin/rec-show" --table -k measure -f source,pred.calibrated,pred.value,pred.lo,pred.hi,pred.level
+fi
+if [ -x "$bin/recipe-emit" ] && [ -x "$bin/rec-plot" ]; then
+	echo
+	echo "== the best types at Q4_K_M's exact file size, next to Q4_K_M (prior: uncalibrated)"
+	"$bin/gguf-dump" "$tmp/tiny.gguf" | "$bin/qerr-measure" -t Q3_K,Q4_K,Q5_K,Q6_K,Q8_0 -s 0.1 -@ 2 >"$tmp/m.mp"
+	"$bin/recipe-emit" -q --compare Q4_K_M "$tmp/m.mp" |
+		"$bin/rec-show" --table -k recipe -f source,file_bytes,bpw,optimal.gap,pred.value,pred.lo,pred.hi
+	echo
+	echo "== its llama-quantize --tensor-type-file"
+	size=$("$bin/recipe-emit" -q --mix Q4_K_M "$tmp/m.mp" | "$bin/rec-show" -k recipe --tsv -H -f file_bytes)
+	"$bin/recipe-emit" -q --size "$size" -f tensor-type-file "$tmp/m.mp"
+	echo
+	echo "== the frontier: $("$bin/recipe-emit" -q --frontier "$tmp/m.mp" | "$bin/rec-show" -k recipe --tsv -H -f source | wc -l) breakpoints, each optimal for its size (QP_DEMO_SVG=FILE keeps the picture)"
+	"$bin/recipe-emit" -q --frontier --compare Q4_K_M,Q3_K_M "$tmp/m.mp" |
+		"$bin/rec-plot" --title "gguf-synth tiny: frontier" -o "${QP_DEMO_SVG:-$tmp/frontier.svg}"
+	"$bin/recipe-emit" -q --frontier "$tmp/m.mp" |
+		"$bin/rec-show" --table -k recipe -f file_bytes,bpw,optimal.loss,pred.value | sed -n '1p;2p;10p;20p;30p;$p'
+fi

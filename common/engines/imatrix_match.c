@@ -1,5 +1,7 @@
 #include "imatrix_match.h"
 
+#include <stdlib.h>
+
 int64_t qp_imatrix_tensor_matrices(const qp_tensor_ref *t)
 {
 	return t->ne[2] * t->ne[3]; /* dims past n_dims are 1 */
@@ -52,4 +54,26 @@ int qp_imatrix_check_used(const qp_imatrix *im, const bool *used,
 	return qp_fail(e, "imatrix entry '%s'%s names no tensor of model '%s' "
 		       "(an imatrix of another model?)", im->entries[unused].name,
 		       n_unused > 1 ? " and others" : "", model_id);
+}
+
+int qp_imatrix_check_batch(const qp_imatrix *im, const qp_model_batch *b,
+			   qp_err *e)
+{
+	bool *used = calloc((size_t)im->n_entries + 1, sizeof *used);
+	if (!used)
+		return qp_fail(e, "out of memory");
+	int rc = 0;
+	for (size_t i = 0; i < b->n_items && rc == 0; i++) {
+		char name[256];
+		if (!b->items[i].is_tensor)
+			continue;
+		rc = qp_rec_str(&b->items[i].k.rec, "name", name, sizeof name, e);
+		int64_t idx = rc == 0 ? qp_imatrix_index(im, name) : -1;
+		if (idx >= 0)
+			used[idx] = true;
+	}
+	if (rc == 0)
+		rc = qp_imatrix_check_used(im, used, b->id, e);
+	free(used);
+	return rc;
 }

@@ -24,6 +24,7 @@
 
 #include "err.h"
 #include "imatrix.h"
+#include "model_batch.h"
 #include "tensor_src.h"
 
 /* *ent = NULL (and 0) when im has no entry for t->name; resplit may be
@@ -43,5 +44,9 @@ int64_t qp_imatrix_index(const qp_imatrix *im, const char *name);
  * model: fails naming it (and "and others") and the model id. */
 int qp_imatrix_check_used(const qp_imatrix *im, const bool *used,
 			  const char *model_id, qp_err *e);
+
+/* The same for the tensor records of a model batch (their "name"s). */
+int qp_imatrix_check_batch(const qp_imatrix *im, const qp_model_batch *b,
+			   qp_err *e);
 
 #endif

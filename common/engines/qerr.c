@@ -33,8 +33,38 @@ static void set_bytes(const qp_tensor_ref *t, qp_qerr_result *r)
 	}
 }
 
+/* Without importance values for the tensor (none given, no entry for it,
+ * or a rotated variant, always measured without them): llama-quantize's
+ * tensor_requires_imatrix refuses IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ3_XXS
+ * except on token_embd / per_layer_token_embd / output.weight, and on those
+ * ggml_quantize_chunk itself still aborts for IQ1_S IQ2_XXS IQ2_XS.  True
+ * (with the rule in note) when nothing can be measured. */
+static bool imatrix_refused(const char *name, uint32_t as, char *note,
+			    size_t size)
+{
+	char tn[16];
+	bool exempt = !strcmp(name, "token_embd.weight") ||
+		      !strcmp(name, "per_layer_token_embd.weight") ||
+		      !strcmp(name, "output.weight");
+	if (!qp_quant_requires_imatrix(as))
+		return false;
+	if (!exempt) {
+		snprintf(note, size, "needs an importance matrix: llama-quantize "
+			 "refuses %s without one (only token_embd and output are "
+			 "exempt)", qp_type_name(as, tn));
+		return true;
+	}
+	if (as == QP_IQ1_S || as == QP_IQ2_XXS || as == QP_IQ2_XS) {
+		snprintf(note, size, "needs an importance matrix: llama-quantize "
+			 "exempts this tensor, but ggml aborts quantizing %s "
+			 "without one", qp_type_name(as, tn));
+		return true;
+	}
+	return false;
+}
+
 static void plan_result(const qp_tensor_ref *t, const qp_qerr_opts *o,
-			uint32_t req, int rot, qp_qerr_result *r)
+			uint32_t req, int rot, bool has_imp, qp_qerr_result *r)
 {
 	char name[16];
 	*r = (qp_qerr_result){.requested = req, .rotate_block = rot};
@@ -69,6 +99,9 @@ static void plan_result(const qp_tensor_ref *t, const qp_qerr_opts *o,
 			 qp_type_name(r->as, name));
 		return;
 	}
+	if (r->as != t->type && !(has_imp && !rot) &&
+	    imatrix_refused(t->name, r->as, r->note, sizeof r->note))
+		return;
 	if (rot && t->row_len % rot != 0) {
 		snprintf(r->note, sizeof r->note,
 			 "row length %lld is not a multiple of the rotation block %d",
@@ -354,9 +387,10 @@ int qp_qerr_tensor(const qp_tensor_ref *t, const float *imp,
 {
 	int n = 0, measured[128];
 	for (int i = 0; i < o->n_types; i++) {
-		plan_result(t, o, o->types[i], 0, &res[n++]);
+		plan_result(t, o, o->types[i], 0, imp != NULL, &res[n++]);
 		if (o->rotate_block > 0)
-			plan_result(t, o, o->types[i], o->rotate_block, &res[n++]);
+			plan_result(t, o, o->types[i], o->rotate_block, imp != NULL,
+				    &res[n++]);
 	}
 	job j = {.t = t, .imp = imp, .o = o, .res = res, .measured = measured};
 	for (int i = 0; i < n && j.n_measured < 128; i++)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "imatrix.h"
+#include "imatrix_stats.h"
 #include "sens.h"
 #include "wstats.h"
 

@@ -1,4 +1,4 @@
-/* gguf.h — GGUF reader and writer.
+/* gguf.h — GGUF reader (the writer is gguf_write.h).
  *
  * Promise (reader): qp_gguf_parse() accepts GGUF v2 and v3, little-endian,
  * and nothing else (v1 and big-endian files get a clear message).  Every
@@ -9,10 +9,6 @@
  * (zero copy), so the buffer must outlive the qp_gguf.  Parsing never
  * allocates in proportion to a count read from the file before checking
  * that the file holds at least that many bytes.
- *
- * Promise (writer): produces a valid GGUF v3 file, tensor data aligned to
- * general.alignment (default 32), data streamed tensor by tensor from a
- * callback so a model of any size is written in bounded memory.
  */
 #ifndef QP_GGUF_H
 #define QP_GGUF_H
@@ -26,6 +22,8 @@
 #define QP_GGUF_MAX_DIMS 4
 #define QP_GGUF_SIZE_UNKNOWN UINT64_MAX
 #define QP_GGUF_DEFAULT_ALIGNMENT 32
+/* ggml's GGML_MAX_NAME: llama.cpp cannot load longer tensor names. */
+#define QP_GGUF_MAX_NAME 64
 
 enum qp_gguf_vtype {
 	QP_GGUF_U8 = 0, QP_GGUF_I8 = 1, QP_GGUF_U16 = 2, QP_GGUF_I16 = 3,
@@ -113,6 +111,8 @@ bool qp_gguf_get_str(const qp_gguf *g, const char *key, qp_gguf_str *out);
 bool qp_gguf_str_eq(qp_gguf_str s, const char *cstr);
 /* malloc'd NUL-terminated copy (NULL on allocation failure) */
 char *qp_gguf_strdup(qp_gguf_str s);
+/* Bytes of a fixed-size value type, 0 for string, array and invalid. */
+uint32_t qp_gguf_vtype_size(uint32_t t);
 const char *qp_gguf_vtype_name(uint32_t t); /* "u32", "string", ... */
 
 /* Split models: when g has split.count > 1 and path is the first shard
@@ -123,42 +123,5 @@ const char *qp_gguf_vtype_name(uint32_t t); /* "u32", "string", ... */
 int qp_gguf_split_paths(const char *path, const qp_gguf *g, char ***paths,
 			int *n, qp_err *e);
 void qp_gguf_split_paths_free(char **paths, int n);
-
-/* ---- writer ---------------------------------------------------------- */
-
-typedef struct qp_gguf_writer qp_gguf_writer;
-
-/* Supplies tensor i's data: writes exactly n_bytes to dst. -1 on failure
- * (message in e). */
-typedef int (*qp_gguf_fill_fn)(void *ctx, size_t i, uint8_t *dst,
-			       uint64_t n_bytes, qp_err *e);
-
-qp_gguf_writer *qp_gguf_writer_new(void);
-void qp_gguf_writer_free(qp_gguf_writer *w);
-/* KV setters copy key and value. Alignment comes from a u32
- * "general.alignment" kv when one is set. */
-int qp_gguf_w_u32(qp_gguf_writer *w, const char *key, uint32_t v);
-int qp_gguf_w_i32(qp_gguf_writer *w, const char *key, int32_t v);
-int qp_gguf_w_u64(qp_gguf_writer *w, const char *key, uint64_t v);
-int qp_gguf_w_f32(qp_gguf_writer *w, const char *key, float v);
-int qp_gguf_w_bool(qp_gguf_writer *w, const char *key, bool v);
-int qp_gguf_w_str(qp_gguf_writer *w, const char *key, const char *v);
-int qp_gguf_w_arr_str(qp_gguf_writer *w, const char *key,
-		      const char *const *v, uint64_t n);
-int qp_gguf_w_arr_i32(qp_gguf_writer *w, const char *key, const int32_t *v,
-		      uint64_t n);
-int qp_gguf_w_arr_f32(qp_gguf_writer *w, const char *key, const float *v,
-		      uint64_t n);
-/* Adds a tensor (ne in ggml order). Its bytes come from fill at write time. */
-int qp_gguf_w_tensor(qp_gguf_writer *w, const char *name, uint32_t type,
-		     const int64_t *ne, int n_dims, qp_err *e);
-/* Writes the file to fd.  When fill is NULL the data section is left as a
- * hole (sparse file: the metadata is complete, data reads as zeros).
- * Memory: fill gets one buffer the size of the largest tensor, allocated
- * once and reused for every tensor (a multi-GB tensor costs that much RAM).
- * With fill, only write(2) is used, so fd may be a pipe; without, fd must
- * be a regular file (ftruncate). */
-int qp_gguf_writer_write(qp_gguf_writer *w, int fd, qp_gguf_fill_fn fill,
-			 void *ctx, qp_err *e);
 
 #endif

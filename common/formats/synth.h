@@ -16,6 +16,7 @@
 
 #include "err.h"
 #include "gguf.h"
+#include "gguf_write.h"
 
 typedef struct qp_synth_preset {
 	const char *name;

@@ -16,32 +16,33 @@
 
 #include <string.h>
 
+#include "blocks.h"
 #include "fp16.h"
 #include "iq_tables.h"
 #include "le.h"
+#include "quant_ops.h"
 #include "types.h"
 
-#define QK_K 256
+#define QK_K QP_QK_K
 
-typedef void (*dequant_fn)(const uint8_t *b, float *y, int64_t nblocks);
 
 static float half_at(const uint8_t *p)
 {
 	return qp_fp16_to_fp32(le_u16(p));
 }
 
-static void deq_f32(const uint8_t *b, float *y, int64_t n)
+void qp_deq_f32(const uint8_t *b, float *y, int64_t n)
 {
 	for (int64_t i = 0; i < n; i++)
 		y[i] = le_f32(b + 4 * i);
 }
 
-static void deq_f16(const uint8_t *b, float *y, int64_t n)
+void qp_deq_f16(const uint8_t *b, float *y, int64_t n)
 {
 	qp_fp16_row_to_fp32(b, y, n);
 }
 
-static void deq_bf16(const uint8_t *b, float *y, int64_t n)
+void qp_deq_bf16(const uint8_t *b, float *y, int64_t n)
 {
 	for (int64_t i = 0; i < n; i++)
 		y[i] = qp_bf16_to_fp32(le_u16(b + 2 * i));
@@ -49,7 +50,7 @@ static void deq_bf16(const uint8_t *b, float *y, int64_t n)
 
 /* ---- 32-element legacy blocks ----------------------------------------- */
 
-static void deq_q4_0(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_q4_0(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 18, y += 32) {
 		const float d = half_at(b);
@@ -60,7 +61,7 @@ static void deq_q4_0(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_q4_1(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_q4_1(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 20, y += 32) {
 		const float d = half_at(b), m = half_at(b + 2);
@@ -72,7 +73,7 @@ static void deq_q4_1(const uint8_t *b, float *y, int64_t nb)
 }
 
 /* The fifth bit of element j is bit j of the 32-bit qh word. */
-static void deq_q5_0(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_q5_0(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 22, y += 32) {
 		const float d = half_at(b);
@@ -87,7 +88,7 @@ static void deq_q5_0(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_q5_1(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_q5_1(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 24, y += 32) {
 		const float d = half_at(b), m = half_at(b + 2);
@@ -102,7 +103,7 @@ static void deq_q5_1(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_q8_0(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_q8_0(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 34, y += 32) {
 		const float d = half_at(b);
@@ -111,17 +112,10 @@ static void deq_q8_0(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-/* E8M0 exponent halved: 2^(e-128), with ggml's denormal cases. */
-static float e8m0_half(uint8_t e)
-{
-	uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
-	return qp_f32_from_bits(bits);
-}
-
-static void deq_mxfp4(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_mxfp4(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 17, y += 32) {
-		const float d = e8m0_half(b[0]);
+		const float d = qp_e8m0_half(b[0]);
 		for (int j = 0; j < 16; j++) {
 			y[j] = (float)qp_mxfp4_values[b[1 + j] & 0x0f] * d;
 			y[j + 16] = (float)qp_mxfp4_values[b[1 + j] >> 4] * d;
@@ -130,7 +124,7 @@ static void deq_mxfp4(const uint8_t *b, float *y, int64_t nb)
 }
 
 /* Q1_0: one sign bit per element, value +-d (d = mean |x|). */
-static void deq_q1_0(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_q1_0(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 18, y += 128) {
 		const float d = half_at(b), neg = -d;
@@ -140,7 +134,7 @@ static void deq_q1_0(const uint8_t *b, float *y, int64_t nb)
 }
 
 /* Q2_0: 2-bit codes q, value (q - 1) * d. */
-static void deq_q2_0(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_q2_0(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 18, y += 64) {
 		const float d = half_at(b);
@@ -153,7 +147,7 @@ static void deq_q2_0(const uint8_t *b, float *y, int64_t nb)
 
 /* ---- K-quants (256-element super-blocks) -------------------------------- */
 
-static void deq_q2_k(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_q2_k(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 84) {
 		const uint8_t *sc = b, *q = b + 16;
@@ -182,7 +176,7 @@ static int q3_k_scale(const uint8_t *s, int j)
 	return (lo | hi << 4) - 32;
 }
 
-static void deq_q3_k(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_q3_k(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 110) {
 		const uint8_t *hm = b, *q = b + 32, *s = b + 96;
@@ -206,28 +200,16 @@ static void deq_q3_k(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-/* The 6-bit scale and min of sub-block j in Q4_K / Q5_K's 12 bytes. */
-static void k4_scale_min(const uint8_t *q, int j, int *sc, int *mn)
-{
-	if (j < 4) {
-		*sc = q[j] & 63;
-		*mn = q[j + 4] & 63;
-	} else {
-		*sc = (q[j + 4] & 0x0f) | (q[j - 4] >> 6) << 4;
-		*mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
-	}
-}
-
-static void deq_q4_k(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_q4_k(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 144) {
 		const float d = half_at(b), dmin = half_at(b + 2);
 		const uint8_t *s = b + 4, *q = b + 16;
 		for (int is = 0; is < 8; is += 2, q += 32) {
 			int sc, mn;
-			k4_scale_min(s, is, &sc, &mn);
+			qp_k4_scale_min(s, is, &sc, &mn);
 			const float d1 = d * (float)sc, m1 = dmin * (float)mn;
-			k4_scale_min(s, is + 1, &sc, &mn);
+			qp_k4_scale_min(s, is + 1, &sc, &mn);
 			const float d2 = d * (float)sc, m2 = dmin * (float)mn;
 			for (int l = 0; l < 32; l++)
 				*y++ = d1 * (float)(q[l] & 0x0f) - m1;
@@ -237,7 +219,7 @@ static void deq_q4_k(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_q5_k(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_q5_k(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 176) {
 		const float d = half_at(b), dmin = half_at(b + 2);
@@ -245,9 +227,9 @@ static void deq_q5_k(const uint8_t *b, float *y, int64_t nb)
 		uint8_t u1 = 1, u2 = 2;
 		for (int is = 0; is < 8; is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
 			int sc, mn;
-			k4_scale_min(s, is, &sc, &mn);
+			qp_k4_scale_min(s, is, &sc, &mn);
 			const float d1 = d * (float)sc, m1 = dmin * (float)mn;
-			k4_scale_min(s, is + 1, &sc, &mn);
+			qp_k4_scale_min(s, is + 1, &sc, &mn);
 			const float d2 = d * (float)sc, m2 = dmin * (float)mn;
 			for (int l = 0; l < 32; l++)
 				*y++ = d1 * (float)((ql[l] & 0x0f) +
@@ -259,7 +241,7 @@ static void deq_q5_k(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_q6_k(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_q6_k(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 210) {
 		const float d = half_at(b + 208);
@@ -292,7 +274,7 @@ static int tq1_trit(uint8_t byte, int n)
 	return (q * 3) >> 8;
 }
 
-static void deq_tq1_0(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_tq1_0(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 54) {
 		const uint8_t *qs = b, *qh = b + 48;
@@ -309,7 +291,7 @@ static void deq_tq1_0(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_tq2_0(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_tq2_0(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 66) {
 		const float d = half_at(b + 64);
@@ -329,7 +311,7 @@ static float sign_of(uint8_t signs, int j)
 	return signs & (1u << j) ? -1.f : 1.f;
 }
 
-static void deq_iq2_xxs(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_iq2_xxs(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 66) {
 		const float d = half_at(b);
@@ -347,7 +329,7 @@ static void deq_iq2_xxs(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_iq2_xs(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_iq2_xs(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 74) {
 		const float d = half_at(b);
@@ -367,7 +349,7 @@ static void deq_iq2_xs(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_iq2_s(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_iq2_s(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 82) {
 		const float d = half_at(b);
@@ -388,7 +370,7 @@ static void deq_iq2_s(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_iq3_xxs(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_iq3_xxs(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 98) {
 		const float d = half_at(b);
@@ -422,7 +404,7 @@ static void iq3_s_eight(float *y, float db, const uint8_t *qs, uint8_t qh,
 	}
 }
 
-static void deq_iq3_s(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_iq3_s(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 110) {
 		const float d = half_at(b);
@@ -444,7 +426,7 @@ static void deq_iq3_s(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_iq1_s(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_iq1_s(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 50) {
 		const float d = half_at(b);
@@ -462,7 +444,7 @@ static void deq_iq1_s(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_iq1_m(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_iq1_m(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 56) {
 		const uint8_t *qs = b, *qh = b + 32;
@@ -496,7 +478,7 @@ static void deq_iq1_m(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_iq4_nl(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_iq4_nl(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 18, y += 32) {
 		const float d = half_at(b);
@@ -507,7 +489,7 @@ static void deq_iq4_nl(const uint8_t *b, float *y, int64_t nb)
 	}
 }
 
-static void deq_iq4_xs(const uint8_t *b, float *y, int64_t nb)
+void qp_deq_iq4_xs(const uint8_t *b, float *y, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, b += 136) {
 		const float d = half_at(b);
@@ -527,50 +509,18 @@ static void deq_iq4_xs(const uint8_t *b, float *y, int64_t nb)
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-static dequant_fn dequant_for(uint32_t type)
-{
-	switch (type) {
-	case QP_F32: return deq_f32;
-	case QP_F16: return deq_f16;
-	case QP_BF16: return deq_bf16;
-	case QP_Q4_0: return deq_q4_0;
-	case QP_Q4_1: return deq_q4_1;
-	case QP_Q5_0: return deq_q5_0;
-	case QP_Q5_1: return deq_q5_1;
-	case QP_Q8_0: return deq_q8_0;
-	case QP_MXFP4: return deq_mxfp4;
-	case QP_Q1_0: return deq_q1_0;
-	case QP_Q2_0: return deq_q2_0;
-	case QP_Q2_K: return deq_q2_k;
-	case QP_Q3_K: return deq_q3_k;
-	case QP_Q4_K: return deq_q4_k;
-	case QP_Q5_K: return deq_q5_k;
-	case QP_Q6_K: return deq_q6_k;
-	case QP_TQ1_0: return deq_tq1_0;
-	case QP_TQ2_0: return deq_tq2_0;
-	case QP_IQ2_XXS: return deq_iq2_xxs;
-	case QP_IQ2_XS: return deq_iq2_xs;
-	case QP_IQ2_S: return deq_iq2_s;
-	case QP_IQ3_XXS: return deq_iq3_xxs;
-	case QP_IQ3_S: return deq_iq3_s;
-	case QP_IQ1_S: return deq_iq1_s;
-	case QP_IQ1_M: return deq_iq1_m;
-	case QP_IQ4_NL: return deq_iq4_nl;
-	case QP_IQ4_XS: return deq_iq4_xs;
-	default: return NULL;
-	}
-}
-
 bool qp_can_dequantize(uint32_t type)
 {
-	return dequant_for(type) != NULL;
+	const qp_type_ops *ops = qp_type_ops_for(type);
+	return ops && ops->decode;
 }
 
 int qp_dequantize(uint32_t type, const void *src, float *dst, int64_t n,
 		  qp_err *e)
 {
 	char name[16];
-	dequant_fn fn = dequant_for(type);
+	const qp_type_ops *ops = qp_type_ops_for(type);
+	qp_decode_fn fn = ops ? ops->decode : NULL;
 	const qp_type_info *ti = qp_type_info_by_id(type);
 	if (!fn || !ti || ti->block_size == 0)
 		return qp_fail(e, "cannot dequantize type %s",

@@ -10,14 +10,18 @@ static bool ends_with(const char *s, const char *suffix)
 
 /* Substrings that make llama-quantize copy a tensor unchanged. */
 static const char *const kept_substrings[] = {
-	"_norm.weight", "ffn_gate_inp.weight", "altup", "laurel",
-	"per_layer_model_proj", "ssm_conv1d.weight", "shortconv.conv.weight",
+	"_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight",
+	"altup", "laurel", "per_layer_model_proj", "ssm_conv1d",
+	"shortconv.conv.weight", "indexer.k_proj.weight",
+	"indexer.q_proj.weight",
 	"time_mix_first.weight", "time_mix_w0.weight", "time_mix_w1.weight",
 	"time_mix_w2.weight", "time_mix_v0.weight", "time_mix_v1.weight",
 	"time_mix_v2.weight", "time_mix_a0.weight", "time_mix_a1.weight",
 	"time_mix_a2.weight", "time_mix_g1.weight", "time_mix_g2.weight",
 	"time_mix_decay_w1.weight", "time_mix_decay_w2.weight",
-	"time_mix_lerp_fused.weight", "attn_rel_b.weight", ".position_embd.",
+	"time_mix_lerp_fused.weight", "attn_rel_b.weight", ".position_embd",
+	"sam.pos_embd", "sam.neck.", "sam.net_", ".rel_pos", ".patch_embd",
+	".patch_merger", "a.rvq.codebook", "mm.a.code_embd",
 };
 
 /* Whole names it never quantizes (BERT-style position and type tables). */

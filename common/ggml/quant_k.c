@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "blocks.h"
 #include "fp16.h"
 #include "le.h"
 #include "quant_search.h"
@@ -65,17 +66,6 @@ static void pack_k4_scales(const uint8_t *ls, const uint8_t *lm, uint8_t *sc)
 			sc[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
 			sc[j] |= (uint8_t)((lm[j] >> 4) << 6);
 		}
-	}
-}
-
-static void unpack_k4_scale(const uint8_t *sc, int j, int *s, int *m)
-{
-	if (j < 4) {
-		*s = sc[j] & 63;
-		*m = sc[j + 4] & 63;
-	} else {
-		*s = (sc[j + 4] & 0xF) | (sc[j - 4] >> 6) << 4;
-		*m = (sc[j + 4] >> 4) | (sc[j] >> 6) << 4;
 	}
 }
 
@@ -245,7 +235,7 @@ static void k4_requantize(const float *x, const uint8_t *blk, int nmax,
 	float dj[8], mj[8];
 	for (int j = 0; j < 8; j++) {
 		int s, m;
-		unpack_k4_scale(blk + 4, j, &s, &m);
+		qp_k4_scale_min(blk + 4, j, &s, &m);
 		dj[j] = d * (float)s;
 		mj[j] = dmin * (float)m;
 	}

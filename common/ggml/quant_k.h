@@ -17,9 +17,10 @@
 
 #include <stdint.h>
 
+#include "blocks.h" /* QP_QK_K */
+
 /* Bytes per 256-value block, as in ggml-common.h. */
 enum {
-	QP_QK_K = 256,
 	QP_Q2_K_BLOCK_BYTES = 84,
 	QP_Q3_K_BLOCK_BYTES = 110,
 	QP_Q4_K_BLOCK_BYTES = 144,

@@ -23,6 +23,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "blocks.h"
 #include "fp16.h"
 #include "iq_tables.h"
 #include "le.h"
@@ -35,7 +36,7 @@
 #include <emmintrin.h>
 #endif
 
-#define QK_K 256
+#define QK_K QP_QK_K
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -408,13 +409,6 @@ void qp_encode_q8_0(const float *src, uint8_t *dst, int64_t nrows,
 }
 
 /* ---- MXFP4 -------------------------------------------------------------- */
-
-static float e8m0_half(uint8_t e)
-{
-	uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
-	return qp_f32_from_bits(bits);
-}
-
 #ifndef __SSE2__
 /* The e2m1 level nearest to x at scale d (first one on ties). */
 static uint8_t mxfp4_nearest(float x, float d)
@@ -490,7 +484,7 @@ void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
 		/* shared exponent: floor(log2(amax)) - 2, biased by 127 */
 		const uint8_t e = amax > 0.0f
 			? (uint8_t)(int)(floorf(log2f(amax)) - 2 + 127) : 0;
-		const float d = e8m0_half(e);
+		const float d = qp_e8m0_half(e);
 		dst[0] = e;
 #ifdef __SSE2__
 		mxfp4_pack_sse2(src, d, dst + 1);

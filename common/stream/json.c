@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "rec.h"
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
 static size_t utf8_len(const unsigned char *s, size_t n)
@@ -178,4 +181,55 @@ int qp_json_to_msgpack(const json_t *j, msgpack_packer *pk, qp_err *e)
 	case JSON_NULL: msgpack_pack_nil(pk); return 0;
 	}
 	return qp_fail(e, "unknown JSON value type");
+}
+
+/* ---- JSON lines to records --------------------------------------------- */
+
+int qp_json_line_to_record(const char *line, size_t len, long lineno,
+			   qp_writer *w, qp_err *e)
+{
+	size_t blank = 0;
+	while (blank < len && strchr(" \t\r\n", line[blank]) && line[blank])
+		blank++;
+	if (blank == len)
+		return 0;
+	json_error_t jerr;
+	json_t *j = json_loadb(line, len, 0, &jerr);
+	if (!j)
+		return qp_fail(e, "line %ld: invalid JSON: %s", lineno, jerr.text);
+	json_t *kind = json_is_object(j) ? json_object_get(j, "kind") : NULL;
+	int status = 0;
+	if (!json_is_object(j))
+		status = qp_fail(e, "line %ld: not a JSON object", lineno);
+	else if (!json_is_string(kind))
+		status = qp_fail(e, "line %ld: field \"kind\" is missing or not a string",
+				 lineno);
+	else if (qp_json_to_msgpack(j, qp_writer_packer(w), e) < 0 ||
+		 qp_writer_end(w, e) < 0)
+		status = -1;
+	json_decref(j);
+	return status;
+}
+
+int qp_json_lines_to_records(int fd, qp_writer *w, qp_err *e)
+{
+	int dfd = dup(fd);
+	FILE *in = dfd >= 0 ? fdopen(dfd, "r") : NULL;
+	if (!in) {
+		if (dfd >= 0)
+			close(dfd);
+		return qp_fail_errno(e, "cannot read");
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	long lineno = 0;
+	int status = 0;
+	while (status == 0 && (len = getline(&line, &cap, in)) >= 0)
+		status = qp_json_line_to_record(line, (size_t)len, ++lineno, w, e);
+	if (status == 0 && ferror(in))
+		status = qp_fail_errno(e, "read");
+	free(line);
+	fclose(in);
+	return status;
 }

@@ -179,6 +179,8 @@ int qp_model_stream_record(qp_model_stream *s, const qp_record *rec,
 		return 0;
 	if (s->cur.n_tensors)
 		return keep(s, rec, false, e);
+	if (s->mf->on_outside)
+		return s->mf->on_outside(s->mf->ctx, rec, w, e);
 	return qp_writer_raw(w, rec->raw, rec->raw_len, e);
 }
 

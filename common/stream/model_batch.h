@@ -25,7 +25,9 @@
  *     end of the last operand ends the last batch (proxy-fit reads the
  *     model on stdin and the runs from the next file: `proxy-fit - runs.mp`).
  * Records before a model's first tensor (meta, model, ...) are not in any
- * batch: they pass through at once.
+ * batch: they pass through at once, or, when the filter sets on_outside,
+ * go to on_outside (a filter that reads `measure` records wherever they
+ * are, say); "model" records always pass through.
  *
  * Checks (one error, exit 1): a tensor record without a string "model";
  * a model id of 256 bytes or more; tensors of a model that come after
@@ -86,6 +88,9 @@ typedef struct qp_model_filter {
 	void *ctx;
 	const char *const *drop_kinds; /* NULL-terminated, or NULL */
 	bool across_operands;          /* see above */
+	/* NULL: records outside a batch pass through unchanged. */
+	int (*on_outside)(void *ctx, const qp_record *rec, qp_writer *w,
+			  qp_err *e);
 } qp_model_filter;
 
 /* The whole filter: output opened, meta written, every operand read,

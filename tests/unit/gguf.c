@@ -9,6 +9,7 @@
 #include "../tap.h"
 #include "checked.h"
 #include "gguf.h"
+#include "gguf_write.h"
 #include "mapfile.h"
 #include "types.h"
 

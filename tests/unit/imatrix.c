@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "gguf.h"
+#include "gguf_write.h"
 #include "imatrix.h"
+#include "imatrix_stats.h"
 #include "le.h"
 #include "mapfile.h"
 #include "../tap.h"

@@ -69,6 +69,16 @@ static int on_model(void *ctx, const qp_model_batch *b, qp_writer *w,
 	return 0;
 }
 
+/* Counts the records it is given and drops them. */
+static int on_outside(void *ctx, const qp_record *rec, qp_writer *w,
+		      qp_err *e)
+{
+	(void)rec, (void)w, (void)e;
+	batch_log *l = ctx;
+	strcat(l->text, "o");
+	return 0;
+}
+
 static int stream_fd(const qp_buf *b)
 {
 	FILE *f = tmpfile();
@@ -86,7 +96,11 @@ static int run(const qp_buf *ops, int n_ops, bool across, batch_log *l,
 	       qp_buf *out, qp_err *e)
 {
 	static const char *const drop[] = {"profile", NULL};
-	qp_model_filter mf = {"t", on_model, l, drop, across};
+	qp_model_filter mf = {"t", on_model, l, drop, across, NULL};
+	if (n_ops < 0) { /* with on_outside */
+		n_ops = -n_ops;
+		mf.on_outside = on_outside;
+	}
 	qp_model_stream *s = qp_model_stream_new(&mf);
 	FILE *f = tmpfile();
 	qp_writer *w = qp_writer_new(fileno(f), false);
@@ -158,6 +172,24 @@ static void test_operands(void)
 	qp_buf_free(&out);
 	qp_buf_free(&ops[0]);
 	qp_buf_free(&ops[1]);
+}
+
+static void test_outside(void)
+{
+	static const char *const in[] = {"meta", "measure:A", "model:A", "tensor:A:a",
+					 "measure:A", NULL};
+	static const char *const want[] = {"model:A", "tensor:A:a", "measure:A", NULL};
+	qp_buf b = pack(in), w = pack(want), out;
+	batch_log l;
+	qp_err e = {{0}};
+	is_int(run(&b, -1, false, &l, &out, &e), 0, "with on_outside");
+	is_str(l.text, "ooA+:tensor!,measure|",
+	       "on_outside gets the records before the first tensor, not the model record");
+	ok(out.len == w.len && memcmp(out.p, w.p, w.len) == 0,
+	   "what on_outside drops is not written; the model record passes");
+	qp_buf_free(&b);
+	qp_buf_free(&w);
+	qp_buf_free(&out);
 }
 
 static void test_contiguity(void)
@@ -245,6 +277,7 @@ int main(void)
 {
 	test_batches();
 	test_operands();
+	test_outside();
 	test_contiguity();
 	test_imatrix_shapes();
 	done_testing();

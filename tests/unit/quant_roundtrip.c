@@ -455,11 +455,11 @@ static void check_capabilities(void)
 	all = 1;
 	for (size_t i = 0; i < sizeof q / sizeof *q; i++)
 		all &= qp_can_quantize(q[i]);
-	ok(all, "every llama-quantize target except the grid IQ types can be "
-	   "quantized");
-	ok(!qp_can_quantize(QP_IQ2_XXS) && !qp_can_quantize(QP_IQ3_S) &&
-	   !qp_can_quantize(QP_IQ1_M) && !qp_can_quantize(QP_NVFP4),
-	   "grid IQ types and NVFP4 cannot (yet)");
+	ok(all, "every llama-quantize target can be quantized");
+	ok(qp_can_quantize(QP_IQ2_XXS) && qp_can_quantize(QP_IQ3_S) &&
+	   qp_can_quantize(QP_IQ1_M) && qp_can_quantize(QP_NVFP4) &&
+	   !qp_can_quantize(QP_Q8_K),
+	   "grid IQ types and NVFP4 too (tests/unit/quant_iq.c), not Q8_K");
 	ok(qp_quant_requires_imatrix(QP_IQ2_XXS) &&
 	   qp_quant_requires_imatrix(QP_IQ3_XXS) &&
 	   qp_quant_requires_imatrix(QP_IQ1_M) &&
@@ -475,8 +475,8 @@ static void check_capabilities(void)
 	ok(qp_quantize(QP_Q4_0, x, b, 1, 48, NULL, &e) == -1 &&
 	   strstr(e.msg, "block size") != NULL,
 	   "quantize rejects rows that are not whole blocks: %s", e.msg);
-	ok(qp_quantize(QP_IQ2_XXS, x, b, 1, 256, NULL, &e) == -1 &&
-	   strstr(e.msg, "IQ2_XXS") != NULL,
+	ok(qp_quantize(QP_Q8_K, x, b, 1, 256, NULL, &e) == -1 &&
+	   strstr(e.msg, "Q8_K") != NULL,
 	   "quantize rejects an unsupported type: %s", e.msg);
 	ok(qp_quantize(1000, x, b, 1, 32, NULL, &e) == -1,
 	   "quantize rejects an unknown id: %s", e.msg);

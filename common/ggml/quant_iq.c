@@ -1,0 +1,1227 @@
+/* quant_iq.c — the lattice ("grid") quantizers of ggml and NVFP4.
+ *
+ * The IQ types store each run of 8 (IQ1/IQ2) or 4 (IQ3) magnitudes as the
+ * index of a point of a fixed lattice subset (iq_tables.c).  ggml searches
+ * a scale per group: for each candidate scale every sub-vector is rounded
+ * to levels; when the rounded point is not in the grid, the nearest grid
+ * points (the "neighbours" of that off-grid point, a precomputed list) are
+ * tried and the one of least weighted error is taken.  The neighbour list
+ * of an off-grid point holds every grid point at one of the nwant smallest
+ * squared distances, in (distance, index) order — ggml sorts by exactly
+ * that key, so the order (which decides ties in the search) is fixed.
+ *
+ * Bytes depend on the order of every float operation: the searches below
+ * do ggml's operations in ggml's order, with ggml's operand types (an int
+ * level converted to float before it is multiplied, (w*x)*q, not w*(x*q)).
+ * The build uses -ffp-contract=off.  IQ1's search sorts the values of a
+ * group with qsort, as ggml does: qsort is not stable, so ties between
+ * equal values are ordered the way the C library orders them, and the
+ * elements here have ggml's layout (a float and an int, 8 bytes) and its
+ * comparison so the library does the same moves.
+ *
+ * Speed: the neighbour search of IQ2/IQ3 scores four neighbours side by
+ * side in SSE2 lanes (each lane the scalar loop's operations in its order,
+ * then the scalar first-minimum scan), with the scalar loop as the plain C
+ * twin (make check-plain compares them through the unit fingerprints);
+ * IQ1_M's split search carries its shared partial sums forward instead of
+ * re-adding them.
+ */
+#include "quant_iq.h"
+
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include "fp16.h"
+#include "iq_tables.h"
+#include "le.h"
+#include "quant_search.h"
+#include "types.h"
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define QK_K 256
+
+/* ---- grids and their neighbour maps ------------------------------------ */
+
+enum { G_IQ2XXS, G_IQ2XS, G_IQ2S, G_IQ1S, G_IQ3XXS, G_IQ3S, N_GRIDS };
+
+typedef struct iq_grid {
+	int n_points;
+	int dim;	/* coordinates per point: 8 or 4 */
+	int bits;	/* bits per coordinate in an index: 2 or 3 */
+	int nwant;	/* neighbours: the nwant smallest distances */
+	int top;	/* largest level a search rounds to */
+	int8_t *pos;	/* [n_points][dim]: 2 * level + 1 */
+	int32_t *map;	/* [1 << bits*dim]: point, or -(1 + offset in neigh) */
+	uint16_t *neigh; /* per off-grid index: count, then the points */
+#ifdef __SSE2__
+	/* the neighbours' coordinates as floats, four neighbours side by side:
+	 * list u's group g, coordinate i, lane l at lanes[lane_off[u] +
+	 * (g*dim + i)*4 + l] (the last group padded with its last point) */
+	float *lanes;
+	int32_t *lane_off;
+#endif
+	bool ok;
+} iq_grid;
+
+static iq_grid grids[N_GRIDS];
+static pthread_once_t grid_once[N_GRIDS] = {
+	PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
+	PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
+};
+
+/* The level (0, 1, ...) of coordinate j of point p in grid g, from the
+ * dequantization tables (whose values are affine in the level). */
+static int level_of(int g, int p, int j)
+{
+	switch (g) {
+	case G_IQ2XXS: return qp_iq2xxs_grid[p][j] == 8 ? 0 : qp_iq2xxs_grid[p][j] == 25 ? 1 : 2;
+	case G_IQ2XS: return qp_iq2xs_grid[p][j] == 8 ? 0 : qp_iq2xs_grid[p][j] == 25 ? 1 : 2;
+	case G_IQ2S: return qp_iq2s_grid[p][j] == 8 ? 0 : qp_iq2s_grid[p][j] == 25 ? 1 : 2;
+	case G_IQ1S: return qp_iq1s_grid[p][j] + 1;
+	case G_IQ3XXS: /* 4 12 20 28 36 44 52 62 */
+		return qp_iq3xxs_grid[p][j] == 62 ? 7 : (qp_iq3xxs_grid[p][j] - 4) / 8;
+	default: return (qp_iq3s_grid[p][j] - 1) / 2;
+	}
+}
+
+/* Squared distance of every grid point to the point of levels u (grid
+ * coordinates 2*level + 1), and its histogram. */
+static void distances(const iq_grid *G, int u, int *d2, int *hist)
+{
+	int mask = (1 << G->bits) - 1;
+	int16_t c[8] = {0};
+	for (int k = 0; k < G->dim; k++)
+		c[k] = (int16_t)(2 * ((u >> (G->bits * k)) & mask) + 1);
+#ifdef __SSE2__
+	if (G->dim == 8) {
+		const __m128i vc = _mm_loadu_si128((const __m128i *)c);
+		for (int p = 0; p < G->n_points; p++) {
+			__m128i v = _mm_loadl_epi64((const __m128i *)(G->pos + 8 * p));
+			v = _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8);
+			__m128i diff = _mm_sub_epi16(v, vc);
+			__m128i sq = _mm_madd_epi16(diff, diff);
+			sq = _mm_add_epi32(sq, _mm_shuffle_epi32(sq, 0x4e));
+			sq = _mm_add_epi32(sq, _mm_shuffle_epi32(sq, 0xb1));
+			d2[p] = _mm_cvtsi128_si32(sq);
+			hist[d2[p]]++;
+		}
+		return;
+	}
+#endif
+	for (int p = 0; p < G->n_points; p++) {
+		int d = 0;
+		for (int k = 0; k < G->dim; k++) {
+			int diff = G->pos[p * G->dim + k] - c[k];
+			d += diff * diff;
+		}
+		d2[p] = d;
+		hist[d]++;
+	}
+}
+
+/* Appends the neighbour list of off-grid index u: every point at one of
+ * the nwant smallest distances, by (distance, index) as ggml's qsort
+ * orders them; returns its offset or -1 when memory runs out. */
+static int64_t add_neighbours(iq_grid *G, int u, int *d2, uint16_t **buf,
+			      int64_t *len, int64_t *cap)
+{
+	int hist[1024] = {0}, start[1024];
+	distances(G, u, d2, hist);
+	int limit = 0, have = 0, n = 0;
+	for (int d = 0; d < 1024 && have < G->nwant; d++)
+		if (hist[d]) {
+			start[d] = n;
+			limit = d;
+			have++;
+			n += hist[d];
+		}
+	if (*len + 1 + n > *cap) {
+		int64_t nc = (*cap ? *cap * 2 : 65536) + 1 + n;
+		uint16_t *nb = realloc(*buf, (size_t)nc * sizeof *nb);
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = nc;
+	}
+	int64_t off = *len;
+	uint16_t *out = *buf + off;
+	out[0] = (uint16_t)n;
+	for (int p = 0; p < G->n_points; p++) /* a counting sort: stable */
+		if (d2[p] <= limit)
+			out[1 + start[d2[p]]++] = (uint16_t)p;
+	*len += 1 + n;
+	return off;
+}
+
+#ifdef __SSE2__
+static bool build_lanes(iq_grid *G, int map_size)
+{
+	int64_t total = 0;
+	for (int u = 0; u < map_size; u++)
+		if (G->map[u] < 0 && G->map[u] != INT32_MIN)
+			total += (G->neigh[-1 - G->map[u]] + 3) / 4 * 4 * G->dim;
+	G->lanes = malloc((size_t)(total ? total : 1) * sizeof *G->lanes);
+	G->lane_off = malloc((size_t)map_size * sizeof *G->lane_off);
+	if (!G->lanes || !G->lane_off || total > INT32_MAX) {
+		free(G->lanes);
+		free(G->lane_off);
+		return false;
+	}
+	int64_t off = 0;
+	for (int u = 0; u < map_size; u++) {
+		G->lane_off[u] = -1;
+		if (G->map[u] >= 0 || G->map[u] == INT32_MIN)
+			continue;
+		const uint16_t *nb = G->neigh + (-1 - G->map[u]);
+		int n = nb[0];
+		G->lane_off[u] = (int32_t)off;
+		for (int g = 0; g < (n + 3) / 4; g++)
+			for (int i = 0; i < G->dim; i++)
+				for (int l = 0; l < 4; l++) {
+					int j = 4 * g + l < n ? 4 * g + l : n - 1;
+					G->lanes[off++] = G->pos[nb[1 + j] * G->dim + i];
+				}
+	}
+	return true;
+}
+#endif
+
+static void build_grid(int g)
+{
+	static const struct { int n, dim, bits, nwant, top; } shape[N_GRIDS] = {
+		[G_IQ2XXS] = {256, 8, 2, 2, 2}, [G_IQ2XS] = {512, 8, 2, 2, 2},
+		[G_IQ2S] = {1024, 8, 2, 1, 2}, [G_IQ1S] = {2048, 8, 2, 3, 2},
+		[G_IQ3XXS] = {256, 4, 3, 2, 7}, [G_IQ3S] = {512, 4, 3, 3, 7},
+	};
+	iq_grid *G = &grids[g];
+	G->n_points = shape[g].n;
+	G->dim = shape[g].dim;
+	G->bits = shape[g].bits;
+	G->nwant = shape[g].nwant;
+	G->top = shape[g].top;
+	int map_size = 1 << (G->bits * G->dim);
+	G->pos = malloc((size_t)G->n_points * (size_t)G->dim);
+	G->map = malloc((size_t)map_size * sizeof *G->map);
+	int *d2 = malloc((size_t)G->n_points * sizeof *d2);
+	uint16_t *buf = NULL;
+	int64_t len = 0, cap = 0;
+	bool ok = G->pos && G->map && d2;
+	if (ok) {
+		for (int i = 0; i < map_size; i++)
+			G->map[i] = INT32_MIN; /* never asked for */
+		for (int p = 0; p < G->n_points; p++) {
+			int u = 0;
+			for (int k = 0; k < G->dim; k++) {
+				int l = level_of(g, p, k);
+				G->pos[p * G->dim + k] = (int8_t)(2 * l + 1);
+				u |= l << (G->bits * k);
+			}
+			G->map[u] = p;
+		}
+		/* the searches only round to levels 0..top */
+		int mask = (1 << G->bits) - 1;
+		for (int u = 0; u < map_size && ok; u++) {
+			if (G->map[u] >= 0)
+				continue;
+			bool reachable = true;
+			for (int k = 0; k < G->dim; k++)
+				if (((u >> (G->bits * k)) & mask) > G->top)
+					reachable = false;
+			if (!reachable)
+				continue;
+			int64_t off = add_neighbours(G, u, d2, &buf, &len, &cap);
+			if (off < 0)
+				ok = false;
+			else
+				G->map[u] = (int32_t)(-1 - off);
+		}
+	}
+	free(d2);
+	if (!ok) {
+		free(buf);
+		free(G->pos);
+		free(G->map);
+		G->pos = NULL;
+		G->map = NULL;
+		return;
+	}
+	G->neigh = buf;
+#ifdef __SSE2__
+	if (!build_lanes(G, map_size)) {
+		free(buf);
+		free(G->pos);
+		free(G->map);
+		return;
+	}
+#endif
+	G->ok = true;
+}
+
+static void build_0(void) { build_grid(0); }
+static void build_1(void) { build_grid(1); }
+static void build_2(void) { build_grid(2); }
+static void build_3(void) { build_grid(3); }
+static void build_4(void) { build_grid(4); }
+static void build_5(void) { build_grid(5); }
+
+static const iq_grid *grid_get(int g)
+{
+	static void (*const build[N_GRIDS])(void) = {
+		build_0, build_1, build_2, build_3, build_4, build_5,
+	};
+	pthread_once(&grid_once[g], build[g]);
+	return grids[g].ok ? &grids[g] : NULL;
+}
+
+static const uint16_t *neighbours_of(const iq_grid *G, int u)
+{
+	return G->neigh + (-1 - G->map[u]);
+}
+
+/* iq2/iq3_find_best_neighbour: the neighbour of least sum w (s*q - x)^2,
+ * the first on ties; its levels go to L.  (ggml asserts one is found; with
+ * every error NaN or >= FLT_MAX it aborts, here the first one is taken.) */
+static int best_neighbour(const iq_grid *G, int u, const float *xval,
+			  const float *w, float scale, int8_t *L)
+{
+	const uint16_t *nb = neighbours_of(G, u);
+	float best_d2 = FLT_MAX;
+	int best = nb[1];
+#ifdef __SSE2__
+	/* four neighbours per step, each lane doing the scalar loop's
+	 * operations in its order; then the scalar loop's first-minimum scan */
+	float d2[2048 + 4];
+	const float *ql = G->lanes + G->lane_off[u];
+	const __m128 vs = _mm_set1_ps(scale);
+	__m128 vmin = _mm_set1_ps(FLT_MAX);
+	for (int g = 0; g < (nb[0] + 3) / 4; g++) {
+		__m128 acc = _mm_setzero_ps();
+		for (int i = 0; i < G->dim; i++, ql += 4) {
+			__m128 diff = _mm_sub_ps(_mm_mul_ps(vs, _mm_loadu_ps(ql)),
+						 _mm_set1_ps(xval[i]));
+			acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(w[i]),
+								    diff), diff));
+		}
+		_mm_storeu_ps(d2 + 4 * g, acc);
+		vmin = _mm_min_ps(acc, vmin); /* a NaN lane keeps vmin */
+	}
+	/* The scalar scan keeps the first d2 below every earlier one: the
+	 * first occurrence of the least d2 when that is below FLT_MAX (padded
+	 * lanes repeat the last neighbour, so they change no minimum). */
+	vmin = _mm_min_ps(vmin, _mm_shuffle_ps(vmin, vmin, 0x4e));
+	vmin = _mm_min_ps(vmin, _mm_shuffle_ps(vmin, vmin, 0xb1));
+	float mn = _mm_cvtss_f32(vmin);
+	if (mn < best_d2)
+		for (int j = 0; j < nb[0]; j++)
+			if (d2[j] == mn) {
+				best = nb[1 + j];
+				break;
+			}
+#else
+	for (int j = 1; j <= nb[0]; j++) {
+		const int8_t *pg = G->pos + nb[j] * G->dim;
+		float d2 = 0;
+		for (int i = 0; i < G->dim; i++) {
+			float q = pg[i];
+			float diff = scale * q - xval[i];
+			d2 += w[i] * diff * diff;
+		}
+		if (d2 < best_d2) {
+			best_d2 = d2;
+			best = nb[j];
+		}
+	}
+#endif
+	const int8_t *pg = G->pos + best * G->dim;
+	for (int i = 0; i < G->dim; i++)
+		L[i] = (int8_t)((pg[i] - 1) / 2);
+	return best;
+}
+
+/* ---- IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S ------------------------------ */
+
+/* How the final refit after the candidate scales treats the sub-vectors. */
+enum refit {
+	REFIT_ALL,	/* IQ2_XXS: always (scale > 0), every sub-vector */
+	REFIT_OFF,	/* IQ2_XS IQ2_S IQ3_XXS: those off the grid, if any */
+	REFIT_ANY_ALL,	/* IQ3_S: every sub-vector, if any was off the grid */
+};
+
+typedef struct lattice_type {
+	int grid;
+	int group;		/* values per scale: 32 or 16 */
+	int kmax;		/* levels 0..kmax-1 before the grid: 3 or 8 */
+	int nstep;		/* candidates -nstep..nstep */
+	float step;		/* candidate spacing: 0.1 or 0.2 */
+	bool even_signs;	/* 7 sign bits per 8 (odd count: flip the least) */
+	bool qp_start;		/* start from make_qp_quants (IQ2_XXS) */
+	enum refit refit;
+	bool init_on_grid;
+	float eps;		/* smaller max: empty group; 0: max == 0 only */
+	bool sigma_twice;	/* sigma2 = 2 sum x^2 / QK_K (else sum / QK_K) */
+	float plain_sigma;	/* no imatrix: w = plain_sigma*sigma2 + x^2,
+				 * or x^2 when 0 (IQ2_XXS/XS never get here) */
+	float fudge;		/* super-block scale factor */
+} lattice_type;
+
+static const lattice_type T_IQ2XXS = {G_IQ2XXS, 32, 3, 6, 0.1f, true, true,
+	REFIT_ALL, true, 1e-15f, false, 0, 1};
+static const lattice_type T_IQ2XS = {G_IQ2XS, 16, 3, 9, 0.1f, true, false,
+	REFIT_OFF, true, 1e-15f, false, 0, 1};
+static const lattice_type T_IQ2S = {G_IQ2S, 16, 3, 9, 0.1f, false, false,
+	REFIT_OFF, true, 1e-8f, true, 0.25f, 0.9875f};
+static const lattice_type T_IQ3XXS = {G_IQ3XXS, 32, 8, 15, 0.2f, true, false,
+	REFIT_OFF, true, 1e-8f, true, 0, 1.0125f};
+static const lattice_type T_IQ3S = {G_IQ3S, 32, 8, 9, 0.2f, false, false,
+	REFIT_ANY_ALL, false, 0, true, 0, 1.033f};
+
+static int pack_levels(const iq_grid *G, const int8_t *L)
+{
+	int u = 0;
+	for (int i = 0; i < G->dim; i++)
+		u |= L[i] << (G->bits * i);
+	return u;
+}
+
+/* Rounds the sub-vector at scale 1/id to levels 0..kmax-1 in L; true when
+ * that point is in the grid, else L is the best neighbour at `scale`. */
+static bool round_sub(const lattice_type *t, const iq_grid *G, float id,
+		      float scale, const float *xval, const float *waux,
+		      int8_t *L)
+{
+	for (int i = 0; i < G->dim; i++) {
+		int l = qp_nearest_int(0.5f * (id * xval[i] - 1));
+		L[i] = (int8_t)qp_clamp_int(l, 0, t->kmax - 1);
+	}
+	int u = pack_levels(G, L);
+	if (G->map[u] >= 0)
+		return true;
+	best_neighbour(G, u, xval, waux, scale, L);
+	return false;
+}
+
+/* sum w x q and sum w q^2 for q = 2L+1, in ggml's order. */
+static void lattice_sums(int n, const float *w, const float *xval,
+			 const int8_t *L, float *sumqx, float *sumq2)
+{
+	float sx = 0, s2 = 0;
+	for (int i = 0; i < n; i++) {
+		float q = 2 * L[i] + 1;
+		sx += w[i] * xval[i] * q;
+		s2 += w[i] * q * q;
+	}
+	*sumqx = sx;
+	*sumq2 = s2;
+}
+
+/* One group: its scale (< 0 never returned) and grid points idx[], sign
+ * bytes signs[]; false for an empty group (nothing stored). */
+static bool lattice_group(const lattice_type *t, const iq_grid *G,
+			  const float *xb, const float *w, const float *waux,
+			  float *scale_out, int *idx, uint8_t *signs)
+{
+	const int g = t->group, dim = G->dim, nsub = g / dim;
+	float xval[32];
+	int8_t L[32], Laux[32];
+	bool on[8], on_aux[8];
+	for (int k = 0; k < g / 8; k++) {
+		int nflip = 0;
+		uint8_t s = 0;
+		for (int i = 0; i < 8; i++) {
+			if (xb[8 * k + i] >= 0) {
+				xval[8 * k + i] = xb[8 * k + i];
+			} else {
+				xval[8 * k + i] = -xb[8 * k + i];
+				nflip++;
+				s |= (uint8_t)(1 << i);
+			}
+		}
+		if (t->even_signs && nflip % 2) {
+			int imin = 0;
+			float min = w[8 * k] * xb[8 * k] * xb[8 * k];
+			for (int i = 1; i < 8; i++) {
+				float ax = w[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
+				if (ax < min) {
+					min = ax;
+					imin = i;
+				}
+			}
+			xval[8 * k + imin] = -xval[8 * k + imin];
+			s ^= (uint8_t)(1 << imin);
+		}
+		signs[k] = t->even_signs ? s & 127 : s;
+	}
+	float max = xval[0];
+	for (int i = 1; i < g; i++)
+		max = max > xval[i] ? max : xval[i];
+	if (t->eps > 0 ? max < t->eps : max == 0)
+		return false;
+	memset(L, 0, (size_t)g);
+	float scale, eff_max;
+	if (t->qp_start) {
+		scale = qp_fit_positive(g, t->kmax + 1, xval, (uint8_t *)L, w);
+		eff_max = scale * t->kmax;
+		if (eff_max <= 0)
+			return false;
+	} else {
+		eff_max = max;
+		scale = max / (2 * t->kmax - 1);
+	}
+	float best = 0;
+	for (int k = 0; k < nsub; k++)
+		on[k] = t->init_on_grid;
+	for (int is = -t->nstep; is <= t->nstep; is++) {
+		float id = (2 * t->kmax - 1 + is * t->step) / eff_max;
+		float this_scale = 1 / id;
+		for (int k = 0; k < nsub; k++)
+			on_aux[k] = round_sub(t, G, id, this_scale, xval + dim * k,
+					      waux + dim * k, Laux + dim * k);
+		float sumqx, sumq2;
+		lattice_sums(g, w, xval, Laux, &sumqx, &sumq2);
+		if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+			scale = sumqx / sumq2;
+			best = scale * sumqx;
+			memcpy(L, Laux, (size_t)g);
+			memcpy(on, on_aux, sizeof on);
+		}
+	}
+	int n_off = 0;
+	for (int k = 0; k < nsub; k++)
+		n_off += !on[k];
+	bool refit = t->refit == REFIT_ALL ? scale > 0 : n_off > 0 && scale > 0;
+	if (refit) {
+		float id = 1 / scale;
+		for (int k = 0; k < nsub; k++) {
+			if (t->refit == REFIT_OFF && on[k])
+				continue;
+			round_sub(t, G, id, scale, xval + dim * k, waux + dim * k,
+				  L + dim * k);
+		}
+		float sumqx, sumq2;
+		lattice_sums(g, w, xval, L, &sumqx, &sumq2);
+		if (sumq2 > 0)
+			scale = sumqx / sumq2;
+	}
+	if (scale < 0) { /* ggml: "should never happen"; flip the signs */
+		scale = -scale;
+		for (int k = 0; k < g / 8; k++)
+			signs[k] = t->even_signs ? (uint8_t)~signs[k] & 127
+						 : (uint8_t)~signs[k];
+	}
+	for (int k = 0; k < nsub; k++)
+		idx[k] = G->map[pack_levels(G, L + dim * k)];
+	*scale_out = scale;
+	return true;
+}
+
+/* 4-bit group scale level of s against the super-block scale 1/id. */
+static int scale_level(float id, float s, int top)
+{
+	return qp_clamp_int(qp_nearest_int(0.5f * (id * s - 1)), 0, top);
+}
+
+static void pack_iq2_xxs(uint8_t *y, const float *scales, int idx[][8],
+			 uint8_t signs[][4], const bool *full, float max_scale)
+{
+	memset(y, 0, 66);
+	if (!max_scale)
+		return;
+	float d = max_scale / 31;
+	le_put_u16(y, qp_fp32_to_fp16(d));
+	float id = 1 / d;
+	for (int ib = 0; ib < 8; ib++) {
+		uint32_t a = 0, b = 0;
+		if (full[ib])
+			for (int k = 0; k < 4; k++) {
+				a |= (uint32_t)idx[ib][k] << 8 * k;
+				b |= (uint32_t)signs[ib][k] << 7 * k;
+			}
+		b |= (uint32_t)scale_level(id, scales[ib], 15) << 28;
+		le_put_u32(y + 2 + 8 * ib, a);
+		le_put_u32(y + 6 + 8 * ib, b);
+	}
+}
+
+static void pack_iq2_xs(uint8_t *y, const float *scales, int idx[][8],
+			uint8_t signs[][4], const bool *full, float max_scale)
+{
+	memset(y, 0, 74);
+	if (!max_scale)
+		return;
+	float d = max_scale / 31;
+	le_put_u16(y, qp_fp32_to_fp16(d));
+	float id = 1 / d;
+	for (int ib = 0; ib < 16; ib++) {
+		if (full[ib])
+			for (int k = 0; k < 2; k++)
+				le_put_u16(y + 2 + 4 * ib + 2 * k,
+					   (uint16_t)(idx[ib][k] | signs[ib][k] << 9));
+		int l = scale_level(id, scales[ib], 15);
+		y[66 + ib / 2] |= (uint8_t)(ib % 2 ? l << 4 : l);
+	}
+}
+
+static void pack_iq2_s(uint8_t *y, const float *scales, int idx[][8],
+		       uint8_t signs[][4], const bool *full, float max_scale)
+{
+	memset(y, 0, 82);
+	for (int ib = 0; ib < 16; ib++) {
+		if (!full[ib])
+			continue;
+		for (int k = 0; k < 2; k++) {
+			int i8 = 2 * ib + k;
+			y[2 + i8] = (uint8_t)(idx[ib][k] & 255);
+			y[66 + i8 / 4] |= (uint8_t)((idx[ib][k] >> 8) << 2 * (i8 % 4));
+			y[2 + 32 + i8] = signs[ib][k];
+		}
+	}
+	if (!max_scale)
+		return;
+	float d = max_scale / 31;
+	le_put_u16(y, qp_fp32_to_fp16(d * 0.9875f));
+	float id = 1 / d;
+	for (int ib = 0; ib < 16; ib++) {
+		int l = scale_level(id, scales[ib], 15);
+		y[74 + ib / 2] |= (uint8_t)(ib % 2 ? l << 4 : l);
+	}
+}
+
+static void pack_iq3_xxs(uint8_t *y, const float *scales, int idx[][8],
+			 uint8_t signs[][4], const bool *full, float max_scale)
+{
+	memset(y, 0, 98);
+	if (!max_scale)
+		return;
+	float d = max_scale / 31;
+	le_put_u16(y, qp_fp32_to_fp16(d * 1.0125f));
+	float id = 1 / d;
+	for (int ib = 0; ib < 8; ib++) {
+		uint32_t ss = 0;
+		if (full[ib]) {
+			for (int k = 0; k < 8; k++)
+				y[2 + 8 * ib + k] = (uint8_t)idx[ib][k];
+			ss = signs[ib][0] | (uint32_t)signs[ib][1] << 7 |
+			     (uint32_t)signs[ib][2] << 14 | (uint32_t)signs[ib][3] << 21;
+		}
+		ss |= (uint32_t)scale_level(id, scales[ib], 15) << 28;
+		le_put_u32(y + 66 + 4 * ib, ss);
+	}
+}
+
+static void pack_iq3_s(uint8_t *y, const float *scales, int idx[][8],
+		       uint8_t signs[][4], const bool *full, float max_scale)
+{
+	memset(y, 0, 110);
+	for (int ib = 0; ib < 8; ib++) {
+		if (!full[ib])
+			continue;
+		for (int k = 0; k < 8; k++) {
+			y[2 + 8 * ib + k] = (uint8_t)(idx[ib][k] & 255);
+			y[66 + ib] |= (uint8_t)((idx[ib][k] >> 8) << k);
+		}
+		memcpy(y + 74 + 4 * ib, signs[ib], 4);
+	}
+	if (!max_scale)
+		return;
+	float d = max_scale / 31;
+	le_put_u16(y, qp_fp32_to_fp16(d * 1.033f));
+	float id = 1 / d;
+	for (int ib = 0; ib < 8; ib += 2)
+		y[106 + ib / 2] = (uint8_t)(scale_level(id, scales[ib], 15) |
+					    scale_level(id, scales[ib + 1], 15) << 4);
+}
+
+typedef void (*lattice_pack_fn)(uint8_t *y, const float *scales,
+				int idx[][8], uint8_t signs[][4],
+				const bool *full, float max_scale);
+
+static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
+			   int block_bytes, const float *src, uint8_t *dst,
+			   int64_t nrows, int64_t n_per_row, const float *imp)
+{
+	const iq_grid *G = grid_get(t->grid);
+	const int g = t->group, ngroups = QK_K / g;
+	float weight[32], waux[32], scales[16];
+	int idx[16][8];
+	uint8_t signs[16][4];
+	bool full[16];
+	for (int64_t r = 0; r < nrows; r++) {
+		const float *x = src + r * n_per_row;
+		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++) {
+			const float *xbl = x + QK_K * ibl;
+			float sumx2 = qp_sum_squares(xbl, QK_K);
+			float sigma2 = t->sigma_twice ? 2 * sumx2 / QK_K : sumx2 / QK_K;
+			float max_scale = 0;
+			for (int ib = 0; ib < ngroups; ib++) {
+				const float *xb = xbl + g * ib;
+				if (imp) {
+					const float *qw = imp + QK_K * ibl + g * ib;
+					for (int i = 0; i < g; i++)
+						weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+				} else if (t->plain_sigma > 0) {
+					for (int i = 0; i < g; i++)
+						weight[i] = t->plain_sigma * sigma2 + xb[i] * xb[i];
+				} else {
+					for (int i = 0; i < g; i++)
+						weight[i] = xb[i] * xb[i];
+				}
+				for (int i = 0; i < g; i++)
+					waux[i] = sqrtf(weight[i]);
+				float scale = 0;
+				full[ib] = lattice_group(t, G, xb, weight, waux, &scale,
+							 idx[ib], signs[ib]);
+				scales[ib] = full[ib] ? scale : 0;
+				max_scale = max_scale > scales[ib] ? max_scale : scales[ib];
+			}
+			pack(dst, scales, idx, signs, full, max_scale);
+			dst += block_bytes;
+		}
+	}
+}
+
+void qp_encode_iq2_xxs(const float *s, uint8_t *d, int64_t nr, int64_t n,
+			   const float *imp)
+{
+	encode_lattice(&T_IQ2XXS, pack_iq2_xxs, 66, s, d, nr, n, imp);
+}
+void qp_encode_iq2_xs(const float *s, uint8_t *d, int64_t nr, int64_t n,
+			  const float *imp)
+{
+	encode_lattice(&T_IQ2XS, pack_iq2_xs, 74, s, d, nr, n, imp);
+}
+void qp_encode_iq2_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
+			 const float *imp)
+{
+	encode_lattice(&T_IQ2S, pack_iq2_s, 82, s, d, nr, n, imp);
+}
+void qp_encode_iq3_xxs(const float *s, uint8_t *d, int64_t nr, int64_t n,
+			   const float *imp)
+{
+	encode_lattice(&T_IQ3XXS, pack_iq3_xxs, 98, s, d, nr, n, imp);
+}
+void qp_encode_iq3_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
+			 const float *imp)
+{
+	encode_lattice(&T_IQ3S, pack_iq3_s, 110, s, d, nr, n, imp);
+}
+
+
+/* ---- IQ1_S, IQ1_M ---------------------------------------------------------- */
+
+#define IQ1_DELTA 0.125f
+
+/* A value and its position, laid out as ggml's float pairs[] with the int
+ * index in the odd slots: qsort moves 8-byte elements ordered by value. */
+typedef struct iq1_pair {
+	float v;
+	int32_t i;
+} iq1_pair;
+
+static int iq1_pair_cmp(const void *a, const void *b)
+{
+	float l = ((const iq1_pair *)a)->v, r = ((const iq1_pair *)b)->v;
+	return l < r ? -1 : l > r ? 1 : 0;
+}
+
+/* iq1_find_best_neighbour2: the neighbour of least sum w (s*xx[l] - x)^2.
+ * (When every error is NaN or >= FLT_MAX ggml scans the whole grid with an
+ * out-of-bounds read, then aborts; here the first neighbour is taken.) */
+static int iq1_best_neighbour(const iq_grid *G, int u, const float *xval,
+			      const float *w, float scale, const float *xx,
+			      int8_t *L)
+{
+	const uint16_t *nb = neighbours_of(G, u);
+	float best_d2 = FLT_MAX;
+	int best = nb[1];
+#ifdef __SSE2__
+	/* as best_neighbour; a lane's value xx[level] is selected by masks
+	 * from its coordinate 2*level + 1 (1, 3 or 5), no arithmetic */
+	float d2[2048 + 4];
+	const float *ql = G->lanes + G->lane_off[u];
+	const __m128 vs = _mm_set1_ps(scale), one = _mm_set1_ps(1), three = _mm_set1_ps(3);
+	const __m128 x0 = _mm_set1_ps(xx[0]), x1 = _mm_set1_ps(xx[1]), x2 = _mm_set1_ps(xx[2]);
+	__m128 vmin = _mm_set1_ps(FLT_MAX);
+	for (int g = 0; g < (nb[0] + 3) / 4; g++) {
+		__m128 acc = _mm_setzero_ps();
+		for (int i = 0; i < 8; i++, ql += 4) {
+			__m128 c = _mm_loadu_ps(ql);
+			__m128 is0 = _mm_cmpeq_ps(c, one), is1 = _mm_cmpeq_ps(c, three);
+			__m128 q = _mm_or_ps(_mm_and_ps(is0, x0),
+					     _mm_or_ps(_mm_and_ps(is1, x1),
+						       _mm_andnot_ps(_mm_or_ps(is0, is1), x2)));
+			__m128 diff = _mm_sub_ps(_mm_mul_ps(vs, q), _mm_set1_ps(xval[i]));
+			acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(w[i]),
+								    diff), diff));
+		}
+		_mm_storeu_ps(d2 + 4 * g, acc);
+		vmin = _mm_min_ps(acc, vmin);
+	}
+	vmin = _mm_min_ps(vmin, _mm_shuffle_ps(vmin, vmin, 0x4e));
+	vmin = _mm_min_ps(vmin, _mm_shuffle_ps(vmin, vmin, 0xb1));
+	float mn = _mm_cvtss_f32(vmin);
+	if (mn < best_d2)
+		for (int j = 0; j < nb[0]; j++)
+			if (d2[j] == mn) {
+				best = nb[1 + j];
+				break;
+			}
+#else
+	for (int j = 1; j <= nb[0]; j++) {
+		const int8_t *pg = G->pos + nb[j] * 8;
+		float d2 = 0;
+		for (int i = 0; i < 8; i++) {
+			float q = xx[(pg[i] - 1) / 2];
+			float diff = scale * q - xval[i];
+			d2 += w[i] * diff * diff;
+		}
+		if (d2 < best_d2) {
+			best_d2 = d2;
+			best = nb[j];
+		}
+	}
+#endif
+	const int8_t *pg = G->pos + best * 8;
+	for (int i = 0; i < 8; i++)
+		L[i] = (int8_t)((pg[i] - 1) / 2);
+	return best;
+}
+
+/* Sorts the group's values (ties as the C library's qsort leaves them). */
+static void iq1_sort(const float *xb, int n, iq1_pair *pairs)
+{
+	for (int j = 0; j < n; j++) {
+		pairs[j].v = xb[j];
+		pairs[j].i = j;
+	}
+	qsort(pairs, (size_t)n, sizeof *pairs, iq1_pair_cmp);
+}
+
+/* The grid point of each 8 levels of L (neighbours for off-grid ones, at
+ * scale with the shifted values xx[k] of sub-vector k); true when all
+ * were on the grid. */
+static bool iq1_points(const iq_grid *G, int nsub, int8_t *L,
+		       const float *xb, const float *w, float scale,
+		       const float *const *xx, uint16_t *index)
+{
+	bool all_on = true;
+	for (int k = 0; k < nsub; k++) {
+		int u = pack_levels(G, L + 8 * k);
+		int gi = G->map[u];
+		if (gi < 0) {
+			all_on = false;
+			gi = iq1_best_neighbour(G, u, xb + 8 * k, w + 8 * k, scale,
+						xx[k], L + 8 * k);
+		}
+		index[k] = (uint16_t)gi;
+	}
+	return all_on;
+}
+
+/* The least-squares scale of the chosen points, when positive. */
+static float iq1_refit(const iq_grid *G, int nsub, const uint16_t *index,
+		       const float *xb, const float *w,
+		       const float *const *xx, float scale)
+{
+	float sumqx = 0, sumq2 = 0;
+	for (int k = 0; k < nsub; k++) {
+		const int8_t *pg = G->pos + index[k] * 8;
+		for (int j = 0; j < 8; j++) {
+			float q = xx[k][(pg[j] - 1) / 2];
+			sumqx += w[8 * k + j] * q * xb[8 * k + j];
+			sumq2 += w[8 * k + j] * q * q;
+		}
+	}
+	return sumqx > 0 && sumq2 > 0 ? sumqx / sumq2 : scale;
+}
+
+static const float iq1_xp[3] = {-1 + IQ1_DELTA, IQ1_DELTA, 1 + IQ1_DELTA};
+static const float iq1_xm[3] = {-1 - IQ1_DELTA, -IQ1_DELTA, 1 - IQ1_DELTA};
+
+void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
+			 int64_t n_per_row, const float *imp)
+{
+	const iq_grid *G = grid_get(G_IQ1S);
+	float weight[32], sumx[33], sumw[33], scales[8];
+	int8_t L[32], shifts[8];
+	iq1_pair pairs[32];
+	uint16_t index[4];
+	for (int64_t r = 0; r < nrows; r++) {
+		const float *x = src + r * n_per_row;
+		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++, dst += 50) {
+			uint8_t *qs = dst + 2, *qh = dst + 34;
+			memset(dst, 0, 50);
+			const float *xbl = x + QK_K * ibl;
+			float sumx2 = qp_sum_squares(xbl, QK_K);
+			float sigma2 = 2 * sumx2 / QK_K;
+			float max_scale = 0;
+			for (int ib = 0; ib < 8; ib++) {
+				const float *xb = xbl + 32 * ib;
+				const float *qw = imp + QK_K * ibl + 32 * ib;
+				for (int i = 0; i < 32; i++)
+					weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+				float max = fabsf(xb[0]);
+				for (int i = 1; i < 32; i++)
+					max = max > fabsf(xb[i]) ? max : fabsf(xb[i]);
+				scales[ib] = 0;
+				shifts[ib] = 1;
+				if (max < 1e-12f)
+					continue;
+				iq1_sort(xb, 32, pairs);
+				sumx[0] = sumw[0] = 0;
+				for (int j = 0; j < 32; j++) {
+					int i = pairs[j].i;
+					sumx[j + 1] = sumx[j] + weight[i] * xb[i];
+					sumw[j + 1] = sumw[j] + weight[i];
+				}
+				float best_score = -FLT_MAX, scale = max;
+				int besti1 = -1, besti2 = -1, best_shift = 0;
+				for (int i1 = 0; i1 <= 32; i1++)
+					for (int i2 = i1; i2 <= 32; i2++) {
+						for (int sh = 0; sh < 2; sh++) {
+							const float *xs = sh ? iq1_xm : iq1_xp;
+							float sumqx = (sumx[i1] - sumx[0]) * xs[0] +
+								      (sumx[i2] - sumx[i1]) * xs[1] +
+								      (sumx[32] - sumx[i2]) * xs[2];
+							float sumq2 = (sumw[i1] - sumw[0]) * xs[0] * xs[0] +
+								      (sumw[i2] - sumw[i1]) * xs[1] * xs[1] +
+								      (sumw[32] - sumw[i2]) * xs[2] * xs[2];
+							if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
+								scale = sumqx / sumq2;
+								best_score = scale * sumqx;
+								besti1 = i1;
+								besti2 = i2;
+								best_shift = sh ? -1 : 1;
+							}
+						}
+					}
+				if (besti1 < 0 || besti2 < 0 || best_shift == 0)
+					continue;
+				for (int j = 0; j < 32; j++)
+					L[pairs[j].i] = (int8_t)(j < besti1 ? 0 : j < besti2 ? 1 : 2);
+				if (scale < 0) {
+					for (int j = 0; j < 32; j++)
+						L[j] = (int8_t)(2 - L[j]);
+					scale = -scale;
+					best_shift = -best_shift;
+				}
+				const float *xs = best_shift == 1 ? iq1_xp : iq1_xm;
+				const float *xx[4] = {xs, xs, xs, xs};
+				if (!iq1_points(G, 4, L, xb, weight, scale, xx, index))
+					scale = iq1_refit(G, 4, index, xb, weight, xx, scale);
+				uint16_t h = 0;
+				for (int k = 0; k < 4; k++) {
+					qs[4 * ib + k] = (uint8_t)(index[k] & 255);
+					h |= (uint16_t)((index[k] >> 8) << 3 * k);
+				}
+				le_put_u16(qh + 2 * ib, h);
+				scales[ib] = scale;
+				shifts[ib] = (int8_t)best_shift;
+				max_scale = max_scale > scale ? max_scale : scale;
+			}
+			if (!max_scale)
+				continue;
+			float d = max_scale / 15;
+			le_put_u16(dst, qp_fp32_to_fp16(d * 1.125f));
+			float id = 1 / d;
+			for (int ib = 0; ib < 8; ib++) {
+				int l = scale_level(id, scales[ib], 7);
+				if (shifts[ib] == -1)
+					l |= 8;
+				le_put_u16(qh + 2 * ib, (uint16_t)(le_u16(qh + 2 * ib) | l << 12));
+			}
+		}
+	}
+}
+
+/* IQ1_M's four shift patterns: k = 0 (+,+), 1 (+,-), 2 (-,+), 3 (-,-) for
+ * the first and second 8 values of a group of 16. */
+static const float *iq1m_values(int k, int half)
+{
+	return (half == 0 ? k < 2 : k % 2 == 0) ? iq1_xp : iq1_xm;
+}
+
+static void iq1m_weights(const float *xb, const float *qw, float sigma2,
+			 float *w)
+{
+	if (qw)
+		for (int i = 0; i < 16; i++)
+			w[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+	else
+		for (int i = 0; i < 16; i++)
+			w[i] = xb[i] * xb[i];
+}
+
+/* IQ1_M's exhaustive split search: sorted position j goes to level 0 below
+ * i1, 1 below i2, 2 from there; for each split and shift pattern k, ggml
+ * sums w v x and w v^2 over j = 0..15 in order from zero.  The sums over
+ * the level-0 head are shared by every i2 and the level-1 middle grows by
+ * one term per i2, so they are carried forward (the same additions in the
+ * same order, so the same floats); only the level-2 tail is summed anew.
+ * Candidates are compared in ggml's order (i1, i2, k). */
+static void iq1m_split_search(const iq1_pair *pairs, const float *weight,
+			      const float *xb, float *best_score, float *scale,
+			      int *besti1, int *besti2, int *best_k)
+{
+	float tx[3][16][4], tq[3][16][4];
+	for (int j = 0; j < 16; j++) {
+		int i = pairs[j].i;
+		for (int lev = 0; lev < 3; lev++)
+			for (int k = 0; k < 4; k++) {
+				float v = iq1m_values(k, i >= 8)[lev];
+				tx[lev][j][k] = weight[i] * v * xb[i];
+				tq[lev][j][k] = weight[i] * v * v;
+			}
+	}
+	float hx[4] = {0}, hq[4] = {0};	/* level 0 over j < i1 */
+	for (int i1 = 0; i1 <= 16; i1++) {
+		float mx[4], mq[4];	/* then level 1 over i1 <= j < i2 */
+		memcpy(mx, hx, sizeof mx);
+		memcpy(mq, hq, sizeof mq);
+		for (int i2 = i1; i2 <= 16; i2++) {
+			float sx[4], sq[4];
+			memcpy(sx, mx, sizeof sx);
+			memcpy(sq, mq, sizeof sq);
+			for (int j = i2; j < 16; j++)
+				for (int k = 0; k < 4; k++) {
+					sx[k] += tx[2][j][k];
+					sq[k] += tq[2][j][k];
+				}
+			for (int k = 0; k < 4; k++)
+				if (sq[k] > 0 && sx[k] * sx[k] > *best_score * sq[k]) {
+					*scale = sx[k] / sq[k];
+					*best_score = *scale * sx[k];
+					*besti1 = i1;
+					*besti2 = i2;
+					*best_k = k;
+				}
+			if (i2 < 16)
+				for (int k = 0; k < 4; k++) {
+					mx[k] += tx[1][i2][k];
+					mq[k] += tq[1][i2][k];
+				}
+		}
+		if (i1 < 16)
+			for (int k = 0; k < 4; k++) {
+				hx[k] += tx[0][i1][k];
+				hq[k] += tq[0][i1][k];
+			}
+	}
+}
+
+void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
+			 int64_t n_per_row, const float *imp)
+{
+	static const uint8_t masks[4] = {0x00, 0x80, 0x08, 0x88};
+	const iq_grid *G = grid_get(G_IQ1S);
+	float weight[16], scales[16];
+	int8_t L[16], shifts[16];
+	iq1_pair pairs[16];
+	uint16_t index[2];
+	for (int64_t r = 0; r < nrows; r++) {
+		const float *x = src + r * n_per_row;
+		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++, dst += 56) {
+			uint8_t *qs = dst, *qh = dst + 32, *sc = dst + 48;
+			memset(dst, 0, 56);
+			const float *xbl = x + QK_K * ibl;
+			float sumx2 = qp_sum_squares(xbl, QK_K);
+			float sigma2 = 2 * sumx2 / QK_K;
+			float max_scale = 0;
+			for (int ib = 0; ib < 16; ib++) {
+				const float *xb = xbl + 16 * ib;
+				iq1m_weights(xb, imp ? imp + QK_K * ibl + 16 * ib : NULL,
+					     sigma2, weight);
+				float max = fabsf(xb[0]);
+				for (int i = 1; i < 16; i++)
+					max = max > fabsf(xb[i]) ? max : fabsf(xb[i]);
+				scales[ib] = 0;
+				shifts[ib] = 0;
+				if (max < 1e-7f)
+					continue;
+				iq1_sort(xb, 16, pairs);
+				float best_score = -FLT_MAX, scale = max;
+				int besti1 = -1, besti2 = -1, best_k = -1;
+				iq1m_split_search(pairs, weight, xb, &best_score, &scale,
+						  &besti1, &besti2, &best_k);
+				if (besti1 < 0 || besti2 < 0 || best_k < 0)
+					continue;
+				for (int j = 0; j < 16; j++)
+					L[pairs[j].i] = (int8_t)(j < besti1 ? 0 : j < besti2 ? 1 : 2);
+				if (scale < 0) {
+					for (int j = 0; j < 16; j++)
+						L[j] = (int8_t)(2 - L[j]);
+					scale = -scale;
+					best_k = 3 - best_k;
+				}
+				const float *xx[2] = {iq1m_values(best_k, 0),
+						      iq1m_values(best_k, 1)};
+				if (!iq1_points(G, 2, L, xb, weight, scale, xx, index))
+					scale = iq1_refit(G, 2, index, xb, weight, xx, scale);
+				qs[2 * ib] = (uint8_t)(index[0] & 255);
+				qs[2 * ib + 1] = (uint8_t)(index[1] & 255);
+				qh[ib] = (uint8_t)((index[0] >> 8) | ((index[1] >> 8) << 4));
+				scales[ib] = scale;
+				shifts[ib] = (int8_t)best_k;
+				max_scale = max_scale > scale ? max_scale : scale;
+			}
+			if (!max_scale)
+				continue;
+			uint16_t s16[4] = {0};
+			float d = max_scale / 15;
+			float id = 1 / d;
+			float sumqx = 0, sumq2 = 0;
+			for (int ib = 0; ib < 16; ib++) {
+				int l = scale_level(id, scales[ib], 7);
+				s16[ib / 4] |= (uint16_t)(l << 3 * (ib % 4));
+				qh[ib] |= masks[shifts[ib]];
+				const float *xb = xbl + 16 * ib;
+				iq1m_weights(xb, imp ? imp + QK_K * ibl + 16 * ib : NULL,
+					     sigma2, weight);
+				for (int k = 0; k < 2; k++) {
+					const float *xx = iq1m_values(shifts[ib], k);
+					int gi = qs[2 * ib + k] + ((qh[ib] << (8 - 4 * k)) & 0x700);
+					const int8_t *pg = G->pos + gi * 8;
+					for (int j = 0; j < 8; j++) {
+						float w = weight[8 * k + j];
+						float q = xx[(pg[j] - 1) / 2] * (2 * l + 1);
+						sumqx += w * q * xb[8 * k + j];
+						sumq2 += w * q * q;
+					}
+				}
+			}
+			if (sumq2 > 0)
+				d = sumqx / sumq2;
+			uint16_t h = qp_fp32_to_fp16(d * 1.1125f);
+			s16[0] |= (uint16_t)((h & 0x000f) << 12);
+			s16[1] |= (uint16_t)((h & 0x00f0) << 8);
+			s16[2] |= (uint16_t)((h & 0x0f00) << 4);
+			s16[3] |= (uint16_t)(h & 0xf000);
+			for (int k = 0; k < 4; k++)
+				le_put_u16(sc + 2 * k, s16[k]);
+		}
+	}
+}
+
+/* ---- NVFP4 --------------------------------------------------------------- */
+
+/* ggml_ue4m3_to_fp32: an unsigned e4m3 scale, halved (the e2m1 table holds
+ * doubled values). */
+static float ue4m3_to_f32(uint8_t x)
+{
+	if (x == 0 || x == 0x7f)
+		return 0.0f;
+	int exp = (x >> 3) & 0xf, man = x & 0x7;
+	float raw = exp == 0 ? ldexpf((float)man, -9)
+			     : ldexpf(1.0f + (float)man / 8.0f, exp - 7);
+	return raw * 0.5f;
+}
+
+/* ggml_fp32_to_ue4m3: round half up on the mantissa bits, saturate at
+ * 448 (0x7e). */
+static uint8_t f32_to_ue4m3(float x)
+{
+	if (!(x > 0.0f))
+		return 0;
+	if (x > 448.0f)
+		x = 448.0f;
+	uint32_t bits = qp_f32_bits(x);
+	int e = (int)((bits >> 23) & 0xff) - 127 + 7;
+	int man = (int)((bits >> 20) & 0x7);
+	if (e <= 0) {
+		int m = (int)(x * 512.0f + 0.5f);
+		if (m > 7)
+			m = 7;
+		return m < 1 ? 0 : (uint8_t)m;
+	}
+	if (e >= 15)
+		return 0x7e;
+	man += (int)((bits >> 19) & 1);
+	if (man > 7) {
+		man = 0;
+		if (++e >= 15)
+			return 0x7e;
+	}
+	return (uint8_t)(e << 3 | man);
+}
+
+static uint8_t e2m1_nearest(float x, float d)
+{
+	int best = 0;
+	float best_err = fabsf((float)qp_mxfp4_values[0] * d - x);
+	for (int i = 1; i < 16; i++) {
+		float err = fabsf((float)qp_mxfp4_values[i] * d - x);
+		if (err < best_err) {
+			best = i;
+			best_err = err;
+		}
+	}
+	return (uint8_t)best;
+}
+
+void qp_encode_nvfp4(const float *src, uint8_t *dst, int64_t nrows,
+			 int64_t n_per_row, const float *imp)
+{
+	(void)imp;
+	const int64_t nb = nrows * n_per_row / 64;
+	for (int64_t i = 0; i < nb; i++, dst += 36) {
+		for (int s = 0; s < 4; s++) {
+			const float *xb = src + 64 * i + 16 * s;
+			float amax = 0.0f;
+			for (int j = 0; j < 16; j++)
+				if (amax < fabsf(xb[j]))
+					amax = fabsf(xb[j]);
+			uint8_t ue = f32_to_ue4m3(amax / 6.0f);
+			dst[s] = ue;
+			float d = ue4m3_to_f32(ue);
+			for (int j = 0; j < 8; j++)
+				dst[4 + 8 * s + j] = (uint8_t)(e2m1_nearest(xb[j], d) |
+							       e2m1_nearest(xb[8 + j], d) << 4);
+		}
+	}
+}
+
+void qp_decode_nvfp4(const uint8_t *b, float *y, int64_t nblocks)
+{
+	for (int64_t i = 0; i < nblocks; i++, b += 36, y += 64)
+		for (int s = 0; s < 4; s++) {
+			const float d = ue4m3_to_f32(b[s]);
+			const uint8_t *qs = b + 4 + 8 * s;
+			for (int j = 0; j < 8; j++) {
+				y[16 * s + j] = (float)qp_mxfp4_values[qs[j] & 0x0f] * d;
+				y[16 * s + j + 8] = (float)qp_mxfp4_values[qs[j] >> 4] * d;
+			}
+		}
+}
+
+/* ---- neighbour maps on first use ---------------------------------------- */
+
+int qp_iq_ready(uint32_t type, bool has_imatrix, qp_err *e)
+{
+	int g;
+	switch (type) {
+	case QP_IQ2_XXS: g = G_IQ2XXS; break;
+	case QP_IQ2_XS: g = G_IQ2XS; break;
+	case QP_IQ2_S: g = G_IQ2S; break;
+	case QP_IQ1_S: case QP_IQ1_M: g = G_IQ1S; break;
+	case QP_IQ3_XXS: g = G_IQ3XXS; break;
+	case QP_IQ3_S: g = G_IQ3S; break;
+	default: return 0;
+	}
+	if (!has_imatrix && (type == QP_IQ2_XXS || type == QP_IQ2_XS ||
+			     type == QP_IQ1_S)) {
+		char name[16];
+		return qp_fail(e, "%s needs an importance matrix (ggml aborts "
+			       "without one)", qp_type_name(type, name));
+	}
+	if (!grid_get(g))
+		return qp_fail(e, "out of memory building the neighbour map");
+	return 0;
+}
