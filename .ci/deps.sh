@@ -1,7 +1,26 @@
 #!/bin/sh
 # Installs the Debian packages quantpipe builds with, when missing.
 # As root it runs apt-get; otherwise it prints the one line to run.
-pkgs="build-essential perl bsdextrautils pkg-config libmsgpack-dev libarchive-dev libjansson-dev zlib1g-dev liblapack-dev mandoc jq clang libclang-rt-14-dev libxml2-utils librsvg2-bin"
+# one package a line, so that changes merge
+pkgs="
+build-essential
+perl
+bsdextrautils
+pkg-config
+libmsgpack-dev
+libarchive-dev
+libjansson-dev
+zlib1g-dev
+liblapack-dev
+mandoc
+jq
+clang
+libclang-rt-14-dev
+libxml2-utils
+librsvg2-bin
+slurm-wlm
+munge
+"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
