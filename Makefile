@@ -50,7 +50,7 @@ BENCH_SRC  := $(sort $(wildcard bench/*.c))
 BENCHES    := $(BENCH_SRC:bench/%.c=$(O)/bbin/%)
 MANS       := $(sort $(wildcard man/*.1 man/*.5))
 
-.PHONY: all check check-asan check-plain demo deps fuzz bench install clean lint-man units mutate
+.PHONY: all check check-asan check-plain demo demo-real deps fuzz bench install clean lint-man units mutate
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -102,7 +102,20 @@ lint-man:
 
 demo:
 	@$(MAKE) --no-print-directory -s all
-	@sh pipelines/demo.sh $(BIN)
+	@QP_DEMO_OUT=$(O)/demo sh pipelines/demo.sh $(BIN)
+
+# The calibration loop with the real llama.cpp (pipelines/calibrate.mk):
+# make demo-real LLAMA_CPP=dir [MODEL=... EVAL_TEXT=...]; by default on
+# ../shared's kjv-llama.
+DEMO_MODEL ?= ../shared/fixtures/kjv-llama/model-f32.gguf
+DEMO_EVAL  ?= ../shared/fixtures/kjv-llama/eval.txt
+demo-real:
+	@test -n "$(LLAMA_CPP)" || { echo "demo-real: set LLAMA_CPP=folder of llama-quantize and llama-perplexity" >&2; exit 2; }
+	@$(MAKE) --no-print-directory -s all
+	$(MAKE) --no-print-directory -f pipelines/calibrate.mk MODEL=$(DEMO_MODEL) EVAL_TEXT=$(DEMO_EVAL) \
+	  LLAMA_CPP=$(LLAMA_CPP) QP_BIN=$(CURDIR)/$(BIN) CAL_OUT=$(O)/demo-real QP_THREADS=2 \
+	  BUDGETS="4.92 4.04" cal-all
+	@echo "report: $(O)/demo-real/report.tsv, $(O)/demo-real/report.svg"
 
 deps:
 	@sh .ci/deps.sh

@@ -26,7 +26,7 @@
 # so an interrupted loop resumes where it stopped; quantized files are
 # removed once measured.  llama-perplexity sometimes exits 0 without its
 # final statistics: measure-read refuses such a log and the run is made
-# again (up to three times).
+# again (up to three times).  Needs jq (make deps installs it).
 
 CAL_OUT     ?= qp-cal
 QP_OUT      ?= $(CAL_OUT)
@@ -82,14 +82,16 @@ $(cal)/proposals.mp: $(qp_base).qerr.mp
 # not measured again.
 $(cal)/runs.mp: $(cal)/proposals.mp $(cal)/base.kld
 	@mkdir -p $(cal)/runs
-	$(call qp_prog,rec-show) --tsv -H -k recipe -f label,ftype,quantize_args $< >$(cal)/proposals.tsv
-	while IFS='	' read -r label ftype args; do \
-	  [ -f $(cal)/runs/$$label.mp ] && continue; \
-	  eval "$(cal_quantize) $$args $(MODEL) $(cal)/runs/$$label.gguf $$ftype" >$(cal)/runs/$$label.quantize.log 2>&1 || \
-	    { echo "calibrate: llama-quantize failed for $$label, see $(cal)/runs/$$label.quantize.log" >&2; exit 1; }; \
-	  $(call cal_measure,$$label,$(cal)/runs/$$label.gguf); \
-	  rm -f $(cal)/runs/$$label.gguf; \
-	  echo "quantpipe: $(cal)/runs/$$label.mp"; \
+	$(call qp_prog,rec-show) -k recipe $< | \
+	  jq -r '[(.label | gsub("[^A-Za-z0-9_.-]+"; "_")), .ftype, (.quantize_args | @sh)] | @tsv' \
+	  >$(cal)/proposals.tsv
+	while IFS='	' read -r name ftype args; do \
+	  [ -f $(cal)/runs/$$name.mp ] && continue; \
+	  eval "$(cal_quantize) $$args $(MODEL) $(cal)/runs/$$name.gguf $$ftype" >$(cal)/runs/$$name.quantize.log 2>&1 || \
+	    { echo "calibrate: llama-quantize failed for $$name, see $(cal)/runs/$$name.quantize.log" >&2; exit 1; }; \
+	  $(call cal_measure,$$name,$(cal)/runs/$$name.gguf); \
+	  rm -f $(cal)/runs/$$name.gguf; \
+	  echo "quantpipe: $(cal)/runs/$$name.mp"; \
 	done <$(cal)/proposals.tsv
 	cat $$(cut -f1 $(cal)/proposals.tsv | sed 's|^|$(cal)/runs/|; s|$$|.mp|') >$@.tmp && mv $@.tmp $@
 	@echo "quantpipe: $@"

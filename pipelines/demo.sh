@@ -54,3 +54,18 @@ if [ -x "$bin/recipe-emit" ] && [ -x "$bin/rec-plot" ]; then
 	"$bin/recipe-emit" -q --frontier "$tmp/m.mp" |
 		"$bin/rec-show" --table -k recipe -f file_bytes,bpw,optimal.loss,pred.value | sed -n '1p;2p;10p;20p;30p;$p'
 fi
+if [ -x "$bin/recipe-emit" ] && [ -x "$bin/rec-plot" ] && [ -x "$bin/proxy-fit" ]; then
+	out=${QP_DEMO_OUT:-demo-out}
+	echo
+	echo "== the whole job as Make rules (pipelines/quantpipe.mk) into $out/"
+	mkdir -p "$out"
+	cmp -s "$tmp/tiny.gguf" "$out/tiny.gguf" || cp "$tmp/tiny.gguf" "$out/tiny.gguf"
+	make --no-print-directory -s -f "$(dirname "$0")/quantpipe.mk" MODEL="$out/tiny.gguf" \
+		QP_OUT="$out" QP_BIN="$bin" QP_THREADS=2 TYPES=Q3_K,Q4_K,Q5_K,Q6_K,Q8_0 \
+		BUDGETS="4.5" QP_COMPARE=Q4_K_M qp-all
+	echo
+	echo "   recipe:           $out/tiny.4.5.recipe (record: $out/tiny.4.5.recipe.mp)"
+	echo "   tensor-type file: $out/tiny.4.5.tensor-types (llama-quantize --pure --tensor-type-file ...)"
+	echo "   picture:          $out/tiny.4.5.svg"
+	echo "   (make again: nothing to do; change TYPES or BUDGETS: only what depends on them)"
+fi

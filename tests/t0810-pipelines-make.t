@@ -111,6 +111,21 @@ test_expect_success 'changing RUNS refits and re-plans, and measures nothing aga
 	grep -q "quantpipe: all/tiny.4.5.recipe.mp" log
 '
 
+test_expect_success 'sweep.mk: the job over two checkpoints and one table comparing them' '
+	gguf-synth --seed 2 -o other.gguf &&
+	make --no-print-directory -j2 -f "$QP_TOP/pipelines/sweep.mk" QP_BIN="$QP_BIN" \
+		CHECKPOINTS="tiny.gguf other.gguf" TYPES=Q3_K,Q4_K,Q6_K BUDGETS=4.5 QP_COMPARE= >log &&
+	cut -f1,2,4 sweep-out/sweep.tsv >actual &&
+	size=$(wc -c <tiny.gguf) &&
+	r1=$(rec-show --tsv -H -k recipe -f n_bytes sweep-out/tiny/tiny.4.5.recipe.mp) &&
+	r2=$(rec-show --tsv -H -k recipe -f n_bytes sweep-out/other/other.4.5.recipe.mp) &&
+	printf "checkpoint\tn_bytes\t4.5.n_bytes\ntiny\t%s\t%s\nother\t%s\t%s\n" \
+		"$(rec-show --tsv -H -k model -f n_bytes sweep-out/tiny/tiny.dump.mp)" "$r1" \
+		"$(rec-show --tsv -H -k model -f n_bytes sweep-out/other/other.dump.mp)" "$r2" >expect &&
+	test_cmp expect actual &&
+	test "$(cut -f8 sweep-out/sweep.tsv | sed -n 2p | tr , "\n" | wc -l)" = 3
+'
+
 test_expect_success 'without MODEL the fragment says what to set' '
 	test_must_fail qpmake qp-qerr 2>err && grep "set MODEL=" err
 '
