@@ -177,16 +177,7 @@ static const char *const result_keys[] = {
 
 static bool num_field(const msgpack_object *map, const char *key, double *v)
 {
-	const msgpack_object *o = qp_map_get(map, key);
-	if (!o)
-		return false;
-	switch (o->type) {
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64: *v = o->via.f64; return true;
-	case MSGPACK_OBJECT_POSITIVE_INTEGER: *v = (double)o->via.u64; return true;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER: *v = (double)o->via.i64; return true;
-	default: return false;
-	}
+	return qp_obj_number(qp_map_get(map, key), v);
 }
 
 static const char *where(const qp_record *rec, char *buf, size_t n)

@@ -58,15 +58,7 @@ static const msgpack_object *qerr_entry(const qp_proxy_tensor *t, const char *ty
 
 static bool num(const msgpack_object *o, double *v)
 {
-	if (!o)
-		return false;
-	switch (o->type) {
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64: *v = o->via.f64; return true;
-	case MSGPACK_OBJECT_POSITIVE_INTEGER: *v = (double)o->via.u64; return true;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER: *v = (double)o->via.i64; return true;
-	default: return false;
-	}
+	return qp_obj_number(o, v);
 }
 
 int qp_baselines_compute(const qp_proxy_tensor *tensors, int n_tensors,

@@ -509,19 +509,27 @@ int qp_rec_uint(const qp_record *rec, const char *key, uint64_t *out,
 	return 0;
 }
 
+bool qp_obj_number(const msgpack_object *o, double *out)
+{
+	if (!o)
+		return false;
+	switch (o->type) {
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64: *out = o->via.f64; return true;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER: *out = (double)o->via.u64; return true;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER: *out = (double)o->via.i64; return true;
+	default: return false;
+	}
+}
+
 int qp_rec_double(const qp_record *rec, const char *key, double *out,
 		  qp_err *e)
 {
 	const msgpack_object *o = qp_map_get(&rec->map, key);
 	if (!o)
 		return field_error(rec, key, e, "is missing");
-	switch (o->type) {
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64: *out = o->via.f64; return 0;
-	case MSGPACK_OBJECT_POSITIVE_INTEGER: *out = (double)o->via.u64; return 0;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER: *out = (double)o->via.i64; return 0;
-	default: break;
-	}
+	if (qp_obj_number(o, out))
+		return 0;
 	char what[96];
 	snprintf(what, sizeof what, "is %s, expected a number",
 		 qp_obj_type_name(o->type));

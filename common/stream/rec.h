@@ -97,6 +97,9 @@ int qp_rec_uint(const qp_record *rec, const char *key, uint64_t *out,
 		qp_err *e);
 int qp_rec_double(const qp_record *rec, const char *key, double *out,
 		  qp_err *e);
+/* A number of any msgpack kind (float or integer) as a double; false for
+ * NULL or anything else. */
+bool qp_obj_number(const msgpack_object *o, double *out);
 /* Fails when the field is missing or of the wrong type. */
 const msgpack_object *qp_rec_field(const qp_record *rec, const char *key,
 				   msgpack_object_type want, qp_err *e);
