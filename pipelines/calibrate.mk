@@ -52,7 +52,7 @@ define cal_measure
 	  { echo "$$ $(LLAMA_PERPLEXITY) -m $(2) -f $(EVAL_TEXT) $(PPL_ARGS) --kl-divergence-base $(cal)/base.kld --kl-divergence"; \
 	    $(LLAMA_PERPLEXITY) -m $(2) -f $(EVAL_TEXT) $(PPL_ARGS) \
 	      --kl-divergence-base $(cal)/base.kld --kl-divergence 2>&1; } >$(cal)/runs/$(1).log || true; \
-	  if $(call qp_prog,measure-read) -q --base-model $(QP_NAME) -o $(cal)/runs/$(1).mp \
+	  if $(call qp_prog,measure-read) -q --base-model $(notdir $(MODEL)) -o $(cal)/runs/$(1).mp \
 	       $(cal)/runs/$(1).log=$(2) 2>$(cal)/runs/$(1).err; then break; fi; \
 	  echo "calibrate: $(1): $$(cat $(cal)/runs/$(1).err) (try $$try)" >&2; \
 	  [ $$try -lt 3 ] || exit 1; \
