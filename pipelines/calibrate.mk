@@ -122,6 +122,6 @@ $(cal)/report.tsv: $(foreach b,$(BUDGETS),$(cal)/verify-$(b).mp)
 
 $(cal)/report.svg: $(cal)/report.tsv $(qp_base).fit.mp
 	$(call qp_prog,recipe-emit) -q --frontier $(qp_base).fit.mp | \
-	  cat - $(foreach b,$(BUDGETS),$(cal)/verify-$(b).mp) $(cal)/runs.mp | \
-	  $(call qp_prog,rec-plot) -q --title '$(QP_NAME): calibrated prediction and verification runs' -o $@
+	  cat $(qp_base).$(firstword $(BUDGETS)).recipe.mp - $(foreach b,$(BUDGETS),$(cal)/verify-$(b).mp) $(cal)/runs.mp | \
+	  $(call qp_prog,rec-plot) -q -m 1 --title '$(QP_NAME): calibrated prediction and verification runs' -o $@
 	@echo "quantpipe: $@"
