@@ -172,7 +172,7 @@ install: all
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -d $(DESTDIR)$(PREFIX)/share/quantpipe/slurm
-	install -m 644 pipelines/quantpipe.mk pipelines/sweep.mk $(DESTDIR)$(PREFIX)/share/quantpipe/
+	install -m 644 pipelines/quantpipe.mk pipelines/sweep.mk pipelines/calibrate.mk $(DESTDIR)$(PREFIX)/share/quantpipe/
 	install -m 755 pipelines/slurm/*.sbatch pipelines/slurm/submit.sh $(DESTDIR)$(PREFIX)/share/quantpipe/slurm/
 	install -m 644 pipelines/slurm/README.md $(DESTDIR)$(PREFIX)/share/quantpipe/slurm/
 
