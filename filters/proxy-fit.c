@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 
 #include "baselines.h"
@@ -829,45 +827,36 @@ out:
 	return rc;
 }
 
+typedef struct imat_list {
+	run_ctx *r;
+	size_t cap;
+} imat_list;
+
+static int keep_imat(void *ctx, const qp_record *rec, qp_err *e)
+{
+	imat_list *l = ctx;
+	run_ctx *r = l->r;
+	if (!qp_rec_is(rec, "tensor"))
+		return 0;
+	if (r->n_imat == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		qp_kept_record *nk = realloc(r->imat, cap * sizeof *nk);
+		if (!nk)
+			return qp_fail(e, "out of memory");
+		r->imat = nk;
+		l->cap = cap;
+	}
+	if (qp_record_keep(rec, &r->imat[r->n_imat], e) < 0)
+		return -1;
+	r->n_imat++;
+	return 0;
+}
+
 static int load_imat(run_ctx *r, const char *path)
 {
-	int fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		qp_reportf("proxy-fit", path, "cannot open: %s", strerror(errno));
-		return 1;
-	}
-	qp_reader *rd = qp_reader_new(fd, path, 0);
-	if (!rd) {
-		close(fd);
-		qp_report("proxy-fit", path, "out of memory");
-		return 1;
-	}
-	qp_record rec;
 	qp_err e;
-	int st;
-	size_t cap = 0;
-	while ((st = qp_reader_next(rd, &rec, &e)) == 1) {
-		if (!qp_rec_is(&rec, "tensor"))
-			continue;
-		if (r->n_imat == cap) {
-			cap = cap ? 2 * cap : 64;
-			qp_kept_record *nk = realloc(r->imat, cap * sizeof *nk);
-			if (!nk) {
-				st = -1;
-				snprintf(e.msg, sizeof e.msg, "out of memory");
-				break;
-			}
-			r->imat = nk;
-		}
-		if (qp_record_keep(&rec, &r->imat[r->n_imat], &e) < 0) {
-			st = -1;
-			break;
-		}
-		r->n_imat++;
-	}
-	qp_reader_free(rd);
-	close(fd);
-	if (st < 0) {
+	imat_list l = {r, 0};
+	if (qp_records_each(path, keep_imat, &l, &e) < 0) {
 		qp_report("proxy-fit", path, e.msg);
 		return 1;
 	}
@@ -878,34 +867,23 @@ static int load_imat(run_ctx *r, const char *path)
 	return 0;
 }
 
+static int take_fit(void *ctx, const qp_record *rec, qp_err *e)
+{
+	run_ctx *r = ctx;
+	if (!qp_rec_is(rec, "fit"))
+		return 0;
+	if (qp_proxy_from_fit(&rec->map, &r->given, e) < 0) {
+		char wb[96];
+		qp_fail_prefix(e, "%s", where(rec, wb, sizeof wb));
+		return -1;
+	}
+	return 1;
+}
+
 static int load_fit(run_ctx *r, const char *path)
 {
-	int fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		qp_reportf("proxy-fit", path, "cannot open: %s", strerror(errno));
-		return 1;
-	}
-	qp_reader *rd = qp_reader_new(fd, path, 0);
-	if (!rd) {
-		close(fd);
-		qp_report("proxy-fit", path, "out of memory");
-		return 1;
-	}
-	qp_record rec;
 	qp_err e;
-	int st;
-	while ((st = qp_reader_next(rd, &rec, &e)) == 1)
-		if (qp_rec_is(&rec, "fit")) {
-			if (qp_proxy_from_fit(&rec.map, &r->given, &e) < 0) {
-				char wb[96];
-				qp_fail_prefix(&e, "%s", where(&rec, wb, sizeof wb));
-				st = -1;
-			}
-			break;
-		}
-	qp_reader_free(rd);
-	close(fd);
-	if (st < 0) {
+	if (qp_records_each(path, take_fit, r, &e) < 0) {
 		qp_report("proxy-fit", path, e.msg);
 		return 1;
 	}

@@ -3,24 +3,56 @@
 #include <string.h>
 #include <unistd.h>
 
-static int run_stream(const qp_filter *f, int fd, const char *name,
-		      bool last, qp_writer *w, qp_err *e)
+static int read_records(int fd, const char *name, qp_record_fn fn,
+			void *ctx, qp_err *e)
 {
 	qp_reader *rd = qp_reader_new(fd, name, 0);
 	if (!rd)
 		return qp_fail(e, "out of memory");
 	qp_record rec;
 	int st;
-	while ((st = qp_reader_next(rd, &rec, e)) == 1)
-		if (f->on_record(f->ctx, &rec, w, e) < 0) {
-			st = -1;
+	while ((st = qp_reader_next(rd, &rec, e)) == 1) {
+		int r = fn(ctx, &rec, e);
+		if (r != 0) {
+			st = r < 0 ? -1 : 0;
 			break;
 		}
+	}
+	qp_reader_free(rd);
+	return st;
+}
+
+int qp_records_each(const char *path, qp_record_fn fn, void *ctx, qp_err *e)
+{
+	int fd;
+	if (qp_open_input(path, &fd, e) < 0)
+		return -1;
+	int st = read_records(fd, path, fn, ctx, e);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return st;
+}
+
+typedef struct filter_step {
+	const qp_filter *f;
+	qp_writer *w;
+} filter_step;
+
+static int filter_record(void *ctx, const qp_record *rec, qp_err *e)
+{
+	const filter_step *fs = ctx;
+	return fs->f->on_record(fs->f->ctx, rec, fs->w, e) < 0 ? -1 : 0;
+}
+
+static int run_stream(const qp_filter *f, int fd, const char *name,
+		      bool last, qp_writer *w, qp_err *e)
+{
+	filter_step fs = {f, w};
+	int st = read_records(fd, name, filter_record, &fs, e);
 	if (st == 0 && f->on_end && f->on_end(f->ctx, w, e) < 0)
 		st = -1;
 	if (st == 0 && last && f->on_last_end && f->on_last_end(f->ctx, w, e) < 0)
 		st = -1;
-	qp_reader_free(rd);
 	return st;
 }
 

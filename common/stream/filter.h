@@ -28,6 +28,12 @@ typedef struct qp_filter {
 
 int qp_filter_run(const qp_filter *f, const qp_common *c, qp_writer *w);
 
+/* Every record of the file at path ("-": standard input), in order, to
+ * fn, which returns 0 to go on, 1 to stop early, -1 on error (e set).
+ * Returns 0, or -1 with e saying what is wrong (the caller names path). */
+typedef int (*qp_record_fn)(void *ctx, const qp_record *rec, qp_err *e);
+int qp_records_each(const char *path, qp_record_fn fn, void *ctx, qp_err *e);
+
 /* A whole record filter: opens the output (meta record first), runs f
  * over the operands with its writer, closes; returns the exit status. */
 int qp_filter_pipe(const qp_filter *f, const qp_common *c, int argc,
