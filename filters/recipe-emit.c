@@ -653,6 +653,17 @@ static int check_usage(const opts *o)
 	return 0;
 }
 
+typedef struct text_step {
+	qp_model_stream *s;
+	qp_writer *w;
+} text_step;
+
+static int text_record(void *ctx, const qp_record *rec, qp_err *e)
+{
+	const text_step *ts = ctx;
+	return qp_model_stream_record(ts->s, rec, ts->w, e) < 0 ? -1 : 0;
+}
+
 /* Text formats: the records go nowhere, the text to the output. */
 static int run_text(run *r, const qp_common *c)
 {
@@ -667,35 +678,14 @@ static int run_text(run *r, const qp_common *c)
 		goto out;
 	}
 	status = 0;
+	text_step ts = {s, w};
 	for (int i = 0; !status && i < (c->n_files ? c->n_files : 1); i++) {
 		const char *path = c->n_files ? c->files[i] : "-";
-		int fd;
-		if (qp_open_input(path, &fd, &e) < 0) {
-			qp_report(PROG, NULL, e.msg);
-			status = 1;
-			break;
-		}
-		qp_reader *rd = qp_reader_new(fd, path, 0);
-		qp_record rec;
-		int got;
-		while (rd && (got = qp_reader_next(rd, &rec, &e)) == 1)
-			if (qp_model_stream_record(s, &rec, w, &e) < 0) {
-				got = -1;
-				break;
-			}
-		if (!rd) {
-			qp_fail(&e, "out of memory");
-			got = -1;
-		}
-		if (got == 0 && qp_model_stream_end(s, w, &e) < 0)
-			got = -1;
-		if (got < 0) {
+		if (qp_records_each(path, text_record, &ts, &e) < 0 ||
+		    qp_model_stream_end(s, w, &e) < 0) {
 			qp_report(PROG, path, e.msg);
 			status = 1;
 		}
-		qp_reader_free(rd);
-		if (fd != 0)
-			close(fd);
 	}
 	if (!status && r->n_text == 0) {
 		qp_report(PROG, NULL, "no recipe to write (no model in the "
@@ -706,7 +696,7 @@ static int run_text(run *r, const qp_common *c)
 		qp_out out;
 		const char *where = c->output ? c->output : "standard output";
 		if (qp_out_open(&out, c->output, &e) < 0) {
-			qp_report(PROG, NULL, e.msg);
+			qp_report(PROG, where, e.msg);
 			status = 1;
 		} else {
 			ssize_t n = 0;

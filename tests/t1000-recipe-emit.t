@@ -142,6 +142,13 @@ test_expect_success 'bad input: exit 1, one line naming what, no half-written -o
 	grep -q "no model record" err && test_one_error_line err
 '
 
+test_expect_success 'a text format names the input or output it cannot open, once' '
+	test_must_fail 1 recipe-emit --mix Q4_K_M -f recipe missing.mp 2>err &&
+	test_one_error_line err && grep -q "^recipe-emit: missing.mp: cannot open" err &&
+	test_must_fail 1 recipe-emit --mix Q4_K_M -f recipe -o no/such/dir/r.txt <tiny.mp 2>err &&
+	test_one_error_line err && grep -q "^recipe-emit: no/such/dir/r.txt: cannot create" err
+'
+
 test_expect_success 'a recipe llama-quantize cannot write is refused before any output' '
 	recipe-emit --mix Q4_K_M <tiny.mp | rec-show -k recipe |
 		sed "s/\"blk.0.attn_norm.weight\":\"F32\"/\"blk.0.attn_norm.weight\":\"Q8_0\"/" |
