@@ -74,6 +74,27 @@ static int mix_types(const qp_llq_model *m, const qp_llq_params *p,
 	return 0;
 }
 
+/* A mix's (or mix-based) types into r with the ftype and --pure; frees
+ * types and choice; st is the status so far. */
+static int finish_mix(const qp_llq_model *m, const char *model_id,
+		      const char *source, const qp_llq_params *p,
+		      uint32_t *types, qp_llq_choice *choice, qp_recipe *r,
+		      int st, qp_err *e)
+{
+	if (!st)
+		st = fill(m, model_id, source, types, r, e);
+	if (!st) {
+		st = qp_recipe_set_ftype(r, p->ftype->name, e);
+		r->has_pure = true;
+		r->pure = p->pure;
+	}
+	free(types);
+	free(choice);
+	if (st)
+		qp_recipe_free(r);
+	return st;
+}
+
 int qp_recipe_llq_mix(const qp_llq_model *m, const char *model_id,
 		      const qp_llq_params *p, qp_recipe *r, qp_err *e)
 {
@@ -91,18 +112,7 @@ int qp_recipe_llq_mix(const qp_llq_model *m, const char *model_id,
 				     p->ftype->name, m->t[i].name,
 				     tname(types[i], buf));
 	snprintf(source, sizeof source, "mix:%s", p->ftype->name);
-	if (!st)
-		st = fill(m, model_id, source, types, r, e);
-	if (!st) {
-		st = qp_recipe_set_ftype(r, p->ftype->name, e);
-		r->has_pure = true;
-		r->pure = p->pure;
-	}
-	free(types);
-	free(choice);
-	if (st)
-		qp_recipe_free(r);
-	return st;
+	return finish_mix(m, model_id, source, p, types, choice, r, st, e);
 }
 
 int qp_recipe_llq_rtext(const qp_llq_model *m, const char *model_id,
@@ -163,18 +173,7 @@ int qp_recipe_llq_ttfile(const qp_llq_model *m, const char *model_id,
 			if (choice[i].rule >= 0)
 				decided[choice[i].rule]++;
 	}
-	if (!st)
-		st = fill(m, model_id, source, types, r, e);
-	if (!st) {
-		st = qp_recipe_set_ftype(r, p->ftype->name, e);
-		r->has_pure = true;
-		r->pure = p->pure;
-	}
-	free(types);
-	free(choice);
-	if (st)
-		qp_recipe_free(r);
-	return st;
+	return finish_mix(m, model_id, source, p, types, choice, r, st, e);
 }
 
 int qp_recipe_llq_types(const qp_llq_model *m, const char *model_id,
