@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "compare_rec.h"
 #include "filter.h"
 #include "plot.h"
 #include "rec.h"
@@ -25,6 +26,11 @@ static const char usage[] =
 	"                      0: no map; default: the first recipe-emit recipe\n"
 	"                      that carries optimal, else the first recipe)\n"
 	"      --title TEXT    the picture's title\n"
+	"  -C, --compare       checkpoints compared instead: each model's predicted\n"
+	"                      loss at each budget (recipe records) with intervals,\n"
+	"                      and a table of their sizes, predictions and most\n"
+	"                      sensitive tensors (model and sens-score's tensor\n"
+	"                      records), one line per model id\n"
 	"\n";
 
 /* after the shared options, which cli.c writes */
@@ -38,6 +44,7 @@ static const struct option long_opts[] = {
 	{"target", required_argument, NULL, 'T'},
 	{"map", required_argument, NULL, 'm'},
 	{"title", required_argument, NULL, OPT_TITLE},
+	{"compare", no_argument, NULL, 'C'},
 	{0},
 };
 
@@ -45,6 +52,8 @@ typedef struct state {
 	const char *target; /* chosen or NULL until the first pred */
 	long map_index;     /* -1: default */
 	const char *title;
+	bool compare;
+	qp_compare cmp;
 	qp_plot_point *pts;
 	int n_pts, cap_pts;
 	qp_recipe *recipes;
@@ -70,6 +79,9 @@ static int on_option(int opt, const char *arg, void *ctx, qp_err *e)
 		return 0;
 	case OPT_TITLE:
 		s->title = arg;
+		return 0;
+	case 'C':
+		s->compare = true;
 		return 0;
 	}
 	return qp_fail(e, "unknown option");
@@ -205,6 +217,8 @@ static int on_record(void *ctx, const qp_record *rec, qp_writer *w, qp_err *e)
 {
 	(void)w;
 	state *s = ctx;
+	if (s->compare)
+		return qp_compare_add(&s->cmp, rec, e);
 	if (qp_rec_is(rec, "recipe"))
 		return add_recipe(s, rec, e);
 	if (qp_rec_is(rec, "measure"))
@@ -231,20 +245,81 @@ static void state_free(state *s)
 	free(s->recipes);
 	free(s->frontier);
 	free(s->pts);
+	qp_compare_free(&s->cmp);
+}
+
+/* The document to -o or standard output, atomically; 0 or 1 (reported). */
+static int write_svg(const qp_buf *svg, const char *output)
+{
+	qp_err e;
+	qp_out out;
+	if (qp_out_open(&out, output, &e) < 0) {
+		qp_report("rec-plot", output, e.msg);
+		return 1;
+	}
+	int status = 0;
+	size_t off = 0;
+	while (off < svg->len) {
+		ssize_t n = write(out.fd, svg->p + off, svg->len - off);
+		if (n < 0) {
+			qp_fail_errno(&e, "write");
+			status = 1;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (status == 0 && qp_out_commit(&out, &e) < 0)
+		status = 1;
+	if (status != 0) {
+		qp_report("rec-plot", output ? output : "standard output", e.msg);
+		qp_out_abort(&out);
+	}
+	return status;
+}
+
+/* --compare: the table of checkpoints once every record is read. */
+static int plot_compare(state *s, const qp_common *c)
+{
+	qp_err e;
+	if (s->cmp.n_rows == 0) {
+		qp_report("rec-plot", NULL,
+			  "nothing to compare: no model, scored tensor or predicted recipe records (--compare)");
+		return 1;
+	}
+	s->cmp.title = s->title;
+	qp_buf svg = {0};
+	int rc = qp_plot_compare_svg(&s->cmp, &svg, &e);
+	if (rc == 0 && svg.oom)
+		rc = qp_fail(&e, "out of memory");
+	if (rc != 0)
+		qp_report("rec-plot", NULL, e.msg);
+	int status = rc != 0 ? 1 : write_svg(&svg, c->output);
+	qp_buf_free(&svg);
+	return status;
 }
 
 int main(int argc, char **argv)
 {
 	state s = {.map_index = -1};
-	qp_tool tool = {"rec-plot", usage, "T:m:", long_opts, on_option, &s, usage_end};
+	qp_tool tool = {"rec-plot", usage, "T:m:C", long_opts, on_option, &s, usage_end};
 	qp_common c;
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)
 		return st;
+	if (s.compare && s.map_index >= 0) {
+		qp_reportf("rec-plot", NULL, "--map and --compare do not go together (a comparison has no map)");
+		return 2;
+	}
+	qp_compare_init(&s.cmp, s.target);
 	qp_filter f = {.prog = "rec-plot", .on_record = on_record, .ctx = &s};
 	if (qp_filter_run(&f, &c, NULL) != 0) {
 		state_free(&s);
 		return 1;
+	}
+	if (s.compare) {
+		int status = plot_compare(&s, &c);
+		state_free(&s);
+		return status;
 	}
 	qp_err e;
 	if (s.map_index > s.n_recipes) {
@@ -275,30 +350,7 @@ int main(int argc, char **argv)
 		state_free(&s);
 		return 1;
 	}
-	qp_out out;
-	if (qp_out_open(&out, c.output, &e) < 0) {
-		qp_report("rec-plot", c.output, e.msg);
-		qp_buf_free(&svg);
-		state_free(&s);
-		return 1;
-	}
-	int status = 0;
-	size_t off = 0;
-	while (off < svg.len) {
-		ssize_t n = write(out.fd, svg.p + off, svg.len - off);
-		if (n < 0) {
-			qp_fail_errno(&e, "write");
-			status = 1;
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (status == 0 && qp_out_commit(&out, &e) < 0)
-		status = 1;
-	if (status != 0) {
-		qp_report("rec-plot", c.output ? c.output : "standard output", e.msg);
-		qp_out_abort(&out);
-	}
+	int status = write_svg(&svg, c.output);
 	qp_buf_free(&svg);
 	state_free(&s);
 	return status;

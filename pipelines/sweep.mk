@@ -14,6 +14,10 @@
 # the table SWEEP_OUT/sweep.tsv: one row per checkpoint with its size in
 # bytes, its parameter count, for each budget the recipe's bytes and
 # predicted loss with its interval, and its three most sensitive tensors.
+# SWEEP_OUT/sweep.svg is the same comparison as a picture (rec-plot
+# --compare): the predictions with their intervals, checkpoint by
+# checkpoint, one series per budget, above the table.  Both are rewritten
+# only when a checkpoint's outputs, the checkpoints or the budgets change.
 
 CHECKPOINT_LIST ?=
 CHECKPOINTS     ?= $(if $(CHECKPOINT_LIST),$(shell grep -v '^[[:space:]]*\(\#\|$$\)' $(CHECKPOINT_LIST)))
@@ -31,9 +35,9 @@ sweep_name = $(shell echo '$(basename $(notdir $(1)))' | sed 's/-[0-9]\{5\}-of-[
 sweep_names := $(foreach c,$(CHECKPOINTS),$(call sweep_name,$(c)))
 sweep_prog = $(if $(QP_BIN),$(QP_BIN)/$(1),$(1))
 
-.PHONY: sweep-all sweep-table $(addprefix sweep-job-,$(sweep_names))
+.PHONY: sweep-all sweep-table $(addprefix sweep-job-,$(sweep_names)) FORCE
 
-sweep-all: $(SWEEP_OUT)/sweep.tsv
+sweep-all: $(SWEEP_OUT)/sweep.tsv $(SWEEP_OUT)/sweep.svg
 
 ifneq ($(words $(sweep_names)),$(words $(sort $(sweep_names))))
 $(error sweep.mk: two checkpoints have the same name ($(sweep_names)); rename one)
@@ -48,9 +52,21 @@ sweep-job-$(call sweep_name,$(1)):
 endef
 $(foreach c,$(CHECKPOINTS),$(eval $(call sweep_job,$(c))))
 
-$(SWEEP_OUT)/sweep.tsv: $(addprefix sweep-job-,$(sweep_names))
+# The sub-makes run every time (they decide what is stale); a table is
+# rewritten only when one of its inputs is newer, the list of checkpoints
+# and budgets kept in a stamp that changes only when the list does.
+sweep_recipes = $(foreach n,$(sweep_names),$(foreach b,$(BUDGETS),$(SWEEP_OUT)/$(n)/$(n).$(b).recipe.mp))
+sweep_inputs = $(SWEEP_OUT)/.table $(foreach n,$(sweep_names),$(SWEEP_OUT)/$(n)/$(n).dump.mp \
+	$(SWEEP_OUT)/$(n)/$(n).sens.mp) $(sweep_recipes)
+sweep_fresh = [ -f $@ ] && [ -z "$$(find $(sweep_inputs) -newer $@ 2>/dev/null)" ]
+
+$(SWEEP_OUT)/.table: FORCE
 	@test -n '$(CHECKPOINTS)' || { echo 'sweep.mk: set CHECKPOINTS= or CHECKPOINT_LIST=' >&2; exit 2; }
-	@{ printf 'checkpoint\tn_bytes\tn_params'; \
+	@mkdir -p $(SWEEP_OUT)
+	@v='$(sweep_names) / $(BUDGETS)'; [ -f $@ ] && [ "$$(cat $@)" = "$$v" ] || printf '%s\n' "$$v" >$@
+
+$(SWEEP_OUT)/sweep.tsv: $(addprefix sweep-job-,$(sweep_names)) $(SWEEP_OUT)/.table
+	@$(sweep_fresh) || { { printf 'checkpoint\tn_bytes\tn_params'; \
 	   for b in $(BUDGETS); do printf '\t%s.n_bytes\t%s.pred\t%s.lo\t%s.hi' $$b $$b $$b $$b; done; \
 	   printf '\tmost_sensitive\n'; \
 	   for n in $(sweep_names); do \
@@ -65,5 +81,20 @@ $(SWEEP_OUT)/sweep.tsv: $(addprefix sweep-job-,$(sweep_names))
 	     done; \
 	     $(call sweep_prog,rec-show) --tsv -H -f sens.score,name $$d/$$n.sens.mp | sort -t '	' -k1,1gr -k2,2 | \
 	       head -n 3 | cut -f2 | paste -sd, -; \
-	   done; } >$@.tmp && mv $@.tmp $@
-	@echo "quantpipe: $@"
+	   done; } >$@.tmp && mv $@.tmp $@ && echo "quantpipe: $@"; }
+
+# The recipe records carry their model's records (model, scored tensors);
+# a checkpoint without recipes (SWEEP_TARGET=qp-qerr) is drawn from its
+# sens-score records: its size and most sensitive tensors.
+$(SWEEP_OUT)/sweep.svg: $(addprefix sweep-job-,$(sweep_names)) $(SWEEP_OUT)/.table
+	@$(sweep_fresh) || { set --; \
+	   for n in $(sweep_names); do \
+	     d=$(SWEEP_OUT)/$$n; found=; \
+	     for b in $(BUDGETS); do [ -f $$d/$$n.$$b.recipe.mp ] && { set -- "$$@" $$d/$$n.$$b.recipe.mp; found=1; }; done; \
+	     [ -n "$$found" ] || set -- "$$@" $$d/$$n.sens.mp; \
+	   done; \
+	   $(call sweep_prog,rec-plot) -q --compare \
+	     --title 'quantpipe sweep: $(words $(sweep_names)) checkpoints at $(BUDGETS)' -o $@ "$$@" && \
+	   echo "quantpipe: $@"; }
+
+FORCE:

@@ -68,10 +68,61 @@ test_expect_success 'with ln_ppl_ratio as the target, values <= 0 give a linear 
 	! grep -q "log scale" ln.svg
 '
 
+# Two checkpoints for --compare: a model record each, scored tensors (one
+# of them twice, as recipe files pass tensor records on), recipes at a bpw
+# and a size budget, one with another target, one without a prediction.
+{
+	echo '{"kind":"meta","schema":1,"tool":"hand","version":"0","argv":[]}'
+	for m in "a<1>.gguf" b.gguf; do
+		echo '{"kind":"model","id":"'$m'","n_bytes":3145728,"n_params":2000000}'
+		for t in w1:0.5 w2:0.9 w3:0.1 w4:0.7 w2:0.9; do
+			echo '{"kind":"tensor","model":"'$m'","name":"'${t%:*}'","shape":[4],"type":"F32","sens":{"score":'${t#*:}'}}'
+		done
+	done
+	echo '{"kind":"recipe","model":"a<1>.gguf","source":"recipe-emit","budget":{"bpw":4.5},"n_bytes":1048576,"bpw":4.5,"types":{},"pred":{"target":"kld_mean","value":0.0123456,"lo":0.01,"hi":0.02}}'
+	echo '{"kind":"recipe","model":"b.gguf","source":"recipe-emit","budget":{"bpw":4.5},"n_bytes":2097152,"bpw":4.5,"types":{},"pred":{"target":"kld_mean","value":0.03,"lo":0.02,"hi":0.05}}'
+	echo '{"kind":"recipe","model":"b.gguf","source":"recipe-emit","budget":{"bpw":4.5},"n_bytes":1,"bpw":4.5,"types":{},"pred":{"target":"kld_mean","value":9,"lo":8,"hi":10}}'
+	echo '{"kind":"recipe","model":"b.gguf","source":"recipe-emit","budget":{"bytes":3221225472},"n_bytes":3000000000,"bpw":3.1,"types":{},"pred":{"target":"kld_mean","value":0.2}}'
+	echo '{"kind":"recipe","model":"b.gguf","source":"mix:Q4_K_M","n_bytes":5,"bpw":4.9,"types":{},"pred":{"target":"kld_mean","value":0.04,"lo":0.03,"hi":0.06}}'
+	echo '{"kind":"recipe","model":"b.gguf","source":"recipe-emit","budget":{"bpw":2},"n_bytes":5,"bpw":2,"types":{},"pred":{"target":"ln_ppl_ratio","value":0.5}}'
+	echo '{"kind":"recipe","model":"a<1>.gguf","source":"recipe-emit","budget":{"bpw":3},"n_bytes":5,"bpw":3,"types":{}}'
+} >cmp.jsonl
+rec-show --from-json cmp.jsonl >cmp.mp || exit 1
+
+test_expect_success '--compare: a row per model id, a column per budget, the most sensitive tensors' '
+	rec-plot --compare --title "two & more" -o c.svg cmp.mp &&
+	test $(grep -c "<svg" c.svg) = 1 && grep -q "two &amp; more" c.svg &&
+	grep -q ">a&lt;1&gt;.gguf<" c.svg && grep -q ">b.gguf<" c.svg &&
+	grep -qF ">0.01235 [0.01, 0.02], 1.00 MiB<" c.svg &&
+	grep -qF ">0.03 [0.02, 0.05], 2.00 MiB<" c.svg && ! grep -qF ">9 [8, 10]" c.svg &&
+	grep -q ">3 GiB: pred \[lo, hi\], size<" c.svg && grep -qF ">0.2, 2861.02 MiB<" c.svg &&
+	grep -q ">mix:Q4_K_M: pred" c.svg &&
+	! grep -q "2 bpw" c.svg && ! grep -q ">3 bpw" c.svg &&
+	test $(grep -c ">w2, w4, w1<" c.svg) = 2 &&
+	test $(grep -c ">3.00<" c.svg) = 2 && grep -q ">2<" c.svg &&
+	grep -q ">-<" c.svg
+'
+
+test_expect_success '--compare -T ln_ppl_ratio keeps that target only; the output is deterministic' '
+	rec-plot -C -T ln_ppl_ratio cmp.mp >ln-c.svg &&
+	grep -qF ">0.5, 0.00 MiB<" ln-c.svg && ! grep -qF "0.01235" ln-c.svg &&
+	rec-plot -C --title "two & more" <cmp.mp | cmp - c.svg
+'
+
+test_expect_success '--compare: nothing to compare, a recipe without a model, --map with it' '
+	grep "\"measure\"" in.jsonl | rec-show --from-json >m.mp &&
+	test_must_fail 1 rec-plot -C -o n.svg m.mp 2>err && test_one_error_line err &&
+	grep -q "nothing to compare" err && ! test -e n.svg &&
+	echo "{\"kind\":\"recipe\",\"source\":\"s\",\"n_bytes\":1,\"bpw\":1,\"types\":{},\"pred\":{\"value\":1}}" |
+		rec-show --from-json >nomodel.mp &&
+	test_must_fail 1 rec-plot -C nomodel.mp 2>err && test_one_error_line err && grep -q "\"model\" is missing" err &&
+	test_must_fail 2 rec-plot -C -m 1 cmp.mp 2>err && test_one_error_line err
+'
+
 have_tool xmllint; st=$?
 if [ $st -eq 0 ]; then
 test_expect_success 'xmllint: well-formed' '
-	xmllint --noout p.svg && xmllint --noout nomap.svg && xmllint --noout ln.svg
+	xmllint --noout p.svg && xmllint --noout nomap.svg && xmllint --noout ln.svg && xmllint --noout c.svg
 '
 elif [ $st -eq 2 ]; then
 test_expect_success 'xmllint is installed in CI' 'false'
@@ -82,6 +133,7 @@ fi
 have_tool rsvg-convert; st=$?
 if [ $st -eq 0 ]; then
 test_expect_success 'rsvg-convert renders it, and the picture is not blank' '
+	rsvg-convert c.svg -o c.png && test -s c.png &&
 	rsvg-convert p.svg -o p.png &&
 	printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"%s\"><rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/></svg>\n" \
 		$(sed -n "s/.*<svg[^>]* height=\"\([0-9]*\)\".*/\1/p" p.svg) >blank.svg &&

@@ -126,6 +126,59 @@ test_expect_success 'sweep.mk: the job over two checkpoints and one table compar
 	test "$(cut -f8 sweep-out/sweep.tsv | sed -n 2p | tr , "\n" | wc -l)" = 3
 '
 
+# xmllint and rsvg-convert come from libxml2-utils and librsvg2-bin
+# (.ci/deps.sh): outside CI a missing one is left out, in CI it fails.
+svg_valid() {
+	for t in xmllint rsvg-convert; do
+		command -v $t >/dev/null 2>&1 && continue
+		[ "${CI:-}" = true ] && { echo "CI: $t missing" >&2; return 1; }
+	done
+	if command -v xmllint >/dev/null 2>&1; then xmllint --noout "$1" || return 1; fi
+	if command -v rsvg-convert >/dev/null 2>&1; then rsvg-convert "$1" -o "$1.png" && test -s "$1.png" || return 1; fi
+}
+
+test_expect_success 'sweep.mk: the same comparison as one valid SVG naming every checkpoint and prediction' '
+	test -s sweep-out/sweep.svg && svg_valid sweep-out/sweep.svg &&
+	test $(grep -c "<svg" sweep-out/sweep.svg) = 1 &&
+	for n in tiny other; do
+		grep -q ">$n.gguf<" sweep-out/sweep.svg || { echo "no $n in the SVG"; return 1; }
+		set -- $(rec-show --tsv -H -k recipe -f pred.value,pred.lo,pred.hi sweep-out/$n/$n.4.5.recipe.mp) &&
+		cell=$(awk -v v=$1 -v lo=$2 -v hi=$3 "BEGIN { printf \"%.4g [%.4g, %.4g]\", v, lo, hi }") &&
+		grep -qF ">$cell, " sweep-out/sweep.svg || { echo "no \"$cell\" for $n"; return 1; }
+		top=$(sed -n "/^$n	/p" sweep-out/sweep.tsv | cut -f8 | sed "s/,/, /g") &&
+		grep -q ">$top<" sweep-out/sweep.svg || { echo "no \"$top\" for $n"; return 1; }
+	done
+'
+
+sweep() {
+	make --no-print-directory -j2 -f "$QP_TOP/pipelines/sweep.mk" QP_BIN="$QP_BIN" \
+		CHECKPOINTS="tiny.gguf other.gguf" TYPES=Q3_K,Q4_K,Q6_K QP_COMPARE= "$@"
+}
+
+test_expect_success 'sweep.mk: nothing changed, neither table is rewritten' '
+	svg=$(stamp sweep-out/sweep.svg) && tsv=$(stamp sweep-out/sweep.tsv) &&
+	sweep BUDGETS=4.5 >log &&
+	! grep "^quantpipe:" log &&
+	test "$(stamp sweep-out/sweep.svg)" = "$svg" && test "$(stamp sweep-out/sweep.tsv)" = "$tsv"
+'
+
+test_expect_success 'sweep.mk: a changed checkpoint redraws the picture with its new figures' '
+	cp sweep-out/sweep.svg before.svg &&
+	gguf-synth --seed 3 -o other.gguf && sweep BUDGETS=4.5 >log &&
+	grep -q "^quantpipe: sweep-out/sweep.svg" log && ! cmp -s before.svg sweep-out/sweep.svg &&
+	set -- $(rec-show --tsv -H -k recipe -f pred.value,pred.lo,pred.hi sweep-out/other/other.4.5.recipe.mp) &&
+	cell=$(awk -v v=$1 -v lo=$2 -v hi=$3 "BEGIN { printf \"%.4g [%.4g, %.4g]\", v, lo, hi }") &&
+	grep -qF ">$cell, " sweep-out/sweep.svg && svg_valid sweep-out/sweep.svg
+'
+
+test_expect_success 'sweep.mk: another budget list redraws both tables, a column per budget' '
+	sweep BUDGETS="4.5 3.5" >log &&
+	grep -q "^quantpipe: sweep-out/sweep.svg" log && grep -q "^quantpipe: sweep-out/sweep.tsv" log &&
+	grep -q ">3.5 bpw: pred" sweep-out/sweep.svg && grep -q ">4.5 bpw: pred" sweep-out/sweep.svg &&
+	head -n 1 sweep-out/sweep.tsv | grep -q "3.5.pred" &&
+	sweep BUDGETS=4.5 >log && ! grep -q "3.5 bpw" sweep-out/sweep.svg
+'
+
 test_expect_success 'without MODEL the fragment says what to set' '
 	test_must_fail qpmake qp-qerr 2>err && grep "set MODEL=" err
 '

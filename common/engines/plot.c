@@ -144,6 +144,8 @@ static void set_axes(const qp_plot *p, axes *a)
 	}
 }
 
+static void draw_y_axis(const axes *a, const char *label, qp_buf *b);
+
 static void draw_axes(const qp_plot *p, const axes *a, qp_buf *b)
 {
 	qp_buf_printf(b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"none\" stroke=\"#333\"/>\n",
@@ -184,6 +186,13 @@ static void draw_axes(const qp_plot *p, const axes *a, qp_buf *b)
 	if (top)
 		qp_buf_printf(b, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" fill=\"#555\">file size, MiB</text>\n",
 			      (PX0 + PX1) / 2, PY0 - 22);
+	draw_y_axis(a, p->y_label, b);
+}
+
+static void draw_y_axis(const axes *a, const char *label, qp_buf *b)
+{
+	double t[64];
+	int n;
 	if (a->ylog) {
 		for (int d = (int)a->y0; d <= (int)a->y1; d++) {
 			for (int k = 1; k <= 9; k++) {
@@ -208,7 +217,7 @@ static void draw_axes(const qp_plot *p, const axes *a, qp_buf *b)
 	}
 	qp_buf_printf(b, "<text transform=\"translate(%.2f %.2f) rotate(-90)\" text-anchor=\"middle\">",
 		      PX0 - 58, (PY0 + PY1) / 2);
-	put_escaped(b, p->y_label ? p->y_label : "predicted loss");
+	put_escaped(b, label ? label : "predicted loss");
 	qp_buf_puts(b, a->ylog ? " (log scale)</text>\n" : "</text>\n");
 }
 
@@ -437,6 +446,19 @@ static int draw_map(const qp_plot *p, double top, qp_buf *b, double *height,
 	return 0;
 }
 
+/* The document around body (which is freed). */
+static void put_document(qp_buf *out, qp_buf *body, double width, double height)
+{
+	qp_buf_printf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		      "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" height=\"%.0f\" "
+		      "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"11\">\n"
+		      "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n",
+		      ceil(width), ceil(height), ceil(width), ceil(height));
+	qp_buf_append(out, body->p, body->len);
+	qp_buf_puts(out, "</svg>\n");
+	qp_buf_free(body);
+}
+
 int qp_plot_svg(const qp_plot *p, qp_buf *out, qp_err *e)
 {
 	axes a;
@@ -461,13 +483,191 @@ int qp_plot_svg(const qp_plot *p, qp_buf *out, qp_err *e)
 		}
 		h += mh;
 	}
-	qp_buf_printf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		      "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" height=\"%.0f\" "
-		      "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"11\">\n"
-		      "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n",
-		      W, ceil(h), W, ceil(h));
-	qp_buf_append(out, body.p, body.len);
-	qp_buf_puts(out, "</svg>\n");
-	qp_buf_free(&body);
+	put_document(out, &body, W, h);
+	return 0;
+}
+
+/* ---- a comparison of checkpoints -------------------------------------- */
+
+static const char *const series_colour[8] = {
+	"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+};
+
+static const qp_compare_cell *cell_at(const qp_compare_row *r, int col)
+{
+	for (int i = 0; i < r->n_cells; i++)
+		if (r->cells[i].col == col)
+			return &r->cells[i];
+	return NULL;
+}
+
+/* The middle of checkpoint i's slot on the x axis, and its series j
+ * side by side around it. */
+static double slot_x(const qp_compare *c, int i)
+{
+	return PX0 + (i + 0.5) * (PX1 - PX0) / c->n_rows;
+}
+
+static double series_x(const qp_compare *c, int i, int j)
+{
+	double step = fmin(10, (PX1 - PX0) / c->n_rows / (c->n_cols + 1));
+	return slot_x(c, i) + (j - (c->n_cols - 1) / 2.0) * step;
+}
+
+static void put_num(qp_buf *b, double v)
+{
+	qp_buf_printf(b, "%.4g", v);
+}
+
+static void put_cell_text(qp_buf *b, const qp_compare_cell *q)
+{
+	put_num(b, q->y);
+	if (q->has_interval) {
+		qp_buf_puts(b, " [");
+		put_num(b, q->lo);
+		qp_buf_puts(b, ", ");
+		put_num(b, q->hi);
+		qp_buf_puts(b, "]");
+	}
+	if (q->n_bytes > 0)
+		qp_buf_printf(b, ", %.2f MiB", q->n_bytes / 1048576.0);
+}
+
+/* The loss axis, chosen as the frontier panel chooses it. */
+static int compare_axes(const qp_compare *c, axes *a, qp_err *e)
+{
+	int n = 0;
+	for (int i = 0; i < c->n_rows; i++)
+		n += c->rows[i].n_cells;
+	qp_plot_point *pts = calloc(n ? (size_t)n : 1, sizeof *pts);
+	if (!pts)
+		return qp_fail(e, "out of memory");
+	int k = 0;
+	for (int i = 0; i < c->n_rows; i++)
+		for (int j = 0; j < c->rows[i].n_cells; j++) {
+			const qp_compare_cell *q = &c->rows[i].cells[j];
+			pts[k++] = (qp_plot_point){.kind = QP_PLOT_NAMED, .bpw = i, .y = q->y, .lo = q->lo,
+						   .hi = q->hi, .has_interval = q->has_interval};
+		}
+	qp_plot pp = {.pts = pts, .n_pts = n};
+	set_axes(&pp, a);
+	free(pts);
+	return 0;
+}
+
+int qp_plot_compare_svg(const qp_compare *c, qp_buf *out, qp_err *e)
+{
+	if (c->n_rows == 0)
+		return qp_fail(e, "no checkpoint to compare");
+	axes a;
+	if (compare_axes(c, &a, e) != 0)
+		return -1;
+	qp_buf body = {0};
+	qp_buf_printf(&body, "<text x=\"%.2f\" y=\"24\" font-size=\"15\">", PX0);
+	put_escaped(&body, c->title ? c->title : "quantpipe: checkpoints compared");
+	qp_buf_puts(&body, "</text>\n");
+	qp_buf_printf(&body, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"none\" stroke=\"#333\"/>\n",
+		      PX0, PY0, PX1 - PX0, PY1 - PY0);
+	char ylabel[64];
+	snprintf(ylabel, sizeof ylabel, "predicted %s", c->target[0] ? c->target : "loss");
+	draw_y_axis(&a, ylabel, &body);
+	/* checkpoints along x, named while the names fit (the points' titles
+	 * and the table always name them) */
+	bool labels = c->n_rows <= 60;
+	for (int i = 0; i < c->n_rows; i++) {
+		double x = slot_x(c, i), edge = x - (PX1 - PX0) / c->n_rows / 2;
+		if (i > 0)
+			qp_buf_printf(&body, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#eee\"/>\n",
+				      edge, PY0, edge, PY1);
+		if (labels) {
+			qp_buf_printf(&body, "<text transform=\"translate(%.2f %.2f) rotate(-30)\" text-anchor=\"end\" font-size=\"10\">",
+				      x + 3, PY1 + 14);
+			put_escaped(&body, c->rows[i].id);
+			qp_buf_puts(&body, "</text>\n");
+		}
+	}
+	for (int i = 0; i < c->n_rows; i++) {
+		const qp_compare_row *r = &c->rows[i];
+		for (int j = 0; j < c->n_cols; j++) {
+			const qp_compare_cell *q = cell_at(r, j);
+			if (!q)
+				continue;
+			const char *col = series_colour[j % 8];
+			double x = series_x(c, i, j), y = clampy(&a, q->y);
+			qp_buf_puts(&body, "<g>\n<title>");
+			put_escaped(&body, r->id);
+			qp_buf_puts(&body, " at ");
+			put_escaped(&body, c->cols[j]);
+			qp_buf_puts(&body, ": ");
+			put_cell_text(&body, q);
+			qp_buf_puts(&body, "</title>\n");
+			if (q->has_interval) {
+				double lo = clampy(&a, q->lo), hi = clampy(&a, q->hi);
+				qp_buf_printf(&body, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\"/>\n",
+					      x, lo, x, hi, col);
+				qp_buf_printf(&body, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\"/>\n",
+					      x - 2, lo, x + 2, lo, col);
+				qp_buf_printf(&body, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\"/>\n",
+					      x - 2, hi, x + 2, hi, col);
+			}
+			qp_buf_printf(&body, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"%s\"/>\n</g>\n", x, y, col);
+		}
+	}
+	/* legend: one series per column */
+	for (int j = 0; j < c->n_cols; j++) {
+		double x = PX1 + 14, y = PY0 + 8 + j * 18;
+		qp_buf_printf(&body, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"%s\"/>\n", x + 10, y, series_colour[j % 8]);
+		qp_buf_printf(&body, "<text x=\"%.2f\" y=\"%.2f\">", x + 22, y + 4);
+		put_escaped(&body, c->cols[j]);
+		qp_buf_puts(&body, " (predicted, interval)</text>\n");
+	}
+	/* the table: one line per checkpoint, every checkpoint */
+	const double top = PY1 + 110, rh = 16, id_x = 20, size_x = id_x + 220, params_x = size_x + 80,
+		     cells_x = params_x + 80, cell_w = 230, sens_x = cells_x + c->n_cols * cell_w;
+	double width = fmax(W, sens_x + 420);
+	qp_buf_printf(&body, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"14\">checkpoints compared</text>\n", id_x,
+		      top - 26);
+	qp_buf_printf(&body, "<g font-weight=\"bold\">\n<text x=\"%.2f\" y=\"%.2f\">checkpoint</text>\n"
+		      "<text x=\"%.2f\" y=\"%.2f\">file MiB</text>\n<text x=\"%.2f\" y=\"%.2f\">params (M)</text>\n",
+		      id_x, top, size_x, top, params_x, top);
+	for (int j = 0; j < c->n_cols; j++) {
+		qp_buf_printf(&body, "<text x=\"%.2f\" y=\"%.2f\" fill=\"%s\">", cells_x + j * cell_w, top,
+			      series_colour[j % 8]);
+		put_escaped(&body, c->cols[j]);
+		qp_buf_puts(&body, ": pred [lo, hi], size</text>\n");
+	}
+	qp_buf_printf(&body, "<text x=\"%.2f\" y=\"%.2f\">most sensitive tensors</text>\n</g>\n", sens_x, top);
+	for (int i = 0; i < c->n_rows; i++) {
+		const qp_compare_row *r = &c->rows[i];
+		double y = top + (i + 1) * rh;
+		if (i % 2 == 0)
+			qp_buf_printf(&body, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#f4f4f4\"/>\n",
+				      id_x - 4, y - 12, width - id_x, rh);
+		qp_buf_printf(&body, "<text x=\"%.2f\" y=\"%.2f\">", id_x, y);
+		put_escaped(&body, r->id);
+		qp_buf_puts(&body, "</text>\n");
+		if (r->n_bytes >= 0)
+			qp_buf_printf(&body, "<text x=\"%.2f\" y=\"%.2f\">%.2f</text>\n", size_x, y, r->n_bytes / 1048576.0);
+		if (r->n_params >= 0)
+			qp_buf_printf(&body, "<text x=\"%.2f\" y=\"%.2f\">%.4g</text>\n", params_x, y, r->n_params / 1e6);
+		for (int j = 0; j < c->n_cols; j++) {
+			const qp_compare_cell *q = cell_at(r, j);
+			qp_buf_printf(&body, "<text x=\"%.2f\" y=\"%.2f\">", cells_x + j * cell_w, y);
+			if (q)
+				put_cell_text(&body, q);
+			else
+				qp_buf_puts(&body, "-");
+			qp_buf_puts(&body, "</text>\n");
+		}
+		qp_buf_printf(&body, "<text x=\"%.2f\" y=\"%.2f\">", sens_x, y);
+		for (int k = 0; k < r->n_top; k++) {
+			if (k)
+				qp_buf_puts(&body, ", ");
+			put_escaped(&body, r->top[k]);
+		}
+		qp_buf_puts(&body, "</text>\n");
+	}
+	double h = top + (c->n_rows + 2) * rh;
+	put_document(out, &body, width, h);
 	return 0;
 }

@@ -11,6 +11,14 @@
  * value is positive.  Panel 2, when a map recipe is given, is a layer x
  * role grid of that recipe's types, coloured by bits per weight, with a
  * legend.  Text is XML-escaped.
+ *
+ * qp_plot_compare_svg() draws a comparison of checkpoints, the same way
+ * (plain, deterministic, escaped): panel 1 is each checkpoint's predicted
+ * loss with its interval, one coloured series per column (a budget), the
+ * checkpoints along the x axis; below it a table with one line per
+ * checkpoint: its file size and parameter count, for each column the
+ * prediction [lo, hi] and the recipe's size, and its most sensitive
+ * tensors.  Every checkpoint is in the table whatever their number.
  */
 #ifndef QP_PLOT_H
 #define QP_PLOT_H
@@ -47,6 +55,38 @@ typedef struct qp_plot {
 } qp_plot;
 
 int qp_plot_svg(const qp_plot *p, qp_buf *out, qp_err *e);
+
+/* One checkpoint's recipe in one column of a comparison. */
+typedef struct qp_compare_cell {
+	int col;
+	double n_bytes, bpw;
+	double y, lo, hi;
+	bool has_interval;
+} qp_compare_cell;
+
+#define QP_COMPARE_TOP 3
+
+typedef struct qp_compare_row {
+	char *id;                  /* the model's id */
+	double n_bytes, n_params;  /* < 0: no model record seen */
+	qp_compare_cell *cells;    /* at most one per column */
+	int n_cells, cap_cells;
+	int n_top;                 /* most sensitive first */
+	char *top[QP_COMPARE_TOP];
+	double top_score[QP_COMPARE_TOP];
+} qp_compare_row;
+
+typedef struct qp_compare {
+	const char *title;
+	char target[16];           /* "" until chosen */
+	char **cols;               /* "4.5 bpw", "3 GiB", "mix:Q4_K_M" */
+	int n_cols, cap_cols;
+	qp_compare_row *rows;      /* in order of first appearance */
+	int n_rows, cap_rows;
+	int last_row;              /* lookup cache: records come by model */
+} qp_compare;
+
+int qp_plot_compare_svg(const qp_compare *c, qp_buf *out, qp_err *e);
 
 /* A colour for a type (by its nominal bits per weight), "#rrggbb". */
 void qp_plot_type_colour(uint32_t type, char out[8]);
