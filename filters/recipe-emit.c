@@ -177,7 +177,7 @@ static int read_text(const char *path, qp_buf *b, qp_err *e)
 		return -1;
 	if (map.size > ((size_t)64 << 20)) {
 		qp_map_close(&map);
-		return qp_fail(e, "%s: larger than 64 MiB", path);
+		return qp_fail(e, "larger than 64 MiB");
 	}
 	if (map.size)
 		qp_buf_append(b, map.data, map.size);
@@ -192,8 +192,9 @@ static int add_rule(qp_opt_rule *v, int *n, const char *arg, bool want_type,
 {
 	if (*n == MAX_RULES)
 		return qp_fail(e, "at most %d rules of one kind", MAX_RULES);
-	if (qp_opt_rule_parse(arg, want_type, &v[*n], e))
-		return -1;
+	int st = qp_opt_rule_parse(arg, want_type, &v[*n], e);
+	if (st)
+		return st; /* QP_ERR_INPUT: the regex does not compile */
 	(*n)++;
 	return 0;
 }
@@ -267,10 +268,12 @@ static int on_option(int opt, const char *arg, void *ctx, qp_err *e)
 	case OPT_TT_FILE: {
 		qp_buf b = {0};
 		int st = read_text(arg, &b, e);
-		if (!st && qp_ttfile_parse(b.p, b.len, &o->rules, e))
-			st = qp_fail_prefix(e, "%s", arg);
+		if (!st)
+			st = qp_ttfile_parse(b.p, b.len, &o->rules, e);
+		if (st)
+			qp_fail_prefix(e, "%s", arg);
 		qp_buf_free(&b);
-		return st;
+		return st ? QP_ERR_INPUT : 0; /* a file is input, not usage */
 	}
 	}
 	return qp_fail(e, "unknown option");

@@ -133,8 +133,18 @@ test_expect_success 'bad input: exit 1, one line naming what, no half-written -o
 		test_one_error_line err && grep -q "$f: line $line" err && test ! -e out.mp || { cat err; return 1; }
 	done &&
 	printf "attn_q=q4_k\nffn_down=q9_9\n" >badtt &&
-	test_must_fail 2 recipe-emit --mix Q4_K_M --tensor-type-file badtt <tiny.mp 2>err &&
-	grep -q "badtt: line 2" err &&
+	printf "attn_q=q4_k\nffn_(down=q8_0\n" >badtt2 &&
+	for f in badtt badtt2; do
+		test_must_fail 1 recipe-emit --mix Q4_K_M --tensor-type-file $f -o out.mp <tiny.mp 2>err &&
+		test_one_error_line err && grep -q "^recipe-emit: $f: line 2: " err && ! test -e out.mp ||
+			{ cat err; return 1; }
+	done &&
+	test_must_fail 1 recipe-emit --mix Q4_K_M --tensor-type-file missing.tt <tiny.mp 2>err &&
+	test_one_error_line err && grep -q "^recipe-emit: missing.tt: " err &&
+	for p in "ffn_(down" "attn_[q" "a**" "x\\"; do
+		test_must_fail 1 recipe-emit --mix Q4_K_M --tensor-type "$p=q8_0" -o out.mp <tiny.mp 2>err &&
+		test_one_error_line err && grep -q "bad pattern" err && ! test -e out.mp || { cat err; echo "$p"; return 1; }
+	done &&
 	test_must_fail 1 recipe-emit --from missing.recipe <tiny.mp 2>err && test_one_error_line err &&
 	test_must_fail 1 recipe-emit --from-gguf missing.gguf <tiny.mp 2>err && test_one_error_line err &&
 	rec-show -k tensor tiny.mp | rec-show --from-json >notensormodel.mp &&

@@ -86,9 +86,16 @@ test_expect_success 'a pin that contradicts a tie, tensors without qerr: one err
 	test_one_error_line err && grep -q "has no qerr measurement" err
 '
 
-test_expect_success 'bad options: unknown type, a regex that does not compile, two budgets' '
+test_expect_success 'a regex that does not compile is bad input: one error line, exit 1, no -o file' '
+	for o in "--pin blk\.(=Q4_K" "--min-type [a=Q4_K" "--max-type x{2=Q8_0" "--tie (blk"; do
+		test_must_fail 1 recipe-emit --bpw 5 $o -o out.mp tiny.mp 2>err &&
+		test_one_error_line err && grep -q "^recipe-emit: regular expression .* does not compile: " err &&
+		! test -e out.mp || { cat err; echo "$o"; return 1; }
+	done
+'
+
+test_expect_success 'bad options: unknown type, two budgets' '
 	test_must_fail 2 recipe-emit --bpw 5 --types Q4_K,Q9_K tiny.mp 2>err && grep -q "Q9_K" err &&
-	test_must_fail 2 recipe-emit --bpw 5 --pin "blk\.(=Q4_K" tiny.mp 2>err && grep -q "regular expression" err &&
 	test_must_fail 2 recipe-emit --pin "blk=Q4_Z" tiny.mp 2>err && grep -q "unknown type" err &&
 	test_must_fail 2 recipe-emit --bpw 5 --size 2M tiny.mp 2>err &&
 	test_must_fail 2 recipe-emit --size 2Q tiny.mp 2>err && grep -q "not a size" err &&

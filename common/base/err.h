@@ -22,6 +22,12 @@ typedef struct qp_err {
 	char msg[512];
 } qp_err;
 
+/* What the functions that document it return instead of -1 when the
+ * failure lies in what a well-formed value says rather than in its form
+ * (a regular expression that does not compile): a command line treats it
+ * as bad input (exit 1), not as bad usage (exit 2). */
+enum { QP_ERR_INPUT = -2 };
+
 /* Formats the message into e (if e is not NULL) and returns -1. */
 int qp_fail(qp_err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

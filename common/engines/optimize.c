@@ -72,10 +72,10 @@ int qp_opt_rule_parse(const char *arg, bool want_type, qp_opt_rule *r,
 	if (rc != 0) {
 		char msg[160];
 		regerror(rc, &r->re, msg, sizeof msg);
-		qp_fail(e, "regular expression '%s': %s", r->pattern, msg);
+		qp_fail(e, "regular expression '%s' does not compile: %s", r->pattern, msg);
 		free(r->pattern);
 		r->pattern = NULL;
-		return -1;
+		return QP_ERR_INPUT;
 	}
 	r->compiled = true;
 	return 0;

@@ -72,7 +72,9 @@ typedef struct qp_opt_config {
 	uint64_t node_limit; /* 0: mckp's default */
 } qp_opt_config;
 
-/* Compiles "REGEX=TYPE" (or, with want_type false, "REGEX") into r. */
+/* Compiles "REGEX=TYPE" (or, with want_type false, "REGEX") into r: -1
+ * for a malformed argument (empty, an unknown type), QP_ERR_INPUT when
+ * REGEX does not compile. */
 int qp_opt_rule_parse(const char *arg, bool want_type, qp_opt_rule *r,
 		      qp_err *e);
 void qp_opt_rule_free(qp_opt_rule *r);

@@ -212,7 +212,7 @@ int qp_llq_regex_check(const char *pat, qp_err *e)
 		} else if (c == '*' || c == '+' || c == '?' || c == '{') {
 			if (!repeatable)
 				return qp_fail(e, "'%c' at offset %zu has nothing to "
-					       "repeat", c, i);
+					       "repeat", c, i), QP_ERR_INPUT;
 			if (c == '{') {
 				char *end;
 				long lo = strtol(pat + i + 1, &end, 10), hi = lo;
@@ -245,8 +245,9 @@ int qp_llq_regex_check(const char *pat, qp_err *e)
 
 int qp_llq_ecma_to_ere(const char *pat, char *buf, size_t size, qp_err *e)
 {
-	if (qp_llq_regex_check(pat, e))
-		return -1;
+	int st = qp_llq_regex_check(pat, e);
+	if (st)
+		return st;
 	size_t n = 0;
 	if (size == 0)
 		return qp_fail(e, "pattern too long");
@@ -255,7 +256,7 @@ int qp_llq_ecma_to_ere(const char *pat, char *buf, size_t size, qp_err *e)
 		char c = pat[i];
 		if (c == '\\') {
 			if (!pat[i + 1])
-				return qp_fail(e, "pattern ends in a backslash");
+				return qp_fail(e, "pattern ends in a backslash"), QP_ERR_INPUT;
 			if (pat[i + 1] == 'x' && isxdigit((unsigned char)pat[i + 2]) &&
 			    isxdigit((unsigned char)pat[i + 3])) {
 				/* \xHH: the character itself */
@@ -286,12 +287,12 @@ int qp_llq_ecma_to_ere(const char *pat, char *buf, size_t size, qp_err *e)
 			bool first = true;
 			for (;; i++, first = false) {
 				if (!pat[i])
-					return qp_fail(e, "unterminated [");
+					return qp_fail(e, "unterminated ["), QP_ERR_INPUT;
 				if (pat[i] == ']')
 					break;
 				if (pat[i] == '\\') {
 					if (!pat[i + 1])
-						return qp_fail(e, "unterminated [");
+						return qp_fail(e, "unterminated ["), QP_ERR_INPUT;
 					i++;
 					if (escape_inside(pat[i], first, buf,
 							  size, &n, e))
@@ -299,7 +300,7 @@ int qp_llq_ecma_to_ere(const char *pat, char *buf, size_t size, qp_err *e)
 				} else if (pat[i] == '[' && pat[i + 1] == ':') {
 					const char *end = strstr(pat + i, ":]");
 					if (!end)
-						return qp_fail(e, "unterminated [:");
+						return qp_fail(e, "unterminated [:"), QP_ERR_INPUT;
 					size_t len = (size_t)(end + 2 - (pat + i));
 					if (n + len >= size)
 						return qp_fail(e, "pattern too long");
@@ -370,7 +371,7 @@ int qp_llq_rules_add(qp_llq_rules *r, const char *token, qp_err *e)
 	pat[len] = '\0';
 	int st = qp_llq_ecma_to_ere(pat, ere, ere_size, e);
 	if (st) {
-		qp_fail_prefix(e, "\"%s\"", token);
+		qp_fail_prefix(e, "\"%s\": bad pattern", token);
 		goto out;
 	}
 	if (r->n == r->cap) {
@@ -388,7 +389,8 @@ int qp_llq_rules_add(qp_llq_rules *r, const char *token, qp_err *e)
 	if (rc) {
 		char msg[128];
 		regerror(rc, &rule->re, msg, sizeof msg);
-		st = qp_fail(e, "\"%s\": bad pattern: %s", token, msg);
+		qp_fail(e, "\"%s\": bad pattern: %s", token, msg);
+		st = QP_ERR_INPUT;
 		goto out;
 	}
 	rule->pattern = pat;

@@ -73,7 +73,9 @@ typedef struct qp_llq_rules {
 void qp_llq_rules_free(qp_llq_rules *r);
 /* Adds one NAME=TYPE token exactly as llama-quantize's parse_tensor_type
  * reads it (split at the first '=', empty name or type refused, type
- * names case-insensitive). */
+ * names case-insensitive): -1 for a malformed token, an unknown type or
+ * a pattern using what has no POSIX translation (see below), QP_ERR_INPUT
+ * when NAME is not a valid regular expression. */
 int qp_llq_rules_add(qp_llq_rules *r, const char *token, qp_err *e);
 /* Index of the first rule whose pattern llama-quantize would find in
  * name, or -1. */
@@ -82,11 +84,14 @@ long qp_llq_rules_match(const qp_llq_rules *r, const char *name);
  * rejects anyway: a quantifier with nothing to repeat (at the start,
  * after '(' '|' '^' or another quantifier: "a++"), a bound above 255 or
  * more than two bounds, a pattern over 4096 bytes.  Used for our recipe
- * rules and llama-quantize's alike. */
+ * rules and llama-quantize's alike.  What ECMAScript rejects returns
+ * QP_ERR_INPUT (err.h), our limits -1. */
 int qp_llq_regex_check(const char *pattern, qp_err *e);
 /* Translates a lower-cased ECMAScript pattern into POSIX ERE text
  * (\d \w \s and their bracket forms, lazy quantifiers, (?: groups) into
- * buf; fails on what has no equivalent. */
+ * buf; fails with -1 on what has no equivalent, with QP_ERR_INPUT on
+ * what is no regular expression (nothing to repeat, an unterminated [,
+ * a trailing backslash). */
 int qp_llq_ecma_to_ere(const char *pattern, char *buf, size_t size,
 		       qp_err *e);
 

@@ -137,6 +137,14 @@ static int usage_error(const qp_tool *t, const char *msg)
 	return 2;
 }
 
+/* An option's value is well-formed but bad input: one line, exit 1. */
+static int option_input_error(const qp_tool *t, const char *msg)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: %s\n", t->name, msg);
+	return 1;
+}
+
 /* Long options: the tool's own followed by the shared ones. */
 static struct option *merged_long(const qp_tool *t)
 {
@@ -214,7 +222,10 @@ int qp_cli_parse(const qp_tool *t, int argc, char **argv, qp_common *c)
 			status = common_option(t, opt, c);
 		} else {
 			qp_err e;
-			if (t->on_option(opt, optarg, t->ctx, &e) < 0)
+			int rc = t->on_option(opt, optarg, t->ctx, &e);
+			if (rc == QP_ERR_INPUT)
+				status = option_input_error(t, e.msg);
+			else if (rc < 0)
 				status = usage_error(t, e.msg);
 		}
 	}

@@ -4,7 +4,7 @@
  *
  * Promise: options mean the same in every filter.  qp_cli_parse prints
  * --help to stdout (exit 0) and bad usage as one line plus a hint to stderr
- * (exit 2); --help and --version that cannot be written to stdout exit 1
+ * (exit 2), an option's bad input (QP_ERR_INPUT) as one line (exit 1); --help and --version that cannot be written to stdout exit 1
  * with one error line.  qp_out_open writes -o FILE (a regular file or a
  * new one) through a temporary file in the same folder that qp_out_commit
  * renames into place and qp_out_abort — or SIGINT, SIGTERM, SIGHUP —
@@ -40,8 +40,11 @@ typedef struct qp_tool {
 	const char *usage;
 	const char *short_opts;   /* the tool's own getopt letters */
 	const struct option *long_opts; /* the tool's own, {0} terminated */
-	/* Called for each of the tool's own options; returns 0, or -1 with
-	 * a message in e for a bad value (exit 2). */
+	/* Called for each of the tool's own options; returns 0, -1 with a
+	 * message in e for a bad value (exit 2), or QP_ERR_INPUT (err.h) with
+	 * a message for a well-formed value that is bad input: a regular
+	 * expression that does not compile, a file named that does not parse
+	 * (one error line, exit 1). */
 	int (*on_option)(int opt, const char *arg, void *ctx, qp_err *e);
 	void *ctx;
 	const char *usage_end;
