@@ -18,7 +18,8 @@
 #   LLAMA_CPP         folder of llama-quantize and llama-perplexity, or
 #   LLAMA_QUANTIZE, LLAMA_PERPLEXITY  the programs themselves
 #   EVAL_TEXT         the evaluation text (the same for every run)
-#   PPL_ARGS          llama-perplexity options (default -c 256 -t QP_THREADS)
+#   PPL_ARGS          llama-perplexity options (default -c 256 -t QP_THREADS;
+#                     add --chunks N for a quicker, noisier loop)
 #   CAL_PROPOSE       how many configurations to measure (default 6)
 #   CAL_OUT           folder of the loop's files (default qp-cal)
 #
