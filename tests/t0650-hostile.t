@@ -317,6 +317,17 @@ test_expect_success 'tar.gz: a flipped bit in the CRC-32 trailer is an error' '
 	fails_cleanly err "crc.tar.gz: .*gzip: incorrect data check"
 '
 
+test_expect_success 'a damaged compressed archive is called an archive, not "no GGUF nor an archive"' '
+	echo small >small.txt && tar cf small.tar small.txt &&
+	gzip -c small.tar >small.tar.gz && flip small.tar.gz -8 0x01 &&
+	xz -c m.tar >cut.tar.xz && head -c 200 cut.tar.xz >cut2.tar.xz &&
+	zstd -q -c m.tar >cut.tar.zst && head -c 100 cut.tar.zst >cut2.tar.zst &&
+	for f in small.tar.gz cut2.tar.xz cut2.tar.zst; do
+		test_must_fail 1 gguf-dump $f >out 2>err &&
+		fails_cleanly err "^gguf-dump: $f: archive: " && ! grep -q "nor an archive" err || return 1
+	done
+'
+
 test_expect_success 'tar.gz: a flipped length trailer is an error' '
 	cp m.tar.gz len.tar.gz && flip len.tar.gz -3 0x40 &&
 	test_must_fail 1 gguf-dump len.tar.gz >out 2>err &&

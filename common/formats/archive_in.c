@@ -158,6 +158,19 @@ static int gz_open(int fd, gz_stream **out, qp_err *e)
 	return 0;
 }
 
+/* The file says it is compressed or a zip (xz, zstd, bzip2, zip): when
+ * libarchive cannot open it, it is a damaged archive, not something else. */
+static bool has_compressed_magic(const uint8_t *m, ssize_t n)
+{
+	static const struct { const char *bytes; size_t len; } known[] = {
+		{"\xfd" "7zXZ\0", 6}, {"\x28\xb5\x2f\xfd", 4}, {"BZh", 3}, {"PK\x03\x04", 4},
+	};
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (n >= (ssize_t)known[i].len && memcmp(m, known[i].bytes, known[i].len) == 0)
+			return true;
+	return false;
+}
+
 int qp_archive_open(const char *path, qp_archive_in **out, qp_err *e)
 {
 	*out = NULL;
@@ -173,10 +186,11 @@ int qp_archive_open(const char *path, qp_archive_in **out, qp_err *e)
 		qp_archive_close(in);
 		return qp_fail_errno(e, "cannot open");
 	}
-	uint8_t magic[2] = {0, 0};
-	ssize_t k = pread(fd, magic, 2, 0);
+	uint8_t magic[6] = {0};
+	ssize_t k = pread(fd, magic, sizeof magic, 0);
+	bool gzip = k >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
 	int rc;
-	if (k == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+	if (gzip) {
 		if (gz_open(fd, &in->gz, e) < 0) {
 			qp_archive_close(in);
 			return -1;
@@ -187,8 +201,11 @@ int qp_archive_open(const char *path, qp_archive_in **out, qp_err *e)
 		rc = archive_read_open_filename(in->a, path, 1 << 20);
 	}
 	if (rc != ARCHIVE_OK) {
-		qp_fail(e, "not a GGUF file (no GGUF magic) nor an archive: %s",
-			archive_error_string(in->a));
+		if (gzip || has_compressed_magic(magic, k))
+			qp_fail(e, "archive: %s", archive_error_string(in->a));
+		else
+			qp_fail(e, "not a GGUF file (no GGUF magic) nor an archive: %s",
+				archive_error_string(in->a));
 		qp_archive_close(in);
 		return -1;
 	}

@@ -10,8 +10,11 @@
  * or deflated member, a truncated tar member) runs even when the caller
  * stopped reading early.  qp_archive_finish, after the last header, reads
  * what is left of the compressed stream, so a corrupt or missing trailer
- * after the last member is found too.  Errors are one line without the
- * archive's path.
+ * after the last member is found too.  A file that opens with the magic
+ * of gzip, xz, zstd, bzip2 or zip and cannot be opened is reported as a
+ * damaged archive ("archive: ..."), anything else that is no archive as
+ * neither GGUF nor archive.  Errors are one line without the archive's
+ * path.
  */
 #ifndef QP_ARCHIVE_IN_H
 #define QP_ARCHIVE_IN_H
