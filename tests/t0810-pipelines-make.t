@@ -60,9 +60,11 @@ export QP_SLOW_STARTED QP_REAL_BIN
 test_expect_success 'a make -j killed mid-step (SIGTERM) leaves nothing half-written and resumes' '
 	rm -rf qp-out && (setsid make --no-print-directory -j2 -f "$mk" QP_BIN="$PWD/slow" \
 		MODEL=tiny.gguf TYPES=Q4_K,Q8_0 qp-qerr >log 2>&1 & echo $! >pid) &&
-	i=0 && while [ ! -e qerr-started ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done &&
-	test -e qerr-started && sleep 0.5 &&
-	ls -a qp-out >during && grep -q "tiny.qerr.mp.tmp" during &&
+	i=0 && while [ ! -e qerr-started ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done &&
+	test -e qerr-started && i=0 &&
+	while ! { ls -a qp-out >during && grep -q "tiny.qerr.mp.tmp" during; } && [ $i -lt 200 ]; do
+		sleep 0.1; i=$((i + 1)); done &&
+	grep -q "tiny.qerr.mp.tmp" during &&
 	kill -TERM -$(cat pid) && i=0 &&
 	while kill -0 $(cat pid) 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done &&
 	! kill -0 $(cat pid) 2>/dev/null &&
