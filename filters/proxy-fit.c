@@ -132,7 +132,7 @@ int main(int argc, char **argv)
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)
 		return st;
-	qp_fit_job job = {.ask = &o.ask, .quiet = c.quiet, .warn = warn};
+	qp_fit_job job = {.ask = &o.ask, .warn = {warn, NULL, c.quiet}};
 	qp_err e;
 	if (o.imat_file && qp_fit_job_load_imatrix(&job, o.imat_file, &e) < 0) {
 		qp_report("proxy-fit", o.imat_file, e.msg);

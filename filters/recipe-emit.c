@@ -187,10 +187,10 @@ static int on_option(int opt, const char *arg, void *ctx, qp_err *e)
 	return parse_budget(a, opt, arg, e);
 }
 
-static void warn(void *ctx, bool about_from, const char *msg)
+/* ctx: the file the warning is about, or NULL */
+static void warn(void *ctx, const char *msg)
 {
-	const qp_recipe_emit *r = ctx;
-	qp_report(PROG, about_from ? r->ask->from : NULL, msg);
+	qp_report(PROG, ctx, msg);
 }
 
 /* Text formats: the records go nowhere, the one recipe's text to the
@@ -255,8 +255,8 @@ int main(int argc, char **argv)
 	qp_tool tool = {PROG, usage, "m:c:f:b:s:", long_opts, on_option, &o, usage_end};
 	qp_common c = {0};
 	int st = qp_filter_parse(&tool, argc, argv, &c);
-	qp_recipe_emit r = {.ask = &o.ask, .quiet = c.quiet, .warn = warn};
-	r.warn_ctx = &r;
+	qp_recipe_emit r = {.ask = &o.ask, .warn = {warn, NULL, c.quiet},
+			    .warn_from = {warn, (void *)o.ask.from, c.quiet}};
 	const char *why = st == QP_CLI_CONTINUE ? qp_recipe_ask_conflict(&o.ask) : NULL;
 	if (why) {
 		qp_report(PROG, NULL, why);

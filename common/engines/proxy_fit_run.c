@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "baselines.h"
+#include "buf.h"
 #include "filter.h"
 #include "fit.h"
 #include "propose.h"
@@ -30,12 +31,10 @@ static int keep_imat(void *ctx, const qp_record *rec, qp_err *e)
 	if (!qp_rec_is(rec, "tensor"))
 		return 0;
 	if (j->n_imat == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		qp_kept_record *nk = realloc(j->imat, cap * sizeof *nk);
+		qp_kept_record *nk = qp_grow(j->imat, &l->cap, sizeof *nk, 64);
 		if (!nk)
 			return qp_fail(e, "out of memory");
 		j->imat = nk;
-		l->cap = cap;
 	}
 	if (qp_record_keep(rec, &j->imat[j->n_imat], e) < 0)
 		return -1;
@@ -108,20 +107,6 @@ typedef struct model_run {
 	qp_fit_eval ev;
 	qp_fit_notes notes;
 } model_run;
-
-static void warn(const qp_fit_job *j, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void warn(const qp_fit_job *j, const char *fmt, ...)
-{
-	if (j->quiet || !j->warn)
-		return;
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	j->warn(j->warn_ctx, msg);
-}
 
 /* Adds a note while there are fewer than limit. */
 static void note(qp_fit_notes *n, int limit, const char *fmt, ...)
@@ -203,7 +188,7 @@ static int measure_value(model_run *r, const qp_record *rec, qp_fit_item *x,
 	const char *target = r->target;
 	const msgpack_object *mm = qp_map_get(&rec->map, "model");
 	if (mm && mm->type == MSGPACK_OBJECT_STR && !qp_obj_str_eq(mm, r->m.id))
-		warn(r->j, "%s: measure of model '%.*s', the tensors are of model '%s'",
+		qp_warnf(&r->j->warn, "%s: measure of model '%.*s', the tensors are of model '%s'",
 		     where(rec, wb, sizeof wb), (int)mm->via.str.size, mm->via.str.ptr, r->m.id);
 	for (int k = 0; result_keys[k]; k++) {
 		double v;
@@ -218,12 +203,12 @@ static int measure_value(model_run *r, const qp_record *rec, qp_fit_item *x,
 		return qp_fail(e, "%s: a measured run without types: proxy-fit cannot tell "
 			       "which configuration it measured", where(rec, wb, sizeof wb));
 	if (isnan(v))
-		warn(r->j, "%s: %s is NaN: run left out of the fit", where(rec, wb, sizeof wb), target);
+		qp_warnf(&r->j->warn, "%s: %s is NaN: run left out of the fit", where(rec, wb, sizeof wb), target);
 	else if (!strcmp(target, "kld_mean") && v < 0)
-		warn(r->j, "%s: kld_mean %g is negative (a KL divergence cannot be): run left "
+		qp_warnf(&r->j->warn, "%s: kld_mean %g is negative (a KL divergence cannot be): run left "
 		     "out of the fit", where(rec, wb, sizeof wb), v);
 	else if (!isfinite(v))
-		warn(r->j, "%s: %s is infinite: run left out of the fit", where(rec, wb, sizeof wb), target);
+		qp_warnf(&r->j->warn, "%s: %s is infinite: run left out of the fit", where(rec, wb, sizeof wb), target);
 	else {
 		x->y = v < 0 ? 0 : v; /* ln ratio below 0 is noise around no loss */
 		x->used = true;
@@ -276,7 +261,7 @@ static void merge_duplicates(model_run *r)
 			s += it[j].y;
 			cnt++;
 			char wj[96], wi[96];
-			warn(r->j, "%s measures the same configuration as %s: averaged",
+			qp_warnf(&r->j->warn, "%s measures the same configuration as %s: averaged",
 			     where(&b->items[it[j].at].k.rec, wj, sizeof wj),
 			     where(&b->items[it[i].at].k.rec, wi, sizeof wi));
 		}
@@ -298,7 +283,7 @@ static void collect_runs(model_run *r)
 						    r->m.n_tensors, x->cfg.types};
 		if (x->cfg.imatrix && !r->m.imat) {
 			char wb[96];
-			warn(r->j, "%s was quantized with an imatrix, but no --imatrix-qerr was "
+			qp_warnf(&r->j->warn, "%s was quantized with an imatrix, but no --imatrix-qerr was "
 			     "given: its errors come from the main stream's qerr",
 			     where(&r->b->items[x->at].k.rec, wb, sizeof wb));
 		}
@@ -325,7 +310,7 @@ static int use_prior(model_run *r, qp_err *e)
 	if (r->j->ask->prior) {
 		note(&r->notes, QP_FIT_NOTES, "--prior: the runs were not used to fit");
 	} else if (r->n_runs == 1) {
-		warn(r->j, "one measured run is too few to fit: the uncalibrated prior predicts");
+		qp_warnf(&r->j->warn, "one measured run is too few to fit: the uncalibrated prior predicts");
 		note(&r->notes, QP_FIT_NOTES,
 		     "one measured run is too few to fit: uncalibrated prior");
 	} else {
@@ -333,7 +318,7 @@ static int use_prior(model_run *r, qp_err *e)
 		for (int i = 0; i < r->n_items; i++)
 			any |= r->it[i].is_measure && r->it[i].has_target;
 		if (any)
-			warn(r->j, "no usable measured run: the uncalibrated prior predicts");
+			qp_warnf(&r->j->warn, "no usable measured run: the uncalibrated prior predicts");
 		note(&r->notes, QP_FIT_NOTES, "no measured runs: uncalibrated prior");
 	}
 	return 0;

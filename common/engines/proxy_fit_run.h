@@ -14,7 +14,7 @@
  * in stream order (proxy_fit_rec.h): tensors with their proxy key,
  * measures and recipes with pred (and resid on the runs), an earlier fit
  * record dropped, the new fit record (and the --propose proposals) right
- * after the last tensor.  Warnings go to the job's callback unless quiet.
+ * after the last tensor.  Warnings go to the job's sink.
  *
  * qp_fit_job_load_imatrix keeps the tensor records of a file (qerr-measure
  * --imatrix output) for the imatrix view; qp_fit_job_load_fit takes the
@@ -41,13 +41,9 @@ typedef struct qp_fit_ask {
 	int propose;         /* proposals to write, 0: none */
 } qp_fit_ask;
 
-typedef void (*qp_fit_warn_fn)(void *ctx, const char *msg);
-
 typedef struct qp_fit_job {
 	const qp_fit_ask *ask;
-	bool quiet;
-	qp_fit_warn_fn warn;
-	void *warn_ctx;
+	qp_warn warn;           /* warnings (err.h) */
 	qp_kept_record *imat;   /* tensor records of the imatrix run, owned */
 	size_t n_imat;
 	qp_proxy *given;        /* the given fit, owned, or NULL */

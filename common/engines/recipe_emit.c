@@ -1,7 +1,6 @@
 /* recipe_emit.c — see recipe_emit.h. */
 #include "recipe_emit.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,32 +69,46 @@ int qp_recipe_ask_form(qp_recipe_ask *a, const char *s, qp_err *e)
 		       "tensor-type-file, args, custom-q, tsv)", s);
 }
 
-int qp_recipe_ask_types(qp_recipe_ask *a, const char *arg, qp_err *e)
+/* fn for each name of a comma-separated list (its first 1023 bytes). */
+static int each_name(const char *list, qp_recipe_ask *a,
+		     int (*fn)(qp_recipe_ask *a, const char *name, qp_err *e),
+		     qp_err *e)
 {
 	char buf[1024];
-	snprintf(buf, sizeof buf, "%s", arg);
-	a->n_types = 0;
+	snprintf(buf, sizeof buf, "%s", list);
 	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (a->n_types == QP_RECIPE_ASK_LIST)
-			return qp_fail(e, "--types takes at most 64 types");
-		if (qp_recipe_ask_type(tok, &a->types[a->n_types++], e))
+	     tok = strtok_r(NULL, ",", &save))
+		if (fn(a, tok, e))
 			return -1;
-	}
+	return 0;
+}
+
+static int add_type(qp_recipe_ask *a, const char *name, qp_err *e)
+{
+	if (a->n_types == QP_RECIPE_ASK_LIST)
+		return qp_fail(e, "--types takes at most 64 types");
+	return qp_recipe_ask_type(name, &a->types[a->n_types++], e);
+}
+
+static int add_mix(qp_recipe_ask *a, const char *name, qp_err *e)
+{
+	if (a->n_compare == QP_RECIPE_ASK_LIST)
+		return qp_fail(e, "--compare takes at most 64 mixes");
+	return qp_recipe_ask_mix(name, &a->compare[a->n_compare++], e);
+}
+
+int qp_recipe_ask_types(qp_recipe_ask *a, const char *arg, qp_err *e)
+{
+	a->n_types = 0;
+	if (each_name(arg, a, add_type, e))
+		return -1;
 	return a->n_types ? 0 : qp_fail(e, "--types needs a type");
 }
 
 int qp_recipe_ask_compare(qp_recipe_ask *a, const char *arg, qp_err *e)
 {
-	char buf[1024];
-	snprintf(buf, sizeof buf, "%s", arg);
-	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (a->n_compare == QP_RECIPE_ASK_LIST)
-			return qp_fail(e, "--compare takes at most 64 mixes");
-		if (qp_recipe_ask_mix(tok, &a->compare[a->n_compare++], e))
-			return -1;
-	}
+	if (each_name(arg, a, add_mix, e))
+		return -1;
 	return a->n_compare ? 0 : qp_fail(e, "--compare needs a mix");
 }
 
@@ -183,24 +196,11 @@ void qp_recipe_emit_free(qp_recipe_emit *r)
 
 /* ---- writing recipes ---------------------------------------------------- */
 
-static void warn(const qp_recipe_emit *r, bool about_from, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void warn(const qp_recipe_emit *r, bool about_from, const char *fmt, ...)
-{
-	if (r->quiet || !r->warn)
-		return;
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	r->warn(r->warn_ctx, about_from, msg);
-}
-
-static const char *base_name(const char *path)
+/* "KIND:NAME", NAME the file's last component: a recipe's source. */
+static void source_of(char *buf, size_t n, const char *kind, const char *path)
 {
 	const char *s = strrchr(path, '/');
-	return s ? s + 1 : path;
+	snprintf(buf, n, "%s:%s", kind, s ? s + 1 : path);
 }
 
 /* Writes one recipe: a record, or the one text the run may write. */
@@ -222,9 +222,18 @@ static int put_recipe(qp_recipe_emit *r, const qp_llq_model *m,
 			       &needs_imatrix, e))
 		return qp_fail_prefix(e, "recipe %s", rc->source);
 	if (needs_imatrix)
-		warn(r, false, "llama-quantize needs --imatrix FILE for this "
+		qp_warnf(&r->warn, "llama-quantize needs --imatrix FILE for this "
 		     "recipe (IQ1/IQ2/IQ3_XXS tensors)");
 	return 0;
+}
+
+/* put_recipe, then rc is freed. */
+static int put_owned(qp_recipe_emit *r, const qp_llq_model *m, qp_recipe *rc,
+		     qp_writer *w, qp_err *e)
+{
+	int st = put_recipe(r, m, rc, w, e);
+	qp_recipe_free(rc);
+	return st;
 }
 
 /* Our recipe at the exact file size of a mix's recipe. */
@@ -236,9 +245,7 @@ static int ours_at_size(qp_recipe_emit *r, const qp_llq_model *m,
 	if (qp_budget_run_solve(br, QP_OPT_BYTES, (double)mix->file_bytes,
 				&ours, e))
 		return qp_fail_prefix(e, "our recipe at %s's size", mix->source);
-	int st = put_recipe(r, m, &ours, w, e);
-	qp_recipe_free(&ours);
-	return st;
+	return put_owned(r, m, &ours, w, e);
 }
 
 /* br (may be NULL): file_bytes and pred for the mix, and with ours_too a
@@ -273,14 +280,14 @@ static void warn_undecided(const qp_recipe_emit *r, const size_t *decided,
 		if (decided[k])
 			continue;
 		if (r->from_is_rtext)
-			warn(r, true, "line %d: rule '%s' decides no tensor",
+			qp_warnf(&r->warn_from, "line %d: rule '%s' decides no tensor",
 			     r->from_rules.v[k].line, r->from_rules.v[k].regex);
 		else
-			warn(r, true, "rule %zu '%s' decides no tensor",
+			qp_warnf(&r->warn_from, "rule %zu '%s' decides no tensor",
 			     k - first_own + 1, r->from_tt.v[k].pattern);
 	}
 	if (unmatched)
-		warn(r, true, "%zu tensors match no rule: they keep their "
+		qp_warnf(&r->warn_from, "%zu tensors match no rule: they keep their "
 		     "source type", unmatched);
 }
 
@@ -289,7 +296,7 @@ static int from_recipe(qp_recipe_emit *r, const qp_llq_model *m,
 {
 	const char *file = r->ask->from;
 	char source[512];
-	snprintf(source, sizeof source, "file:%s", base_name(file));
+	source_of(source, sizeof source, "file", file);
 	qp_recipe rc;
 	size_t n_rules = r->from_is_rtext ? r->from_rules.n : r->from_tt.n;
 	size_t *decided = calloc(n_rules ? n_rules : 1, sizeof *decided);
@@ -312,9 +319,7 @@ static int from_recipe(qp_recipe_emit *r, const qp_llq_model *m,
 	}
 	warn_undecided(r, decided, n_rules, unmatched);
 	free(decided);
-	st = put_recipe(r, m, &rc, w, e);
-	qp_recipe_free(&rc);
-	return st;
+	return put_owned(r, m, &rc, w, e);
 }
 
 static int from_gguf(qp_recipe_emit *r, const qp_llq_model *m,
@@ -322,13 +327,11 @@ static int from_gguf(qp_recipe_emit *r, const qp_llq_model *m,
 {
 	const char *file = r->ask->from_gguf;
 	char source[512];
-	snprintf(source, sizeof source, "gguf:%s", base_name(file));
+	source_of(source, sizeof source, "gguf", file);
 	qp_recipe rc;
 	if (qp_recipe_llq_gguf(m, id, file, source, &rc, e))
 		return qp_fail_prefix(e, "%s", file);
-	int st = put_recipe(r, m, &rc, w, e);
-	qp_recipe_free(&rc);
-	return st;
+	return put_owned(r, m, &rc, w, e);
 }
 
 /* Recipes already in the stream (a run's own output read back). */
@@ -427,7 +430,7 @@ static int budget_init(qp_recipe_emit *r, const qp_model_batch *b,
 	if (st)
 		return wants_budget(a) ? -1 : 0; /* mixes still come out */
 	if (!br->fitted)
-		warn(r, false, "model '%s': no fit record in the stream: the "
+		qp_warnf(&r->warn, "model '%s': no fit record in the stream: the "
 		     "uncalibrated prior predicts (pred.calibrated false)", b->id);
 	*have = true;
 	return 0;
@@ -454,9 +457,7 @@ static int budget_recipes(qp_recipe_emit *r, const qp_llq_model *m,
 		if (qp_budget_run_solve(br, a->has_size ? QP_OPT_BYTES : QP_OPT_BPW,
 					a->has_size ? (double)a->size : a->bpw, &rc, e))
 			return -1;
-		int st = put_recipe(r, m, &rc, w, e);
-		qp_recipe_free(&rc);
-		if (st)
+		if (put_owned(r, m, &rc, w, e))
 			return -1;
 	}
 	if (a->frontier) {

@@ -14,9 +14,9 @@
  * recipe records of the model are the ones rendered.
  *
  * Warnings (rules that decide no tensor, no fit record, a recipe that
- * needs --imatrix) go to the caller's warn callback unless quiet.  The
- * library names no input file of the stream: a warning about the --from
- * file is marked about_from for the caller to name it; errors about the
+ * needs --imatrix) go to the caller's sinks (err.h).  The library names
+ * no input file of the stream: warnings about the --from file go to
+ * warn_from, for the caller to name the file; errors about the
  * --from and --from-gguf files are prefixed with the names the ask gives
  * them (their last component also labels the recipe's source,
  * "file:NAME", "gguf:NAME").
@@ -83,14 +83,10 @@ int qp_recipe_ask_imatrix(qp_recipe_ask *a, const char *path, qp_err *e);
 /* The usage conflict among the options, or NULL. */
 const char *qp_recipe_ask_conflict(const qp_recipe_ask *a);
 
-typedef void (*qp_recipe_warn_fn)(void *ctx, bool about_from,
-				  const char *msg);
-
 typedef struct qp_recipe_emit {
 	const qp_recipe_ask *ask;
-	bool quiet;
-	qp_recipe_warn_fn warn;
-	void *warn_ctx;
+	qp_warn warn;           /* warnings */
+	qp_warn warn_from;      /* warnings about the --from file */
 	bool from_is_rtext;     /* --from is a recipe text (else a tensor-type file) */
 	qp_rtext from_rules;
 	qp_llq_rules from_tt;   /* --tensor-type rules, then the file's */

@@ -92,12 +92,10 @@ static int keep(qp_model_stream *s, const qp_record *rec, bool is_tensor,
 {
 	qp_model_batch *b = &s->cur;
 	if (b->n_items == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 64;
-		qp_model_item *p = realloc(b->items, cap * sizeof *p);
+		qp_model_item *p = qp_grow(b->items, &s->cap, sizeof *p, 64);
 		if (!p)
 			return qp_fail(e, "out of memory");
 		b->items = p;
-		s->cap = cap;
 	}
 	qp_model_item *it = &b->items[b->n_items];
 	memset(it, 0, sizeof *it);
