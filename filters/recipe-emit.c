@@ -253,15 +253,19 @@ int main(int argc, char **argv)
 	opts o = {0};
 	qp_recipe_ask_init(&o.ask);
 	qp_tool tool = {PROG, usage, "m:c:f:b:s:", long_opts, on_option, &o, usage_end};
-	qp_common c = {0};
+	qp_common c;
 	int st = qp_filter_parse(&tool, argc, argv, &c);
+	if (st != QP_CLI_CONTINUE) {
+		qp_recipe_ask_free(&o.ask);
+		return st;
+	}
 	qp_recipe_emit r = {.ask = &o.ask, .warn = {warn, NULL, c.quiet},
 			    .warn_from = {warn, (void *)o.ask.from, c.quiet}};
-	const char *why = st == QP_CLI_CONTINUE ? qp_recipe_ask_conflict(&o.ask) : NULL;
+	const char *why = qp_recipe_ask_conflict(&o.ask);
 	if (why) {
 		qp_report(PROG, NULL, why);
 		st = 2;
-	} else if (st == QP_CLI_CONTINUE) {
+	} else {
 		st = setup(&r, &o);
 	}
 	if (st == 0 && o.ask.form == QP_RECIPE_RECORD) {
