@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "cli.h"
@@ -258,23 +257,11 @@ static int write_svg(const qp_buf *svg, const char *output)
 		return 1;
 	}
 	int status = 0;
-	size_t off = 0;
-	while (off < svg->len) {
-		ssize_t n = write(out.fd, svg->p + off, svg->len - off);
-		if (n < 0) {
-			qp_fail_errno(&e, "write");
-			status = 1;
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (status == 0 && qp_out_commit(&out, &e) < 0)
-		status = 1;
-	if (status != 0) {
+	if (qp_out_write(&out, svg->p, svg->len, &e) < 0) {
 		qp_report("rec-plot", output ? output : "standard output", e.msg);
-		qp_out_abort(&out);
+		status = 1;
 	}
-	return status;
+	return qp_out_finish(&out, "rec-plot", output, status);
 }
 
 /* --compare: the table of checkpoints once every record is read. */

@@ -40,4 +40,14 @@ test_expect_success 'the shared lines line up with the program'"'"'s own options
 	done
 '
 
+test_expect_success '--help prints the help alone: it ends with the exit status line, and nothing is read or written after it' '
+	for p in "$QP_BIN"/*; do
+		[ -x "$p" ] || continue
+		"$p" --help </dev/null >"$TRASH/help" 2>"$TRASH/err" || { echo "$p --help failed"; exit 1; }
+		tail -n 1 "$TRASH/help" | grep -q "^Exit status: " ||
+		{ echo "$p --help: output goes on after the help"; tail -c 200 "$TRASH/help"; exit 1; }
+		test_must_be_empty "$TRASH/err" || exit 1
+	done
+'
+
 test_done

@@ -1,6 +1,7 @@
 #include "buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +76,15 @@ void qp_buf_free(qp_buf *b)
 {
 	free(b->p);
 	*b = (qp_buf){0};
+}
+
+void *qp_grow(void *p, size_t *cap, size_t elem, size_t first)
+{
+	size_t n = *cap ? 2 * *cap : first;
+	if (n < *cap || (elem && n > SIZE_MAX / elem))
+		return NULL;
+	void *q = realloc(p, n * elem);
+	if (q)
+		*cap = n;
+	return q;
 }

@@ -2,6 +2,9 @@
  *
  * Promise: appends never lose data silently: an allocation failure sets
  * oom, after which appends do nothing; the contents so far stay valid.
+ * qp_grow doubles an array of any element type the same way (first
+ * elements at first, never overflowing the size): on failure it returns
+ * NULL and the array and *cap are as they were.
  */
 #ifndef QP_BUF_H
 #define QP_BUF_H
@@ -21,5 +24,9 @@ void qp_buf_puts(qp_buf *b, const char *s);
 void qp_buf_printf(qp_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void qp_buf_free(qp_buf *b);
+
+/* The array p of *cap elements of elem bytes, reallocated to twice as
+ * many (first when *cap is 0); *cap is updated. */
+void *qp_grow(void *p, size_t *cap, size_t elem, size_t first);
 
 #endif

@@ -64,3 +64,15 @@ int qp_fail_record(qp_err *e, unsigned long long index,
 	}
 	return -1;
 }
+
+void qp_warnf(const qp_warn *w, const char *fmt, ...)
+{
+	if (w->quiet || !w->fn)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	w->fn(w->ctx, msg);
+}

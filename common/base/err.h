@@ -12,10 +12,15 @@
  * message (a path read from inside the input, such as a tensor record's
  * "path" or a split model's other shards, is named: it is part of what
  * is wrong).
+ *
+ * Warnings: a library function that warns formats one line and hands it
+ * to the caller's qp_warn sink, which prints it (or not: quiet, or no
+ * sink).
  */
 #ifndef QP_ERR_H
 #define QP_ERR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct qp_err {
@@ -45,6 +50,16 @@ int qp_fail_record(qp_err *e, unsigned long long index,
 /* Prefixes the message already in e with "prefix: " (for adding context
  * such as a tensor name on the way up). Returns -1. */
 int qp_fail_prefix(qp_err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+typedef struct qp_warn {
+	void (*fn)(void *ctx, const char *msg); /* NULL: warnings dropped */
+	void *ctx;
+	bool quiet;                             /* -q: warnings dropped */
+} qp_warn;
+
+/* Formats a warning and hands it to w's fn. */
+void qp_warnf(const qp_warn *w, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 #endif

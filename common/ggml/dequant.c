@@ -23,8 +23,6 @@
 #include "quant_ops.h"
 #include "types.h"
 
-#define QK_K QP_QK_K
-
 
 static float half_at(const uint8_t *p)
 {
@@ -52,7 +50,7 @@ void qp_deq_bf16(const uint8_t *b, float *y, int64_t n)
 
 void qp_deq_q4_0(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 18, y += 32) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_Q4_0, y += QP_QK32) {
 		const float d = half_at(b);
 		for (int j = 0; j < 16; j++) {
 			y[j] = (float)((b[2 + j] & 0x0f) - 8) * d;
@@ -63,7 +61,7 @@ void qp_deq_q4_0(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_q4_1(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 20, y += 32) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_Q4_1, y += QP_QK32) {
 		const float d = half_at(b), m = half_at(b + 2);
 		for (int j = 0; j < 16; j++) {
 			y[j] = (float)(b[4 + j] & 0x0f) * d + m;
@@ -75,7 +73,7 @@ void qp_deq_q4_1(const uint8_t *b, float *y, int64_t nb)
 /* The fifth bit of element j is bit j of the 32-bit qh word. */
 void qp_deq_q5_0(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 22, y += 32) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_Q5_0, y += QP_QK32) {
 		const float d = half_at(b);
 		const uint32_t qh = le_u32(b + 2);
 		const uint8_t *qs = b + 6;
@@ -90,7 +88,7 @@ void qp_deq_q5_0(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_q5_1(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 24, y += 32) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_Q5_1, y += QP_QK32) {
 		const float d = half_at(b), m = half_at(b + 2);
 		const uint32_t qh = le_u32(b + 4);
 		const uint8_t *qs = b + 8;
@@ -105,7 +103,7 @@ void qp_deq_q5_1(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_q8_0(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 34, y += 32) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_Q8_0, y += QP_QK32) {
 		const float d = half_at(b);
 		for (int j = 0; j < 32; j++)
 			y[j] = (float)(int8_t)b[2 + j] * d;
@@ -114,7 +112,7 @@ void qp_deq_q8_0(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_mxfp4(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 17, y += 32) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_MXFP4, y += QP_QK32) {
 		const float d = qp_e8m0_half(b[0]);
 		for (int j = 0; j < 16; j++) {
 			y[j] = (float)qp_mxfp4_values[b[1 + j] & 0x0f] * d;
@@ -126,7 +124,7 @@ void qp_deq_mxfp4(const uint8_t *b, float *y, int64_t nb)
 /* Q1_0: one sign bit per element, value +-d (d = mean |x|). */
 void qp_deq_q1_0(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 18, y += 128) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_Q1_0, y += QP_QK1_0) {
 		const float d = half_at(b), neg = -d;
 		for (int j = 0; j < 128; j++)
 			y[j] = (b[2 + j / 8] >> (j % 8)) & 1 ? d : neg;
@@ -136,7 +134,7 @@ void qp_deq_q1_0(const uint8_t *b, float *y, int64_t nb)
 /* Q2_0: 2-bit codes q, value (q - 1) * d. */
 void qp_deq_q2_0(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 18, y += 64) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_Q2_0, y += QP_QK2_0) {
 		const float d = half_at(b);
 		for (int j = 0; j < 64; j++) {
 			int q = (b[2 + j / 4] >> (2 * (j % 4))) & 3;
@@ -149,7 +147,7 @@ void qp_deq_q2_0(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_q2_k(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 84) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_Q2_K) {
 		const uint8_t *sc = b, *q = b + 16;
 		const float d = half_at(b + 80), dmin = half_at(b + 82);
 		int is = 0;
@@ -178,7 +176,7 @@ static int q3_k_scale(const uint8_t *s, int j)
 
 void qp_deq_q3_k(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 110) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_Q3_K) {
 		const uint8_t *hm = b, *q = b + 32, *s = b + 96;
 		const float d_all = half_at(b + 108);
 		uint8_t m = 1;
@@ -202,7 +200,7 @@ void qp_deq_q3_k(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_q4_k(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 144) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_Q4_K) {
 		const float d = half_at(b), dmin = half_at(b + 2);
 		const uint8_t *s = b + 4, *q = b + 16;
 		for (int is = 0; is < 8; is += 2, q += 32) {
@@ -221,7 +219,7 @@ void qp_deq_q4_k(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_q5_k(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 176) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_Q5_K) {
 		const float d = half_at(b), dmin = half_at(b + 2);
 		const uint8_t *s = b + 4, *qh = b + 16, *ql = b + 48;
 		uint8_t u1 = 1, u2 = 2;
@@ -243,7 +241,7 @@ void qp_deq_q5_k(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_q6_k(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 210) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_Q6_K) {
 		const float d = half_at(b + 208);
 		const uint8_t *ql = b, *qh = b + 128;
 		const int8_t *sc = (const int8_t *)(b + 192);
@@ -276,7 +274,7 @@ static int tq1_trit(uint8_t byte, int n)
 
 void qp_deq_tq1_0(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 54) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_TQ1_0) {
 		const uint8_t *qs = b, *qh = b + 48;
 		const float d = half_at(b + 52);
 		for (int n = 0; n < 5; n++)          /* qs[0..32): 160 values */
@@ -293,7 +291,7 @@ void qp_deq_tq1_0(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_tq2_0(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 66) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_TQ2_0) {
 		const float d = half_at(b + 64);
 		for (int j = 0; j < 64; j += 32)
 			for (int l = 0; l < 4; l++)
@@ -313,7 +311,7 @@ static float sign_of(uint8_t signs, int j)
 
 void qp_deq_iq2_xxs(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 66) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_IQ2_XXS) {
 		const float d = half_at(b);
 		for (int ib = 0; ib < 8; ib++) {
 			const uint8_t *grid_idx = b + 2 + 8 * ib;
@@ -331,7 +329,7 @@ void qp_deq_iq2_xxs(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_iq2_xs(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 74) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_IQ2_XS) {
 		const float d = half_at(b);
 		const uint8_t *scales = b + 66;
 		for (int ib = 0; ib < 8; ib++) {
@@ -351,7 +349,7 @@ void qp_deq_iq2_xs(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_iq2_s(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 82) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_IQ2_S) {
 		const float d = half_at(b);
 		const uint8_t *qs = b + 2, *signs = b + 2 + 32;
 		const uint8_t *qh = b + 66, *scales = b + 74;
@@ -372,7 +370,7 @@ void qp_deq_iq2_s(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_iq3_xxs(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 98) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_IQ3_XXS) {
 		const float d = half_at(b);
 		const uint8_t *qs = b + 2, *scales_signs = b + 2 + 64;
 		for (int ib = 0; ib < 8; ib++, qs += 8) {
@@ -406,7 +404,7 @@ static void iq3_s_eight(float *y, float db, const uint8_t *qs, uint8_t qh,
 
 void qp_deq_iq3_s(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 110) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_IQ3_S) {
 		const float d = half_at(b);
 		const uint8_t *qs = b + 2, *qh = b + 66, *signs = b + 74;
 		const uint8_t *scales = b + 106;
@@ -428,7 +426,7 @@ void qp_deq_iq3_s(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_iq1_s(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 50) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_IQ1_S) {
 		const float d = half_at(b);
 		const uint8_t *qs = b + 2;
 		for (int ib = 0; ib < 8; ib++, qs += 4) {
@@ -446,7 +444,7 @@ void qp_deq_iq1_s(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_iq1_m(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 56) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_IQ1_M) {
 		const uint8_t *qs = b, *qh = b + 32;
 		uint16_t sc[4];
 		for (int k = 0; k < 4; k++)
@@ -480,7 +478,7 @@ void qp_deq_iq1_m(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_iq4_nl(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 18, y += 32) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_IQ4_NL, y += QP_QK32) {
 		const float d = half_at(b);
 		for (int j = 0; j < 16; j++) {
 			y[j] = d * (float)qp_iq4nl_values[b[2 + j] & 0x0f];
@@ -491,7 +489,7 @@ void qp_deq_iq4_nl(const uint8_t *b, float *y, int64_t nb)
 
 void qp_deq_iq4_xs(const uint8_t *b, float *y, int64_t nb)
 {
-	for (int64_t i = 0; i < nb; i++, b += 136) {
+	for (int64_t i = 0; i < nb; i++, b += QP_BLOCK_IQ4_XS) {
 		const float d = half_at(b);
 		const uint16_t scales_h = le_u16(b + 2);
 		const uint8_t *scales_l = b + 4, *qs = b + 8;

@@ -37,6 +37,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "blocks.h"
 #include "fp16.h"
 #include "iq_tables.h"
 #include "le.h"
@@ -47,7 +48,7 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#define QK_K 256
+#define QK_K QP_QK_K
 
 /* ---- grids and their neighbour maps ------------------------------------ */
 
@@ -856,7 +857,7 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 	uint16_t index[4];
 	for (int64_t r = 0; r < nrows; r++) {
 		const float *x = src + r * n_per_row;
-		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++, dst += 50) {
+		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++, dst += QP_BLOCK_IQ1_S) {
 			uint8_t *qs = dst + 2, *qh = dst + 34;
 			memset(dst, 0, 50);
 			const float *xbl = x + QK_K * ibl;
@@ -1028,7 +1029,7 @@ void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 	uint16_t index[2];
 	for (int64_t r = 0; r < nrows; r++) {
 		const float *x = src + r * n_per_row;
-		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++, dst += 56) {
+		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++, dst += QP_BLOCK_IQ1_M) {
 			uint8_t *qs = dst, *qh = dst + 32, *sc = dst + 48;
 			memset(dst, 0, 56);
 			const float *xbl = x + QK_K * ibl;
@@ -1170,10 +1171,10 @@ void qp_encode_nvfp4(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
 	(void)imp;
-	const int64_t nb = nrows * n_per_row / 64;
-	for (int64_t i = 0; i < nb; i++, dst += 36) {
+	const int64_t nb = nrows * n_per_row / QP_QK_NVFP4;
+	for (int64_t i = 0; i < nb; i++, dst += QP_BLOCK_NVFP4) {
 		for (int s = 0; s < 4; s++) {
-			const float *xb = src + 64 * i + 16 * s;
+			const float *xb = src + QP_QK_NVFP4 * i + 16 * s;
 			float amax = 0.0f;
 			for (int j = 0; j < 16; j++)
 				if (amax < fabsf(xb[j]))
@@ -1190,7 +1191,7 @@ void qp_encode_nvfp4(const float *src, uint8_t *dst, int64_t nrows,
 
 void qp_decode_nvfp4(const uint8_t *b, float *y, int64_t nblocks)
 {
-	for (int64_t i = 0; i < nblocks; i++, b += 36, y += 64)
+	for (int64_t i = 0; i < nblocks; i++, b += QP_BLOCK_NVFP4, y += QP_QK_NVFP4)
 		for (int s = 0; s < 4; s++) {
 			const float d = ue4m3_to_f32(b[s]);
 			const uint8_t *qs = b + 4 + 8 * s;

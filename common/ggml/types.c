@@ -3,10 +3,12 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include "blocks.h"
 #include "checked.h"
 
 /* Block sizes and bytes per block as ggml defines them: ggml.h (ids),
- * ggml-common.h (block structs) and gguf-py's GGML_QUANT_SIZES, llama.cpp
+ * ggml-common.h (block structs, their sizes in blocks.h) and gguf-py's
+ * GGML_QUANT_SIZES (tests/data/types.tsv holds its numbers), llama.cpp
  * as of the fixtures' build (b10573).  Q1_0 (41) and Q2_0 (42) were also
  * confirmed on the stories260K-rows256-Q1_0/Q2_0 fixtures: 128 elements in
  * 18 bytes and 64 elements in 18 bytes. */
@@ -17,47 +19,47 @@
 static const qp_type_info type_table[] = {
 	PLAIN(QP_F32, "F32", 4),
 	PLAIN(QP_F16, "F16", 2),
-	QUANT(QP_Q4_0, "Q4_0", 32, 18),
-	QUANT(QP_Q4_1, "Q4_1", 32, 20),
+	QUANT(QP_Q4_0, "Q4_0", QP_QK32, QP_BLOCK_Q4_0),
+	QUANT(QP_Q4_1, "Q4_1", QP_QK32, QP_BLOCK_Q4_1),
 	GONE(4, "Q4_2"),
 	GONE(5, "Q4_3"),
-	QUANT(QP_Q5_0, "Q5_0", 32, 22),
-	QUANT(QP_Q5_1, "Q5_1", 32, 24),
-	QUANT(QP_Q8_0, "Q8_0", 32, 34),
-	QUANT(QP_Q8_1, "Q8_1", 32, 36),
-	QUANT(QP_Q2_K, "Q2_K", 256, 84),
-	QUANT(QP_Q3_K, "Q3_K", 256, 110),
-	QUANT(QP_Q4_K, "Q4_K", 256, 144),
-	QUANT(QP_Q5_K, "Q5_K", 256, 176),
-	QUANT(QP_Q6_K, "Q6_K", 256, 210),
-	QUANT(QP_Q8_K, "Q8_K", 256, 292),
-	QUANT(QP_IQ2_XXS, "IQ2_XXS", 256, 66),
-	QUANT(QP_IQ2_XS, "IQ2_XS", 256, 74),
-	QUANT(QP_IQ3_XXS, "IQ3_XXS", 256, 98),
-	QUANT(QP_IQ1_S, "IQ1_S", 256, 50),
-	QUANT(QP_IQ4_NL, "IQ4_NL", 32, 18),
-	QUANT(QP_IQ3_S, "IQ3_S", 256, 110),
-	QUANT(QP_IQ2_S, "IQ2_S", 256, 82),
-	QUANT(QP_IQ4_XS, "IQ4_XS", 256, 136),
+	QUANT(QP_Q5_0, "Q5_0", QP_QK32, QP_BLOCK_Q5_0),
+	QUANT(QP_Q5_1, "Q5_1", QP_QK32, QP_BLOCK_Q5_1),
+	QUANT(QP_Q8_0, "Q8_0", QP_QK32, QP_BLOCK_Q8_0),
+	QUANT(QP_Q8_1, "Q8_1", QP_QK32, QP_BLOCK_Q8_1),
+	QUANT(QP_Q2_K, "Q2_K", QP_QK_K, QP_BLOCK_Q2_K),
+	QUANT(QP_Q3_K, "Q3_K", QP_QK_K, QP_BLOCK_Q3_K),
+	QUANT(QP_Q4_K, "Q4_K", QP_QK_K, QP_BLOCK_Q4_K),
+	QUANT(QP_Q5_K, "Q5_K", QP_QK_K, QP_BLOCK_Q5_K),
+	QUANT(QP_Q6_K, "Q6_K", QP_QK_K, QP_BLOCK_Q6_K),
+	QUANT(QP_Q8_K, "Q8_K", QP_QK_K, QP_BLOCK_Q8_K),
+	QUANT(QP_IQ2_XXS, "IQ2_XXS", QP_QK_K, QP_BLOCK_IQ2_XXS),
+	QUANT(QP_IQ2_XS, "IQ2_XS", QP_QK_K, QP_BLOCK_IQ2_XS),
+	QUANT(QP_IQ3_XXS, "IQ3_XXS", QP_QK_K, QP_BLOCK_IQ3_XXS),
+	QUANT(QP_IQ1_S, "IQ1_S", QP_QK_K, QP_BLOCK_IQ1_S),
+	QUANT(QP_IQ4_NL, "IQ4_NL", QP_QK32, QP_BLOCK_IQ4_NL),
+	QUANT(QP_IQ3_S, "IQ3_S", QP_QK_K, QP_BLOCK_IQ3_S),
+	QUANT(QP_IQ2_S, "IQ2_S", QP_QK_K, QP_BLOCK_IQ2_S),
+	QUANT(QP_IQ4_XS, "IQ4_XS", QP_QK_K, QP_BLOCK_IQ4_XS),
 	PLAIN(QP_I8, "I8", 1),
 	PLAIN(QP_I16, "I16", 2),
 	PLAIN(QP_I32, "I32", 4),
 	PLAIN(QP_I64, "I64", 8),
 	PLAIN(QP_F64, "F64", 8),
-	QUANT(QP_IQ1_M, "IQ1_M", 256, 56),
+	QUANT(QP_IQ1_M, "IQ1_M", QP_QK_K, QP_BLOCK_IQ1_M),
 	PLAIN(QP_BF16, "BF16", 2),
 	GONE(31, "Q4_0_4_4"),
 	GONE(32, "Q4_0_4_8"),
 	GONE(33, "Q4_0_8_8"),
-	QUANT(QP_TQ1_0, "TQ1_0", 256, 54),
-	QUANT(QP_TQ2_0, "TQ2_0", 256, 66),
+	QUANT(QP_TQ1_0, "TQ1_0", QP_QK_K, QP_BLOCK_TQ1_0),
+	QUANT(QP_TQ2_0, "TQ2_0", QP_QK_K, QP_BLOCK_TQ2_0),
 	GONE(36, "IQ4_NL_4_4"),
 	GONE(37, "IQ4_NL_4_8"),
 	GONE(38, "IQ4_NL_8_8"),
-	QUANT(QP_MXFP4, "MXFP4", 32, 17),
-	QUANT(QP_NVFP4, "NVFP4", 64, 36),
-	QUANT(QP_Q1_0, "Q1_0", 128, 18),
-	QUANT(QP_Q2_0, "Q2_0", 64, 18),
+	QUANT(QP_MXFP4, "MXFP4", QP_QK32, QP_BLOCK_MXFP4),
+	QUANT(QP_NVFP4, "NVFP4", QP_QK_NVFP4, QP_BLOCK_NVFP4),
+	QUANT(QP_Q1_0, "Q1_0", QP_QK1_0, QP_BLOCK_Q1_0),
+	QUANT(QP_Q2_0, "Q2_0", QP_QK2_0, QP_BLOCK_Q2_0),
 };
 
 #define N_TYPES (sizeof type_table / sizeof type_table[0])

@@ -455,6 +455,18 @@ void qp_out_abort(qp_out *o)
 	*o = (qp_out){.fd = -1};
 }
 
+int qp_out_write(qp_out *o, const void *p, size_t n, qp_err *e)
+{
+	const char *c = p;
+	for (size_t done = 0; done < n;) {
+		ssize_t k = write(o->fd, c + done, n - done);
+		if (k <= 0)
+			return qp_fail_errno(e, "write");
+		done += (size_t)k;
+	}
+	return 0;
+}
+
 int qp_out_finish(qp_out *o, const char *prog, const char *path, int status)
 {
 	qp_err e;

@@ -91,6 +91,8 @@ int qp_out_open(qp_out *o, const char *path, qp_err *e);
 int qp_out_commit(qp_out *o, qp_err *e);
 /* Removes the temporary file. Safe to call after commit (does nothing). */
 void qp_out_abort(qp_out *o);
+/* Writes n bytes of an output that is not records (a text, a picture). */
+int qp_out_write(qp_out *o, const void *p, size_t n, qp_err *e);
 /* The end of every output, records or not: with status 0 commits (a
  * failure is reported as "prog: FILE: what", FILE being path or "standard
  * output", and gives 1), otherwise removes the temporary file.  Returns

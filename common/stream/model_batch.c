@@ -1,7 +1,9 @@
 #include "model_batch.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "filter.h"
 
@@ -90,12 +92,10 @@ static int keep(qp_model_stream *s, const qp_record *rec, bool is_tensor,
 {
 	qp_model_batch *b = &s->cur;
 	if (b->n_items == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 64;
-		qp_model_item *p = realloc(b->items, cap * sizeof *p);
+		qp_model_item *p = qp_grow(b->items, &s->cap, sizeof *p, 64);
 		if (!p)
 			return qp_fail(e, "out of memory");
 		b->items = p;
-		s->cap = cap;
 	}
 	qp_model_item *it = &b->items[b->n_items];
 	memset(it, 0, sizeof *it);
@@ -210,5 +210,55 @@ int qp_model_filter_pipe(const qp_model_filter *mf, const qp_common *c,
 	};
 	int status = qp_filter_pipe(&f, c, argc, argv);
 	qp_model_stream_free(s);
+	return status;
+}
+
+typedef struct drain_step {
+	qp_model_stream *s;
+	qp_writer *w;
+} drain_step;
+
+static int drain_record(void *ctx, const qp_record *rec, qp_err *e)
+{
+	const drain_step *d = ctx;
+	return qp_model_stream_record(d->s, rec, d->w, e) < 0 ? -1 : 0;
+}
+
+/* Reads every operand (or "-") through s; the first failure ends it. */
+static int drain_operands(const qp_model_filter *mf, const qp_common *c,
+			  qp_model_stream *s, qp_writer *w)
+{
+	drain_step d = {s, w};
+	int n = c->n_files ? c->n_files : 1;
+	for (int i = 0; i < n; i++) {
+		const char *path = c->n_files ? c->files[i] : "-";
+		bool last = i == n - 1;
+		qp_err e;
+		if (qp_records_each(path, drain_record, &d, &e) < 0 ||
+		    ((last || !mf->across_operands) &&
+		     qp_model_stream_end(s, w, &e) < 0)) {
+			qp_report(mf->prog, path, e.msg);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int qp_model_filter_drain(const qp_model_filter *mf, const qp_common *c)
+{
+	qp_err e;
+	int devnull = open("/dev/null", O_WRONLY);
+	qp_writer *w = devnull >= 0 ? qp_writer_new(devnull, false) : NULL;
+	qp_model_stream *s = w ? qp_model_stream_new(mf) : NULL;
+	int status = 1;
+	if (!s)
+		qp_report(mf->prog, NULL, "out of memory");
+	else
+		status = drain_operands(mf, c, s, w);
+	qp_model_stream_free(s);
+	if (w)
+		qp_writer_close(w, &e);
+	if (devnull >= 0)
+		close(devnull);
 	return status;
 }

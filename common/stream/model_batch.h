@@ -98,6 +98,13 @@ typedef struct qp_model_filter {
 int qp_model_filter_pipe(const qp_model_filter *mf, const qp_common *c,
 			 int argc, char **argv);
 
+/* The same work for a filter whose output is not records (recipe-emit's
+ * text forms): every operand read (standard input without operands), the
+ * batches handed to on_model with a writer whose records go nowhere, no
+ * meta record, no output opened.  The first failure is reported as
+ * "prog: OPERAND: what" and ends the run.  Returns the exit status. */
+int qp_model_filter_drain(const qp_model_filter *mf, const qp_common *c);
+
 /* Writes item i of b unchanged (pass-through). */
 int qp_model_batch_pass(const qp_model_batch *b, size_t i, qp_writer *w,
 			qp_err *e);

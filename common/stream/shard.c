@@ -187,12 +187,10 @@ int qp_sharder_record(qp_sharder *s, const qp_record *rec, qp_writer *w,
 	if (qp_rec_uint(rec, "n_elem", &n_elem, e) < 0)
 		return -1;
 	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 256;
-		kept_tensor **t = realloc(s->t, cap * sizeof *t);
+		kept_tensor **t = qp_grow(s->t, &s->cap, sizeof *t, 256);
 		if (!t)
 			return qp_fail(e, "out of memory");
 		s->t = t;
-		s->cap = cap;
 	}
 	kept_tensor *k = calloc(1, sizeof *k);
 	if (!k)
@@ -352,12 +350,10 @@ int qp_merger_add(qp_merger *m, const qp_record *rec, qp_err *e)
 		if (is_mark)
 			return qp_fail_record(e, rec->index, rec->offset, "a shard record right after a shard record");
 		if (m->n == m->cap) {
-			size_t cap = m->cap ? 2 * m->cap : 1024;
-			entry *v = realloc(m->v, cap * sizeof *v);
+			entry *v = qp_grow(m->v, &m->cap, sizeof *v, 1024);
 			if (!v)
 				return qp_fail(e, "out of memory");
 			m->v = v;
-			m->cap = cap;
 		}
 		uint8_t *raw = copy_bytes(rec->raw, rec->raw_len);
 		if (!raw)
