@@ -398,6 +398,12 @@ double qp_wstats_qerr2(double w, double absmax, int bits)
 	return qerr2(w, qscale_make(absmax, bits));
 }
 
+static void add_errs(double *a, const double *b)
+{
+	for (int i = 0; i < QP_WSTATS_NBITS; i++)
+		a[i] += b[i];
+}
+
 /* Chan, Golub & LeVeque's pairwise update of central moments. */
 static void moments_merge(moments *a, const moments *b)
 {
@@ -521,21 +527,28 @@ static void pass1_row_slow(run *r, part *p, const float *w, moments *m,
 	}
 }
 
-/* A sampled row's per-row and per-group errors. */
+/* A sampled row's per-row and per-group errors.  A row no longer than a
+ * group is that group: its error is the row's, added once more instead of
+ * computed again (the same sum, so the same bits). */
 static void pass1_sample(chunk_part *c, const float *w, int64_t n,
 			 const row_sums *s, bool clean)
 {
 	c->sample_sumsq += s->sumsq;
-	if (clean) {
-		double amax = fmax(fabs(s->min), fabs(s->max));
-		errors_all_bits(w, n, amax, c->err_row);
-		grouped_errors_fast(w, n, 32, c->err_g32);
-		grouped_errors_fast(w, n, 128, c->err_g128);
-	} else {
-		grouped_errors_slow(w, n, n, c->err_row);
-		grouped_errors_slow(w, n, 32, c->err_g32);
-		grouped_errors_slow(w, n, 128, c->err_g128);
-	}
+	double row[QP_WSTATS_NBITS] = {0};
+	if (clean)
+		errors_all_bits(w, n, fmax(fabs(s->min), fabs(s->max)), row);
+	else
+		grouped_errors_slow(w, n, n, row);
+	add_errs(c->err_row, row);
+	static const int64_t group[2] = {32, 128};
+	double *err[2] = {c->err_g32, c->err_g128};
+	for (int g = 0; g < 2; g++)
+		if (n <= group[g])
+			add_errs(err[g], row);
+		else if (clean)
+			grouped_errors_fast(w, n, group[g], err[g]);
+		else
+			grouped_errors_slow(w, n, group[g], err[g]);
 }
 
 static bool pass1_row(run *r, part *p, const float *w, int64_t row)
@@ -731,12 +744,6 @@ static void pass2_chunk(run *r, part *p, int64_t chunk, int64_t row0,
 }
 
 /* ---- ordered merge ------------------------------------------------------ */
-
-static void add_errs(double *a, const double *b)
-{
-	for (int i = 0; i < QP_WSTATS_NBITS; i++)
-		a[i] += b[i];
-}
 
 static void merge_chunk(run *r, const chunk_part *c)
 {
