@@ -98,8 +98,12 @@ typedef struct run {
 	part **idle;
 	int n_idle;
 	/* One chunk (a small tensor): the |w| bit patterns of the finite
-	 * values, sorted after pass 1, stand in for the radix histograms,
-	 * whose 4.5 MB of counters per tensor cost more than the values. */
+	 * values stand in for the radix histograms, whose 4.5 MB of counters
+	 * per tensor cost more than the values.  After pass 1 they are in
+	 * order from the first key of the lowest queried rank's bin (its top
+	 * 16 bits) on; the keys before it are the smaller ones, in no order
+	 * (only the top 0.1 % or so are ever looked at).  A search for a key
+	 * at least that bin's start therefore sees a sorted array. */
 	bool small;
 	uint32_t *keys;
 	int64_t n_keys;
@@ -903,14 +907,26 @@ static void sum_histograms(run *r)
 			dst[b % fold] += r->parts[i]->hist[b];
 }
 
-/* LSD radix sort of the keys, 8 bits a pass. */
-static int sort_keys(run *r)
+/* The 1-based ascending ranks pass 2 asks for, of n values. */
+static void query_ranks(uint64_t n, uint64_t n_top, uint64_t *ranks)
 {
-	int64_t n = r->n_keys;
+	ranks[Q999] = (999 * n + 999) / 1000; /* ceil(0.999 n) */
+	ranks[Q9999] = (9999 * n + 9999) / 10000;
+	ranks[QTOP] = n - n_top + 1;
+}
+
+static uint64_t top_count(uint64_t n)
+{
+	return (n + 999) / 1000;
+}
+
+/* LSD radix sort of a[0..n), 8 bits a pass. */
+static int radix_sort(uint32_t *a, int64_t n)
+{
 	uint32_t *tmp = malloc((size_t)(n ? n : 1) * sizeof *tmp);
 	if (!tmp)
 		return -1;
-	uint32_t *a = r->keys, *b = tmp;
+	uint32_t *b = tmp;
 	for (int shift = 0; shift < 32; shift += 8) {
 		int64_t count[257] = {0};
 		for (int64_t i = 0; i < n; i++)
@@ -923,12 +939,53 @@ static int sort_keys(run *r)
 		a = b;
 		b = t;
 	}
-	/* four passes: the sorted keys are back in r->keys */
+	/* four passes: the sorted keys are back in the caller's array */
 	free(tmp);
 	return 0;
 }
 
-/* Index of the first key >= k (keys sorted). */
+/* The byte d of the keys' top 16 bits (d = 1: bits 24..31, d = 0: bits
+ * 16..23) holding ascending rank `rank` among the keys whose higher byte
+ * is `hi` (any when d = 1); *below: the keys under it, counted on. */
+static uint32_t rank_byte(const uint32_t *k, int64_t n, int d, uint32_t hi,
+			  uint64_t rank, uint64_t *below)
+{
+	uint64_t count[256] = {0};
+	for (int64_t i = 0; i < n; i++)
+		if (d == 1 || k[i] >> 24 == hi)
+			count[k[i] >> (16 + 8 * d) & 0xff]++;
+	uint32_t b = 0;
+	while (b < 255 && *below + count[b] < rank)
+		*below += count[b++];
+	return b;
+}
+
+/* The keys from the lowest queried rank's bin on to the end, sorted; the
+ * smaller ones before them (see run.keys). */
+static int sort_keys(run *r)
+{
+	int64_t n = r->n_keys;
+	if (n == 0)
+		return 0;
+	uint64_t ranks[NQUERY], lowest = (uint64_t)n;
+	query_ranks((uint64_t)n, top_count((uint64_t)n), ranks);
+	for (int q = 0; q < NQUERY; q++)
+		lowest = ranks[q] < lowest ? ranks[q] : lowest;
+	uint64_t below = 0;
+	uint32_t b1 = rank_byte(r->keys, n, 1, 0, lowest, &below);
+	uint32_t b0 = rank_byte(r->keys, n, 0, b1, lowest, &below);
+	uint32_t start = (b1 << 8 | b0) << 16;
+	int64_t front = 0; /* the keys under `start` to the front */
+	for (int64_t i = 0; i < n; i++)
+		if (r->keys[i] < start) {
+			uint32_t t = r->keys[front];
+			r->keys[front++] = r->keys[i];
+			r->keys[i] = t;
+		}
+	return radix_sort(r->keys + front, n - front);
+}
+
+/* Index of the first key >= k (k at least the sorted part's start). */
 static int64_t first_at_least(const run *r, uint32_t k)
 {
 	int64_t lo = 0, hi = r->n_keys;
@@ -1087,12 +1144,9 @@ static void locate_rank(const uint64_t *hist, uint64_t k, uint32_t *bin,
 static void plan_pass2(run *r, qp_wstats *o)
 {
 	uint64_t n = (uint64_t)o->n;
-	o->n_top = (int64_t)((n + 999) / 1000);
-	uint64_t ranks[NQUERY] = {
-		(999 * n + 999) / 1000,  /* ceil(0.999 n) */
-		(9999 * n + 9999) / 10000,
-		n - (uint64_t)o->n_top + 1,
-	};
+	o->n_top = (int64_t)top_count(n);
+	uint64_t ranks[NQUERY];
+	query_ranks(n, (uint64_t)o->n_top, ranks);
 	r->q_min = HBINS;
 	for (int q = 0; q < NQUERY; q++) {
 		if (r->small) { /* the same bin and rank, from the sorted keys */
