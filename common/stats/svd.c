@@ -399,6 +399,23 @@ static void axpy(double *y, double a, const double *x, int64_t n)
 		y[j] += a * x[j];
 }
 
+/* y[0..n) += ((a[0] x0 + a[1] x1) ... in row order: four rows of a left
+ * reflector's product in one sweep over y */
+static void axpy_rows4(double *y, const double a[4], const double *x0,
+		       const double *x1, const double *x2, const double *x3,
+		       int64_t n)
+{
+	v2d a0 = {a[0], a[0]}, a1 = {a[1], a[1]}, a2 = {a[2], a[2]},
+	    a3 = {a[3], a[3]};
+	int64_t j = 0;
+	for (; j + 2 <= n; j += 2)
+		st2(y + j, (((ld2(y + j) + a0 * ld2(x0 + j)) + a1 * ld2(x1 + j)) +
+			    a2 * ld2(x2 + j)) + a3 * ld2(x3 + j));
+	for (; j < n; j++)
+		y[j] = (((y[j] + a[0] * x0[j]) + a[1] * x1[j]) + a[2] * x2[j]) +
+		       a[3] * x3[j];
+}
+
 /* x[0..n) . y[0..n), in two lanes (even and odd j) added at the end */
 static double dot(const double *x, const double *y, int64_t n)
 {
@@ -443,10 +460,22 @@ static void left_step(double *b, int64_t p, int64_t q, int64_t k, double *w)
 		return;
 	double *row_k = b + k * q + k + 1;
 	memcpy(w, row_k, (size_t)nc * sizeof *w); /* w = v^T B, v[k] = 1 */
-	for (int64_t i = k + 1; i < p; i++)
+	int64_t i = k + 1;
+	for (; i + 4 <= p; i += 4) {
+		const double *x = b + i * q + k;
+		double a[4] = {x[0], x[q], x[2 * q], x[3 * q]};
+		axpy_rows4(w, a, x + 1, x + q + 1, x + 2 * q + 1, x + 3 * q + 1, nc);
+	}
+	for (; i < p; i++)
 		axpy(w, b[i * q + k], b + i * q + k + 1, nc);
 	axpy(row_k, -tau, w, nc);
-	for (int64_t i = k + 1; i < p; i++)
+	for (i = k + 1; i + 4 <= p; i += 4) {
+		double *x = b + i * q + k;
+		double a[4] = {-tau * x[0], -tau * x[q], -tau * x[2 * q],
+			       -tau * x[3 * q]};
+		axpy4(x + 1, x + q + 1, x + 2 * q + 1, x + 3 * q + 1, a, w, (int)nc);
+	}
+	for (; i < p; i++)
 		axpy(b + i * q + k + 1, -tau * b[i * q + k], w, nc);
 }
 
@@ -521,12 +550,11 @@ static int dense_top(int64_t m, int64_t n, qp_svd_rows_fn fn, void *ctx,
 		if (rc != 0)
 			break;
 		zero_nonfinite(buf, nr * n);
-		for (int64_t i = 0; i < nr; i++)
+		for (int64_t i = 0; i < nr && wide; i++)
 			for (int64_t j = 0; j < n; j++)
-				if (wide)
-					b[j * q + r + i] = buf[i * n + j];
-				else
-					b[(r + i) * q + j] = buf[i * n + j];
+				b[j * q + r + i] = buf[i * n + j];
+		for (int64_t i = 0; i < nr * n && !wide; i++)
+			b[r * n + i] = buf[i];
 	}
 	if (rc == 0)
 		rc = bidiag_values(b, p, q, s, e);
