@@ -240,14 +240,16 @@ static int read_measured(run *r, const qp_record *rec, model_work *mw,
 	qp_sens_run_opts ro;
 	qp_err pe;
 	int rc = qp_sens_read_partial(qp_map_get(&rec->map, "sens"), s, &ro, &pe);
+	/* rec is a record of the merged stream: its index is no record
+	 * number of any one input */
 	if (rc < 0)
-		return qp_fail_record(e, rec->index, rec->offset, "tensor '%s': %s",
-				      t.name, pe.msg);
+		return qp_fail(e, "tensor '%s': %s", t.name,
+			       pe.msg);
 	if (rc == 1 && (ro.with_svd != r->ro.with_svd ||
 			ro.with_act != r->ro.with_act || ro.mem_bw != r->ro.mem_bw))
-		return qp_fail_record(e, rec->index, rec->offset, "tensor '%s': "
-				      "measured with other options than the tensors "
-				      "before it: shards of different runs?", t.name);
+		return qp_fail(e, "tensor '%s': measured with other options than "
+			       "the tensors before it: shards of different runs?",
+			       t.name);
 	/* not measured by its shard (nothing to measure): passed through */
 	s->skipped = rc == 0;
 	return 0;
