@@ -13,6 +13,7 @@
 #include "profile.h"
 #include "progress.h"
 #include "rec.h"
+#include "shard.h"
 #include "sens.h"
 #include "sens_rec.h"
 #include "tensor_src.h"
@@ -32,6 +33,12 @@ static const char usage[] =
 	"      --svd-iters N    power iterations of the randomized SVD (default 2)\n"
 	"  -b, --mem-bw GBS     memory bandwidth in GB/s: add a decode-speed\n"
 	"                       estimate to the profile record\n"
+	"      --shard I/N      measure only shard I (0 <= I < N) of the tensors:\n"
+	"                       their stats, imat and per-tensor sens parts, no\n"
+	"                       scores and no profile yet (see --merge)\n"
+	"      --merge          read the outputs of the N --shard runs (in any\n"
+	"                       order), score the tensors over their model and\n"
+	"                       write the profile: the unsharded run's output\n"
 	"\n";
 
 /* after the shared options, which cli.c writes */
@@ -39,13 +46,15 @@ static const char usage_end[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input or failed work, 2 bad usage.\n";
 
-enum { OPT_NO_SVD = 256, OPT_SVD_RANK, OPT_SVD_ITERS };
+enum { OPT_NO_SVD = 256, OPT_SVD_RANK, OPT_SVD_ITERS, OPT_SHARD, OPT_MERGE };
 
 typedef struct opts {
 	const char *imatrix;
 	bool no_svd;
 	long svd_rank, svd_iters;
 	double mem_bw;
+	bool sharded, merge, measuring; /* measuring: an option of the shards */
+	qp_shard_spec shard;
 } opts;
 
 static const struct option long_opts[] = {
@@ -54,13 +63,20 @@ static const struct option long_opts[] = {
 	{"svd-rank", required_argument, NULL, OPT_SVD_RANK},
 	{"svd-iters", required_argument, NULL, OPT_SVD_ITERS},
 	{"mem-bw", required_argument, NULL, 'b'},
+	{"shard", required_argument, NULL, OPT_SHARD},
+	{"merge", no_argument, NULL, OPT_MERGE},
 	{0},
 };
 
 static int on_option(int opt, const char *arg, void *ctx, qp_err *e)
 {
 	opts *o = ctx;
+	o->measuring |= opt != OPT_MERGE;
 	switch (opt) {
+	case OPT_SHARD:
+		o->sharded = true;
+		return qp_shard_parse(arg, &o->shard, e);
+	case OPT_MERGE: o->merge = true; return 0;
 	case 'm': o->imatrix = arg; return 0;
 	case OPT_NO_SVD: o->no_svd = true; return 0;
 	case OPT_SVD_RANK: return qp_parse_long(arg, 1, 1024, &o->svd_rank, e);
@@ -85,6 +101,13 @@ typedef struct run {
 	qp_map_cache *maps;
 	qp_progress progress;
 	uint64_t n_done;
+	qp_sharder *sharder;     /* --shard */
+	qp_merger *merger;       /* --merge */
+	qp_model_stream *merged; /* --merge: the merged records, by model */
+	qp_sens_run_opts ro;     /* --merge: the shards' options */
+	bool have_ro;
+	qp_writer *out;
+	uint64_t n_merged;
 } run;
 
 /* One model's results, one slot per tensor record of the batch. */
@@ -140,20 +163,40 @@ static void warn_uncovered(run *r, const char *model, const model_work *mw)
 			   list, n_missing > 4 ? ", ..." : "");
 }
 
+/* The record with the keys sens-score owns: stats, imat and the scored
+ * sens, or (a shard's) stats, imat and the partial sens. */
 static int write_tensor(run *r, qp_writer *w, const qp_record *rec,
-			const model_work *mw, size_t k, qp_err *e)
+			const qp_sens_tensor *s, const qp_imatrix_entry *ent,
+			bool partial, qp_err *e)
 {
 	static const char *const owned[] = {"stats", "imat", "sens"};
-	const qp_imatrix_entry *ent = mw->ent[k];
 	qp_mapw own;
 	qp_mapw_begin(&own, NULL);
-	qp_sens_pack_stats(qp_mapw_key(&own, "stats"), &mw->sens[k].ws);
+	qp_sens_pack_stats(qp_mapw_key(&own, "stats"), &s->ws);
 	if (ent)
 		qp_sens_pack_imat(qp_mapw_key(&own, "imat"), ent,
 				  &r->im_stats[ent - r->im.entries]);
-	qp_sens_pack_sens(qp_mapw_key(&own, "sens"), &mw->sens[k], r->have_im,
-			  r->sopts.svd);
+	qp_sens_run_opts ro = {r->sopts.svd, r->have_im, r->o->mem_bw};
+	if (partial)
+		qp_sens_pack_partial(qp_mapw_key(&own, "sens"), s, &ro);
+	else
+		qp_sens_pack_sens(qp_mapw_key(&own, "sens"), s, r->have_im,
+				  r->sopts.svd);
 	qp_writer_enrich_map(w, rec, owned, 3, &own);
+	return qp_writer_end(w, e);
+}
+
+/* The merge: a shard's record with its sens key scored (stats and imat
+ * are already there, where an unsharded run puts them). */
+static int write_completed(run *r, qp_writer *w, const qp_record *rec,
+			   const qp_sens_tensor *s, qp_err *e)
+{
+	static const char *const owned[] = {"sens"};
+	qp_mapw own;
+	qp_mapw_begin(&own, NULL);
+	qp_sens_pack_sens(qp_mapw_key(&own, "sens"), s, r->ro.with_act,
+			  r->ro.with_svd);
+	qp_writer_enrich_map(w, rec, owned, 1, &own);
 	return qp_writer_end(w, e);
 }
 
@@ -161,19 +204,54 @@ static int write_tensor(run *r, qp_writer *w, const qp_record *rec,
 static int write_model(run *r, const qp_model_batch *b, const model_work *mw,
 		       const qp_profile_hyper *h, qp_writer *w, qp_err *e)
 {
+	double mem_bw = r->merger ? r->ro.mem_bw : r->o->mem_bw;
 	for (size_t i = 0, k = 0; i < b->n_items; i++) {
 		bool scored = b->items[i].is_tensor && !mw->sens[k].skipped;
 		k += b->items[i].is_tensor && !scored;
-		int rc = scored ? write_tensor(r, w, &b->items[i].k.rec, mw, k++, e)
-				: qp_model_batch_pass(b, i, w, e);
+		const qp_record *rec = &b->items[i].k.rec;
+		int rc = !scored ? qp_model_batch_pass(b, i, w, e)
+			 : r->merger ? write_completed(r, w, rec, &mw->sens[k], e)
+			 : write_tensor(r, w, rec, &mw->sens[k], mw->ent[k], false, e);
+		k += scored;
 		if (rc < 0)
 			return -1;
 		if (i == b->last_tensor &&
 		    (qp_profile_pack(qp_writer_packer(w), b->id, b->id_len, mw->prof,
-				     mw->n, h, r->o->mem_bw, e) < 0 ||
+				     mw->n, h, mem_bw, e) < 0 ||
 		     qp_writer_end(w, e) < 0))
 			return -1;
 	}
+	return 0;
+}
+
+/* --merge: what a shard measured, read back from its record. */
+static int read_measured(run *r, const qp_record *rec, model_work *mw,
+			 size_t k, qp_err *e)
+{
+	qp_tensor_ref t;
+	if (qp_tensor_ref_facts(rec, &t, e) < 0)
+		return -1;
+	qp_profile_tensor_from_ref(&t, &mw->prof[k]);
+	qp_sens_tensor *s = &mw->sens[k];
+	*s = (qp_sens_tensor){
+		.layer = mw->prof[k].layer, .family = mw->prof[k].family,
+		.n_elem = (int64_t)t.n_elem, .skipped = true,
+	};
+	qp_sens_run_opts ro;
+	qp_err pe;
+	int rc = qp_sens_read_partial(qp_map_get(&rec->map, "sens"), s, &ro, &pe);
+	/* rec is a record of the merged stream: its index is no record
+	 * number of any one input */
+	if (rc < 0)
+		return qp_fail(e, "tensor '%s': %s", t.name,
+			       pe.msg);
+	if (rc == 1 && (ro.with_svd != r->ro.with_svd ||
+			ro.with_act != r->ro.with_act || ro.mem_bw != r->ro.mem_bw))
+		return qp_fail(e, "tensor '%s': measured with other options than "
+			       "the tensors before it: shards of different runs?",
+			       t.name);
+	/* not measured by its shard (nothing to measure): passed through */
+	s->skipped = rc == 0;
 	return 0;
 }
 
@@ -183,10 +261,15 @@ static int score_model(run *r, const qp_model_batch *b, model_work *mw,
 	/* every imatrix entry must name a tensor of the model */
 	if (r->have_im && qp_imatrix_check_batch(&r->im, b, e) < 0)
 		return qp_fail_prefix(e, "%s", r->o->imatrix);
-	for (size_t i = 0; i < b->n_items; i++)
-		if (b->items[i].is_tensor &&
-		    measure_one(r, &b->items[i].k.rec, mw, mw->n++, e) < 0)
+	for (size_t i = 0; i < b->n_items; i++) {
+		if (!b->items[i].is_tensor)
+			continue;
+		const qp_record *rec = &b->items[i].k.rec;
+		size_t k = mw->n++;
+		if ((r->merger ? read_measured(r, rec, mw, k, e)
+			       : measure_one(r, rec, mw, k, e)) < 0)
 			return -1;
+	}
 	warn_uncovered(r, b->id, mw);
 	qp_profile_hyper h;
 	qp_profile_hyper_from_model(b->model ? &b->model->map : NULL, &h);
@@ -212,6 +295,150 @@ static int on_model(void *ctx, const qp_model_batch *b, qp_writer *w,
 	free(mw.prof);
 	free(mw.ent);
 	return rc;
+}
+
+/* ---- --shard: this shard's tensors measured, not yet scored ------------ */
+
+static int shard_record(void *ctx, const qp_record *rec, qp_writer *w,
+			qp_err *e)
+{
+	run *r = ctx;
+	if (qp_rec_is(rec, "profile"))
+		return 0; /* replaced, as in an unsharded run */
+	return qp_sharder_record(r->sharder, rec, w, e);
+}
+
+/* What the unsharded run does for every tensor before it measures any:
+ * the imatrix check per model, and the entries split into experts (their
+ * statistics, which a shard's imat keys show, depend on all tensors). */
+typedef struct imatrix_walk {
+	run *r;
+	bool *used;
+	char model[QP_MODEL_ID_MAX];
+	bool open;
+} imatrix_walk;
+
+static int walk_close(imatrix_walk *iw, qp_err *e)
+{
+	if (!iw->open)
+		return 0;
+	iw->open = false;
+	int rc = qp_imatrix_check_used(&iw->r->im, iw->used, iw->model, e);
+	memset(iw->used, 0, (size_t)iw->r->im.n_entries * sizeof *iw->used);
+	return rc < 0 ? qp_fail_prefix(e, "%s", iw->r->o->imatrix) : 0;
+}
+
+static int walk_tensor(void *ctx, const qp_record *rec, qp_err *e)
+{
+	imatrix_walk *iw = ctx;
+	run *r = iw->r;
+	char model[QP_MODEL_ID_MAX], name[256];
+	if (qp_rec_str(rec, "model", model, sizeof model, e) < 0 ||
+	    qp_rec_str(rec, "name", name, sizeof name, e) < 0)
+		return -1;
+	if (iw->open && strcmp(model, iw->model) != 0 && walk_close(iw, e) < 0)
+		return -1;
+	if (!iw->open) {
+		snprintf(iw->model, sizeof iw->model, "%s", model);
+		iw->open = true;
+	}
+	int64_t idx = qp_imatrix_index(&r->im, name);
+	if (idx >= 0)
+		iw->used[idx] = true;
+	qp_tensor_ref t;
+	const qp_imatrix_entry *ent;
+	bool resplit;
+	if (qp_tensor_ref_from_record(rec, r->maps, &t, e) < 0 ||
+	    qp_imatrix_for_tensor(&r->im, &t, &ent, &resplit, e) < 0 ||
+	    (resplit && qp_imatrix_stats_compute(&r->im, r->im_stats, e) < 0))
+		return -1;
+	return 0;
+}
+
+static int shard_tensor(void *ctx, const qp_record *rec, qp_writer *w,
+			qp_err *e)
+{
+	run *r = ctx;
+	qp_tensor_ref t;
+	const qp_imatrix_entry *ent = NULL;
+	if (qp_tensor_ref_from_record(rec, r->maps, &t, e) < 0 ||
+	    (r->have_im && qp_imatrix_for_tensor(&r->im, &t, &ent, NULL, e) < 0))
+		return -1;
+	qp_sens_tensor s;
+	int rc = qp_sens_measure(&t, ent, &r->sopts, &s, e);
+	if (rc < 0)
+		rc = qp_fail_prefix(e, "%s", t.name);
+	else if (rc == 1) { /* passed through unscored */
+		if (!r->c->quiet)
+			qp_reportf("sens-score", NULL, "warning: tensor '%s': %s",
+				   t.name, e->msg);
+		rc = qp_writer_raw(w, rec->raw, rec->raw_len, e);
+	} else {
+		rc = write_tensor(r, w, rec, &s, ent, true, e);
+	}
+	qp_sens_tensor_free(&s);
+	qp_progress_update(&r->progress, ++r->n_done);
+	return rc;
+}
+
+static int shard_end(void *ctx, qp_writer *w, qp_err *e)
+{
+	run *r = ctx;
+	if (r->have_im) {
+		imatrix_walk iw = {.r = r};
+		iw.used = calloc((size_t)r->im.n_entries + 1, sizeof *iw.used);
+		if (!iw.used)
+			return qp_fail(e, "out of memory");
+		int rc = qp_sharder_each_kept(r->sharder, walk_tensor, &iw, e);
+		if (rc == 0)
+			rc = walk_close(&iw, e);
+		free(iw.used);
+		if (rc < 0)
+			return -1;
+	}
+	return qp_sharder_finish(r->sharder, w, shard_tensor, r, e);
+}
+
+/* ---- --merge: the shards' records in order, each model scored --------- */
+
+static int merge_record(void *ctx, const qp_record *rec, qp_writer *w,
+			qp_err *e)
+{
+	(void)w;
+	run *r = ctx;
+	/* the shards' options: any partial sens says them (the merger checks
+	 * that every shard ran with the same, by their meta records); read
+	 * before any model is scored */
+	if (!r->have_ro && qp_rec_is(rec, "tensor")) {
+		qp_sens_tensor s = {0};
+		qp_err ignored;
+		r->have_ro = qp_sens_read_partial(qp_map_get(&rec->map, "sens"), &s,
+						  &r->ro, &ignored) == 1;
+		if (!r->have_ro)
+			r->ro = (qp_sens_run_opts){0};
+		free(s.sv);
+	}
+	return qp_merger_add(r->merger, rec, e);
+}
+
+static int merge_feed(void *ctx, const uint8_t *raw, size_t len, qp_err *e)
+{
+	run *r = ctx;
+	qp_kept_record k;
+	if (qp_record_from_raw(raw, len, ++r->n_merged, &k, e) < 0)
+		return -1;
+	int rc = qp_model_stream_record(r->merged, &k.rec, r->out, e);
+	qp_kept_free(&k);
+	return rc;
+}
+
+static int merge_end(void *ctx, qp_writer *w, qp_err *e)
+{
+	run *r = ctx;
+	r->out = w;
+	if (qp_merger_each(r->merger, merge_feed, r, e) < 0)
+		return -1;
+	return qp_model_stream_end(r->merged, w, e);
 }
 
 static int setup(run *r, const opts *o, const qp_common *c)
@@ -247,8 +474,28 @@ static int setup(run *r, const opts *o, const qp_common *c)
 			return 1;
 		}
 	}
+	if (o->sharded && !(r->sharder = qp_sharder_new(o->shard, 1))) {
+		qp_report("sens-score", NULL, "out of memory");
+		return 1;
+	}
 	qp_progress_init(&r->progress, qp_progress_wanted(c->quiet),
 			 "sens-score: tensors", 0);
+	return 0;
+}
+
+/* --merge: the merged stream is scored model by model, as the unsharded
+ * run scores its input. */
+static const char *const replaced[] = {"profile", NULL};
+
+static int setup_merge(run *r, const opts *o, const qp_model_filter *mf)
+{
+	r->o = o;
+	r->merger = qp_merger_new();
+	r->merged = qp_model_stream_new(mf);
+	if (!r->merger || !r->merged) {
+		qp_report("sens-score", NULL, "out of memory");
+		return 1;
+	}
 	return 0;
 }
 
@@ -259,6 +506,39 @@ static void cleanup(run *r)
 	if (r->have_im)
 		qp_imatrix_free(&r->im);
 	qp_map_cache_free(r->maps);
+	qp_sharder_free(r->sharder);
+	qp_merger_free(r->merger);
+	qp_model_stream_free(r->merged);
+}
+
+/* The shards: each writes the unsharded run's meta record (so the merge
+ * writes it once, byte for byte); the merge writes none of its own. */
+static int run_sharded(run *r, const qp_common *c, int argc, char **argv)
+{
+	qp_filter f = {.prog = "sens-score", .ctx = r};
+	int meta_argc = argc;
+	char **meta_argv = argv;
+	if (r->sharder) {
+		f.on_record = shard_record;
+		f.on_last_end = shard_end;
+		meta_argv = qp_shard_strip_argv(argc, argv, &meta_argc);
+		if (!meta_argv) {
+			qp_report("sens-score", NULL, "out of memory");
+			return 1;
+		}
+	} else {
+		f.on_record = merge_record;
+		f.on_last_end = merge_end;
+		meta_argv = NULL;
+	}
+	qp_sink sink;
+	int status = qp_sink_open(&sink, "sens-score", c, meta_argc, meta_argv);
+	if (status == 0)
+		status = qp_filter_run(&f, c, sink.w);
+	status = qp_sink_close(&sink, "sens-score", c, status);
+	if (meta_argv && meta_argv != argv)
+		free(meta_argv);
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -269,13 +549,19 @@ int main(int argc, char **argv)
 	int st = qp_filter_parse(&tool, argc, argv, &c);
 	if (st != QP_CLI_CONTINUE)
 		return st;
+	if (o.merge && o.measuring) {
+		qp_report("sens-score", NULL, "--merge takes no measuring options: "
+			  "the shards' records carry theirs");
+		return 2;
+	}
 	run r = {0};
-	int status = setup(&r, &o, &c);
 	/* a profile from an earlier run is replaced by the new one */
-	static const char *const replaced[] = {"profile", NULL};
 	qp_model_filter mf = {.prog = "sens-score", .on_model = on_model, .ctx = &r,
 			      .drop_kinds = replaced};
-	if (status == 0)
+	int status = o.merge ? setup_merge(&r, &o, &mf) : setup(&r, &o, &c);
+	if (status == 0 && (o.sharded || o.merge))
+		status = run_sharded(&r, &c, argc, argv);
+	else if (status == 0)
 		status = qp_model_filter_pipe(&mf, &c, argc, argv);
 	cleanup(&r);
 	return status;

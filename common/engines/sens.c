@@ -19,10 +19,46 @@ void qp_sens_opts_default(qp_sens_opts *o)
 			    .nv_sample_max = QP_SENS_NV_SAMPLE_MAX};
 }
 
+/* A tensor's rows as the parts read them: the statistics, the NV sample
+ * and the SVD each read the tensor, so a small one is dequantized once and
+ * served from memory (the same floats). */
+#define CACHE_VALUES ((uint64_t)1 << 20)
+
+typedef struct rows_src {
+	const qp_tensor_ref *t;
+	float *all; /* every row, or NULL: read from t */
+} rows_src;
+
+static int src_rows(const rows_src *r, int64_t row0, int64_t n_rows,
+		    float *dst, qp_err *e)
+{
+	if (!r->all)
+		return qp_tensor_rows_f32(r->t, row0, n_rows, dst, e);
+	size_t len = (size_t)r->t->row_len;
+	memcpy(dst, r->all + (size_t)row0 * len,
+	       (size_t)n_rows * len * sizeof *dst);
+	return 0;
+}
+
 static int tensor_rows(void *ctx, int64_t row0, int64_t n_rows, float *dst,
 		       qp_err *e)
 {
-	return qp_tensor_rows_f32(ctx, row0, n_rows, dst, e);
+	return src_rows(ctx, row0, n_rows, dst, e);
+}
+
+/* A tensor that cannot be cached, or fails to read, is read by each part
+ * as before (a read error then names the rows where it happened). */
+static void src_open(rows_src *r, const qp_tensor_ref *t)
+{
+	*r = (rows_src){.t = t};
+	if (t->n_elem > CACHE_VALUES)
+		return;
+	float *all = malloc((size_t)t->n_elem * sizeof *all);
+	qp_err ignored;
+	if (all && qp_tensor_rows_f32(t, 0, t->n_rows, all, &ignored) == 0)
+		r->all = all;
+	else
+		free(all);
 }
 
 /* ---- pieces ------------------------------------------------------------- */
@@ -135,9 +171,10 @@ int qp_sens_mad_sigmoid(const double *x, size_t n, double *out, qp_err *e)
 
 /* ---- measuring one tensor ----------------------------------------------- */
 
-static int nv_sample(const qp_tensor_ref *t, int64_t max_values,
+static int nv_sample(const rows_src *src, int64_t max_values,
 		     qp_sens_tensor *s, qp_err *e)
 {
+	const qp_tensor_ref *t = src->t;
 	int64_t rows = t->n_rows, len = t->row_len;
 	int64_t k = max_values / len;
 	if (k < 1)
@@ -150,7 +187,7 @@ static int nv_sample(const qp_tensor_ref *t, int64_t max_values,
 	size_t n = 0; /* NaN and infinities are left out */
 	for (int64_t i = 0; i < k && rc == 0; i++) {
 		int64_t r = k == rows ? i : (int64_t)((double)i * (double)rows / (double)k);
-		rc = qp_tensor_rows_f32(t, r, 1, row, e);
+		rc = src_rows(src, r, 1, row, e);
 		for (int64_t j = 0; j < len && rc == 0; j++)
 			if (isfinite(row[j]))
 				x[n++] = row[j];
@@ -165,6 +202,7 @@ static int nv_sample(const qp_tensor_ref *t, int64_t max_values,
 }
 
 typedef struct energy_run {
+	const rows_src *src;
 	const qp_tensor_ref *t;
 	const qp_imatrix_entry *im;
 	int64_t rows_per_expert, slab_rows;
@@ -190,7 +228,7 @@ static int energy_item(void *ctx, size_t s)
 	int rc = 0;
 	for (int64_t c = row0; c < row1 && rc == 0; c += chunk) {
 		int64_t nr = row1 - c < chunk ? row1 - c : chunk;
-		rc = qp_tensor_rows_f32(t, c, nr, buf, &r->errs[s]);
+		rc = src_rows(r->src, c, nr, buf, &r->errs[s]);
 		for (int64_t i = 0; i < nr && rc == 0; i++) {
 			int64_t x = (c + i) / r->rows_per_expert;
 			double cnt = r->im->counts[x];
@@ -208,9 +246,10 @@ static int energy_item(void *ctx, size_t s)
 	return rc;
 }
 
-static int act_energy(const qp_tensor_ref *t, const qp_imatrix_entry *im,
+static int act_energy(const rows_src *src, const qp_imatrix_entry *im,
 		      int n_threads, qp_sens_tensor *s, qp_err *e)
 {
+	const qp_tensor_ref *t = src->t;
 	if (im->n_cols != t->row_len || t->n_rows % im->n_expert != 0)
 		return qp_fail(e, "imatrix entry of %lld x %lld experts does not fit "
 			       "rows of %lld (%lld rows)", (long long)im->n_cols,
@@ -219,6 +258,7 @@ static int act_energy(const qp_tensor_ref *t, const qp_imatrix_entry *im,
 	energy_run *r = calloc(1, sizeof *r);
 	if (!r)
 		return qp_fail(e, "out of memory");
+	r->src = src;
 	r->t = t;
 	r->im = im;
 	r->rows_per_expert = t->n_rows / im->n_expert;
@@ -241,16 +281,17 @@ static int act_energy(const qp_tensor_ref *t, const qp_imatrix_entry *im,
 	return rc ? -1 : 0;
 }
 
-static int spectrum(const qp_tensor_ref *t, const qp_sens_opts *o,
+static int spectrum(const rows_src *src, const qp_sens_opts *o,
 		    qp_sens_tensor *s, qp_err *e)
 {
+	const qp_tensor_ref *t = src->t;
 	s->sv = malloc((size_t)o->svd_rank * sizeof *s->sv);
 	if (!s->sv)
 		return qp_fail(e, "out of memory");
 	qp_svd_opts so = {.rank = o->svd_rank, .oversample = 8,
 			  .power_iters = o->svd_power_iters, .seed = SVD_SEED,
 			  .n_threads = o->n_threads};
-	if (qp_svd_top(t->n_rows, t->row_len, tensor_rows, (void *)t, &so,
+	if (qp_svd_top(t->n_rows, t->row_len, tensor_rows, (void *)src, &so,
 		       s->sv, &s->n_sv, e) < 0)
 		return qp_fail_prefix(e, "SVD");
 	s->se_raw = qp_sens_spectral_energy(s->sv, s->n_sv);
@@ -280,19 +321,19 @@ int qp_sens_measure(const qp_tensor_ref *t, const qp_imatrix_entry *imat,
 			qp_fail(e, "no elements (a dimension is 0): left unscored");
 		return 1;
 	}
+	rows_src src;
+	src_open(&src, t);
 	qp_wstats_opts wo = {.n_threads = o->n_threads};
-	if (qp_wstats_compute(t->ne, t->n_dims, tensor_rows, (void *)t, &wo,
-			      &s->ws, e) < 0)
-		return -1;
-	if (nv_sample(t, o->nv_sample_max, s, e) < 0)
-		return -1;
-	if (!s->is_matrix)
-		return 0;
-	if (o->svd && spectrum(t, o, s, e) < 0)
-		return -1;
-	if (imat && act_energy(t, imat, o->n_threads, s, e) < 0)
-		return -1;
-	return 0;
+	int rc = qp_wstats_compute(t->ne, t->n_dims, tensor_rows, &src, &wo,
+				   &s->ws, e);
+	if (rc == 0)
+		rc = nv_sample(&src, o->nv_sample_max, s, e);
+	if (rc == 0 && s->is_matrix && o->svd)
+		rc = spectrum(&src, o, s, e);
+	if (rc == 0 && s->is_matrix && imat)
+		rc = act_energy(&src, imat, o->n_threads, s, e);
+	free(src.all);
+	return rc;
 }
 
 void qp_sens_tensor_free(qp_sens_tensor *s)

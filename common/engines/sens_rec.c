@@ -1,6 +1,7 @@
 #include "sens_rec.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdbool.h>
 
 #include "rec.h"
@@ -116,4 +117,91 @@ void qp_sens_pack_imat(msgpack_packer *pk, const qp_imatrix_entry *ent,
 				msgpack_pack_int64(idle, x);
 	}
 	qp_mapw_end(&m);
+}
+
+void qp_sens_pack_partial(msgpack_packer *pk, const qp_sens_tensor *s,
+			  const qp_sens_run_opts *o)
+{
+	qp_mapw m;
+	qp_mapw_begin(&m, pk);
+	qp_pack_bool(qp_mapw_key(&m, "partial"), true);
+	qp_pack_bool(qp_mapw_key(&m, "matrix"), s->is_matrix);
+	qp_pack_num(qp_mapw_key(&m, "nv_kurtosis"), s->nv_kurtosis);
+	msgpack_pack_int64(qp_mapw_key(&m, "nv_n"), s->nv_n);
+	qp_pack_num(qp_mapw_key(&m, "se_raw"), s->se_raw);
+	nums(qp_mapw_key(&m, "sv"), s->sv, s->sv ? (size_t)s->n_sv : 0);
+	qp_pack_bool(qp_mapw_key(&m, "has_act"), s->has_act);
+	qp_pack_num(qp_mapw_key(&m, "act_energy"), s->act_energy);
+	qp_pack_bool(qp_mapw_key(&m, "svd"), o->with_svd);
+	qp_pack_bool(qp_mapw_key(&m, "imatrix"), o->with_act);
+	qp_pack_num(qp_mapw_key(&m, "mem_bw"), o->mem_bw);
+	qp_mapw_end(&m);
+}
+
+static int bad_field(qp_err *e, const char *key)
+{
+	return qp_fail(e, "partial sens: field \"%s\" is missing or of the "
+		       "wrong type", key);
+}
+
+static int get_bool(const msgpack_object *m, const char *key, bool *out,
+		    qp_err *e)
+{
+	const msgpack_object *o = qp_map_get(m, key);
+	if (!o || o->type != MSGPACK_OBJECT_BOOLEAN)
+		return bad_field(e, key);
+	*out = o->via.boolean;
+	return 0;
+}
+
+/* A number, or nil for NaN. */
+static int get_num(const msgpack_object *m, const char *key, double *out,
+		   qp_err *e)
+{
+	const msgpack_object *o = qp_map_get(m, key);
+	if (o && o->type == MSGPACK_OBJECT_NIL) {
+		*out = NAN;
+		return 0;
+	}
+	return o && qp_obj_number(o, out) ? 0 : bad_field(e, key);
+}
+
+int qp_sens_read_partial(const msgpack_object *sens, qp_sens_tensor *s,
+			 qp_sens_run_opts *o, qp_err *e)
+{
+	if (!sens || sens->type != MSGPACK_OBJECT_MAP)
+		return 0;
+	const msgpack_object *mark = qp_map_get(sens, "partial");
+	if (!mark || mark->type != MSGPACK_OBJECT_BOOLEAN || !mark->via.boolean)
+		return 0;
+	double nv_n;
+	if (get_bool(sens, "matrix", &s->is_matrix, e) < 0 ||
+	    get_num(sens, "nv_kurtosis", &s->nv_kurtosis, e) < 0 ||
+	    get_num(sens, "nv_n", &nv_n, e) < 0 ||
+	    get_num(sens, "se_raw", &s->se_raw, e) < 0 ||
+	    get_bool(sens, "has_act", &s->has_act, e) < 0 ||
+	    get_num(sens, "act_energy", &s->act_energy, e) < 0 ||
+	    get_bool(sens, "svd", &o->with_svd, e) < 0 ||
+	    get_bool(sens, "imatrix", &o->with_act, e) < 0 ||
+	    get_num(sens, "mem_bw", &o->mem_bw, e) < 0)
+		return -1;
+	if (!(nv_n >= 0 && nv_n <= 9e15))
+		return bad_field(e, "nv_n");
+	s->nv_n = (int64_t)nv_n;
+	if (isnan(o->mem_bw))
+		o->mem_bw = 0;
+	const msgpack_object *sv = qp_map_get(sens, "sv");
+	if (!sv || sv->type != MSGPACK_OBJECT_ARRAY || sv->via.array.size > 1024)
+		return bad_field(e, "sv");
+	s->n_sv = (int)sv->via.array.size;
+	s->sv = NULL;
+	if (o->with_svd && s->is_matrix) {
+		s->sv = malloc((s->n_sv ? (size_t)s->n_sv : 1) * sizeof *s->sv);
+		if (!s->sv)
+			return qp_fail(e, "out of memory");
+		for (int i = 0; i < s->n_sv; i++)
+			if (!qp_obj_number(&sv->via.array.ptr[i], &s->sv[i]))
+				return bad_field(e, "sv");
+	}
+	return 1;
 }

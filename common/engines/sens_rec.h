@@ -24,4 +24,26 @@ void qp_sens_pack_sens(msgpack_packer *pk, const qp_sens_tensor *s,
 void qp_sens_pack_imat(msgpack_packer *pk, const qp_imatrix_entry *ent,
 		       const qp_imatrix_stats *st);
 
+/* ---- a sharded run's per-tensor parts (sens-score --shard, --merge) ----
+ *
+ * A shard measures its tensors but cannot normalise them over the model:
+ * its "sens" key holds only what qp_sens_measure gave (and the run's
+ * options the completion needs), marked "partial": true.  The merge reads
+ * them back, exactly (doubles as float64, NaN as nil), normalises the
+ * whole model and writes the "sens" key an unsharded run writes. */
+
+typedef struct qp_sens_run_opts {
+	bool with_svd, with_act; /* --no-svd not given; an imatrix given */
+	double mem_bw;           /* -b, or 0 */
+} qp_sens_run_opts;
+
+void qp_sens_pack_partial(msgpack_packer *pk, const qp_sens_tensor *s,
+			  const qp_sens_run_opts *o);
+/* From the value of a "sens" key: 1 and *s (layer, family and n_elem
+ * left as they are; s->sv malloc'd) and *o when it is a partial one, 0
+ * when it is not (no partial marker), -1 when a partial one is
+ * malformed (e says which field). */
+int qp_sens_read_partial(const msgpack_object *sens, qp_sens_tensor *s,
+			 qp_sens_run_opts *o, qp_err *e);
+
 #endif

@@ -2,6 +2,7 @@
 #include "svd.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,11 +349,8 @@ static int sketch_run(sketch *k, const qp_svd_opts *o, double *sv, int rank,
 			k->z[j * l + c] = gauss_at(o->seed, j, c);
 	if (range_pass(k, k->z, e) < 0)
 		return -1;
-	/* l = min(m, n): the sketch already spans the whole range, and power
-	 * iterations would only repeat it (at three times the cost, which
-	 * dominates on the many small tensors of a MoE model) */
-	int iters = l < (m < n ? m : n) ? o->power_iters : 0;
-	for (int it = 0; it < iters; it++) {
+	/* l < min(m, n) here: dense_top takes the matrices a sketch spans */
+	for (int it = 0; it < o->power_iters; it++) {
 		if (orthonormalize(k->y, m, l, e) < 0 || corange_pass(k, e) < 0 ||
 		    orthonormalize(k->z, n, l, e) < 0 || range_pass(k, k->z, e) < 0)
 			return -1;
@@ -371,6 +369,203 @@ static int sketch_run(sketch *k, const qp_svd_opts *o, double *sv, int rank,
 	return rc;
 }
 
+/* ---- small matrices: a direct bidiagonalization ------------------------ */
+
+/* When l = min(m, n) the sketch would span the whole range and give A's
+ * own values up to rounding; factorizing A directly gives them without
+ * the test matrix, the two passes and the QR.  On the many small tensors
+ * of a MoE model LAPACK's dgesdd costs more in the reference BLAS's
+ * call-per-column level-2 loops than in arithmetic, so the reduction to
+ * bidiagonal form is done here, two lanes at a time, and only the
+ * bidiagonal's values are LAPACK's (dlasq1: the dqds algorithm dgesdd
+ * itself ends in when no vectors are wanted, to high relative accuracy).
+ * Householder reductions are backward stable: the values are those of a
+ * matrix within a small multiple of eps·‖A‖ of A, as dgesdd's are.
+ *
+ * The working matrix is row-major p x q with p >= q (A, or A^T when A is
+ * wide), entries of floats, so no sum of squares can overflow a double. */
+
+extern void dlasq1_(const int *n, double *d, double *e, double *work,
+		    int *info);
+
+/* y[0..n) += a * x[0..n) */
+static void axpy(double *y, double a, const double *x, int64_t n)
+{
+	int64_t j = 0;
+	v2d av = {a, a};
+	for (; j + 2 <= n; j += 2)
+		st2(y + j, ld2(y + j) + av * ld2(x + j));
+	for (; j < n; j++)
+		y[j] += a * x[j];
+}
+
+/* y[0..n) += ((a[0] x0 + a[1] x1) ... in row order: four rows of a left
+ * reflector's product in one sweep over y */
+static void axpy_rows4(double *y, const double a[4], const double *x0,
+		       const double *x1, const double *x2, const double *x3,
+		       int64_t n)
+{
+	v2d a0 = {a[0], a[0]}, a1 = {a[1], a[1]}, a2 = {a[2], a[2]},
+	    a3 = {a[3], a[3]};
+	int64_t j = 0;
+	for (; j + 2 <= n; j += 2)
+		st2(y + j, (((ld2(y + j) + a0 * ld2(x0 + j)) + a1 * ld2(x1 + j)) +
+			    a2 * ld2(x2 + j)) + a3 * ld2(x3 + j));
+	for (; j < n; j++)
+		y[j] = (((y[j] + a[0] * x0[j]) + a[1] * x1[j]) + a[2] * x2[j]) +
+		       a[3] * x3[j];
+}
+
+/* x[0..n) . y[0..n), in two lanes (even and odd j) added at the end */
+static double dot(const double *x, const double *y, int64_t n)
+{
+	v2d acc = {0, 0};
+	int64_t j = 0;
+	for (; j + 2 <= n; j += 2)
+		acc += ld2(x + j) * ld2(y + j);
+	double s[2];
+	st2(s, acc);
+	if (j < n)
+		s[0] += x[j] * y[j];
+	return s[0] + s[1];
+}
+
+/* The reflector H = I - tau v v^T (v[0] = 1) with H x = (beta, 0, ...)
+ * for x[0..r) at stride `stride`: x[0] becomes beta, x[1..] v[1..]. */
+static double reflector(double *x, int64_t r, int64_t stride)
+{
+	double ss = 0;
+	for (int64_t i = 1; i < r; i++)
+		ss += x[i * stride] * x[i * stride];
+	if (ss == 0)
+		return 0; /* already (alpha, 0, ...): H = I */
+	double alpha = x[0];
+	double beta = sqrt(alpha * alpha + ss);
+	if (alpha > 0)
+		beta = -beta;
+	double scale = 1 / (alpha - beta);
+	for (int64_t i = 1; i < r; i++)
+		x[i * stride] *= scale;
+	x[0] = beta;
+	return (beta - alpha) / beta;
+}
+
+/* Column k below row k to zero by a reflector from the left, applied to
+ * columns k+1..q-1 of rows k..p-1 (w: q scratch doubles). */
+static void left_step(double *b, int64_t p, int64_t q, int64_t k, double *w)
+{
+	double tau = reflector(b + k * q + k, p - k, q);
+	int64_t nc = q - k - 1;
+	if (tau == 0 || nc == 0)
+		return;
+	double *row_k = b + k * q + k + 1;
+	memcpy(w, row_k, (size_t)nc * sizeof *w); /* w = v^T B, v[k] = 1 */
+	int64_t i = k + 1;
+	for (; i + 4 <= p; i += 4) {
+		const double *x = b + i * q + k;
+		double a[4] = {x[0], x[q], x[2 * q], x[3 * q]};
+		axpy_rows4(w, a, x + 1, x + q + 1, x + 2 * q + 1, x + 3 * q + 1, nc);
+	}
+	for (; i < p; i++)
+		axpy(w, b[i * q + k], b + i * q + k + 1, nc);
+	axpy(row_k, -tau, w, nc);
+	for (i = k + 1; i + 4 <= p; i += 4) {
+		double *x = b + i * q + k;
+		double a[4] = {-tau * x[0], -tau * x[q], -tau * x[2 * q],
+			       -tau * x[3 * q]};
+		axpy4(x + 1, x + q + 1, x + 2 * q + 1, x + 3 * q + 1, a, w, (int)nc);
+	}
+	for (; i < p; i++)
+		axpy(b + i * q + k + 1, -tau * b[i * q + k], w, nc);
+}
+
+/* Row k right of column k+1 to zero by a reflector from the right,
+ * applied to rows k+1..p-1. */
+static void right_step(double *b, int64_t p, int64_t q, int64_t k)
+{
+	double *u = b + k * q + k + 1; /* u[0] = 1 once reflected */
+	int64_t nc = q - k - 1;
+	double tau = reflector(u, nc, 1);
+	if (tau == 0)
+		return;
+	for (int64_t i = k + 1; i < p; i++) {
+		double *x = b + i * q + k + 1;
+		double s = x[0] + dot(x + 1, u + 1, nc - 1);
+		x[0] -= tau * s;
+		axpy(x + 1, -tau * s, u + 1, nc - 1);
+	}
+}
+
+/* Singular values of the row-major p x q matrix b (p >= q; overwritten)
+ * into sv[0..q), largest first. */
+static int bidiag_values(double *b, int64_t p, int64_t q, double *sv,
+			 qp_err *e)
+{
+	double *w = malloc((size_t)(q * 5) * sizeof *w); /* w, then e and dlasq1's 4q */
+	if (!w)
+		return qp_fail(e, "out of memory");
+	/* Tall: a QR first leaves the q x q R to reduce (LAPACK's choice too;
+	 * fewer flops once p >= 5q/3). */
+	if (3 * p >= 5 * q) {
+		for (int64_t k = 0; k < q; k++)
+			left_step(b, p, q, k, w);
+		for (int64_t i = 1; i < q; i++) /* R: zeros below the diagonal */
+			memset(b + i * q, 0, (size_t)i * sizeof *b);
+		p = q;
+	}
+	for (int64_t k = 0; k < q; k++) {
+		left_step(b, p, q, k, w);
+		if (k + 2 < q)
+			right_step(b, p, q, k);
+	}
+	double *off = w, *work = w + q;
+	for (int64_t k = 0; k < q; k++) {
+		sv[k] = b[k * q + k];
+		off[k] = k + 1 < q ? b[k * q + k + 1] : 0;
+	}
+	int n = (int)q, info = 0;
+	dlasq1_(&n, sv, off, work, &info);
+	free(w);
+	return info ? qp_fail(e, "LAPACK dlasq1 failed (info %d)", info) : 0;
+}
+
+/* A read in chunks of rows into the p x q working matrix. */
+static int dense_top(int64_t m, int64_t n, qp_svd_rows_fn fn, void *ctx,
+		     double *sv, int rank, qp_err *e)
+{
+	bool wide = m < n;
+	int64_t q = wide ? m : n, p = wide ? n : m;
+	int64_t chunk = CHUNK_VALUES / n > 0 ? CHUNK_VALUES / n : 1;
+	if (chunk > m)
+		chunk = m;
+	double *b = malloc((size_t)m * (size_t)n * sizeof *b);
+	double *s = malloc((size_t)q * sizeof *s);
+	float *buf = malloc((size_t)chunk * (size_t)n * sizeof *buf);
+	int rc = (b && s && buf) ? 0
+		 : qp_fail(e, "out of memory for the SVD of %lld x %lld",
+			   (long long)m, (long long)n);
+	for (int64_t r = 0; r < m && rc == 0; r += chunk) {
+		int64_t nr = m - r < chunk ? m - r : chunk;
+		rc = fn(ctx, r, nr, buf, e);
+		if (rc != 0)
+			break;
+		zero_nonfinite(buf, nr * n);
+		for (int64_t i = 0; i < nr && wide; i++)
+			for (int64_t j = 0; j < n; j++)
+				b[j * q + r + i] = buf[i * n + j];
+		for (int64_t i = 0; i < nr * n && !wide; i++)
+			b[r * n + i] = buf[i];
+	}
+	if (rc == 0)
+		rc = bidiag_values(b, p, q, s, e);
+	if (rc == 0)
+		memcpy(sv, s, (size_t)rank * sizeof *sv);
+	free(buf);
+	free(s);
+	free(b);
+	return rc;
+}
+
 int qp_svd_top(int64_t m, int64_t n, qp_svd_rows_fn fn, void *ctx,
 	       const qp_svd_opts *o, double *sv, int *n_sv, qp_err *e)
 {
@@ -384,6 +579,12 @@ int qp_svd_top(int64_t m, int64_t n, qp_svd_rows_fn fn, void *ctx,
 	int rank = o->rank < mn ? o->rank : (int)mn;
 	int64_t want = (int64_t)rank + (o->oversample > 0 ? o->oversample : 8);
 	int l = (int)(want < mn ? want : mn);
+	if (l == mn) {
+		int rc = dense_top(m, n, fn, ctx, sv, rank, e);
+		if (rc == 0)
+			*n_sv = rank;
+		return rc;
+	}
 	sketch k = {.n_threads = o->n_threads > 0 ? o->n_threads : 1};
 	k.p = (pass){.m = m, .n = n, .l = l, .fn = fn, .ctx = ctx,
 		     .slab_rows = (m + QP_SVD_SLABS - 1) / QP_SVD_SLABS};

@@ -8,17 +8,24 @@
  * `power_iters` power iterations re-orthonormalised by QR each time, then
  * the singular values of the l x n projection.  The small dense
  * factorizations (QR: dgeqrf + dorgqr; SVD: dgesdd) are the system's LAPACK.
- * When l >= min(m, n) the sketch spans the whole range and the values are
- * exact up to rounding.  NaN and infinities in A are read as 0 (left out),
- * so the factorizations always see finite values.
+ * When l would be min(m, n) (min(m, n) <= rank + oversample) a sketch would
+ * span the whole range and give A's values up to rounding; A is then
+ * factorized directly instead: read once, reduced to bidiagonal form by
+ * Householder reflections here (a QR first when m or n is >= 5/3 the
+ * other), the bidiagonal's values by LAPACK's dlasq1 — exact up to
+ * rounding, as backward stable as dgesdd.  NaN and infinities in A are
+ * read as 0 (left out), so the factorizations always see finite values.
  *
- * Cost: A is read 2 + 2*power_iters times (each pass 2*m*n*l flops in
- * double), memory O((m + n) * l) doubles plus QP_SVD_SLABS partial n x l
- * products and one chunk of rows per thread; never a copy of A.
+ * Cost: the sketch reads A 2 + 2*power_iters times (each pass 2*m*n*l
+ * flops in double), memory O((m + n) * l) doubles plus QP_SVD_SLABS
+ * partial n x l products and one chunk of rows per thread; never a copy of
+ * A.  The direct reduction reads A once into m*n doubles (no more than the
+ * sketch's (m + n) * l would be) and costs about 4*m*n*min(m, n) flops.
  *
  * Determinism: rows are cut into QP_SVD_SLABS contiguous slabs that depend
  * on m only; each slab is summed in row order and slabs are merged in slab
- * order, so the result is bit-identical for any thread count.
+ * order, so the result is bit-identical for any thread count.  The direct
+ * reduction runs on one thread, in a fixed order.
  */
 #ifndef QP_SVD_H
 #define QP_SVD_H

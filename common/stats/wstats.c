@@ -10,12 +10,9 @@
 
 #include "checked.h"
 #include "threads.h"
+#include "wstats_kernels.h"
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
-#define HBINS 65536 /* one radix level: 16 bits of a float's pattern */
+#define HBINS QP_WSTATS_HBINS
 #define NQUERY 3    /* ranks: 99.9 %, 99.99 %, the top-0.1 % threshold */
 #define Q999 0
 #define Q9999 1
@@ -25,25 +22,9 @@
 /* A tensor read in one chunk of at most this many values takes the sorted
  * keys instead of the radix histograms (see run.small). */
 #define SMALL_VALUES ((int64_t)1 << 20)
-/* Values per stretch of a row counted in 32-bit lanes (a multiple of 4,
- * so a value's lane is its index in the row mod 4 either way). */
-#define COUNT_BLOCK ((int64_t)1 << 28)
-#define EXP_MASK 0x7f800000u
-
-typedef struct qscale {
-	double d, id, qmax;
-} qscale;
-
 typedef struct moments {
 	double n, mean, m2, m3, m4; /* m_k: Σ (w - mean)^k */
 } moments;
-
-/* What one row of finite values sums to (pass 1). */
-typedef struct row_sums {
-	double sum, sumsq;
-	float min, max;
-	int64_t zeros;
-} row_sums;
 
 /* Everything one chunk contributes that is not an integer histogram; reset
  * per chunk and merged into the total in chunk order. */
@@ -84,7 +65,7 @@ typedef struct run {
 	double mean, std, absmax;
 	/* |w - mean| > kσ  <=>  w >= up_k or w <= lo_k, for finite floats */
 	float up3, lo3, up6, lo6;
-	qscale qs[QP_WSTATS_NBITS]; /* per-tensor scales, from pass 1 */
+	qp_wstats_scale qs[QP_WSTATS_NBITS]; /* per-tensor scales, from pass 1 */
 
 	pthread_mutex_t lock;
 	pthread_cond_t turn;
@@ -98,304 +79,27 @@ typedef struct run {
 	part **idle;
 	int n_idle;
 	/* One chunk (a small tensor): the |w| bit patterns of the finite
-	 * values, sorted after pass 1, stand in for the radix histograms,
-	 * whose 4.5 MB of counters per tensor cost more than the values. */
+	 * values stand in for the radix histograms, whose 4.5 MB of counters
+	 * per tensor cost more than the values.  After pass 1 they are in
+	 * order from the first key of the lowest queried rank's bin (its top
+	 * 16 bits) on; the keys before it are the smaller ones, in no order
+	 * (only the top 0.1 % or so are ever looked at).  A search for a key
+	 * at least that bin's start therefore sees a sorted array. */
 	bool small;
 	uint32_t *keys;
 	int64_t n_keys;
 	int64_t q_index[NQUERY]; /* index in keys of each queried rank */
 } run;
 
-/* 1.5 * 2^52: for 0 <= x < 2^51, (x + ROUND_MAGIC) - ROUND_MAGIC is x
- * rounded to an integer, ties to even (the sum's ulp is 1). */
-#define ROUND_MAGIC 6755399441055744.0
-
-/* round(x) half away from zero for 0 <= x < 2^51, without a libm call:
- * x - rint(x) is exact, so a tie rounded down to even is seen and moved
- * up. */
-static inline double round_half_up(double x)
-{
-	double r = (x + ROUND_MAGIC) - ROUND_MAGIC;
-	return r + (double)(x - r == 0.5);
-}
-
-static inline qscale qscale_make(double absmax, int bits)
-{
-	double qmax = (double)((1 << (bits - 1)) - 1);
-	double d = absmax / qmax;
-	return (qscale){d, absmax > 0 ? 1.0 / d : 0, qmax};
-}
-
-/* The quantizer is odd (q(-w) = -q(w), and w * id rounds symmetrically),
- * so the error of |w| is that of w; clamping before rounding gives the
- * same q, as ±qmax are integers. */
-static inline double qerr2(double w, qscale s)
-{
-	double a = fabs(w), x = a * s.id;
-	double q = round_half_up(x < s.qmax ? x : s.qmax);
-	double err = a - q * s.d;
-	return err * err;
-}
-
-static inline uint32_t f32_bits(float w)
-{
-	uint32_t u;
-	memcpy(&u, &w, sizeof u);
-	return u;
-}
-
-static inline uint32_t abs_bits(float w)
-{
-	return f32_bits(w) & 0x7fffffffu;
-}
-
-static double bits_value(uint32_t u)
-{
-	float f;
-	memcpy(&f, &u, sizeof f);
-	return f;
-}
-
-/* ---- kernels: SSE2 and plain C twins ------------------------------------
- *
- * Double sums run in four lanes, value j of a row going to lane j % 4, and
- * end as (l0 + l1) + (l2 + l3); SSE2 holds lanes 0-1 and 2-3 in two
- * registers.  Min, max and integer counts do not depend on the order.  So
- * both twins give the same bits.  The fast kernels assume finite values;
- * rows with NaN/Inf take the scalar paths further down. */
-
-static inline double lanes_total(const double *l)
-{
-	return (l[0] + l[1]) + (l[2] + l[3]);
-}
-
-#ifdef __SSE2__
-static inline __m128d lo_pd(__m128 v)
-{
-	return _mm_cvtps_pd(v);
-}
-
-static inline __m128d hi_pd(__m128 v)
-{
-	return _mm_cvtps_pd(_mm_movehl_ps(v, v));
-}
-
-static inline int64_t count_lanes(__m128i c)
-{
-	int32_t l[4];
-	_mm_storeu_si128((__m128i *)l, c);
-	return (int64_t)l[0] + l[1] + l[2] + l[3];
-}
-
-/* Pass 1 over one row: sum, min, max, zeros (Σw² comes with the
- * moments); false when a value is NaN or infinite (the rest is then
- * meaningless). */
-static bool row_scan(const float *w, int64_t n, row_sums *s)
-{
-	const __m128i expm = _mm_set1_epi32((int32_t)EXP_MASK);
-	__m128d sum[2] = {_mm_setzero_pd(), _mm_setzero_pd()};
-	__m128 mn = _mm_set1_ps(INFINITY), mx = _mm_set1_ps(-INFINITY);
-	__m128i bad = _mm_setzero_si128();
-	int64_t zeros = 0, j = 0;
-	while (j + 4 <= n) {
-		int64_t end = n - j > COUNT_BLOCK ? j + COUNT_BLOCK : n;
-		__m128i z = _mm_setzero_si128();
-		for (; j + 4 <= end; j += 4) {
-			__m128 v = _mm_loadu_ps(w + j);
-			__m128i b = _mm_castps_si128(v);
-			bad = _mm_or_si128(bad, _mm_cmpeq_epi32(
-							_mm_and_si128(b, expm), expm));
-			mn = _mm_min_ps(mn, v);
-			mx = _mm_max_ps(mx, v);
-			z = _mm_sub_epi32(z, _mm_castps_si128(
-						     _mm_cmpeq_ps(v, _mm_setzero_ps())));
-			sum[0] = _mm_add_pd(sum[0], lo_pd(v));
-			sum[1] = _mm_add_pd(sum[1], hi_pd(v));
-		}
-		zeros += count_lanes(z);
-	}
-	if (_mm_movemask_epi8(bad))
-		return false;
-	double ls[4];
-	float fmn[4], fmx[4];
-	_mm_storeu_pd(ls, sum[0]);
-	_mm_storeu_pd(ls + 2, sum[1]);
-	_mm_storeu_ps(fmn, mn);
-	_mm_storeu_ps(fmx, mx);
-	float lo = fmn[0], hi = fmx[0];
-	for (int k = 1; k < 4; k++) {
-		lo = fmn[k] < lo ? fmn[k] : lo;
-		hi = fmx[k] > hi ? fmx[k] : hi;
-	}
-	for (; j < n; j++) {
-		if ((f32_bits(w[j]) & EXP_MASK) == EXP_MASK)
-			return false;
-		ls[j & 3] += w[j];
-		lo = w[j] < lo ? w[j] : lo;
-		hi = w[j] > hi ? w[j] : hi;
-		zeros += w[j] == 0;
-	}
-	*s = (row_sums){lanes_total(ls), 0, lo, hi, zeros};
-	return true;
-}
-
-/* Central moments about mean into m[0..2] (k = 2, 3, 4), Σw² into m[3],
- * and col[j] += w². */
-static void row_moments(const float *w, int64_t n, double mean, double *col,
-			double *m)
-{
-	const __m128d mu = _mm_set1_pd(mean);
-	__m128d acc[4][2];
-	for (int k = 0; k < 4; k++)
-		acc[k][0] = acc[k][1] = _mm_setzero_pd();
-	int64_t j = 0;
-	for (; j + 4 <= n; j += 4) {
-		__m128 v = _mm_loadu_ps(w + j);
-		__m128d x[2] = {lo_pd(v), hi_pd(v)};
-		for (int h = 0; h < 2; h++) {
-			__m128d d = _mm_sub_pd(x[h], mu), d2 = _mm_mul_pd(d, d);
-			acc[0][h] = _mm_add_pd(acc[0][h], d2);
-			acc[1][h] = _mm_add_pd(acc[1][h], _mm_mul_pd(d2, d));
-			acc[2][h] = _mm_add_pd(acc[2][h], _mm_mul_pd(d2, d2));
-			__m128d x2 = _mm_mul_pd(x[h], x[h]);
-			acc[3][h] = _mm_add_pd(acc[3][h], x2);
-			__m128d c = _mm_loadu_pd(col + j + 2 * h);
-			_mm_storeu_pd(col + j + 2 * h, _mm_add_pd(c, x2));
-		}
-	}
-	double l[4][4];
-	for (int k = 0; k < 4; k++) {
-		_mm_storeu_pd(l[k], acc[k][0]);
-		_mm_storeu_pd(l[k] + 2, acc[k][1]);
-	}
-	for (; j < n; j++) {
-		double x = w[j], d = x - mean, d2 = d * d;
-		l[0][j & 3] += d2;
-		l[1][j & 3] += d2 * d;
-		l[2][j & 3] += d2 * d2;
-		l[3][j & 3] += x * x;
-		col[j] += x * x;
-	}
-	for (int k = 0; k < 4; k++)
-		m[k] = lanes_total(l[k]);
-}
-
-static float row_absmax(const float *w, int64_t n)
-{
-	const __m128 absm = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
-	__m128 mx = _mm_setzero_ps();
-	int64_t j = 0;
-	for (; j + 4 <= n; j += 4)
-		mx = _mm_max_ps(mx, _mm_and_ps(_mm_loadu_ps(w + j), absm));
-	float l[4];
-	_mm_storeu_ps(l, mx);
-	float m = l[0] > l[1] ? l[0] : l[1];
-	m = l[2] > m ? l[2] : m;
-	m = l[3] > m ? l[3] : m;
-	for (; j < n; j++)
-		m = fabsf(w[j]) > m ? fabsf(w[j]) : m;
-	return m;
-}
-
-typedef struct qscale_pd {
-	__m128d id, d, qmax, half, one, magic;
-} qscale_pd;
-
-static inline qscale_pd qscale_pd_make(qscale s)
-{
-	return (qscale_pd){_mm_set1_pd(s.id), _mm_set1_pd(s.d),
-			   _mm_set1_pd(s.qmax), _mm_set1_pd(0.5),
-			   _mm_set1_pd(1.0), _mm_set1_pd(ROUND_MAGIC)};
-}
-
-/* qerr2 of four |w| (a4), added to lanes 0-1 (acc[0]) and 2-3 (acc[1]). */
-static inline void qerr2_acc4(__m128 a4, const qscale_pd *s, __m128d *acc)
-{
-	__m128d x2[2] = {lo_pd(a4), hi_pd(a4)};
-	for (int k = 0; k < 2; k++) {
-		__m128d a = x2[k];
-		__m128d x = _mm_min_pd(_mm_mul_pd(a, s->id), s->qmax);
-		__m128d q = _mm_sub_pd(_mm_add_pd(x, s->magic), s->magic);
-		__m128d tie = _mm_cmpeq_pd(_mm_sub_pd(x, q), s->half);
-		q = _mm_add_pd(q, _mm_and_pd(tie, s->one));
-		__m128d err = _mm_sub_pd(a, _mm_mul_pd(q, s->d));
-		acc[k] = _mm_add_pd(acc[k], _mm_mul_pd(err, err));
-	}
-}
-
-/* Σ qerr2 over w[0..n). */
-static double qerr2_sum(const float *w, int64_t n, qscale s)
-{
-	__m128d acc[2] = {_mm_setzero_pd(), _mm_setzero_pd()};
-	const qscale_pd sp = qscale_pd_make(s);
-	const __m128 absm = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
-	int64_t j = 0;
-	for (; j + 4 <= n; j += 4)
-		qerr2_acc4(_mm_and_ps(_mm_loadu_ps(w + j), absm), &sp, acc);
-	double s4[4];
-	_mm_storeu_pd(s4, acc[0]);
-	_mm_storeu_pd(s4 + 2, acc[1]);
-	for (; j < n; j++)
-		s4[j & 3] += qerr2(w[j], s);
-	return lanes_total(s4);
-}
-#else
-static bool row_scan(const float *w, int64_t n, row_sums *s)
-{
-	double ls[4] = {0, 0, 0, 0};
-	float lo = INFINITY, hi = -INFINITY;
-	int64_t zeros = 0;
-	uint32_t bad = 0;
-	for (int64_t j = 0; j < n; j++) {
-		float v = w[j];
-		bad |= (f32_bits(v) & EXP_MASK) == EXP_MASK;
-		ls[j & 3] += v;
-		lo = v < lo ? v : lo;
-		hi = v > hi ? v : hi;
-		zeros += v == 0;
-	}
-	if (bad)
-		return false;
-	*s = (row_sums){lanes_total(ls), 0, lo, hi, zeros};
-	return true;
-}
-
-static void row_moments(const float *w, int64_t n, double mean, double *col,
-			double *m)
-{
-	double l[4][4] = {{0}};
-	for (int64_t j = 0; j < n; j++) {
-		double x = w[j], d = x - mean, d2 = d * d;
-		l[0][j & 3] += d2;
-		l[1][j & 3] += d2 * d;
-		l[2][j & 3] += d2 * d2;
-		l[3][j & 3] += x * x;
-		col[j] += x * x;
-	}
-	for (int k = 0; k < 4; k++)
-		m[k] = lanes_total(l[k]);
-}
-
-static float row_absmax(const float *w, int64_t n)
-{
-	float m = 0;
-	for (int64_t j = 0; j < n; j++)
-		m = fabsf(w[j]) > m ? fabsf(w[j]) : m;
-	return m;
-}
-
-static double qerr2_sum(const float *w, int64_t n, qscale s)
-{
-	double s4[4] = {0, 0, 0, 0};
-	for (int64_t j = 0; j < n; j++)
-		s4[j & 3] += qerr2(w[j], s);
-	return lanes_total(s4);
-}
-#endif
-
 double qp_wstats_qerr2(double w, double absmax, int bits)
 {
-	return qerr2(w, qscale_make(absmax, bits));
+	return qp_wstats_scaled_err2(w, qp_wstats_scale_make(absmax, bits));
+}
+
+static void add_errs(double *a, const double *b)
+{
+	for (int i = 0; i < QP_WSTATS_NBITS; i++)
+		a[i] += b[i];
 }
 
 /* Chan, Golub & LeVeque's pairwise update of central moments. */
@@ -426,69 +130,14 @@ static void moments_merge(moments *a, const moments *b)
 /* ---- pass 1: moments, rows, columns, high radix histogram, the sampled
  * rows' per-row and per-group SQNR ----------------------------------------- */
 
-/* The 7 quantizers with scale absmax/qmax over w[0..n), all finite. */
-static void errors_all_bits(const float *w, int64_t n, double absmax,
-			    double *err)
-{
-	for (int b = 0; b < QP_WSTATS_NBITS; b++)
-		err[b] += qerr2_sum(w, n, qscale_make(absmax, b + 2));
-}
-
-static void grouped_errors_fast(const float *w, int64_t n, int64_t g,
-				double *err)
-{
-	for (int64_t j = 0; j < n; j += g) {
-		int64_t m = n - j < g ? n - j : g;
-		errors_all_bits(w + j, m, row_absmax(w + j, m), err);
-	}
-}
-
-/* The same over the finite values of w[0..n) (rows with NaN/Inf). */
-static void group_errors_slow(const float *w, int64_t n, double *err)
-{
-	double amax = 0;
-	for (int64_t j = 0; j < n; j++)
-		if (isfinite(w[j]) && fabs(w[j]) > amax)
-			amax = fabs(w[j]);
-	for (int b = 0; b < QP_WSTATS_NBITS; b++) {
-		qscale s = qscale_make(amax, b + 2);
-		double sum = 0;
-		for (int64_t j = 0; j < n; j++)
-			if (isfinite(w[j]))
-				sum += qerr2(w[j], s);
-		err[b] += sum;
-	}
-}
-
-static void grouped_errors_slow(const float *w, int64_t n, int64_t g,
-				double *err)
-{
-	for (int64_t j = 0; j < n; j += g)
-		group_errors_slow(w + j, n - j < g ? n - j : g, err);
-}
-
-/* Two histograms, for even and odd j: weights crowd into few bins, and
- * back-to-back increments of one counter wait for each other. */
-static void hist_abs_hi(const float *w, int64_t n, uint64_t *hist)
-{
-	uint64_t *odd = hist + HBINS;
-	int64_t j = 0;
-	for (; j + 2 <= n; j += 2) {
-		hist[abs_bits(w[j]) >> 16]++;
-		odd[abs_bits(w[j + 1]) >> 16]++;
-	}
-	if (j < n)
-		hist[abs_bits(w[j]) >> 16]++;
-}
-
 /* A row with NaN or Inf: everything over its finite values, in order. */
 static void pass1_row_slow(run *r, part *p, const float *w, moments *m,
-			   row_sums *s)
+			   qp_wstats_row_sums *s)
 {
 	chunk_part *c = &p->c;
 	double sum = 0, sumsq = 0;
 	int64_t n = 0;
-	*s = (row_sums){0, 0, INFINITY, -INFINITY, 0};
+	*s = (qp_wstats_row_sums){0, 0, INFINITY, -INFINITY, 0};
 	for (int64_t j = 0; j < r->n_cols; j++) {
 		float v = w[j];
 		if (!isfinite(v)) {
@@ -504,9 +153,9 @@ static void pass1_row_slow(run *r, part *p, const float *w, moments *m,
 		s->min = v < s->min ? v : s->min;
 		s->max = v > s->max ? v : s->max;
 		if (p->hist)
-			p->hist[abs_bits(v) >> 16]++;
+			p->hist[qp_wstats_abs_bits(v) >> 16]++;
 		else
-			r->keys[r->n_keys++] = abs_bits(v);
+			r->keys[r->n_keys++] = qp_wstats_abs_bits(v);
 	}
 	s->sum = sum;
 	s->sumsq = sumsq;
@@ -521,43 +170,50 @@ static void pass1_row_slow(run *r, part *p, const float *w, moments *m,
 	}
 }
 
-/* A sampled row's per-row and per-group errors. */
+/* A sampled row's per-row and per-group errors.  A row no longer than a
+ * group is that group: its error is the row's, added once more instead of
+ * computed again (the same sum, so the same bits). */
 static void pass1_sample(chunk_part *c, const float *w, int64_t n,
-			 const row_sums *s, bool clean)
+			 const qp_wstats_row_sums *s, bool clean)
 {
 	c->sample_sumsq += s->sumsq;
-	if (clean) {
-		double amax = fmax(fabs(s->min), fabs(s->max));
-		errors_all_bits(w, n, amax, c->err_row);
-		grouped_errors_fast(w, n, 32, c->err_g32);
-		grouped_errors_fast(w, n, 128, c->err_g128);
-	} else {
-		grouped_errors_slow(w, n, n, c->err_row);
-		grouped_errors_slow(w, n, 32, c->err_g32);
-		grouped_errors_slow(w, n, 128, c->err_g128);
-	}
+	double row[QP_WSTATS_NBITS] = {0};
+	if (clean)
+		qp_wstats_errors_all_bits(w, n, fmax(fabs(s->min), fabs(s->max)), row);
+	else
+		qp_wstats_grouped_errors_slow(w, n, n, row);
+	add_errs(c->err_row, row);
+	static const int64_t group[2] = {32, 128};
+	double *err[2] = {c->err_g32, c->err_g128};
+	for (int g = 0; g < 2; g++)
+		if (n <= group[g])
+			add_errs(err[g], row);
+		else if (clean)
+			qp_wstats_grouped_errors_fast(w, n, group[g], err[g]);
+		else
+			qp_wstats_grouped_errors_slow(w, n, group[g], err[g]);
 }
 
 static bool pass1_row(run *r, part *p, const float *w, int64_t row)
 {
 	chunk_part *c = &p->c;
 	int64_t n = r->n_cols;
-	row_sums s;
+	qp_wstats_row_sums s;
 	moments m;
-	bool clean = row_scan(w, n, &s);
+	bool clean = qp_wstats_row_scan(w, n, &s);
 	if (clean) {
 		m = (moments){(double)n, s.sum / (double)n, 0, 0, 0};
 		double mk[4];
-		row_moments(w, n, m.mean, c->col_sumsq, mk);
+		qp_wstats_row_moments(w, n, m.mean, c->col_sumsq, mk);
 		m.m2 = mk[0];
 		m.m3 = mk[1];
 		m.m4 = mk[2];
 		s.sumsq = mk[3];
 		if (p->hist)
-			hist_abs_hi(w, n, p->hist);
+			qp_wstats_hist_abs_hi(w, n, p->hist);
 		else
 			for (int64_t j = 0; j < n; j++)
-				r->keys[r->n_keys++] = abs_bits(w[j]);
+				r->keys[r->n_keys++] = qp_wstats_abs_bits(w[j]);
 	} else {
 		pass1_row_slow(r, p, w, &m, &s);
 	}
@@ -588,14 +244,14 @@ static void pass1_chunk(run *r, part *p, int64_t chunk, int64_t row0,
 /* A value whose high bits reach the lowest selected bin. */
 static inline void query_add(const run *r, part *p, float v)
 {
-	uint32_t u = abs_bits(v), hi = u >> 16;
+	uint32_t u = qp_wstats_abs_bits(v), hi = u >> 16;
 	if (hi < r->q_min)
 		return;
 	for (int q = 0; p->hist && q < NQUERY; q++)
 		if (hi == r->q_bin[q])
 			p->hist[(size_t)q * HBINS + (u & 0xffff)]++;
 	if (hi > r->q_bin[QTOP])
-		p->c.err_above += qerr2(v, r->qs[TOP_BITS - 2]);
+		p->c.err_above += qp_wstats_scaled_err2(v, r->qs[TOP_BITS - 2]);
 }
 
 static inline int is_tail(float v, float up, float lo)
@@ -605,18 +261,18 @@ static inline int is_tail(float v, float up, float lo)
 
 #ifdef __SSE2__
 /* Pass 2 over one row of finite values: tails, the values of the selected
- * bins, and Σ qerr2 with the TOP_BITS per-tensor scale (returned). */
+ * bins, and Σ qp_wstats_scaled_err2 with the TOP_BITS per-tensor scale (returned). */
 static double pass2_scan(const run *r, part *p, const float *w, int64_t n)
 {
 	const __m128 up3 = _mm_set1_ps(r->up3), lo3 = _mm_set1_ps(r->lo3);
 	const __m128 up6 = _mm_set1_ps(r->up6), lo6 = _mm_set1_ps(r->lo6);
 	const __m128i absm = _mm_set1_epi32(0x7fffffff);
 	const __m128i below = _mm_set1_epi32((int32_t)(r->q_min << 16) - 1);
-	const qscale_pd sp = qscale_pd_make(r->qs[TOP_BITS - 2]);
+	const qp_wstats_scale_pd sp = qp_wstats_scale_pd_make(r->qs[TOP_BITS - 2]);
 	__m128d acc[2] = {_mm_setzero_pd(), _mm_setzero_pd()};
 	int64_t j = 0;
 	while (j + 4 <= n) {
-		int64_t end = n - j > COUNT_BLOCK ? j + COUNT_BLOCK : n;
+		int64_t end = n - j > QP_WSTATS_COUNT_BLOCK ? j + QP_WSTATS_COUNT_BLOCK : n;
 		__m128i n3 = _mm_setzero_si128(), n6 = _mm_setzero_si128();
 		for (; j + 4 <= end; j += 4) {
 			__m128 v = _mm_loadu_ps(w + j);
@@ -628,10 +284,10 @@ static double pass2_scan(const run *r, part *p, const float *w, int64_t n)
 			if (_mm_movemask_epi8(_mm_cmpgt_epi32(a, below)))
 				for (int k = 0; k < 4; k++)
 					query_add(r, p, w[j + k]);
-			qerr2_acc4(_mm_castsi128_ps(a), &sp, acc);
+			qp_wstats_qerr2_acc4(_mm_castsi128_ps(a), &sp, acc);
 		}
-		p->c.out3 += count_lanes(n3);
-		p->c.out6 += count_lanes(n6);
+		p->c.out3 += qp_wstats_count_lanes(n3);
+		p->c.out6 += qp_wstats_count_lanes(n6);
 	}
 	double s4[4];
 	_mm_storeu_pd(s4, acc[0]);
@@ -640,26 +296,11 @@ static double pass2_scan(const run *r, part *p, const float *w, int64_t n)
 		p->c.out3 += is_tail(w[j], r->up3, r->lo3);
 		p->c.out6 += is_tail(w[j], r->up6, r->lo6);
 		query_add(r, p, w[j]);
-		s4[j & 3] += qerr2(w[j], r->qs[TOP_BITS - 2]);
+		s4[j & 3] += qp_wstats_scaled_err2(w[j], r->qs[TOP_BITS - 2]);
 	}
-	return lanes_total(s4);
+	return qp_wstats_lanes_total(s4);
 }
 
-static bool row_finite(const float *w, int64_t n)
-{
-	const __m128i expm = _mm_set1_epi32((int32_t)EXP_MASK);
-	__m128i bad = _mm_setzero_si128();
-	int64_t j = 0;
-	for (; j + 4 <= n; j += 4) {
-		__m128i b = _mm_loadu_si128((const __m128i *)(w + j));
-		bad = _mm_or_si128(bad, _mm_cmpeq_epi32(_mm_and_si128(b, expm),
-							 expm));
-	}
-	bool ok = !_mm_movemask_epi8(bad);
-	for (; j < n; j++)
-		ok &= (f32_bits(w[j]) & EXP_MASK) != EXP_MASK;
-	return ok;
-}
 #else
 static double pass2_scan(const run *r, part *p, const float *w, int64_t n)
 {
@@ -668,18 +309,11 @@ static double pass2_scan(const run *r, part *p, const float *w, int64_t n)
 		p->c.out3 += is_tail(w[j], r->up3, r->lo3);
 		p->c.out6 += is_tail(w[j], r->up6, r->lo6);
 		query_add(r, p, w[j]);
-		s4[j & 3] += qerr2(w[j], r->qs[TOP_BITS - 2]);
+		s4[j & 3] += qp_wstats_scaled_err2(w[j], r->qs[TOP_BITS - 2]);
 	}
-	return lanes_total(s4);
+	return qp_wstats_lanes_total(s4);
 }
 
-static bool row_finite(const float *w, int64_t n)
-{
-	bool ok = true;
-	for (int64_t j = 0; j < n; j++)
-		ok &= (f32_bits(w[j]) & EXP_MASK) != EXP_MASK;
-	return ok;
-}
 #endif
 
 static void pass2_row_slow(run *r, part *p, const float *w, bool sampled)
@@ -695,7 +329,7 @@ static void pass2_row_slow(run *r, part *p, const float *w, bool sampled)
 		query_add(r, p, v);
 		for (int b = 0; b < QP_WSTATS_NBITS; b++)
 			if (sampled || b == TOP_BITS - 2)
-				err[b] += qerr2(v, r->qs[b]);
+				err[b] += qp_wstats_scaled_err2(v, r->qs[b]);
 	}
 	c->err_all += err[TOP_BITS - 2];
 	if (sampled)
@@ -713,7 +347,7 @@ static void pass2_row(run *r, part *p, const float *w, bool sampled)
 		return;
 	for (int b = 0; b < QP_WSTATS_NBITS; b++)
 		c->err_tensor[b] += b == TOP_BITS - 2 ? e
-						      : qerr2_sum(w, n, r->qs[b]);
+						      : qp_wstats_qerr2_sum(w, n, r->qs[b]);
 }
 
 static void pass2_chunk(run *r, part *p, int64_t chunk, int64_t row0,
@@ -723,7 +357,7 @@ static void pass2_chunk(run *r, part *p, int64_t chunk, int64_t row0,
 	for (int64_t i = 0; i < nr; i++) {
 		const float *w = p->buf + i * r->n_cols;
 		bool sampled = r->sampled[row0 + i];
-		if (dirty && !row_finite(w, r->n_cols))
+		if (dirty && !qp_wstats_row_finite(w, r->n_cols))
 			pass2_row_slow(r, p, w, sampled);
 		else
 			pass2_row(r, p, w, sampled);
@@ -731,12 +365,6 @@ static void pass2_chunk(run *r, part *p, int64_t chunk, int64_t row0,
 }
 
 /* ---- ordered merge ------------------------------------------------------ */
-
-static void add_errs(double *a, const double *b)
-{
-	for (int i = 0; i < QP_WSTATS_NBITS; i++)
-		a[i] += b[i];
-}
 
 static void merge_chunk(run *r, const chunk_part *c)
 {
@@ -896,14 +524,26 @@ static void sum_histograms(run *r)
 			dst[b % fold] += r->parts[i]->hist[b];
 }
 
-/* LSD radix sort of the keys, 8 bits a pass. */
-static int sort_keys(run *r)
+/* The 1-based ascending ranks pass 2 asks for, of n values. */
+static void query_ranks(uint64_t n, uint64_t n_top, uint64_t *ranks)
 {
-	int64_t n = r->n_keys;
+	ranks[Q999] = (999 * n + 999) / 1000; /* ceil(0.999 n) */
+	ranks[Q9999] = (9999 * n + 9999) / 10000;
+	ranks[QTOP] = n - n_top + 1;
+}
+
+static uint64_t top_count(uint64_t n)
+{
+	return (n + 999) / 1000;
+}
+
+/* LSD radix sort of a[0..n), 8 bits a pass. */
+static int radix_sort(uint32_t *a, int64_t n)
+{
 	uint32_t *tmp = malloc((size_t)(n ? n : 1) * sizeof *tmp);
 	if (!tmp)
 		return -1;
-	uint32_t *a = r->keys, *b = tmp;
+	uint32_t *b = tmp;
 	for (int shift = 0; shift < 32; shift += 8) {
 		int64_t count[257] = {0};
 		for (int64_t i = 0; i < n; i++)
@@ -916,12 +556,53 @@ static int sort_keys(run *r)
 		a = b;
 		b = t;
 	}
-	/* four passes: the sorted keys are back in r->keys */
+	/* four passes: the sorted keys are back in the caller's array */
 	free(tmp);
 	return 0;
 }
 
-/* Index of the first key >= k (keys sorted). */
+/* The byte d of the keys' top 16 bits (d = 1: bits 24..31, d = 0: bits
+ * 16..23) holding ascending rank `rank` among the keys whose higher byte
+ * is `hi` (any when d = 1); *below: the keys under it, counted on. */
+static uint32_t rank_byte(const uint32_t *k, int64_t n, int d, uint32_t hi,
+			  uint64_t rank, uint64_t *below)
+{
+	uint64_t count[256] = {0};
+	for (int64_t i = 0; i < n; i++)
+		if (d == 1 || k[i] >> 24 == hi)
+			count[k[i] >> (16 + 8 * d) & 0xff]++;
+	uint32_t b = 0;
+	while (b < 255 && *below + count[b] < rank)
+		*below += count[b++];
+	return b;
+}
+
+/* The keys from the lowest queried rank's bin on to the end, sorted; the
+ * smaller ones before them (see run.keys). */
+static int sort_keys(run *r)
+{
+	int64_t n = r->n_keys;
+	if (n == 0)
+		return 0;
+	uint64_t ranks[NQUERY], lowest = (uint64_t)n;
+	query_ranks((uint64_t)n, top_count((uint64_t)n), ranks);
+	for (int q = 0; q < NQUERY; q++)
+		lowest = ranks[q] < lowest ? ranks[q] : lowest;
+	uint64_t below = 0;
+	uint32_t b1 = rank_byte(r->keys, n, 1, 0, lowest, &below);
+	uint32_t b0 = rank_byte(r->keys, n, 0, b1, lowest, &below);
+	uint32_t start = (b1 << 8 | b0) << 16;
+	int64_t front = 0; /* the keys under `start` to the front */
+	for (int64_t i = 0; i < n; i++)
+		if (r->keys[i] < start) {
+			uint32_t t = r->keys[front];
+			r->keys[front++] = r->keys[i];
+			r->keys[i] = t;
+		}
+	return radix_sort(r->keys + front, n - front);
+}
+
+/* Index of the first key >= k (k at least the sorted part's start). */
 static int64_t first_at_least(const run *r, uint32_t k)
 {
 	int64_t lo = 0, hi = r->n_keys;
@@ -1080,12 +761,9 @@ static void locate_rank(const uint64_t *hist, uint64_t k, uint32_t *bin,
 static void plan_pass2(run *r, qp_wstats *o)
 {
 	uint64_t n = (uint64_t)o->n;
-	o->n_top = (int64_t)((n + 999) / 1000);
-	uint64_t ranks[NQUERY] = {
-		(999 * n + 999) / 1000,  /* ceil(0.999 n) */
-		(9999 * n + 9999) / 10000,
-		n - (uint64_t)o->n_top + 1,
-	};
+	o->n_top = (int64_t)top_count(n);
+	uint64_t ranks[NQUERY];
+	query_ranks(n, (uint64_t)o->n_top, ranks);
 	r->q_min = HBINS;
 	for (int q = 0; q < NQUERY; q++) {
 		if (r->small) { /* the same bin and rank, from the sorted keys */
@@ -1141,7 +819,7 @@ static int finish_pass1(run *r, qp_wstats *o, qp_err *e)
 	r->std = o->std;
 	r->absmax = o->absmax;
 	for (int b = 0; b < QP_WSTATS_NBITS; b++)
-		r->qs[b] = qscale_make(o->absmax, b + 2);
+		r->qs[b] = qp_wstats_scale_make(o->absmax, b + 2);
 	if (o->n > 0)
 		plan_pass2(r, o);
 	return finish_norms(r, o, e);
@@ -1154,7 +832,7 @@ static double query_value(const run *r, int q, uint32_t *lo)
 	else
 		locate_rank(r->hist_lo + (size_t)q * HBINS, r->q_rank[q], lo,
 			    &(uint64_t){0});
-	return bits_value(r->q_bin[q] << 16 | *lo);
+	return qp_wstats_bits_value(r->q_bin[q] << 16 | *lo);
 }
 
 static void finish_pass2(run *r, qp_wstats *o)
@@ -1185,7 +863,7 @@ static void finish_pass2(run *r, qp_wstats *o)
 			if ((key & 0xffff) > lo) {
 				uint64_t c = (uint64_t)(j - i);
 				n_gt += c;
-				top += (double)c * qp_wstats_qerr2(bits_value(key),
+				top += (double)c * qp_wstats_qerr2(qp_wstats_bits_value(key),
 								    r->absmax, TOP_BITS);
 			}
 			i = j;
@@ -1195,7 +873,7 @@ static void finish_pass2(run *r, qp_wstats *o)
 		if (!h[l])
 			continue;
 		n_gt += h[l];
-		double v = bits_value(r->q_bin[QTOP] << 16 | l);
+		double v = qp_wstats_bits_value(r->q_bin[QTOP] << 16 | l);
 		top += (double)h[l] * qp_wstats_qerr2(v, r->absmax, TOP_BITS);
 	}
 	top += (double)((uint64_t)o->n_top - n_gt) *

@@ -364,6 +364,37 @@ int qp_record_keep(const qp_record *src, qp_kept_record *dst, qp_err *e)
 	return 0;
 }
 
+int qp_record_from_raw(const uint8_t *raw, size_t len, uint64_t index,
+		       qp_kept_record *dst, qp_err *e)
+{
+	*dst = (qp_kept_record){0};
+	size_t span = 0;
+	if (qp_msgpack_span(raw, len, &span) != 1 || span != len)
+		return qp_fail(e, "record %llu: not one msgpack value",
+			       (unsigned long long)index);
+	dst->raw = malloc(len ? len : 1);
+	if (!dst->raw)
+		return qp_fail(e, "out of memory keeping record %llu",
+			       (unsigned long long)index);
+	memcpy(dst->raw, raw, len);
+	msgpack_unpacked_init(&dst->unp);
+	size_t off = 0;
+	const msgpack_object *kind = NULL;
+	if (msgpack_unpack_next(&dst->unp, (const char *)dst->raw, len, &off) ==
+		    MSGPACK_UNPACK_SUCCESS &&
+	    dst->unp.data.type == MSGPACK_OBJECT_MAP)
+		kind = qp_map_get(&dst->unp.data, "kind");
+	if (!kind || kind->type != MSGPACK_OBJECT_STR) {
+		qp_kept_free(dst);
+		return qp_fail(e, "record %llu: not a record (no kind)",
+			       (unsigned long long)index);
+	}
+	dst->rec = (qp_record){.raw = dst->raw, .raw_len = len,
+			       .map = dst->unp.data, .kind = kind->via.str.ptr,
+			       .kind_len = kind->via.str.size, .index = index};
+	return 0;
+}
+
 void qp_kept_free(qp_kept_record *k)
 {
 	if (!k->raw)

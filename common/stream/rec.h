@@ -64,6 +64,10 @@ typedef struct qp_kept_record {
 
 int qp_record_keep(const qp_record *src, qp_kept_record *dst, qp_err *e);
 void qp_kept_free(qp_kept_record *k);
+/* A record from its exact bytes (one msgpack map with a string "kind"),
+ * decoded into dst; index is its number in the stream it stands for. */
+int qp_record_from_raw(const uint8_t *raw, size_t len, uint64_t index,
+		       qp_kept_record *dst, qp_err *e);
 
 /* Containers (maps, arrays) a record may nest, the record's own map
  * included: msgpack-c's decoder (MSGPACK_EMBED_STACK_SIZE) fails on more,

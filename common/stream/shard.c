@@ -398,7 +398,26 @@ static int by_seq(const void *a, const void *b)
 	return 0;
 }
 
+int qp_sharder_each_kept(const qp_sharder *s, qp_kept_fn fn, void *ctx,
+			 qp_err *e)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->t[i] && fn(ctx, &s->t[i]->k.rec, e) < 0)
+			return -1;
+	return 0;
+}
+
+static int write_raw(void *ctx, const uint8_t *raw, size_t len, qp_err *e)
+{
+	return qp_writer_raw(ctx, raw, len, e);
+}
+
 int qp_merger_finish(qp_merger *m, qp_writer *w, qp_err *e)
+{
+	return qp_merger_each(m, write_raw, w, e);
+}
+
+int qp_merger_each(qp_merger *m, qp_raw_fn fn, void *ctx, qp_err *e)
 {
 	if (m->pending)
 		return qp_fail(e, "the stream ends after a shard record: a truncated "
@@ -440,12 +459,12 @@ int qp_merger_finish(qp_merger *m, qp_writer *w, qp_err *e)
 		return qp_fail(e, "the shards read %llu records but only %llu are here: "
 			       "a truncated shard output?", (unsigned long long)m->total,
 			       (unsigned long long)(want - 1));
-	if (m->meta && qp_writer_raw(w, m->meta, m->meta_len, e) < 0)
+	if (m->meta && fn(ctx, m->meta, m->meta_len, e) < 0)
 		return -1;
 	for (size_t i = 0; i < m->n; i++) {
 		if (i > 0 && m->v[i].seq == m->v[i - 1].seq)
 			continue;
-		if (qp_writer_raw(w, m->v[i].raw, m->v[i].len, e) < 0)
+		if (fn(ctx, m->v[i].raw, m->v[i].len, e) < 0)
 			return -1;
 	}
 	return 0;

@@ -70,6 +70,12 @@ int qp_sharder_record(qp_sharder *s, const qp_record *rec, qp_writer *w,
  * in stream order, each after its shard record. */
 int qp_sharder_finish(qp_sharder *s, qp_writer *w, qp_shard_work_fn fn,
 		      void *ctx, qp_err *e);
+/* Every kept tensor record, in stream order, to fn (before finish): for
+ * a filter whose per-tensor work depends on state all tensors build, so a
+ * shard builds it as the unsharded run does. */
+typedef int (*qp_kept_fn)(void *ctx, const qp_record *rec, qp_err *e);
+int qp_sharder_each_kept(const qp_sharder *s, qp_kept_fn fn, void *ctx,
+			 qp_err *e);
 /* How many tensors this shard works on (valid after finish started; for
  * progress). */
 uint64_t qp_sharder_owned(const qp_sharder *s);
@@ -83,5 +89,11 @@ void qp_merger_free(qp_merger *m);
 int qp_merger_add(qp_merger *m, const qp_record *rec, qp_err *e);
 /* Checks completeness, writes the merged stream. */
 int qp_merger_finish(qp_merger *m, qp_writer *w, qp_err *e);
+/* The same checks, then the merged stream's records (meta first), each
+ * record's exact bytes to fn: for a filter that completes the merged
+ * stream before writing it (sens-score --merge). */
+typedef int (*qp_raw_fn)(void *ctx, const uint8_t *raw, size_t len,
+			 qp_err *e);
+int qp_merger_each(qp_merger *m, qp_raw_fn fn, void *ctx, qp_err *e);
 
 #endif

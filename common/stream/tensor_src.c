@@ -155,12 +155,19 @@ static int read_data(const qp_record *rec, qp_map_cache *mc, qp_tensor_ref *t,
 	return 0;
 }
 
-int qp_tensor_ref_from_record(const qp_record *rec, qp_map_cache *mc,
-			      qp_tensor_ref *t, qp_err *e)
+int qp_tensor_ref_facts(const qp_record *rec, qp_tensor_ref *t, qp_err *e)
 {
 	*t = (qp_tensor_ref){0};
 	if (qp_rec_str(rec, "name", t->name, sizeof t->name, e) < 0 ||
 	    read_shape(rec, t, e) < 0 || read_type(rec, t, e) < 0)
+		return -1;
+	return 0;
+}
+
+int qp_tensor_ref_from_record(const qp_record *rec, qp_map_cache *mc,
+			      qp_tensor_ref *t, qp_err *e)
+{
+	if (qp_tensor_ref_facts(rec, t, e) < 0)
 		return -1;
 	return t->type_known ? read_data(rec, mc, t, e) : 0;
 }

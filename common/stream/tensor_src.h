@@ -41,6 +41,10 @@ typedef struct qp_tensor_ref {
 int qp_tensor_ref_from_record(const qp_record *rec, qp_map_cache *mc,
 			      qp_tensor_ref *t, qp_err *e);
 
+/* The same checks and facts without the data (data NULL, no file
+ * opened): for a step that needs a tensor's shape and type only. */
+int qp_tensor_ref_facts(const qp_record *rec, qp_tensor_ref *t, qp_err *e);
+
 /* Bytes of one row of t in its own type. */
 uint64_t qp_tensor_row_bytes(const qp_tensor_ref *t);
 

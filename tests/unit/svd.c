@@ -116,6 +116,16 @@ int main(void)
 {
 	check_against_dense(64, 64, 64, 0, 1e-9, "64x64 full rank, exact");
 	check_against_dense(32, 172, 64, 0, 1e-9, "32x172 wide, exact");
+	/* min(m, n) <= rank + oversample: the direct reduction, every shape
+	 * it takes (tall enough for a QR first, square-ish, wide, a vector) */
+	check_against_dense(400, 40, 64, 2, 1e-12, "400x40 tall (QR first), exact");
+	check_against_dense(50, 40, 64, 2, 1e-12, "50x40 (no QR), exact");
+	check_against_dense(40, 50, 64, 2, 1e-12, "40x50 wide, exact");
+	check_against_dense(72, 1000, 64, 2, 1e-12, "72x1000 wide, l = 72, exact");
+	check_against_dense(2, 2, 64, 2, 1e-12, "2x2, exact");
+	check_against_dense(1, 9, 64, 2, 1e-12, "1x9, exact");
+	check_against_dense(9, 1, 64, 2, 1e-12, "9x1, exact");
+	check_against_dense(30, 64, 24, 0, 1e-12, "30x64 top 24 (l = 32 > 30): exact");
 	check_against_dense(300, 120, 16, 2, 2e-3, "300x120 top 16, 2 power iterations");
 	check_against_dense(500, 257, 64, 2, 1e-2, "500x257 top 64, 2 power iterations");
 
@@ -155,6 +165,44 @@ int main(void)
 		   a[0] == 0 && a[3] == 0,
 	   "zero matrix: zero singular values");
 	free(zero.a);
+
+	/* rank 2 of 60 x 30 (small integers, exact in float): the other 28
+	 * values are zero up to rounding */
+	{
+		mat lr = {60, 30, malloc(60 * 30 * sizeof(float)), -1};
+		for (int i = 0; i < 60; i++)
+			for (int j = 0; j < 30; j++)
+				lr.a[i * 30 + j] = (float)((i % 5 + 1) * (j % 7 + 1) +
+							   (i % 3) * (j % 4));
+		double want_lr[30], v[30];
+		double *w = dense_values(&lr);
+		memcpy(want_lr, w, sizeof want_lr);
+		free(w);
+		o = (qp_svd_opts){.rank = 30, .power_iters = 2, .seed = 1, .n_threads = 1};
+		int good = qp_svd_top(60, 30, rows_fn, &lr, &o, v, &na, &e) == 0 && na == 30;
+		for (int i = 0; good && i < 30; i++)
+			good = fabs(v[i] - want_lr[i]) <= 1e-12 * want_lr[0] &&
+			       (i < 2 ? v[i] > 1e-3 * v[0] : v[i] <= 1e-12 * v[0]) &&
+			       (i == 0 || v[i] <= v[i - 1]);
+		ok(good, "60x30 of rank 2: two values, then zeros, largest first");
+		/* NaN and infinities are read as 0 */
+		lr.a[7] = NAN;
+		lr.a[100] = INFINITY;
+		float keep[2] = {0, 0};
+		mat zeroed = lr;
+		zeroed.a = malloc(60 * 30 * sizeof(float));
+		memcpy(zeroed.a, lr.a, 60 * 30 * sizeof(float));
+		zeroed.a[7] = keep[0];
+		zeroed.a[100] = keep[1];
+		double b2[30];
+		int nb2;
+		ok(qp_svd_top(60, 30, rows_fn, &lr, &o, v, &na, &e) == 0 &&
+			   qp_svd_top(60, 30, rows_fn, &zeroed, &o, b2, &nb2, &e) == 0 &&
+			   memcmp(v, b2, sizeof b2) == 0,
+		   "60x30 with NaN and Inf: the values of the matrix with zeros there");
+		free(zeroed.a);
+		free(lr.a);
+	}
 
 	/* errors */
 	x.fail_row = 200;
