@@ -652,6 +652,135 @@ void qp_encode_tq2_0(const float *src, uint8_t *dst, int64_t nrows,
 
 /* ---- IQ4_NL / IQ4_XS ---------------------------------------------------- */
 
+#ifdef __SSE2__
+/* The nearest-level search as comparisons with fixed thresholds.  For x in
+ * [v[k], v[k+1]) ggml picks v[k+1] when !(x - v[k] < v[k+1] - x); both
+ * sides are exact floats near the midpoint m = (v[k] + v[k+1]) / 2 (the
+ * levels are integers below 128 in magnitude and every |m| >= 4.5, so x,
+ * x - v[k] and v[k+1] - x share a binade there), so the choice flips
+ * exactly at m, and further away rounding cannot reorder the two sides.
+ * Hence the index is the number of midpoints m with !(x < m): 0 for x <=
+ * v[0], 15 for x >= v[15] and for NaN, as in iq4_nearest.  The tables
+ * hold each midpoint, level and gap to the next level in all four lanes
+ * (index 15: no next level, gap 0). */
+typedef struct iq4_lut {
+	__m128 mid[16], level[16], gap[16];
+} iq4_lut;
+
+static void iq4_lut_init(iq4_lut *t)
+{
+	const int8_t *v = qp_iq4nl_values;
+	for (int k = 0; k < 16; k++) {
+		float next = k < 15 ? (float)v[k + 1] : (float)v[k];
+		t->level[k] = _mm_set1_ps((float)v[k]);
+		t->gap[k] = _mm_set1_ps(next - (float)v[k]);
+		t->mid[k] = _mm_set1_ps(k < 15 ? ((float)v[k] + next) / 2 : INFINITY);
+	}
+}
+
+/* iq4_nearest of four values. */
+static inline __m128i iq4_index4(__m128 al, const iq4_lut *t)
+{
+	__m128i n = _mm_setzero_si128();
+	for (int k = 0; k < 15; k++)
+		n = _mm_sub_epi32(n, _mm_castps_si128(_mm_cmpnlt_ps(al, t->mid[k])));
+	return n;
+}
+
+/* The level v[iq4_nearest(al)] of four values: v[0] plus the gaps passed
+ * (small integers, so every sum is exact). */
+static inline __m128 iq4_level4(__m128 al, const iq4_lut *t)
+{
+	__m128 q = t->level[0];
+	for (int k = 0; k < 15; k++)
+		q = _mm_add_ps(q, _mm_and_ps(_mm_cmpnlt_ps(al, t->mid[k]), t->gap[k]));
+	return q;
+}
+
+/* The weighted scale fit of iq4_block_scale (below, the plain C twin) with
+ * ntry 7: its 16 candidate inverse scales (the first from the absmax
+ * scale, then itry = -7..7) each in one lane of c[0..3], every lane adding
+ * its sums over the block in element order, as the scalar loop does; then
+ * the scalar loop's choice among the 16 sums.  The 15 itry candidates are
+ * (itry - 127) / max: one sign, within a factor 134/120 of each other, and
+ * consecutive midpoints differ by more than that factor (>= 1.23), so for
+ * one element their levels are v[lo] or v[lo+1], lo the level of the
+ * candidate product nearest to -inf: one comparison per lane instead of
+ * fifteen.  The first candidate's levels (opposite sign) are found for
+ * four elements at a time. */
+static float iq4_block_scale(const float *xb, const float *w,
+			     const iq4_lut *t)
+{
+	const int8_t *v = qp_iq4nl_values;
+	float amax;
+	const float max = qp_signed_absmax(xb, 32, &amax);
+	if (amax < QP_GROUP_EPS)
+		return 0;
+	const float d0 = -max / (float)v[0];
+	float cand[16];
+	cand[0] = 1 / d0;
+	for (int k = 1; k < 16; k++)
+		cand[k] = (float)(k - 8 + v[0]) / max;
+	int32_t lo[32];
+	float q0[32];
+	const __m128 c_first = _mm_set1_ps(cand[0]);
+	const __m128 c_lo = _mm_set1_ps(cand[1]), c_hi = _mm_set1_ps(cand[15]);
+	for (int j = 0; j < 32; j += 4) {
+		const __m128 xv = _mm_loadu_ps(xb + j);
+		/* both NaN when x is: then lo = 15, gap 0 */
+		const __m128 a = _mm_min_ps(_mm_mul_ps(c_lo, xv), _mm_mul_ps(c_hi, xv));
+		_mm_storeu_si128((__m128i *)(lo + j), iq4_index4(a, t));
+		_mm_storeu_ps(q0 + j, iq4_level4(_mm_mul_ps(c_first, xv), t));
+	}
+	__m128 c[4], sqx[4], sq2[4];
+	for (int k = 0; k < 4; k++) {
+		c[k] = _mm_loadu_ps(cand + 4 * k);
+		sqx[k] = sq2[k] = _mm_setzero_ps();
+	}
+	const __m128 not_first = _mm_castsi128_ps(_mm_set_epi32(-1, -1, -1, 0));
+	for (int j = 0; j < 32; j++) {
+		const __m128 xv = _mm_set1_ps(xb[j]), wv = _mm_set1_ps(w[j]);
+		const __m128 mid = t->mid[lo[j]], gap = t->gap[lo[j]];
+		const __m128 level = t->level[lo[j]];
+		for (int k = 0; k < 4; k++) {
+			/* lane 0 of c[0] is the first candidate: its level is q0 */
+			const __m128 base = k ? level : _mm_move_ss(level, _mm_set_ss(q0[j]));
+			const __m128 step = k ? gap : _mm_and_ps(gap, not_first);
+			const __m128 al = _mm_mul_ps(c[k], xv);
+			const __m128 q = _mm_add_ps(base, _mm_and_ps(_mm_cmpnlt_ps(al, mid), step));
+			const __m128 wq = _mm_mul_ps(wv, q);
+			sqx[k] = _mm_add_ps(sqx[k], _mm_mul_ps(wq, xv));
+			sq2[k] = _mm_add_ps(sq2[k], _mm_mul_ps(wq, q));
+		}
+	}
+	float sumqx[16], sumq2[16];
+	for (int k = 0; k < 4; k++) {
+		_mm_storeu_ps(sumqx + 4 * k, sqx[k]);
+		_mm_storeu_ps(sumq2 + 4 * k, sq2[k]);
+	}
+	float d = sumq2[0] > 0 ? sumqx[0] / sumq2[0] : 0.f;
+	float best = d * sumqx[0];
+	for (int k = 1; k < 16; k++)
+		if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best * sumq2[k]) {
+			d = sumqx[k] / sumq2[k];
+			best = d * sumqx[k];
+		}
+	return d;
+}
+
+/* iq4_nearest(id * x[j]) for 32 values. */
+static void iq4_levels(const float *x, float id, uint8_t *L, const iq4_lut *t)
+{
+	const __m128 idv = _mm_set1_ps(id);
+	for (int j = 0; j < 32; j += 16) {
+		__m128i n[4];
+		for (int k = 0; k < 4; k++)
+			n[k] = iq4_index4(_mm_mul_ps(idv, _mm_loadu_ps(x + j + 4 * k)), t);
+		__m128i lo = _mm_packs_epi32(n[0], n[1]), hi = _mm_packs_epi32(n[2], n[3]);
+		_mm_storeu_si128((__m128i *)(L + j), _mm_packus_epi16(lo, hi));
+	}
+}
+#else
 /* Index of the IQ4_NL level nearest to x, exactly as ggml's (pre-2026)
  * best_index_int8: the interval [v[lo], v[lo+1]) holding x is found, then
  * the nearer end wins by float subtraction, the upper one on ties.  lo is
@@ -672,10 +801,20 @@ static int iq4_nearest(float x)
 	return x - (float)v[lo] < (float)v[lo + 1] - x ? lo : lo + 1;
 }
 
+typedef char iq4_lut; /* the scalar search needs no tables */
+
+static void iq4_lut_init(iq4_lut *t)
+{
+	*t = 0;
+}
+
 /* Weighted fit of one 32-value block's scale: starting from the absmax
  * scale, tries 2*ntry+1 alternatives and keeps the best. */
-static float iq4_block_scale(const float *xb, const float *w, int ntry)
+static float iq4_block_scale(const float *xb, const float *w,
+			     const iq4_lut *t)
 {
+	(void)t;
+	const int ntry = 7;
 	const int8_t *v = qp_iq4nl_values;
 	float amax;
 	const float max = qp_signed_absmax(xb, 32, &amax);
@@ -707,6 +846,14 @@ static float iq4_block_scale(const float *xb, const float *w, int ntry)
 	return d;
 }
 
+static void iq4_levels(const float *x, float id, uint8_t *L, const iq4_lut *t)
+{
+	(void)t;
+	for (int j = 0; j < 32; j++)
+		L[j] = (uint8_t)iq4_nearest(id * x[j]);
+}
+#endif
+
 /* Importance of each value of a super-block: the imatrix mixed with the
  * super-block's energy when there is one, else x^2. */
 static void iq4_weights(const float *xb, const float *qw, float sigma2,
@@ -733,15 +880,15 @@ static void pack_iq4(const uint8_t *L, uint8_t *q4, int n)
 						   L[32 * i + 16 + j] << 4);
 }
 
-static void iq4_nl_block(const float *x, uint8_t *blk, const float *qw)
+static void iq4_nl_block(const float *x, uint8_t *blk, const float *qw,
+			 const iq4_lut *t)
 {
 	float w[32];
 	uint8_t L[32];
 	iq4_weights(x, qw, iq4_sigma2(x, 32), w);
-	const float scale = iq4_block_scale(x, w, 7);
+	const float scale = iq4_block_scale(x, w, t);
 	const float id = scale != 0.0f ? 1 / scale : 0;
-	for (int j = 0; j < 32; j++)
-		L[j] = (uint8_t)iq4_nearest(id * x[j]);
+	iq4_levels(x, id, L, t);
 	put_half(blk, scale);
 	pack_iq4(L, blk + 2, 32);
 }
@@ -750,21 +897,24 @@ void qp_encode_iq4_nl(const float *src, uint8_t *dst, int64_t nrows,
 		      int64_t n_per_row, const float *imatrix)
 {
 	const int64_t nb = n_per_row / 32;
+	iq4_lut t;
+	iq4_lut_init(&t);
 	for (int64_t r = 0; r < nrows; r++)
 		for (int64_t ib = 0; ib < nb; ib++, src += 32, dst += 18)
-			iq4_nl_block(src, dst, imatrix ? imatrix + 32 * ib : NULL);
+			iq4_nl_block(src, dst, imatrix ? imatrix + 32 * ib : NULL, &t);
 }
 
 /* IQ4_XS: eight IQ4_NL-like blocks whose scales are 6-bit multiples of a
  * super-block scale d = -max_scale / 32. */
-static void iq4_xs_block(const float *x, uint8_t *blk, const float *qw)
+static void iq4_xs_block(const float *x, uint8_t *blk, const float *qw,
+			 const iq4_lut *t)
 {
 	float w[32], scales[8];
 	uint8_t L[QK_K];
 	const float sigma2 = iq4_sigma2(x, QK_K);
 	for (int ib = 0; ib < 8; ib++) {
 		iq4_weights(x + 32 * ib, qw ? qw + 32 * ib : NULL, sigma2, w);
-		scales[ib] = iq4_block_scale(x + 32 * ib, w, 7);
+		scales[ib] = iq4_block_scale(x + 32 * ib, w, t);
 	}
 	float amax_scale;
 	const float max_scale = qp_signed_absmax(scales, 8, &amax_scale);
@@ -777,8 +927,7 @@ static void iq4_xs_block(const float *x, uint8_t *blk, const float *qw)
 		int l = qp_clamp_int(qp_nearest_int(id * scales[ib]), -32, 31);
 		const float dl = d * (float)l;
 		const float idl = dl != 0.0f ? 1 / dl : 0.f;
-		for (int j = 0; j < 32; j++)
-			L[32 * ib + j] = (uint8_t)iq4_nearest(idl * x[32 * ib + j]);
+		iq4_levels(x + 32 * ib, idl, L + 32 * ib, t);
 		l += 32;
 		scales_l[ib / 2] |= (uint8_t)((l & 0x0f) << (4 * (ib % 2)));
 		scales_h |= (uint16_t)((l >> 4) << (2 * ib));
@@ -792,7 +941,9 @@ void qp_encode_iq4_xs(const float *src, uint8_t *dst, int64_t nrows,
 		      int64_t n_per_row, const float *imatrix)
 {
 	const int64_t nb = n_per_row / QK_K;
+	iq4_lut t;
+	iq4_lut_init(&t);
 	for (int64_t r = 0; r < nrows; r++)
 		for (int64_t ib = 0; ib < nb; ib++, src += QK_K, dst += 136)
-			iq4_xs_block(src, dst, imatrix ? imatrix + QK_K * ib : NULL);
+			iq4_xs_block(src, dst, imatrix ? imatrix + QK_K * ib : NULL, &t);
 }
