@@ -393,6 +393,46 @@ void qp_encode_q5_1(const float *src, uint8_t *dst, int64_t nrows,
 	encode_legacy(src, dst, nrows, n_per_row, imatrix, 5, true);
 }
 
+#ifdef __SSE2__
+/* (int)roundf(v) of four floats, as the scalar conversion gives it
+ * (0x80000000 for NaN, infinities and |v| >= 2^31): truncate, then step
+ * away from zero when the dropped part, v - trunc(v) (exact), is >= 0.5. */
+static __m128i roundf4(__m128 v)
+{
+	const __m128i t = _mm_cvttps_epi32(v);
+	const __m128 frac = abs4(_mm_sub_ps(v, _mm_cvtepi32_ps(t)));
+	const __m128i up = _mm_castps_si128(_mm_cmpge_ps(frac, _mm_set1_ps(0.5f)));
+	const __m128i wild = _mm_cmpeq_epi32(t, _mm_set1_epi32(INT32_MIN));
+	const __m128i away = _mm_or_si128(_mm_srai_epi32(_mm_castps_si128(v), 31),
+					  _mm_set1_epi32(1)); /* -1 or +1 */
+	return _mm_add_epi32(t, _mm_and_si128(_mm_andnot_si128(wild, up), away));
+}
+
+/* One Q8_0 block, or false when a NaN makes the order of the scalar absmax
+ * matter. */
+static bool q8_0_block_sse2(const float *src, uint8_t *dst)
+{
+	__m128 m = _mm_setzero_ps(), nan = _mm_setzero_ps();
+	for (int j = 0; j < 32; j += 4) {
+		const __m128 v = _mm_loadu_ps(src + j);
+		m = _mm_max_ps(abs4(v), m);
+		nan = _mm_or_ps(nan, _mm_cmpunord_ps(v, v));
+	}
+	if (_mm_movemask_ps(nan))
+		return false;
+	const float d = _mm_cvtss_f32(hmax4(m)) / 127.0f;
+	const float id = d != 0.0f ? 1.0f / d : 0.0f;
+	put_half(dst, d);
+	const __m128 vid = _mm_set1_ps(id);
+	__m128i l[8];
+	for (int k = 0; k < 8; k++)
+		l[k] = roundf4(_mm_mul_ps(_mm_loadu_ps(src + 4 * k), vid));
+	_mm_storeu_si128((__m128i *)(dst + 2), low_bytes16(l));
+	_mm_storeu_si128((__m128i *)(dst + 18), low_bytes16(l + 4));
+	return true;
+}
+#endif
+
 /* Q8_0 ignores the importance matrix in ggml. */
 void qp_encode_q8_0(const float *src, uint8_t *dst, int64_t nrows,
 		    int64_t n_per_row, const float *imatrix)
@@ -400,6 +440,10 @@ void qp_encode_q8_0(const float *src, uint8_t *dst, int64_t nrows,
 	(void)imatrix;
 	const int64_t nb = nrows * n_per_row / 32;
 	for (int64_t ib = 0; ib < nb; ib++, src += 32, dst += 34) {
+#ifdef __SSE2__
+		if (q8_0_block_sse2(src, dst))
+			continue;
+#endif
 		const float d = absmax(src, 32) / 127.0f;
 		const float id = d != 0.0f ? 1.0f / d : 0.0f;
 		put_half(dst, d);

@@ -527,14 +527,15 @@ static void check_imatrix_golden(int print)
 	free(q);
 }
 
-/* IQ4_NL and IQ4_XS without and with an imatrix on rows made to hit the
- * nearest-level search's edges: values that are exactly the midpoints
- * between two levels at the first candidate scale (a block whose largest
- * value is 127 * 2^-k makes that scale 2^-k), levels themselves, ties,
- * NaN, infinities, denormals, constant and all-negative blocks.
- * Fingerprints made with the scalar search (the transcription of ggml's
- * loops); the SSE2 search must give the same bytes. */
-static void fill_iq4_edges(float *x, int64_t n)
+/* Rows made to hit the edges of the nearest-level searches and roundings:
+ * values that are exactly the midpoints between two IQ4_NL levels at the
+ * first candidate scale (a block whose largest value is 127 * 2^-k makes
+ * that scale 2^-k; the same blocks put Q8_0's x/d on exact halves), levels
+ * themselves, ties, NaN, infinities, denormals, constant and all-negative
+ * blocks.  The fingerprints were made with the plain C code (the
+ * transcription of ggml's loops, what `make check-plain` builds); the SSE2
+ * paths must give the same bytes. */
+static void fill_edges(float *x, int64_t n)
 {
 	const int8_t *v = qp_iq4nl_values;
 	fill_weights(x, n, 0.03f);
@@ -577,7 +578,7 @@ static void fill_iq4_edges(float *x, int64_t n)
 	}
 }
 
-static void check_iq4_golden(int print)
+static void check_edge_golden(int print)
 {
 	enum { ROWS = 8, COLS = 1024, N = ROWS * COLS };
 	static const struct {
@@ -589,12 +590,19 @@ static void check_iq4_golden(int print)
 		{QP_IQ4_NL, true, 0x405cae4a54f9a097ull},
 		{QP_IQ4_XS, false, 0x46c6eae69ae7649dull},
 		{QP_IQ4_XS, true, 0x704c0c83215e2419ull},
+		{QP_Q8_0, false, 0x4d89ecdee1618d2bull},
+		{QP_MXFP4, false, 0x536cf5884416865dull},
+		{QP_NVFP4, false, 0x4cc86814e2c6af2full},
+		{QP_Q4_0, false, 0x7b483c9d58b7de34ull},
+		{QP_Q4_1, false, 0x78af214aa3eba700ull},
+		{QP_Q5_0, false, 0x89fe5554e32fc400ull},
+		{QP_Q5_1, false, 0x64cbc4e929f76c71ull},
 	};
 	float *x = malloc(N * sizeof *x), *imat = malloc(COLS * sizeof *imat);
 	uint8_t *q = malloc(N * 4);
 	qp_err e;
 	rng_state = 0x13198a2e03707344ull;
-	fill_iq4_edges(x, N);
+	fill_edges(x, N);
 	for (int i = 0; i < COLS; i++)
 		imat[i] = (float)(uniform01() * uniform01() * 100);
 	for (size_t k = 0; k < sizeof golden / sizeof *golden; k++) {
@@ -609,7 +617,7 @@ static void check_iq4_golden(int print)
 			       (unsigned long long)h);
 		else
 			ok(h == golden[k].fnv, "%s %s on edge values: same bytes "
-			   "as the scalar search", ti->name,
+			   "as the plain C code", ti->name,
 			   golden[k].imatrix ? "with imatrix" : "without imatrix");
 	}
 	free(x);
@@ -621,7 +629,7 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--print-golden") == 0) {
 		check_imatrix_golden(1);
-		check_iq4_golden(1);
+		check_edge_golden(1);
 		return 0;
 	}
 	check_tables();
@@ -631,7 +639,7 @@ int main(int argc, char **argv)
 	check_fallbacks();
 	check_capabilities();
 	check_imatrix_golden(0);
-	check_iq4_golden(0);
+	check_edge_golden(0);
 	done_testing();
 	return exit_status();
 }
