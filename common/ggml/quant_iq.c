@@ -40,6 +40,7 @@
 #include "fp16.h"
 #include "iq_tables.h"
 #include "le.h"
+#include "quant_legacy.h"
 #include "quant_search.h"
 #include "types.h"
 
@@ -1152,20 +1153,6 @@ static uint8_t f32_to_ue4m3(float x)
 	return (uint8_t)(e << 3 | man);
 }
 
-static uint8_t e2m1_nearest(float x, float d)
-{
-	int best = 0;
-	float best_err = fabsf((float)qp_mxfp4_values[0] * d - x);
-	for (int i = 1; i < 16; i++) {
-		float err = fabsf((float)qp_mxfp4_values[i] * d - x);
-		if (err < best_err) {
-			best = i;
-			best_err = err;
-		}
-	}
-	return (uint8_t)best;
-}
-
 void qp_encode_nvfp4(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
@@ -1174,16 +1161,25 @@ void qp_encode_nvfp4(const float *src, uint8_t *dst, int64_t nrows,
 	for (int64_t i = 0; i < nb; i++, dst += 36) {
 		for (int s = 0; s < 4; s++) {
 			const float *xb = src + 64 * i + 16 * s;
+#ifdef __SSE2__
+			/* max_ps(new, acc) keeps acc for a NaN, as the scalar
+			 * comparison skips it; otherwise the order is moot */
+			const __m128 sign = _mm_set1_ps(-0.0f);
+			__m128 m = _mm_setzero_ps();
+			for (int j = 0; j < 16; j += 4)
+				m = _mm_max_ps(_mm_andnot_ps(sign, _mm_loadu_ps(xb + j)), m);
+			m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 0x4e));
+			m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 0xb1));
+			const float amax = _mm_cvtss_f32(m);
+#else
 			float amax = 0.0f;
 			for (int j = 0; j < 16; j++)
 				if (amax < fabsf(xb[j]))
 					amax = fabsf(xb[j]);
+#endif
 			uint8_t ue = f32_to_ue4m3(amax / 6.0f);
 			dst[s] = ue;
-			float d = ue4m3_to_f32(ue);
-			for (int j = 0; j < 8; j++)
-				dst[4 + 8 * s + j] = (uint8_t)(e2m1_nearest(xb[j], d) |
-							       e2m1_nearest(xb[8 + j], d) << 4);
+			qp_e2m1_pack(xb, 16, ue4m3_to_f32(ue), dst + 4 + 8 * s);
 		}
 	}
 }

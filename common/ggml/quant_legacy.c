@@ -495,18 +495,37 @@ static __m128i mxfp4_nearest4(__m128 x, const __m128 *level_d)
 					       _mm_set1_epi32(8)));
 }
 
-static void mxfp4_pack_sse2(const float *src, float d, uint8_t *qs)
+/* The indices of 16 values, in order, in the low bytes. */
+static __m128i mxfp4_indices16(const float *x, const __m128 *level_d)
 {
+	__m128i l[4];
+	for (int k = 0; k < 4; k++)
+		l[k] = mxfp4_nearest4(_mm_loadu_ps(x + 4 * k), level_d);
+	return low_bytes16(l);
+}
+#endif
+
+void qp_e2m1_pack(const float *x, int n, float d, uint8_t *qs)
+{
+#ifdef __SSE2__
 	__m128 level_d[8];
 	for (int i = 0; i < 8; i++)
 		level_d[i] = _mm_set1_ps((float)qp_mxfp4_values[i] * d);
-	__m128i l[8];
-	for (int k = 0; k < 8; k++)
-		l[k] = mxfp4_nearest4(_mm_loadu_ps(src + 4 * k), level_d);
-	const __m128i lo = low_bytes16(l), hi = low_bytes16(l + 4);
-	_mm_storeu_si128((__m128i *)qs, _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
-}
+	const __m128i lo = mxfp4_indices16(x, level_d);
+	if (n == 32) {
+		const __m128i hi = mxfp4_indices16(x + 16, level_d);
+		_mm_storeu_si128((__m128i *)qs, _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
+		return;
+	}
+	/* n == 16: byte j = index j | index j+8 << 4 */
+	_mm_storel_epi64((__m128i *)qs,
+			 _mm_or_si128(lo, _mm_slli_epi16(_mm_srli_si128(lo, 8), 4)));
+#else
+	for (int j = 0; j < n / 2; j++)
+		qs[j] = (uint8_t)(mxfp4_nearest(x[j], d) |
+				  mxfp4_nearest(x[j + n / 2], d) << 4);
 #endif
+}
 
 void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
@@ -530,13 +549,7 @@ void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
 			? (uint8_t)(int)(floorf(log2f(amax)) - 2 + 127) : 0;
 		const float d = qp_e8m0_half(e);
 		dst[0] = e;
-#ifdef __SSE2__
-		mxfp4_pack_sse2(src, d, dst + 1);
-#else
-		for (int j = 0; j < 16; j++)
-			dst[1 + j] = (uint8_t)(mxfp4_nearest(src[j], d) |
-					       mxfp4_nearest(src[j + 16], d) << 4);
-#endif
+		qp_e2m1_pack(src, 32, d, dst + 1);
 	}
 }
 
