@@ -495,12 +495,35 @@ static __m128i mxfp4_nearest4(__m128 x, const __m128 *level_d)
 					       _mm_set1_epi32(8)));
 }
 
-/* The indices of 16 values, in order, in the low bytes. */
-static __m128i mxfp4_indices16(const float *x, const __m128 *level_d)
+/* mxfp4_nearest4 by midpoints, when every |x| <= 16 d (d > 0): within
+ * [a, b] of two neighbouring levels (b <= 2a, or a = 0) both errors y - a
+ * and b - y are exact (Sterbenz), so the nearer one is decided exactly at
+ * the midpoint, the lower on a tie as the first-minimum scan keeps it; the
+ * other levels' errors are larger by at least d, far above their rounding
+ * (|err| < 16 d).  So the index for y = |x| is the number of midpoints
+ * below y (0 for NaN, as there); the sign moves it as in mxfp4_nearest4. */
+static __m128i mxfp4_nearest4_mid(__m128 x, const __m128 *mid)
+{
+	const __m128 y = abs4(x);
+	__m128i idx = _mm_setzero_si128();
+	for (int i = 0; i < 7; i++)
+		idx = _mm_sub_epi32(idx, _mm_castps_si128(_mm_cmpgt_ps(y, mid[i])));
+	const __m128i neg = _mm_castps_si128(_mm_cmplt_ps(x, _mm_setzero_ps()));
+	const __m128i nonzero = _mm_xor_si128(_mm_cmpeq_epi32(idx, _mm_setzero_si128()),
+					      _mm_set1_epi32(-1));
+	return _mm_or_si128(idx, _mm_and_si128(_mm_and_si128(neg, nonzero),
+					       _mm_set1_epi32(8)));
+}
+
+/* The indices of 16 values, in order, in the low bytes: by midpoints when
+ * mid is set, else by the scan. */
+static __m128i mxfp4_indices16(const float *x, const __m128 *level_d,
+			       const __m128 *mid)
 {
 	__m128i l[4];
 	for (int k = 0; k < 4; k++)
-		l[k] = mxfp4_nearest4(_mm_loadu_ps(x + 4 * k), level_d);
+		l[k] = mid ? mxfp4_nearest4_mid(_mm_loadu_ps(x + 4 * k), mid)
+			   : mxfp4_nearest4(_mm_loadu_ps(x + 4 * k), level_d);
 	return low_bytes16(l);
 }
 #endif
@@ -508,12 +531,17 @@ static __m128i mxfp4_indices16(const float *x, const __m128 *level_d)
 void qp_e2m1_pack(const float *x, int n, float d, uint8_t *qs)
 {
 #ifdef __SSE2__
-	__m128 level_d[8];
+	__m128 level_d[8], mid[7], m = _mm_setzero_ps();
 	for (int i = 0; i < 8; i++)
 		level_d[i] = _mm_set1_ps((float)qp_mxfp4_values[i] * d);
-	const __m128i lo = mxfp4_indices16(x, level_d);
+	for (int i = 0; i < 7; i++)
+		mid[i] = _mm_set1_ps((float)(qp_mxfp4_values[i] + qp_mxfp4_values[i + 1]) * d / 2);
+	for (int j = 0; j < n; j += 4)
+		m = _mm_max_ps(abs4(_mm_loadu_ps(x + j)), m); /* NaN: keeps m */
+	const bool by_mid = d > 0.0f && _mm_cvtss_f32(hmax4(m)) <= 16.0f * d;
+	const __m128i lo = mxfp4_indices16(x, level_d, by_mid ? mid : NULL);
 	if (n == 32) {
-		const __m128i hi = mxfp4_indices16(x + 16, level_d);
+		const __m128i hi = mxfp4_indices16(x + 16, level_d, by_mid ? mid : NULL);
 		_mm_storeu_si128((__m128i *)qs, _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
 		return;
 	}
@@ -525,6 +553,22 @@ void qp_e2m1_pack(const float *x, int n, float d, uint8_t *qs)
 		qs[j] = (uint8_t)(mxfp4_nearest(x[j], d) |
 				  mxfp4_nearest(x[j + n / 2], d) << 4);
 #endif
+}
+
+/* The shared exponent, ggml's (uint8_t)(floorf(log2f(amax)) - 2 + 127).
+ * For a normal amax = 2^E * m whose m is at least 2^-10 away from 1 and
+ * from 2, log2(amax) is at least 7e-4 away from an integer, far more than
+ * log2f's error (a few ulps of a value below 128: < 1e-4), so the floor is
+ * E, read from the exponent bits; log2f (slow) decides the rest. */
+static uint8_t mxfp4_exponent(float amax)
+{
+	if (!(amax > 0.0f))
+		return 0;
+	const uint32_t bits = qp_f32_bits(amax);
+	const uint32_t ex = bits >> 23, man = bits & 0x7fffffu;
+	if (ex >= 1 && ex <= 254 && man >= 0x2000u && man <= 0x7fffffu - 0x2000u)
+		return (uint8_t)((int)ex - 2);
+	return (uint8_t)(int)(floorf(log2f(amax)) - 2 + 127);
 }
 
 void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
@@ -544,9 +588,7 @@ void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
 			if (amax < fabsf(src[j]))
 				amax = fabsf(src[j]);
 #endif
-		/* shared exponent: floor(log2(amax)) - 2, biased by 127 */
-		const uint8_t e = amax > 0.0f
-			? (uint8_t)(int)(floorf(log2f(amax)) - 2 + 127) : 0;
+		const uint8_t e = mxfp4_exponent(amax);
 		const float d = qp_e8m0_half(e);
 		dst[0] = e;
 		qp_e2m1_pack(src, 32, d, dst + 1);
