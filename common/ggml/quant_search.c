@@ -545,6 +545,20 @@ static void asymmetric_lanes(int n, const qp_asym_search *p, const float *x,
 	}
 }
 
+/* clamp(nearest_int(v), lo, hi) of a search step as a float, found in
+ * floats: clamping first changes nothing (integer bounds), and adding and
+ * subtracting 1.5 * 2^23 rounds as nearest_int does below 2^22 (|v| is at
+ * most nmax + 1 for finite x).  A NaN v may land on a bound here where
+ * nearest_int reads its payload; it never matters: from a NaN x it makes
+ * the lane's sum of w*x*l NaN, so that candidate cannot win; from 0 * inf
+ * (an infinite x makes every candidate scale 0) the first fit's sum is
+ * already NaN (w*inf*0), so best is NaN and no candidate wins. */
+static inline vf symmetric_level(vf v, vf lo, vf hi)
+{
+	vf t = vmin_first(vmax_first(v, lo), hi);
+	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
+}
+
 /* qp_fit_symmetric for LANES groups of n values (x, w: group-major). */
 static void symmetric_lanes(int n, int nmax, const float *x, const float *w,
 			    int8_t *q, float *scales)
@@ -565,6 +579,7 @@ static void symmetric_lanes(int n, int nmax, const float *x, const float *w,
 	}
 	vf scale = vsel(suml2 != vsplat(0), sumlx / suml2, vsplat(0));
 	vf best = scale * sumlx;
+	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
 	for (int step = -9; step <= 9; step++) {
 		if (step == 0)
 			continue;
@@ -573,8 +588,7 @@ static void symmetric_lanes(int n, int nmax, const float *x, const float *w,
 		vf slx = vsplat(0), sl2 = vsplat(0);
 		vf trial[32];
 		for (int i = 0; i < n; i++) {
-			vf l = vtofloat(vclamp(vround(cand * xt[i]), -nmax,
-					       nmax - 1));
+			vf l = symmetric_level(cand * xt[i], lo, hi);
 			trial[i] = l;
 			slx += wt[i] * xt[i] * l;
 			sl2 += wt[i] * l * l;
