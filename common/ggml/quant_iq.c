@@ -291,8 +291,11 @@ static const uint16_t *neighbours_of(const iq_grid *G, int u)
 /* iq2/iq3_find_best_neighbour: the neighbour of least sum w (s*q - x)^2,
  * the first on ties; its levels go to L.  (ggml asserts one is found; with
  * every error NaN or >= FLT_MAX it aborts, here the first one is taken.) */
-static int best_neighbour(const iq_grid *G, int u, const float *xval,
-			  const float *w, float scale, int8_t *L)
+/* Called with dim a constant (4 or 8, through round_sub), so its loops
+ * unroll. */
+static inline int best_neighbour_dim(const iq_grid *G, int u, const float *xval,
+				     const float *w, float scale, int8_t *L,
+				     const int dim)
 {
 	const uint16_t *nb = neighbours_of(G, u);
 	float best_d2 = FLT_MAX;
@@ -306,7 +309,7 @@ static int best_neighbour(const iq_grid *G, int u, const float *xval,
 	__m128 vmin = _mm_set1_ps(FLT_MAX);
 	for (int g = 0; g < (nb[0] + 3) / 4; g++) {
 		__m128 acc = _mm_setzero_ps();
-		for (int i = 0; i < G->dim; i++, ql += 4) {
+		for (int i = 0; i < dim; i++, ql += 4) {
 			__m128 diff = _mm_sub_ps(_mm_mul_ps(vs, _mm_loadu_ps(ql)),
 						 _mm_set1_ps(xval[i]));
 			acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(w[i]),
@@ -329,9 +332,9 @@ static int best_neighbour(const iq_grid *G, int u, const float *xval,
 			}
 #else
 	for (int j = 1; j <= nb[0]; j++) {
-		const int8_t *pg = G->pos + nb[j] * G->dim;
+		const int8_t *pg = G->pos + nb[j] * dim;
 		float d2 = 0;
-		for (int i = 0; i < G->dim; i++) {
+		for (int i = 0; i < dim; i++) {
 			float q = pg[i];
 			float diff = scale * q - xval[i];
 			d2 += w[i] * diff * diff;
@@ -342,8 +345,8 @@ static int best_neighbour(const iq_grid *G, int u, const float *xval,
 		}
 	}
 #endif
-	const int8_t *pg = G->pos + best * G->dim;
-	for (int i = 0; i < G->dim; i++)
+	const int8_t *pg = G->pos + best * dim;
+	for (int i = 0; i < dim; i++)
 		L[i] = (int8_t)((pg[i] - 1) / 2);
 	return best;
 }
@@ -395,19 +398,29 @@ static int pack_levels(const iq_grid *G, const int8_t *L)
 
 /* Rounds the sub-vector at scale 1/id to levels 0..kmax-1 in L; true when
  * that point is in the grid, else L is the best neighbour at `scale`. */
+static inline bool round_sub_dim(const lattice_type *t, const iq_grid *G,
+				 float id, float scale, const float *xval,
+				 const float *waux, int8_t *L, const int dim)
+{
+	int u = 0;
+	for (int i = 0; i < dim; i++) {
+		int l = qp_nearest_int(0.5f * (id * xval[i] - 1));
+		L[i] = (int8_t)qp_clamp_int(l, 0, t->kmax - 1);
+		u |= L[i] << (G->bits * i);
+	}
+	if (G->map[u] >= 0)
+		return true;
+	best_neighbour_dim(G, u, xval, waux, scale, L, dim);
+	return false;
+}
+
 static bool round_sub(const lattice_type *t, const iq_grid *G, float id,
 		      float scale, const float *xval, const float *waux,
 		      int8_t *L)
 {
-	for (int i = 0; i < G->dim; i++) {
-		int l = qp_nearest_int(0.5f * (id * xval[i] - 1));
-		L[i] = (int8_t)qp_clamp_int(l, 0, t->kmax - 1);
-	}
-	int u = pack_levels(G, L);
-	if (G->map[u] >= 0)
-		return true;
-	best_neighbour(G, u, xval, waux, scale, L);
-	return false;
+	if (G->dim == 4)
+		return round_sub_dim(t, G, id, scale, xval, waux, L, 4);
+	return round_sub_dim(t, G, id, scale, xval, waux, L, 8);
 }
 
 /* sum w x q and sum w q^2 for q = 2L+1, in ggml's order. */
