@@ -347,7 +347,7 @@ static inline int best_neighbour_dim(const iq_grid *G, int u, const float *xval,
 #endif
 	const int8_t *pg = G->pos + best * dim;
 	for (int i = 0; i < dim; i++)
-		L[i] = (int8_t)((pg[i] - 1) / 2);
+		L[i] = (int8_t)((pg[i] - 1) >> 1); /* pg = 2 * level + 1 >= 1 */
 	return best;
 }
 
@@ -805,7 +805,7 @@ static int iq1_best_neighbour(const iq_grid *G, int u, const float *xval,
 #endif
 	const int8_t *pg = G->pos + best * 8;
 	for (int i = 0; i < 8; i++)
-		L[i] = (int8_t)((pg[i] - 1) / 2);
+		L[i] = (int8_t)((pg[i] - 1) >> 1); /* pg = 2 * level + 1 >= 1 */
 	return best;
 }
 
