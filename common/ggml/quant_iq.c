@@ -860,11 +860,103 @@ static float iq1_refit(const iq_grid *G, int nsub, const uint16_t *index,
 static const float iq1_xp[3] = {-1 + IQ1_DELTA, IQ1_DELTA, 1 + IQ1_DELTA};
 static const float iq1_xm[3] = {-1 - IQ1_DELTA, -IQ1_DELTA, 1 - IQ1_DELTA};
 
+/* IQ1_S's search over the splits of a sorted group into levels -1, 0, 1
+ * (the first i1 values, the next i2 - i1, the rest) and the two shifts:
+ * the best score so far and where it was found. */
+typedef struct iq1_split {
+	float score, scale;
+	int i1, i2, shift;
+} iq1_split;
+
+/* One candidate in ggml's order: taken when sumq2 > 0 and it beats the
+ * score so far. */
+static inline void iq1_split_try(iq1_split *b, float sumqx, float sumq2,
+				 int i1, int i2, int sh)
+{
+	if (sumq2 > 0 && sumqx * sumqx > b->score * sumq2) {
+		b->scale = sumqx / sumq2;
+		b->score = b->scale * sumqx;
+		b->i1 = i1;
+		b->i2 = i2;
+		b->shift = sh ? -1 : 1;
+	}
+}
+
+/* Every split (i1 <= i2) and shift, in ggml's order, from the prefix sums
+ * sumx, sumw (33 values; SSE2 reads up to index 35).  With SSE2, four i2
+ * side by side, each lane the scalar expressions' operations in their
+ * order; a batch none of whose eight candidates beats the score at its
+ * start changes nothing (the score only moves when one does), otherwise
+ * its candidates are tried one by one as the scalar loop does. */
+static void iq1_split_search(const float *sumx, const float *sumw,
+			     iq1_split *b)
+{
+#ifdef __SSE2__
+	const __m128 p0 = _mm_set1_ps(iq1_xp[0]), p1 = _mm_set1_ps(iq1_xp[1]);
+	const __m128 p2 = _mm_set1_ps(iq1_xp[2]), m0 = _mm_set1_ps(iq1_xm[0]);
+	const __m128 m1 = _mm_set1_ps(iq1_xm[1]), m2 = _mm_set1_ps(iq1_xm[2]);
+	const __m128 x32 = _mm_set1_ps(sumx[32]), w32 = _mm_set1_ps(sumw[32]);
+	const __m128 lane = _mm_set_ps(3, 2, 1, 0);
+	for (int i1 = 0; i1 <= 32; i1++) {
+		const __m128 xa = _mm_set1_ps(sumx[i1] - sumx[0]);
+		const __m128 wa = _mm_set1_ps(sumw[i1] - sumw[0]);
+		const __m128 x1 = _mm_set1_ps(sumx[i1]), w1 = _mm_set1_ps(sumw[i1]);
+		for (int i2 = i1; i2 <= 32; i2 += 4) {
+			const __m128 x2 = _mm_loadu_ps(sumx + i2), w2 = _mm_loadu_ps(sumw + i2);
+			const __m128 xb = _mm_sub_ps(x2, x1), xc = _mm_sub_ps(x32, x2);
+			const __m128 wb = _mm_sub_ps(w2, w1), wc = _mm_sub_ps(w32, w2);
+			__m128 qx[2], q2[2];
+			qx[0] = _mm_add_ps(_mm_add_ps(_mm_mul_ps(xa, p0), _mm_mul_ps(xb, p1)),
+					   _mm_mul_ps(xc, p2));
+			qx[1] = _mm_add_ps(_mm_add_ps(_mm_mul_ps(xa, m0), _mm_mul_ps(xb, m1)),
+					   _mm_mul_ps(xc, m2));
+			q2[0] = _mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_mul_ps(wa, p0), p0),
+						      _mm_mul_ps(_mm_mul_ps(wb, p1), p1)),
+					   _mm_mul_ps(_mm_mul_ps(wc, p2), p2));
+			q2[1] = _mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_mul_ps(wa, m0), m0),
+						      _mm_mul_ps(_mm_mul_ps(wb, m1), m1)),
+					   _mm_mul_ps(_mm_mul_ps(wc, m2), m2));
+			const __m128 score = _mm_set1_ps(b->score);
+			const __m128 valid = _mm_cmplt_ps(lane, _mm_set1_ps((float)(33 - i2)));
+			__m128 any = _mm_setzero_ps();
+			for (int sh = 0; sh < 2; sh++)
+				any = _mm_or_ps(any, _mm_and_ps(
+					_mm_cmpgt_ps(q2[sh], _mm_setzero_ps()),
+					_mm_cmpgt_ps(_mm_mul_ps(qx[sh], qx[sh]),
+						     _mm_mul_ps(score, q2[sh]))));
+			if (!_mm_movemask_ps(_mm_and_ps(any, valid)))
+				continue;
+			float fx[2][4], f2[2][4];
+			for (int sh = 0; sh < 2; sh++) {
+				_mm_storeu_ps(fx[sh], qx[sh]);
+				_mm_storeu_ps(f2[sh], q2[sh]);
+			}
+			for (int l = 0; l < 4 && i2 + l <= 32; l++)
+				for (int sh = 0; sh < 2; sh++)
+					iq1_split_try(b, fx[sh][l], f2[sh][l], i1, i2 + l, sh);
+		}
+	}
+#else
+	for (int i1 = 0; i1 <= 32; i1++)
+		for (int i2 = i1; i2 <= 32; i2++)
+			for (int sh = 0; sh < 2; sh++) {
+				const float *xs = sh ? iq1_xm : iq1_xp;
+				float sumqx = (sumx[i1] - sumx[0]) * xs[0] +
+					      (sumx[i2] - sumx[i1]) * xs[1] +
+					      (sumx[32] - sumx[i2]) * xs[2];
+				float sumq2 = (sumw[i1] - sumw[0]) * xs[0] * xs[0] +
+					      (sumw[i2] - sumw[i1]) * xs[1] * xs[1] +
+					      (sumw[32] - sumw[i2]) * xs[2] * xs[2];
+				iq1_split_try(b, sumqx, sumq2, i1, i2, sh);
+			}
+#endif
+}
+
 void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
 	const iq_grid *G = grid_get(G_IQ1S);
-	float weight[32], sumx[33], sumw[33], scales[8];
+	float weight[32], sumx[36] = {0}, sumw[36] = {0}, scales[8];
 	int8_t L[32], shifts[8];
 	iq1_pair pairs[32];
 	uint16_t index[4];
@@ -896,27 +988,11 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 					sumx[j + 1] = sumx[j] + weight[i] * xb[i];
 					sumw[j + 1] = sumw[j] + weight[i];
 				}
-				float best_score = -FLT_MAX, scale = max;
-				int besti1 = -1, besti2 = -1, best_shift = 0;
-				for (int i1 = 0; i1 <= 32; i1++)
-					for (int i2 = i1; i2 <= 32; i2++) {
-						for (int sh = 0; sh < 2; sh++) {
-							const float *xs = sh ? iq1_xm : iq1_xp;
-							float sumqx = (sumx[i1] - sumx[0]) * xs[0] +
-								      (sumx[i2] - sumx[i1]) * xs[1] +
-								      (sumx[32] - sumx[i2]) * xs[2];
-							float sumq2 = (sumw[i1] - sumw[0]) * xs[0] * xs[0] +
-								      (sumw[i2] - sumw[i1]) * xs[1] * xs[1] +
-								      (sumw[32] - sumw[i2]) * xs[2] * xs[2];
-							if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-								scale = sumqx / sumq2;
-								best_score = scale * sumqx;
-								besti1 = i1;
-								besti2 = i2;
-								best_shift = sh ? -1 : 1;
-							}
-						}
-					}
+				iq1_split split = { -FLT_MAX, max, -1, -1, 0 };
+				iq1_split_search(sumx, sumw, &split);
+				float scale = split.scale;
+				int besti1 = split.i1, besti2 = split.i2;
+				int best_shift = split.shift;
 				if (besti1 < 0 || besti2 < 0 || best_shift == 0)
 					continue;
 				for (int j = 0; j < 32; j++)
