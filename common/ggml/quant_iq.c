@@ -23,8 +23,10 @@
  * side in SSE2 lanes (each lane the scalar loop's operations in its order,
  * then the scalar first-minimum scan), with the scalar loop as the plain C
  * twin (make check-plain compares them through the unit fingerprints);
+ * IQ1_S's split search scores four splits side by side the same way;
  * IQ1_M's split search carries its shared partial sums forward instead of
- * re-adding them.
+ * re-adding them.  NVFP4 packs its E2M1 levels with MXFP4's code
+ * (qp_e2m1_pack in quant_legacy.c: ggml uses best_index_mxfp4 for both).
  */
 #include "quant_iq.h"
 
