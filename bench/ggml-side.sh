@@ -22,29 +22,34 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/qp-side.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 "$bench/side_bench" gen "$tmp/data" "$rows"
 echo "== ggml side by side: $rows x 4096 F32, single thread, best of $reps"
-"$bench/side_bench" run "$tmp/data" "$reps" $types >"$tmp/ours"
 base=${QP_BENCH_BASE:-}
-if [ -n "$base" ]; then
-	"$base/side_bench" run "$tmp/data" "$reps" $types >"$tmp/base"
-else
-	: >"$tmp/base"
-fi
 src=${LLAMA_CPP_SRC:-}
+if [ -n "$src" ]; then
+	g=$src/ggml
+	[ -f "$g/src/ggml-quants.c" ] || { echo "ggml-side.sh: no $g/src/ggml-quants.c" >&2; exit 1; }
+	mkdir -p "$tmp/shim/ggml-cpu"
+	# a partial tree may lack the CPU backend header ggml-quants.c includes
+	# (its reference quantizers use nothing from it)
+	[ -f "$g/src/ggml-cpu/ggml-cpu-impl.h" ] || : >"$tmp/shim/ggml-cpu/ggml-cpu-impl.h"
+	${CC:-cc} -O3 -DNDEBUG -std=c11 -D_GNU_SOURCE -I"$g/include" -I"$g/src" -I"$tmp/shim" \
+		"$(dirname "$0")/ggml-side/ggml_harness.c" "$g/src/ggml-quants.c" -lm -o "$tmp/harness"
+fi
+# one type at a time, every contender back to back, so a change in the
+# machine's load between types does not tilt a ratio
+: >"$tmp/ours"
+: >"$tmp/base"
+: >"$tmp/ggml"
+for t in $types; do
+	"$bench/side_bench" run "$tmp/data" "$reps" "$t" >>"$tmp/ours"
+	[ -z "$base" ] || "$base/side_bench" run "$tmp/data" "$reps" "$t" >>"$tmp/base"
+	[ -z "$src" ] || "$tmp/harness" "$tmp/data" "$reps" "$t" >>"$tmp/ggml"
+done
 if [ -z "$src" ]; then
 	echo "# no LLAMA_CPP_SRC: quantpipe alone"
 	printf '%-8s %10s %10s\n' type plain imatrix
 	awk '{ printf "%-8s %10s %10s\n", $1, $2, $3 }' "$tmp/ours"
 	exit 0
 fi
-g=$src/ggml
-[ -f "$g/src/ggml-quants.c" ] || { echo "ggml-side.sh: no $g/src/ggml-quants.c" >&2; exit 1; }
-mkdir -p "$tmp/shim/ggml-cpu"
-# a partial tree may lack the CPU backend header ggml-quants.c includes
-# (its reference quantizers use nothing from it)
-[ -f "$g/src/ggml-cpu/ggml-cpu-impl.h" ] || : >"$tmp/shim/ggml-cpu/ggml-cpu-impl.h"
-${CC:-cc} -O3 -DNDEBUG -std=c11 -D_GNU_SOURCE -I"$g/include" -I"$g/src" -I"$tmp/shim" \
-	"$(dirname "$0")/ggml-side/ggml_harness.c" "$g/src/ggml-quants.c" -lm -o "$tmp/harness"
-"$tmp/harness" "$tmp/data" "$reps" $types >"$tmp/ggml"
 if [ -n "$base" ]; then
 	printf '%-8s %9s %9s %7s %9s %7s %9s %9s %7s %9s %7s  %s\n' type ggml before ratio \
 		qp ratio ggml_im before ratio qp_im ratio bytes
