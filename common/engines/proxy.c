@@ -349,13 +349,15 @@ static void predict_q(const qp_proxy *p, double sum, double q, double level,
 	double half = q * p->widen;
 	out->value = v;
 	out->lo = (v + p->eps) * exp(-half) - p->eps;
-	if (out->lo < 0)
-		out->lo = 0;
 	out->hi = (v + p->eps) * exp(half) - p->eps;
+	/* A fit record's link or width can overflow (inf * exp(-inf) is NaN):
+	 * the interval still brackets the value, a loss is never negative. */
+	if (!(out->lo >= 0))
+		out->lo = 0;
 	if (out->lo > v)
 		out->lo = v;
-	if (out->hi < v)
-		out->hi = v;
+	if (!(out->hi >= v))
+		out->hi = isnan(out->hi) ? INFINITY : v;
 	out->level = level;
 	out->calibrated = p->calibrated;
 }
