@@ -23,8 +23,10 @@
  * side in SSE2 lanes (each lane the scalar loop's operations in its order,
  * then the scalar first-minimum scan), with the scalar loop as the plain C
  * twin (make check-plain compares them through the unit fingerprints);
+ * IQ1_S's split search scores four splits side by side the same way;
  * IQ1_M's split search carries its shared partial sums forward instead of
- * re-adding them.
+ * re-adding them.  NVFP4 packs its E2M1 levels with MXFP4's code
+ * (qp_e2m1_pack in quant_legacy.c: ggml uses best_index_mxfp4 for both).
  */
 #include "quant_iq.h"
 
@@ -41,6 +43,7 @@
 #include "fp16.h"
 #include "iq_tables.h"
 #include "le.h"
+#include "quant_legacy.h"
 #include "quant_search.h"
 #include "types.h"
 
@@ -291,8 +294,11 @@ static const uint16_t *neighbours_of(const iq_grid *G, int u)
 /* iq2/iq3_find_best_neighbour: the neighbour of least sum w (s*q - x)^2,
  * the first on ties; its levels go to L.  (ggml asserts one is found; with
  * every error NaN or >= FLT_MAX it aborts, here the first one is taken.) */
-static int best_neighbour(const iq_grid *G, int u, const float *xval,
-			  const float *w, float scale, int8_t *L)
+/* Called with dim a constant (4 or 8, through round_sub), so its loops
+ * unroll. */
+static inline int best_neighbour_dim(const iq_grid *G, int u, const float *xval,
+				     const float *w, float scale, int8_t *L,
+				     const int dim)
 {
 	const uint16_t *nb = neighbours_of(G, u);
 	float best_d2 = FLT_MAX;
@@ -306,7 +312,7 @@ static int best_neighbour(const iq_grid *G, int u, const float *xval,
 	__m128 vmin = _mm_set1_ps(FLT_MAX);
 	for (int g = 0; g < (nb[0] + 3) / 4; g++) {
 		__m128 acc = _mm_setzero_ps();
-		for (int i = 0; i < G->dim; i++, ql += 4) {
+		for (int i = 0; i < dim; i++, ql += 4) {
 			__m128 diff = _mm_sub_ps(_mm_mul_ps(vs, _mm_loadu_ps(ql)),
 						 _mm_set1_ps(xval[i]));
 			acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(w[i]),
@@ -329,9 +335,9 @@ static int best_neighbour(const iq_grid *G, int u, const float *xval,
 			}
 #else
 	for (int j = 1; j <= nb[0]; j++) {
-		const int8_t *pg = G->pos + nb[j] * G->dim;
+		const int8_t *pg = G->pos + nb[j] * dim;
 		float d2 = 0;
-		for (int i = 0; i < G->dim; i++) {
+		for (int i = 0; i < dim; i++) {
 			float q = pg[i];
 			float diff = scale * q - xval[i];
 			d2 += w[i] * diff * diff;
@@ -342,9 +348,9 @@ static int best_neighbour(const iq_grid *G, int u, const float *xval,
 		}
 	}
 #endif
-	const int8_t *pg = G->pos + best * G->dim;
-	for (int i = 0; i < G->dim; i++)
-		L[i] = (int8_t)((pg[i] - 1) / 2);
+	const int8_t *pg = G->pos + best * dim;
+	for (int i = 0; i < dim; i++)
+		L[i] = (int8_t)((pg[i] - 1) >> 1); /* pg = 2 * level + 1 >= 1 */
 	return best;
 }
 
@@ -395,19 +401,29 @@ static int pack_levels(const iq_grid *G, const int8_t *L)
 
 /* Rounds the sub-vector at scale 1/id to levels 0..kmax-1 in L; true when
  * that point is in the grid, else L is the best neighbour at `scale`. */
+static inline bool round_sub_dim(const lattice_type *t, const iq_grid *G,
+				 float id, float scale, const float *xval,
+				 const float *waux, int8_t *L, const int dim)
+{
+	int u = 0;
+	for (int i = 0; i < dim; i++) {
+		int l = qp_nearest_int(0.5f * (id * xval[i] - 1));
+		L[i] = (int8_t)qp_clamp_int(l, 0, t->kmax - 1);
+		u |= L[i] << (G->bits * i);
+	}
+	if (G->map[u] >= 0)
+		return true;
+	best_neighbour_dim(G, u, xval, waux, scale, L, dim);
+	return false;
+}
+
 static bool round_sub(const lattice_type *t, const iq_grid *G, float id,
 		      float scale, const float *xval, const float *waux,
 		      int8_t *L)
 {
-	for (int i = 0; i < G->dim; i++) {
-		int l = qp_nearest_int(0.5f * (id * xval[i] - 1));
-		L[i] = (int8_t)qp_clamp_int(l, 0, t->kmax - 1);
-	}
-	int u = pack_levels(G, L);
-	if (G->map[u] >= 0)
-		return true;
-	best_neighbour(G, u, xval, waux, scale, L);
-	return false;
+	if (G->dim == 4)
+		return round_sub_dim(t, G, id, scale, xval, waux, L, 4);
+	return round_sub_dim(t, G, id, scale, xval, waux, L, 8);
 }
 
 /* sum w x q and sum w q^2 for q = 2L+1, in ggml's order. */
@@ -792,7 +808,7 @@ static int iq1_best_neighbour(const iq_grid *G, int u, const float *xval,
 #endif
 	const int8_t *pg = G->pos + best * 8;
 	for (int i = 0; i < 8; i++)
-		L[i] = (int8_t)((pg[i] - 1) / 2);
+		L[i] = (int8_t)((pg[i] - 1) >> 1); /* pg = 2 * level + 1 >= 1 */
 	return best;
 }
 
@@ -847,11 +863,103 @@ static float iq1_refit(const iq_grid *G, int nsub, const uint16_t *index,
 static const float iq1_xp[3] = {-1 + IQ1_DELTA, IQ1_DELTA, 1 + IQ1_DELTA};
 static const float iq1_xm[3] = {-1 - IQ1_DELTA, -IQ1_DELTA, 1 - IQ1_DELTA};
 
+/* IQ1_S's search over the splits of a sorted group into levels -1, 0, 1
+ * (the first i1 values, the next i2 - i1, the rest) and the two shifts:
+ * the best score so far and where it was found. */
+typedef struct iq1_split {
+	float score, scale;
+	int i1, i2, shift;
+} iq1_split;
+
+/* One candidate in ggml's order: taken when sumq2 > 0 and it beats the
+ * score so far. */
+static inline void iq1_split_try(iq1_split *b, float sumqx, float sumq2,
+				 int i1, int i2, int sh)
+{
+	if (sumq2 > 0 && sumqx * sumqx > b->score * sumq2) {
+		b->scale = sumqx / sumq2;
+		b->score = b->scale * sumqx;
+		b->i1 = i1;
+		b->i2 = i2;
+		b->shift = sh ? -1 : 1;
+	}
+}
+
+/* Every split (i1 <= i2) and shift, in ggml's order, from the prefix sums
+ * sumx, sumw (33 values; SSE2 reads up to index 35).  With SSE2, four i2
+ * side by side, each lane the scalar expressions' operations in their
+ * order; a batch none of whose eight candidates beats the score at its
+ * start changes nothing (the score only moves when one does), otherwise
+ * its candidates are tried one by one as the scalar loop does. */
+static void iq1_split_search(const float *sumx, const float *sumw,
+			     iq1_split *b)
+{
+#ifdef __SSE2__
+	const __m128 p0 = _mm_set1_ps(iq1_xp[0]), p1 = _mm_set1_ps(iq1_xp[1]);
+	const __m128 p2 = _mm_set1_ps(iq1_xp[2]), m0 = _mm_set1_ps(iq1_xm[0]);
+	const __m128 m1 = _mm_set1_ps(iq1_xm[1]), m2 = _mm_set1_ps(iq1_xm[2]);
+	const __m128 x32 = _mm_set1_ps(sumx[32]), w32 = _mm_set1_ps(sumw[32]);
+	const __m128 lane = _mm_set_ps(3, 2, 1, 0);
+	for (int i1 = 0; i1 <= 32; i1++) {
+		const __m128 xa = _mm_set1_ps(sumx[i1] - sumx[0]);
+		const __m128 wa = _mm_set1_ps(sumw[i1] - sumw[0]);
+		const __m128 x1 = _mm_set1_ps(sumx[i1]), w1 = _mm_set1_ps(sumw[i1]);
+		for (int i2 = i1; i2 <= 32; i2 += 4) {
+			const __m128 x2 = _mm_loadu_ps(sumx + i2), w2 = _mm_loadu_ps(sumw + i2);
+			const __m128 xb = _mm_sub_ps(x2, x1), xc = _mm_sub_ps(x32, x2);
+			const __m128 wb = _mm_sub_ps(w2, w1), wc = _mm_sub_ps(w32, w2);
+			__m128 qx[2], q2[2];
+			qx[0] = _mm_add_ps(_mm_add_ps(_mm_mul_ps(xa, p0), _mm_mul_ps(xb, p1)),
+					   _mm_mul_ps(xc, p2));
+			qx[1] = _mm_add_ps(_mm_add_ps(_mm_mul_ps(xa, m0), _mm_mul_ps(xb, m1)),
+					   _mm_mul_ps(xc, m2));
+			q2[0] = _mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_mul_ps(wa, p0), p0),
+						      _mm_mul_ps(_mm_mul_ps(wb, p1), p1)),
+					   _mm_mul_ps(_mm_mul_ps(wc, p2), p2));
+			q2[1] = _mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_mul_ps(wa, m0), m0),
+						      _mm_mul_ps(_mm_mul_ps(wb, m1), m1)),
+					   _mm_mul_ps(_mm_mul_ps(wc, m2), m2));
+			const __m128 score = _mm_set1_ps(b->score);
+			const __m128 valid = _mm_cmplt_ps(lane, _mm_set1_ps((float)(33 - i2)));
+			__m128 any = _mm_setzero_ps();
+			for (int sh = 0; sh < 2; sh++)
+				any = _mm_or_ps(any, _mm_and_ps(
+					_mm_cmpgt_ps(q2[sh], _mm_setzero_ps()),
+					_mm_cmpgt_ps(_mm_mul_ps(qx[sh], qx[sh]),
+						     _mm_mul_ps(score, q2[sh]))));
+			if (!_mm_movemask_ps(_mm_and_ps(any, valid)))
+				continue;
+			float fx[2][4], f2[2][4];
+			for (int sh = 0; sh < 2; sh++) {
+				_mm_storeu_ps(fx[sh], qx[sh]);
+				_mm_storeu_ps(f2[sh], q2[sh]);
+			}
+			for (int l = 0; l < 4 && i2 + l <= 32; l++)
+				for (int sh = 0; sh < 2; sh++)
+					iq1_split_try(b, fx[sh][l], f2[sh][l], i1, i2 + l, sh);
+		}
+	}
+#else
+	for (int i1 = 0; i1 <= 32; i1++)
+		for (int i2 = i1; i2 <= 32; i2++)
+			for (int sh = 0; sh < 2; sh++) {
+				const float *xs = sh ? iq1_xm : iq1_xp;
+				float sumqx = (sumx[i1] - sumx[0]) * xs[0] +
+					      (sumx[i2] - sumx[i1]) * xs[1] +
+					      (sumx[32] - sumx[i2]) * xs[2];
+				float sumq2 = (sumw[i1] - sumw[0]) * xs[0] * xs[0] +
+					      (sumw[i2] - sumw[i1]) * xs[1] * xs[1] +
+					      (sumw[32] - sumw[i2]) * xs[2] * xs[2];
+				iq1_split_try(b, sumqx, sumq2, i1, i2, sh);
+			}
+#endif
+}
+
 void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
 	const iq_grid *G = grid_get(G_IQ1S);
-	float weight[32], sumx[33], sumw[33], scales[8];
+	float weight[32], sumx[36] = {0}, sumw[36] = {0}, scales[8];
 	int8_t L[32], shifts[8];
 	iq1_pair pairs[32];
 	uint16_t index[4];
@@ -883,27 +991,11 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 					sumx[j + 1] = sumx[j] + weight[i] * xb[i];
 					sumw[j + 1] = sumw[j] + weight[i];
 				}
-				float best_score = -FLT_MAX, scale = max;
-				int besti1 = -1, besti2 = -1, best_shift = 0;
-				for (int i1 = 0; i1 <= 32; i1++)
-					for (int i2 = i1; i2 <= 32; i2++) {
-						for (int sh = 0; sh < 2; sh++) {
-							const float *xs = sh ? iq1_xm : iq1_xp;
-							float sumqx = (sumx[i1] - sumx[0]) * xs[0] +
-								      (sumx[i2] - sumx[i1]) * xs[1] +
-								      (sumx[32] - sumx[i2]) * xs[2];
-							float sumq2 = (sumw[i1] - sumw[0]) * xs[0] * xs[0] +
-								      (sumw[i2] - sumw[i1]) * xs[1] * xs[1] +
-								      (sumw[32] - sumw[i2]) * xs[2] * xs[2];
-							if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-								scale = sumqx / sumq2;
-								best_score = scale * sumqx;
-								besti1 = i1;
-								besti2 = i2;
-								best_shift = sh ? -1 : 1;
-							}
-						}
-					}
+				iq1_split split = { -FLT_MAX, max, -1, -1, 0 };
+				iq1_split_search(sumx, sumw, &split);
+				float scale = split.scale;
+				int besti1 = split.i1, besti2 = split.i2;
+				int best_shift = split.shift;
 				if (besti1 < 0 || besti2 < 0 || best_shift == 0)
 					continue;
 				for (int j = 0; j < 32; j++)
@@ -1153,20 +1245,6 @@ static uint8_t f32_to_ue4m3(float x)
 	return (uint8_t)(e << 3 | man);
 }
 
-static uint8_t e2m1_nearest(float x, float d)
-{
-	int best = 0;
-	float best_err = fabsf((float)qp_mxfp4_values[0] * d - x);
-	for (int i = 1; i < 16; i++) {
-		float err = fabsf((float)qp_mxfp4_values[i] * d - x);
-		if (err < best_err) {
-			best = i;
-			best_err = err;
-		}
-	}
-	return (uint8_t)best;
-}
-
 void qp_encode_nvfp4(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
@@ -1175,16 +1253,25 @@ void qp_encode_nvfp4(const float *src, uint8_t *dst, int64_t nrows,
 	for (int64_t i = 0; i < nb; i++, dst += QP_BLOCK_NVFP4) {
 		for (int s = 0; s < 4; s++) {
 			const float *xb = src + QP_QK_NVFP4 * i + 16 * s;
+#ifdef __SSE2__
+			/* max_ps(new, acc) keeps acc for a NaN, as the scalar
+			 * comparison skips it; otherwise the order is moot */
+			const __m128 sign = _mm_set1_ps(-0.0f);
+			__m128 m = _mm_setzero_ps();
+			for (int j = 0; j < 16; j += 4)
+				m = _mm_max_ps(_mm_andnot_ps(sign, _mm_loadu_ps(xb + j)), m);
+			m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 0x4e));
+			m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 0xb1));
+			const float amax = _mm_cvtss_f32(m);
+#else
 			float amax = 0.0f;
 			for (int j = 0; j < 16; j++)
 				if (amax < fabsf(xb[j]))
 					amax = fabsf(xb[j]);
+#endif
 			uint8_t ue = f32_to_ue4m3(amax / 6.0f);
 			dst[s] = ue;
-			float d = ue4m3_to_f32(ue);
-			for (int j = 0; j < 8; j++)
-				dst[4 + 8 * s + j] = (uint8_t)(e2m1_nearest(xb[j], d) |
-							       e2m1_nearest(xb[8 + j], d) << 4);
+			qp_e2m1_pack(xb, 16, ue4m3_to_f32(ue), dst + 4 + 8 * s);
 		}
 	}
 }

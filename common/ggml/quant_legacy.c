@@ -393,6 +393,46 @@ void qp_encode_q5_1(const float *src, uint8_t *dst, int64_t nrows,
 	encode_legacy(src, dst, nrows, n_per_row, imatrix, 5, true);
 }
 
+#ifdef __SSE2__
+/* (int)roundf(v) of four floats, as the scalar conversion gives it
+ * (0x80000000 for NaN, infinities and |v| >= 2^31): truncate, then step
+ * away from zero when the dropped part, v - trunc(v) (exact), is >= 0.5. */
+static __m128i roundf4(__m128 v)
+{
+	const __m128i t = _mm_cvttps_epi32(v);
+	const __m128 frac = abs4(_mm_sub_ps(v, _mm_cvtepi32_ps(t)));
+	const __m128i up = _mm_castps_si128(_mm_cmpge_ps(frac, _mm_set1_ps(0.5f)));
+	const __m128i wild = _mm_cmpeq_epi32(t, _mm_set1_epi32(INT32_MIN));
+	const __m128i away = _mm_or_si128(_mm_srai_epi32(_mm_castps_si128(v), 31),
+					  _mm_set1_epi32(1)); /* -1 or +1 */
+	return _mm_add_epi32(t, _mm_and_si128(_mm_andnot_si128(wild, up), away));
+}
+
+/* One Q8_0 block, or false when a NaN makes the order of the scalar absmax
+ * matter. */
+static bool q8_0_block_sse2(const float *src, uint8_t *dst)
+{
+	__m128 m = _mm_setzero_ps(), nan = _mm_setzero_ps();
+	for (int j = 0; j < 32; j += 4) {
+		const __m128 v = _mm_loadu_ps(src + j);
+		m = _mm_max_ps(abs4(v), m);
+		nan = _mm_or_ps(nan, _mm_cmpunord_ps(v, v));
+	}
+	if (_mm_movemask_ps(nan))
+		return false;
+	const float d = _mm_cvtss_f32(hmax4(m)) / 127.0f;
+	const float id = d != 0.0f ? 1.0f / d : 0.0f;
+	put_half(dst, d);
+	const __m128 vid = _mm_set1_ps(id);
+	__m128i l[8];
+	for (int k = 0; k < 8; k++)
+		l[k] = roundf4(_mm_mul_ps(_mm_loadu_ps(src + 4 * k), vid));
+	_mm_storeu_si128((__m128i *)(dst + 2), low_bytes16(l));
+	_mm_storeu_si128((__m128i *)(dst + 18), low_bytes16(l + 4));
+	return true;
+}
+#endif
+
 /* Q8_0 ignores the importance matrix in ggml. */
 void qp_encode_q8_0(const float *src, uint8_t *dst, int64_t nrows,
 		    int64_t n_per_row, const float *imatrix)
@@ -400,6 +440,10 @@ void qp_encode_q8_0(const float *src, uint8_t *dst, int64_t nrows,
 	(void)imatrix;
 	const int64_t nb = nrows * n_per_row / 32;
 	for (int64_t ib = 0; ib < nb; ib++, src += 32, dst += 34) {
+#ifdef __SSE2__
+		if (q8_0_block_sse2(src, dst))
+			continue;
+#endif
 		const float d = absmax(src, 32) / 127.0f;
 		const float id = d != 0.0f ? 1.0f / d : 0.0f;
 		put_half(dst, d);
@@ -451,18 +495,81 @@ static __m128i mxfp4_nearest4(__m128 x, const __m128 *level_d)
 					       _mm_set1_epi32(8)));
 }
 
-static void mxfp4_pack_sse2(const float *src, float d, uint8_t *qs)
+/* mxfp4_nearest4 by midpoints, when every |x| <= 16 d (d > 0): within
+ * [a, b] of two neighbouring levels (b <= 2a, or a = 0) both errors y - a
+ * and b - y are exact (Sterbenz), so the nearer one is decided exactly at
+ * the midpoint, the lower on a tie as the first-minimum scan keeps it; the
+ * other levels' errors are larger by at least d, far above their rounding
+ * (|err| < 16 d).  So the index for y = |x| is the number of midpoints
+ * below y (0 for NaN, as there); the sign moves it as in mxfp4_nearest4. */
+static __m128i mxfp4_nearest4_mid(__m128 x, const __m128 *mid)
 {
-	__m128 level_d[8];
-	for (int i = 0; i < 8; i++)
-		level_d[i] = _mm_set1_ps((float)qp_mxfp4_values[i] * d);
-	__m128i l[8];
-	for (int k = 0; k < 8; k++)
-		l[k] = mxfp4_nearest4(_mm_loadu_ps(src + 4 * k), level_d);
-	const __m128i lo = low_bytes16(l), hi = low_bytes16(l + 4);
-	_mm_storeu_si128((__m128i *)qs, _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
+	const __m128 y = abs4(x);
+	__m128i idx = _mm_setzero_si128();
+	for (int i = 0; i < 7; i++)
+		idx = _mm_sub_epi32(idx, _mm_castps_si128(_mm_cmpgt_ps(y, mid[i])));
+	const __m128i neg = _mm_castps_si128(_mm_cmplt_ps(x, _mm_setzero_ps()));
+	const __m128i nonzero = _mm_xor_si128(_mm_cmpeq_epi32(idx, _mm_setzero_si128()),
+					      _mm_set1_epi32(-1));
+	return _mm_or_si128(idx, _mm_and_si128(_mm_and_si128(neg, nonzero),
+					       _mm_set1_epi32(8)));
+}
+
+/* The indices of 16 values, in order, in the low bytes: by midpoints when
+ * mid is set, else by the scan. */
+static __m128i mxfp4_indices16(const float *x, const __m128 *level_d,
+			       const __m128 *mid)
+{
+	__m128i l[4];
+	for (int k = 0; k < 4; k++)
+		l[k] = mid ? mxfp4_nearest4_mid(_mm_loadu_ps(x + 4 * k), mid)
+			   : mxfp4_nearest4(_mm_loadu_ps(x + 4 * k), level_d);
+	return low_bytes16(l);
 }
 #endif
+
+void qp_e2m1_pack(const float *x, int n, float d, uint8_t *qs)
+{
+#ifdef __SSE2__
+	__m128 level_d[8], mid[7], m = _mm_setzero_ps();
+	for (int i = 0; i < 8; i++)
+		level_d[i] = _mm_set1_ps((float)qp_mxfp4_values[i] * d);
+	for (int i = 0; i < 7; i++)
+		mid[i] = _mm_set1_ps((float)(qp_mxfp4_values[i] + qp_mxfp4_values[i + 1]) * d / 2);
+	for (int j = 0; j < n; j += 4)
+		m = _mm_max_ps(abs4(_mm_loadu_ps(x + j)), m); /* NaN: keeps m */
+	const bool by_mid = d > 0.0f && _mm_cvtss_f32(hmax4(m)) <= 16.0f * d;
+	const __m128i lo = mxfp4_indices16(x, level_d, by_mid ? mid : NULL);
+	if (n == 32) {
+		const __m128i hi = mxfp4_indices16(x + 16, level_d, by_mid ? mid : NULL);
+		_mm_storeu_si128((__m128i *)qs, _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
+		return;
+	}
+	/* n == 16: byte j = index j | index j+8 << 4 */
+	_mm_storel_epi64((__m128i *)qs,
+			 _mm_or_si128(lo, _mm_slli_epi16(_mm_srli_si128(lo, 8), 4)));
+#else
+	for (int j = 0; j < n / 2; j++)
+		qs[j] = (uint8_t)(mxfp4_nearest(x[j], d) |
+				  mxfp4_nearest(x[j + n / 2], d) << 4);
+#endif
+}
+
+/* The shared exponent, ggml's (uint8_t)(floorf(log2f(amax)) - 2 + 127).
+ * For a normal amax = 2^E * m whose m is at least 2^-10 away from 1 and
+ * from 2, log2(amax) is at least 7e-4 away from an integer, far more than
+ * log2f's error (a few ulps of a value below 128: < 1e-4), so the floor is
+ * E, read from the exponent bits; log2f (slow) decides the rest. */
+static uint8_t mxfp4_exponent(float amax)
+{
+	if (!(amax > 0.0f))
+		return 0;
+	const uint32_t bits = qp_f32_bits(amax);
+	const uint32_t ex = bits >> 23, man = bits & 0x7fffffu;
+	if (ex >= 1 && ex <= 254 && man >= 0x2000u && man <= 0x7fffffu - 0x2000u)
+		return (uint8_t)((int)ex - 2);
+	return (uint8_t)(int)(floorf(log2f(amax)) - 2 + 127);
+}
 
 void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
@@ -481,18 +588,10 @@ void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
 			if (amax < fabsf(src[j]))
 				amax = fabsf(src[j]);
 #endif
-		/* shared exponent: floor(log2(amax)) - 2, biased by 127 */
-		const uint8_t e = amax > 0.0f
-			? (uint8_t)(int)(floorf(log2f(amax)) - 2 + 127) : 0;
+		const uint8_t e = mxfp4_exponent(amax);
 		const float d = qp_e8m0_half(e);
 		dst[0] = e;
-#ifdef __SSE2__
-		mxfp4_pack_sse2(src, d, dst + 1);
-#else
-		for (int j = 0; j < 16; j++)
-			dst[1 + j] = (uint8_t)(mxfp4_nearest(src[j], d) |
-					       mxfp4_nearest(src[j + 16], d) << 4);
-#endif
+		qp_e2m1_pack(src, 32, d, dst + 1);
 	}
 }
 
@@ -652,6 +751,135 @@ void qp_encode_tq2_0(const float *src, uint8_t *dst, int64_t nrows,
 
 /* ---- IQ4_NL / IQ4_XS ---------------------------------------------------- */
 
+#ifdef __SSE2__
+/* The nearest-level search as comparisons with fixed thresholds.  For x in
+ * [v[k], v[k+1]) ggml picks v[k+1] when !(x - v[k] < v[k+1] - x); both
+ * sides are exact floats near the midpoint m = (v[k] + v[k+1]) / 2 (the
+ * levels are integers below 128 in magnitude and every |m| >= 4.5, so x,
+ * x - v[k] and v[k+1] - x share a binade there), so the choice flips
+ * exactly at m, and further away rounding cannot reorder the two sides.
+ * Hence the index is the number of midpoints m with !(x < m): 0 for x <=
+ * v[0], 15 for x >= v[15] and for NaN, as in iq4_nearest.  The tables
+ * hold each midpoint, level and gap to the next level in all four lanes
+ * (index 15: no next level, gap 0). */
+typedef struct iq4_lut {
+	__m128 mid[16], level[16], gap[16];
+} iq4_lut;
+
+static void iq4_lut_init(iq4_lut *t)
+{
+	const int8_t *v = qp_iq4nl_values;
+	for (int k = 0; k < 16; k++) {
+		float next = k < 15 ? (float)v[k + 1] : (float)v[k];
+		t->level[k] = _mm_set1_ps((float)v[k]);
+		t->gap[k] = _mm_set1_ps(next - (float)v[k]);
+		t->mid[k] = _mm_set1_ps(k < 15 ? ((float)v[k] + next) / 2 : INFINITY);
+	}
+}
+
+/* iq4_nearest of four values. */
+static inline __m128i iq4_index4(__m128 al, const iq4_lut *t)
+{
+	__m128i n = _mm_setzero_si128();
+	for (int k = 0; k < 15; k++)
+		n = _mm_sub_epi32(n, _mm_castps_si128(_mm_cmpnlt_ps(al, t->mid[k])));
+	return n;
+}
+
+/* The level v[iq4_nearest(al)] of four values: v[0] plus the gaps passed
+ * (small integers, so every sum is exact). */
+static inline __m128 iq4_level4(__m128 al, const iq4_lut *t)
+{
+	__m128 q = t->level[0];
+	for (int k = 0; k < 15; k++)
+		q = _mm_add_ps(q, _mm_and_ps(_mm_cmpnlt_ps(al, t->mid[k]), t->gap[k]));
+	return q;
+}
+
+/* The weighted scale fit of iq4_block_scale (below, the plain C twin) with
+ * ntry 7: its 16 candidate inverse scales (the first from the absmax
+ * scale, then itry = -7..7) each in one lane of c[0..3], every lane adding
+ * its sums over the block in element order, as the scalar loop does; then
+ * the scalar loop's choice among the 16 sums.  The 15 itry candidates are
+ * (itry - 127) / max: one sign, within a factor 134/120 of each other, and
+ * consecutive midpoints differ by more than that factor (>= 1.23), so for
+ * one element their levels are v[lo] or v[lo+1], lo the level of the
+ * candidate product nearest to -inf: one comparison per lane instead of
+ * fifteen.  The first candidate's levels (opposite sign) are found for
+ * four elements at a time. */
+static float iq4_block_scale(const float *xb, const float *w,
+			     const iq4_lut *t)
+{
+	const int8_t *v = qp_iq4nl_values;
+	float amax;
+	const float max = qp_signed_absmax(xb, 32, &amax);
+	if (amax < QP_GROUP_EPS)
+		return 0;
+	const float d0 = -max / (float)v[0];
+	float cand[16];
+	cand[0] = 1 / d0;
+	for (int k = 1; k < 16; k++)
+		cand[k] = (float)(k - 8 + v[0]) / max;
+	int32_t lo[32];
+	float q0[32];
+	const __m128 c_first = _mm_set1_ps(cand[0]);
+	const __m128 c_lo = _mm_set1_ps(cand[1]), c_hi = _mm_set1_ps(cand[15]);
+	for (int j = 0; j < 32; j += 4) {
+		const __m128 xv = _mm_loadu_ps(xb + j);
+		/* both NaN when x is: then lo = 15, gap 0 */
+		const __m128 a = _mm_min_ps(_mm_mul_ps(c_lo, xv), _mm_mul_ps(c_hi, xv));
+		_mm_storeu_si128((__m128i *)(lo + j), iq4_index4(a, t));
+		_mm_storeu_ps(q0 + j, iq4_level4(_mm_mul_ps(c_first, xv), t));
+	}
+	__m128 c[4], sqx[4], sq2[4];
+	for (int k = 0; k < 4; k++) {
+		c[k] = _mm_loadu_ps(cand + 4 * k);
+		sqx[k] = sq2[k] = _mm_setzero_ps();
+	}
+	const __m128 not_first = _mm_castsi128_ps(_mm_set_epi32(-1, -1, -1, 0));
+	for (int j = 0; j < 32; j++) {
+		const __m128 xv = _mm_set1_ps(xb[j]), wv = _mm_set1_ps(w[j]);
+		const __m128 mid = t->mid[lo[j]], gap = t->gap[lo[j]];
+		const __m128 level = t->level[lo[j]];
+		for (int k = 0; k < 4; k++) {
+			/* lane 0 of c[0] is the first candidate: its level is q0 */
+			const __m128 base = k ? level : _mm_move_ss(level, _mm_set_ss(q0[j]));
+			const __m128 step = k ? gap : _mm_and_ps(gap, not_first);
+			const __m128 al = _mm_mul_ps(c[k], xv);
+			const __m128 q = _mm_add_ps(base, _mm_and_ps(_mm_cmpnlt_ps(al, mid), step));
+			const __m128 wq = _mm_mul_ps(wv, q);
+			sqx[k] = _mm_add_ps(sqx[k], _mm_mul_ps(wq, xv));
+			sq2[k] = _mm_add_ps(sq2[k], _mm_mul_ps(wq, q));
+		}
+	}
+	float sumqx[16], sumq2[16];
+	for (int k = 0; k < 4; k++) {
+		_mm_storeu_ps(sumqx + 4 * k, sqx[k]);
+		_mm_storeu_ps(sumq2 + 4 * k, sq2[k]);
+	}
+	float d = sumq2[0] > 0 ? sumqx[0] / sumq2[0] : 0.f;
+	float best = d * sumqx[0];
+	for (int k = 1; k < 16; k++)
+		if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best * sumq2[k]) {
+			d = sumqx[k] / sumq2[k];
+			best = d * sumqx[k];
+		}
+	return d;
+}
+
+/* iq4_nearest(id * x[j]) for 32 values. */
+static void iq4_levels(const float *x, float id, uint8_t *L, const iq4_lut *t)
+{
+	const __m128 idv = _mm_set1_ps(id);
+	for (int j = 0; j < 32; j += 16) {
+		__m128i n[4];
+		for (int k = 0; k < 4; k++)
+			n[k] = iq4_index4(_mm_mul_ps(idv, _mm_loadu_ps(x + j + 4 * k)), t);
+		__m128i lo = _mm_packs_epi32(n[0], n[1]), hi = _mm_packs_epi32(n[2], n[3]);
+		_mm_storeu_si128((__m128i *)(L + j), _mm_packus_epi16(lo, hi));
+	}
+}
+#else
 /* Index of the IQ4_NL level nearest to x, exactly as ggml's (pre-2026)
  * best_index_int8: the interval [v[lo], v[lo+1]) holding x is found, then
  * the nearer end wins by float subtraction, the upper one on ties.  lo is
@@ -672,10 +900,20 @@ static int iq4_nearest(float x)
 	return x - (float)v[lo] < (float)v[lo + 1] - x ? lo : lo + 1;
 }
 
+typedef char iq4_lut; /* the scalar search needs no tables */
+
+static void iq4_lut_init(iq4_lut *t)
+{
+	*t = 0;
+}
+
 /* Weighted fit of one 32-value block's scale: starting from the absmax
  * scale, tries 2*ntry+1 alternatives and keeps the best. */
-static float iq4_block_scale(const float *xb, const float *w, int ntry)
+static float iq4_block_scale(const float *xb, const float *w,
+			     const iq4_lut *t)
 {
+	(void)t;
+	const int ntry = 7;
 	const int8_t *v = qp_iq4nl_values;
 	float amax;
 	const float max = qp_signed_absmax(xb, 32, &amax);
@@ -707,6 +945,14 @@ static float iq4_block_scale(const float *xb, const float *w, int ntry)
 	return d;
 }
 
+static void iq4_levels(const float *x, float id, uint8_t *L, const iq4_lut *t)
+{
+	(void)t;
+	for (int j = 0; j < 32; j++)
+		L[j] = (uint8_t)iq4_nearest(id * x[j]);
+}
+#endif
+
 /* Importance of each value of a super-block: the imatrix mixed with the
  * super-block's energy when there is one, else x^2. */
 static void iq4_weights(const float *xb, const float *qw, float sigma2,
@@ -733,15 +979,15 @@ static void pack_iq4(const uint8_t *L, uint8_t *q4, int n)
 						   L[32 * i + 16 + j] << 4);
 }
 
-static void iq4_nl_block(const float *x, uint8_t *blk, const float *qw)
+static void iq4_nl_block(const float *x, uint8_t *blk, const float *qw,
+			 const iq4_lut *t)
 {
 	float w[32];
 	uint8_t L[32];
 	iq4_weights(x, qw, iq4_sigma2(x, 32), w);
-	const float scale = iq4_block_scale(x, w, 7);
+	const float scale = iq4_block_scale(x, w, t);
 	const float id = scale != 0.0f ? 1 / scale : 0;
-	for (int j = 0; j < 32; j++)
-		L[j] = (uint8_t)iq4_nearest(id * x[j]);
+	iq4_levels(x, id, L, t);
 	put_half(blk, scale);
 	pack_iq4(L, blk + 2, 32);
 }
@@ -750,21 +996,24 @@ void qp_encode_iq4_nl(const float *src, uint8_t *dst, int64_t nrows,
 		      int64_t n_per_row, const float *imatrix)
 {
 	const int64_t nb = n_per_row / 32;
+	iq4_lut t;
+	iq4_lut_init(&t);
 	for (int64_t r = 0; r < nrows; r++)
 		for (int64_t ib = 0; ib < nb; ib++, src += 32, dst += 18)
-			iq4_nl_block(src, dst, imatrix ? imatrix + 32 * ib : NULL);
+			iq4_nl_block(src, dst, imatrix ? imatrix + 32 * ib : NULL, &t);
 }
 
 /* IQ4_XS: eight IQ4_NL-like blocks whose scales are 6-bit multiples of a
  * super-block scale d = -max_scale / 32. */
-static void iq4_xs_block(const float *x, uint8_t *blk, const float *qw)
+static void iq4_xs_block(const float *x, uint8_t *blk, const float *qw,
+			 const iq4_lut *t)
 {
 	float w[32], scales[8];
 	uint8_t L[QK_K];
 	const float sigma2 = iq4_sigma2(x, QK_K);
 	for (int ib = 0; ib < 8; ib++) {
 		iq4_weights(x + 32 * ib, qw ? qw + 32 * ib : NULL, sigma2, w);
-		scales[ib] = iq4_block_scale(x + 32 * ib, w, 7);
+		scales[ib] = iq4_block_scale(x + 32 * ib, w, t);
 	}
 	float amax_scale;
 	const float max_scale = qp_signed_absmax(scales, 8, &amax_scale);
@@ -777,8 +1026,7 @@ static void iq4_xs_block(const float *x, uint8_t *blk, const float *qw)
 		int l = qp_clamp_int(qp_nearest_int(id * scales[ib]), -32, 31);
 		const float dl = d * (float)l;
 		const float idl = dl != 0.0f ? 1 / dl : 0.f;
-		for (int j = 0; j < 32; j++)
-			L[32 * ib + j] = (uint8_t)iq4_nearest(idl * x[32 * ib + j]);
+		iq4_levels(x + 32 * ib, idl, L + 32 * ib, t);
 		l += 32;
 		scales_l[ib / 2] |= (uint8_t)((l & 0x0f) << (4 * (ib % 2)));
 		scales_h |= (uint16_t)((l >> 4) << (2 * ib));
@@ -792,7 +1040,9 @@ void qp_encode_iq4_xs(const float *src, uint8_t *dst, int64_t nrows,
 		      int64_t n_per_row, const float *imatrix)
 {
 	const int64_t nb = n_per_row / QK_K;
+	iq4_lut t;
+	iq4_lut_init(&t);
 	for (int64_t r = 0; r < nrows; r++)
 		for (int64_t ib = 0; ib < nb; ib++, src += QK_K, dst += 136)
-			iq4_xs_block(src, dst, imatrix ? imatrix + QK_K * ib : NULL);
+			iq4_xs_block(src, dst, imatrix ? imatrix + QK_K * ib : NULL, &t);
 }

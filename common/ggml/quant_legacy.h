@@ -46,4 +46,10 @@ void qp_encode_iq4_nl(const float *src, uint8_t *dst, int64_t nrows,
 void qp_encode_iq4_xs(const float *src, uint8_t *dst, int64_t nrows,
 		      int64_t n_per_row, const float *imatrix);
 
+/* ggml's best_index_mxfp4 (the E2M1 level of kvalues_mxfp4 nearest to x[j]
+ * at scale d, the first on ties) of n = 16 or 32 values, packed as MXFP4
+ * and NVFP4 blocks hold them: byte j has x[j]'s index in its low nibble
+ * and x[j + n/2]'s in its high one. */
+void qp_e2m1_pack(const float *x, int n, float d, uint8_t *qs);
+
 #endif

@@ -362,6 +362,44 @@ static void to_lanes(int n, const float *x, vf *xt)
 	} while (++i < n);
 }
 
+/* minps / maxps: a < b ? a : b and a > b ? a : b (b when either is NaN),
+ * one instruction each in SSE2, the same selects without it. */
+static inline vf vmin_first(vf a, vf b)
+{
+#ifdef __SSE2__
+	return (vf)_mm_min_ps((__m128)a, (__m128)b);
+#else
+	return vsel(a < b, a, b);
+#endif
+}
+
+static inline vf vmax_first(vf a, vf b)
+{
+#ifdef __SSE2__
+	return (vf)_mm_max_ps((__m128)a, (__m128)b);
+#else
+	return vsel(a > b, a, b);
+#endif
+}
+
+static inline bool all_lanes(vi mask)
+{
+	int32_t acc = -1;
+	for (int j = 0; j < LANES; j++)
+		acc &= mask[j];
+	return acc != 0;
+}
+
+/* asym_level_v's level as a float, found in floats where that is exact
+ * (see asymmetric_lanes): min(nmax, v) keeps a NaN v, max(., 0) turns it
+ * and v <= 0 into +0; adding and subtracting 1.5 * 2^23 rounds to
+ * nearest, ties to even, as nearest_int does below 2^22. */
+static inline vf float_level(vf v, vf nmaxf)
+{
+	vf t = vmax_first(vmin_first(nmaxf, v), vsplat(0));
+	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
+}
+
 static inline vi asym_level_v(vf v, vf nmaxf, int nmax,
 			      enum qp_asym_variant variant)
 {
@@ -422,6 +460,7 @@ static void asymmetric_lanes(int n, const qp_asym_search *p, const float *x,
 		sum_w += wt[i];
 		sum_x += wt[i] * xt[i];
 	}
+	const vf data_min = min, data_max = max;
 	min = vsel(min > vsplat(0), vsplat(0), min);
 	vi flat = p->variant == QP_ASYM_QKX2 ? max == min : max <= min;
 	vf flat_min = min;
@@ -435,20 +474,45 @@ static void asymmetric_lanes(int n, const qp_asym_search *p, const float *x,
 		best += wt[i] * asym_err_v(scale * lv[i] + min - xt[i],
 					   p->use_mad);
 	}
+	/* A step's levels can be found in floats (float_level) when that gives
+	 * asym_level_v's integers: always for qkx3 (it clamps before
+	 * rounding); for qkx2 when every v is below 2^22 in magnitude (where
+	 * nearest_int stops rounding), checked per step at the groups'
+	 * extremes (v is monotone in x; cand is relative to the current min,
+	 * so this only fails when a won min lies above max).  A NaN v made
+	 * here (0 * inf, inf - inf) has the default payload, level 0 either
+	 * way; one with another payload comes from a NaN x, which makes that
+	 * lane's sum_xl (w*l*x), fit and error NaN: its levels never win. */
 	for (int step = 0; step <= p->nstep; step++) {
 		vf cand = vsplat(p->rmin + p->rdelta * (float)step +
 				 (float)p->nmax) / (max - min);
 		vf sum_l = vsplat(0), sum_l2 = vsplat(0), sum_xl = vsplat(0);
-		for (int i = 0; i < n; i++) {
-			vf l = vtofloat(asym_level_v(cand * (xt[i] - min),
-						     nmaxf, p->nmax,
-						     p->variant));
-			trial[i] = l;
-			vf wl = wt[i] * l;
-			sum_l += wl;
-			sum_l2 += wl * l;
-			sum_xl += wl * xt[i];
+		bool fast = true;
+		if (p->variant == QP_ASYM_QKX2) {
+			const vf lim = vsplat(4194304.f);
+			fast = all_lanes((vabs(cand * (data_min - min)) < lim) &
+					 (vabs(cand * (data_max - min)) < lim));
 		}
+		if (fast)
+			for (int i = 0; i < n; i++) {
+				vf l = float_level(cand * (xt[i] - min), nmaxf);
+				trial[i] = l;
+				vf wl = wt[i] * l;
+				sum_l += wl;
+				sum_l2 += wl * l;
+				sum_xl += wl * xt[i];
+			}
+		else
+			for (int i = 0; i < n; i++) {
+				vf l = vtofloat(asym_level_v(cand * (xt[i] - min),
+							     nmaxf, p->nmax,
+							     p->variant));
+				trial[i] = l;
+				vf wl = wt[i] * l;
+				sum_l += wl;
+				sum_l2 += wl * l;
+				sum_xl += wl * xt[i];
+			}
 		vf det = sum_w * sum_l2 - sum_l * sum_l;
 		vi ok = det > vsplat(0);
 		if (!any_lane(ok))
@@ -481,6 +545,20 @@ static void asymmetric_lanes(int n, const qp_asym_search *p, const float *x,
 	}
 }
 
+/* clamp(nearest_int(v), lo, hi) of a search step as a float, found in
+ * floats: clamping first changes nothing (integer bounds), and adding and
+ * subtracting 1.5 * 2^23 rounds as nearest_int does below 2^22 (|v| is at
+ * most nmax + 1 for finite x).  A NaN v may land on a bound here where
+ * nearest_int reads its payload; it never matters: from a NaN x it makes
+ * the lane's sum of w*x*l NaN, so that candidate cannot win; from 0 * inf
+ * (an infinite x makes every candidate scale 0) the first fit's sum is
+ * already NaN (w*inf*0), so best is NaN and no candidate wins. */
+static inline vf symmetric_level(vf v, vf lo, vf hi)
+{
+	vf t = vmin_first(vmax_first(v, lo), hi);
+	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
+}
+
 /* qp_fit_symmetric for LANES groups of n values (x, w: group-major). */
 static void symmetric_lanes(int n, int nmax, const float *x, const float *w,
 			    int8_t *q, float *scales)
@@ -501,6 +579,7 @@ static void symmetric_lanes(int n, int nmax, const float *x, const float *w,
 	}
 	vf scale = vsel(suml2 != vsplat(0), sumlx / suml2, vsplat(0));
 	vf best = scale * sumlx;
+	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
 	for (int step = -9; step <= 9; step++) {
 		if (step == 0)
 			continue;
@@ -509,8 +588,7 @@ static void symmetric_lanes(int n, int nmax, const float *x, const float *w,
 		vf slx = vsplat(0), sl2 = vsplat(0);
 		vf trial[32];
 		for (int i = 0; i < n; i++) {
-			vf l = vtofloat(vclamp(vround(cand * xt[i]), -nmax,
-					       nmax - 1));
+			vf l = symmetric_level(cand * xt[i], lo, hi);
 			trial[i] = l;
 			slx += wt[i] * xt[i] * l;
 			sl2 += wt[i] * l * l;

@@ -190,10 +190,20 @@ static float gauss(void)
 	return (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
-enum { N_PATTERNS = 12 };
+enum { N_PATTERNS = 15 };
 
 /* Blocks meant to reach every branch: zero and constant groups, one-signed
- * groups, a lone spike, tiny and huge magnitudes, ties, repeated values. */
+ * groups, a lone spike, tiny and huge magnitudes, ties, repeated values,
+ * NaNs with a payload (nearest_int reads it), infinities, and values whose
+ * range overflows. */
+static float nan_payload(int i)
+{
+	uint32_t bits = 0x7fc00000u | (uint32_t)(i * 2654435761u & 0x3fffffu);
+	float f;
+	memcpy(&f, &bits, sizeof f);
+	return f;
+}
+
 static void fill_pattern(int p, float *x, float *imp)
 {
 	for (int i = 0; i < QP_QK_K; i++) {
@@ -210,6 +220,9 @@ static void fill_pattern(int p, float *x, float *imp)
 		case 8: x[i] = (float)((int)(g * 4)) * 0.25f; break;
 		case 9: x[i] = (i / 16) % 3 == 0 ? 0 : g; break;
 		case 10: x[i] = g * g * g; break;
+		case 11: x[i] = i % 29 == 3 ? nan_payload(i) : g; break;
+		case 12: x[i] = i % 41 == 7 ? (i & 1 ? INFINITY : -INFINITY) : g; break;
+		case 13: x[i] = (i & 1 ? 3e38f : -3e38f) * (0.5f + 0.1f * g); break;
 		default: x[i] = (i & 1) ? 1.0f : -1.0f; break;
 		}
 		double u = uniform();

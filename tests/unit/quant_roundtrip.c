@@ -527,10 +527,109 @@ static void check_imatrix_golden(int print)
 	free(q);
 }
 
+/* Rows made to hit the edges of the nearest-level searches and roundings:
+ * values that are exactly the midpoints between two IQ4_NL levels at the
+ * first candidate scale (a block whose largest value is 127 * 2^-k makes
+ * that scale 2^-k; the same blocks put Q8_0's x/d on exact halves), levels
+ * themselves, ties, NaN, infinities, denormals, constant and all-negative
+ * blocks.  The fingerprints were made with the plain C code (the
+ * transcription of ggml's loops, what `make check-plain` builds); the SSE2
+ * paths must give the same bytes. */
+static void fill_edges(float *x, int64_t n)
+{
+	const int8_t *v = qp_iq4nl_values;
+	fill_weights(x, n, 0.03f);
+	for (int64_t b = 0; b < n / 32; b++) {
+		float *xb = x + 32 * b;
+		const float s = ldexpf(1.f, -(int)(b % 9) - 3);
+		switch (b % 8) {
+		case 0: case 1: case 2: /* midpoints and levels, scaled */
+			for (int j = 0; j < 32; j++) {
+				int k = (int)(uniform01() * 15);
+				float mid = ((float)v[k] + (float)v[k + 1]) / 2;
+				float val = uniform01() < 0.3 ? (float)v[k] : mid;
+				xb[j] = (uniform01() < 0.5 ? -val : val) * s;
+			}
+			xb[(b * 7) % 32] = (b % 2 ? -127.f : 127.f) * s;
+			break;
+		case 3: /* few distinct values: ties */
+			for (int j = 0; j < 32; j++)
+				xb[j] = (float)((int)(uniform01() * 7) - 3) * 0.01f;
+			break;
+		case 4: /* special values */
+			if (b % 24 == 4)
+				xb[5] = NAN;
+			else if (b % 24 == 12)
+				xb[9] = INFINITY;
+			else
+				xb[31] = -INFINITY;
+			break;
+		case 5: /* denormals */
+			for (int j = 0; j < 32; j++)
+				xb[j] = (float)(j - 16) * 1e-40f;
+			break;
+		case 6: /* constant, or all negative */
+			for (int j = 0; j < 32; j++)
+				xb[j] = b % 16 == 6 ? 0.25f : -fabsf(xb[j]);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void check_edge_golden(int print)
+{
+	enum { ROWS = 8, COLS = 1024, N = ROWS * COLS };
+	static const struct {
+		uint32_t type;
+		bool imatrix;
+		uint64_t fnv;
+	} golden[] = {
+		{QP_IQ4_NL, false, 0x684372316b295a6full},
+		{QP_IQ4_NL, true, 0x405cae4a54f9a097ull},
+		{QP_IQ4_XS, false, 0x46c6eae69ae7649dull},
+		{QP_IQ4_XS, true, 0x704c0c83215e2419ull},
+		{QP_Q8_0, false, 0x4d89ecdee1618d2bull},
+		{QP_MXFP4, false, 0x536cf5884416865dull},
+		{QP_NVFP4, false, 0x4cc86814e2c6af2full},
+		{QP_Q4_0, false, 0x7b483c9d58b7de34ull},
+		{QP_Q4_1, false, 0x78af214aa3eba700ull},
+		{QP_Q5_0, false, 0x89fe5554e32fc400ull},
+		{QP_Q5_1, false, 0x64cbc4e929f76c71ull},
+	};
+	float *x = malloc(N * sizeof *x), *imat = malloc(COLS * sizeof *imat);
+	uint8_t *q = malloc(N * 4);
+	qp_err e;
+	rng_state = 0x13198a2e03707344ull;
+	fill_edges(x, N);
+	for (int i = 0; i < COLS; i++)
+		imat[i] = (float)(uniform01() * uniform01() * 100);
+	for (size_t k = 0; k < sizeof golden / sizeof *golden; k++) {
+		const qp_type_info *ti = qp_type_info_by_id(golden[k].type);
+		size_t bytes = (size_t)N / ti->block_size * ti->type_size;
+		qp_quantize(golden[k].type, x, q, ROWS, COLS,
+			    golden[k].imatrix ? imat : NULL, &e);
+		uint64_t h = fnv1a(q, bytes);
+		if (print)
+			printf("%s %s 0x%016llxull\n", ti->name,
+			       golden[k].imatrix ? "imatrix" : "plain",
+			       (unsigned long long)h);
+		else
+			ok(h == golden[k].fnv, "%s %s on edge values: same bytes "
+			   "as the plain C code", ti->name,
+			   golden[k].imatrix ? "with imatrix" : "without imatrix");
+	}
+	free(x);
+	free(imat);
+	free(q);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--print-golden") == 0) {
 		check_imatrix_golden(1);
+		check_edge_golden(1);
 		return 0;
 	}
 	check_tables();
@@ -540,6 +639,7 @@ int main(int argc, char **argv)
 	check_fallbacks();
 	check_capabilities();
 	check_imatrix_golden(0);
+	check_edge_golden(0);
 	done_testing();
 	return exit_status();
 }
