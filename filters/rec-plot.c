@@ -54,7 +54,8 @@ typedef struct state {
 	bool compare;
 	qp_compare cmp;
 	qp_plot_point *pts;
-	int n_pts, cap_pts;
+	int n_pts;
+	size_t cap_pts;
 	qp_recipe *recipes;
 	bool *frontier;
 	int n_recipes, cap_recipes;
@@ -88,15 +89,13 @@ static int on_option(int opt, const char *arg, void *ctx, qp_err *e)
 
 static qp_plot_point *new_point(state *s, qp_err *e)
 {
-	if (s->n_pts == s->cap_pts) {
-		int cap = s->cap_pts ? 2 * s->cap_pts : 64;
-		void *np = realloc(s->pts, (size_t)cap * sizeof *s->pts);
+	if ((size_t)s->n_pts == s->cap_pts) {
+		qp_plot_point *np = qp_grow(s->pts, &s->cap_pts, sizeof *np, 64);
 		if (!np) {
 			qp_fail(e, "out of memory");
 			return NULL;
 		}
 		s->pts = np;
-		s->cap_pts = cap;
 	}
 	qp_plot_point *p = &s->pts[s->n_pts++];
 	memset(p, 0, sizeof *p);

@@ -41,15 +41,13 @@ static qp_compare_row *row_of(qp_compare *c, const msgpack_object *o, qp_err *e)
 			c->last_row = i;
 			return &c->rows[i];
 		}
-	if (c->n_rows == c->cap_rows) {
-		int cap = c->cap_rows ? 2 * c->cap_rows : 16;
-		void *nr = realloc(c->rows, (size_t)cap * sizeof *c->rows);
+	if ((size_t)c->n_rows == c->cap_rows) {
+		qp_compare_row *nr = qp_grow(c->rows, &c->cap_rows, sizeof *nr, 16);
 		if (!nr) {
 			qp_fail(e, "out of memory");
 			return NULL;
 		}
 		c->rows = nr;
-		c->cap_rows = cap;
 	}
 	qp_compare_row *r = &c->rows[c->n_rows];
 	memset(r, 0, sizeof *r);
@@ -160,13 +158,11 @@ static int column_of(qp_compare *c, const char *label, qp_err *e)
 	for (int i = 0; i < c->n_cols; i++)
 		if (strcmp(c->cols[i], label) == 0)
 			return i;
-	if (c->n_cols == c->cap_cols) {
-		int cap = c->cap_cols ? 2 * c->cap_cols : 8;
-		void *nc = realloc(c->cols, (size_t)cap * sizeof *c->cols);
+	if ((size_t)c->n_cols == c->cap_cols) {
+		char **nc = qp_grow(c->cols, &c->cap_cols, sizeof *nc, 8);
 		if (!nc)
 			return qp_fail(e, "out of memory");
 		c->cols = nc;
-		c->cap_cols = cap;
 	}
 	if (!(c->cols[c->n_cols] = strdup(label)))
 		return qp_fail(e, "out of memory");
@@ -200,13 +196,11 @@ static int add_recipe(qp_compare *c, const qp_record *rec, qp_err *e)
 	for (int i = 0; i < r->n_cells; i++)
 		if (r->cells[i].col == col)
 			return 0; /* the first one is kept */
-	if (r->n_cells == r->cap_cells) {
-		int cap = r->cap_cells ? 2 * r->cap_cells : 4;
-		void *nc = realloc(r->cells, (size_t)cap * sizeof *r->cells);
+	if ((size_t)r->n_cells == r->cap_cells) {
+		qp_compare_cell *nc = qp_grow(r->cells, &r->cap_cells, sizeof *nc, 4);
 		if (!nc)
 			return qp_fail(e, "out of memory");
 		r->cells = nc;
-		r->cap_cells = cap;
 	}
 	qp_compare_cell *cell = &r->cells[r->n_cells++];
 	memset(cell, 0, sizeof *cell);

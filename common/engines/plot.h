@@ -70,7 +70,8 @@ typedef struct qp_compare_row {
 	char *id;                  /* the model's id */
 	double n_bytes, n_params;  /* < 0: no model record seen */
 	qp_compare_cell *cells;    /* at most one per column */
-	int n_cells, cap_cells;
+	int n_cells;
+	size_t cap_cells;
 	int n_top;                 /* most sensitive first */
 	char *top[QP_COMPARE_TOP];
 	double top_score[QP_COMPARE_TOP];
@@ -80,9 +81,11 @@ typedef struct qp_compare {
 	const char *title;
 	char target[16];           /* "" until chosen */
 	char **cols;               /* "4.5 bpw", "3 GiB", "mix:Q4_K_M" */
-	int n_cols, cap_cols;
+	int n_cols;
+	size_t cap_cols;
 	qp_compare_row *rows;      /* in order of first appearance */
-	int n_rows, cap_rows;
+	int n_rows;
+	size_t cap_rows;
 	int last_row;              /* lookup cache: records come by model */
 } qp_compare;
 
