@@ -51,9 +51,9 @@ test_expect_success 'a shard measures only its tensors, leaves scores and profil
 		awk -F"\t" "\$2 == \"true\"" | cut -f1 | sort >got &&
 	rec-show -k tensor --tsv -H -f name d.mp | sort >want && test_cmp want got &&
 	for i in 0 1 2; do
-		test -z "$(rec-show -k profile s$i.mp)" &&
-		rec-show -k tensor --tsv -H -f sens.score s$i.mp | grep -vqx "" && return 1
-		true
+		{ test -z "$(rec-show -k profile s$i.mp)" &&
+		  test -z "$(rec-show -k tensor --tsv -H -f sens.mem_bw s$i.mp | sort -u)" &&
+		  ! rec-show -k tensor --tsv -H -f sens.score s$i.mp | grep -qvx ""; } || return 1
 	done &&
 	test "$(rec-show -k profile full.mp | wc -l)" -eq 1
 '

@@ -134,7 +134,7 @@ void qp_sens_pack_partial(msgpack_packer *pk, const qp_sens_tensor *s,
 	qp_pack_num(qp_mapw_key(&m, "act_energy"), s->act_energy);
 	qp_pack_bool(qp_mapw_key(&m, "svd"), o->with_svd);
 	qp_pack_bool(qp_mapw_key(&m, "imatrix"), o->with_act);
-	qp_pack_num(qp_mapw_key(&m, "mem_bw"), o->mem_bw);
+	qp_pack_num(qp_mapw_key(&m, "mem_bw"), o->mem_bw > 0 ? o->mem_bw : NAN);
 	qp_mapw_end(&m);
 }
 
