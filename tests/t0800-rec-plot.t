@@ -70,7 +70,8 @@ test_expect_success 'with ln_ppl_ratio as the target, values <= 0 give a linear 
 
 # Two checkpoints for --compare: a model record each, scored tensors (one
 # of them twice, as recipe files pass tensor records on), recipes at a bpw
-# and a size budget, one with another target, one without a prediction.
+# and a size budget, one with another target, one without a prediction,
+# one whose prediction names no target.
 {
 	echo '{"kind":"meta","schema":1,"tool":"hand","version":"0","argv":[]}'
 	for m in "a<1>.gguf" b.gguf; do
@@ -86,6 +87,7 @@ test_expect_success 'with ln_ppl_ratio as the target, values <= 0 give a linear 
 	echo '{"kind":"recipe","model":"b.gguf","source":"mix:Q4_K_M","n_bytes":5,"bpw":4.9,"types":{},"pred":{"target":"kld_mean","value":0.04,"lo":0.03,"hi":0.06}}'
 	echo '{"kind":"recipe","model":"b.gguf","source":"recipe-emit","budget":{"bpw":2},"n_bytes":5,"bpw":2,"types":{},"pred":{"target":"ln_ppl_ratio","value":0.5}}'
 	echo '{"kind":"recipe","model":"a<1>.gguf","source":"recipe-emit","budget":{"bpw":3},"n_bytes":5,"bpw":3,"types":{}}'
+	echo '{"kind":"recipe","model":"a<1>.gguf","source":"recipe-emit","budget":{"bpw":6},"n_bytes":5,"bpw":6,"types":{},"pred":{"value":0.7}}'
 } >cmp.jsonl
 rec-show --from-json cmp.jsonl >cmp.mp || exit 1
 
@@ -97,7 +99,7 @@ test_expect_success '--compare: a row per model id, a column per budget, the mos
 	grep -qF ">0.03 [0.02, 0.05], 2.00 MiB<" c.svg && ! grep -qF ">9 [8, 10]" c.svg &&
 	grep -q ">3 GiB: pred \[lo, hi\], size<" c.svg && grep -qF ">0.2, 2861.02 MiB<" c.svg &&
 	grep -q ">mix:Q4_K_M: pred" c.svg &&
-	! grep -q "2 bpw" c.svg && ! grep -q ">3 bpw" c.svg &&
+	! grep -q "2 bpw" c.svg && ! grep -q ">3 bpw" c.svg && ! grep -q "6 bpw" c.svg &&
 	test $(grep -c ">w2, w4, w1<" c.svg) = 2 &&
 	test $(grep -c ">3.00<" c.svg) = 2 && grep -q ">2<" c.svg &&
 	grep -q ">-<" c.svg

@@ -179,13 +179,12 @@ static int add_recipe(qp_compare *c, const qp_record *rec, qp_err *e)
 	if (!pred || pred->type != MSGPACK_OBJECT_MAP || !qp_obj_number(qp_map_get(pred, "value"), &y))
 		return 0; /* nothing predicted: nothing to compare */
 	const msgpack_object *tg = qp_map_get(pred, "target");
-	if (tg && tg->type == MSGPACK_OBJECT_STR) {
-		if (!c->target[0])
-			snprintf(c->target, sizeof c->target, "%s",
-				 obj_str_is(tg, "kld_mean") ? "kld_mean" : "ln_ppl_ratio");
-		if (!obj_str_is(tg, c->target))
-			return 0;
-	}
+	if (!tg || tg->type != MSGPACK_OBJECT_STR || tg->via.str.size >= sizeof c->target)
+		return 0; /* a prediction of no target we can name is not comparable */
+	if (!c->target[0])
+		snprintf(c->target, sizeof c->target, "%.*s", (int)tg->via.str.size, tg->via.str.ptr);
+	if (!obj_str_is(tg, c->target))
+		return 0;
 	char label[224];
 	if (column_label(rec, label, sizeof label, e) != 0)
 		return -1;
