@@ -460,8 +460,12 @@ int qp_out_write(qp_out *o, const void *p, size_t n, qp_err *e)
 	const char *c = p;
 	for (size_t done = 0; done < n;) {
 		ssize_t k = write(o->fd, c + done, n - done);
-		if (k <= 0)
+		if (k < 0 && errno == EINTR)
+			continue; /* a signal that did not end the run */
+		if (k < 0)
 			return qp_fail_errno(e, "write");
+		if (k == 0)
+			return qp_fail(e, "write: no progress");
 		done += (size_t)k;
 	}
 	return 0;

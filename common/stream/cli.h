@@ -4,8 +4,9 @@
  *
  * Promise: options mean the same in every filter.  qp_cli_parse prints
  * --help to stdout (exit 0) and bad usage as one line plus a hint to stderr
- * (exit 2), an option's bad input (QP_ERR_INPUT) as one line (exit 1); --help and --version that cannot be written to stdout exit 1
- * with one error line.  qp_out_open writes -o FILE (a regular file or a
+ * (exit 2), an option's bad input (QP_ERR_INPUT) as one line (exit 1);
+ * --help and --version that cannot be written to stdout exit 1 with one
+ * error line.  qp_out_open writes -o FILE (a regular file or a
  * new one) through a temporary file in the same folder that qp_out_commit
  * renames into place and qp_out_abort — or SIGINT, SIGTERM, SIGHUP —
  * removes, so a failed run never leaves a half-written FILE nor the

@@ -1,5 +1,6 @@
 #include "model_batch.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,7 +249,11 @@ int qp_model_filter_drain(const qp_model_filter *mf, const qp_common *c)
 {
 	qp_err e;
 	int devnull = open("/dev/null", O_WRONLY);
-	qp_writer *w = devnull >= 0 ? qp_writer_new(devnull, false) : NULL;
+	if (devnull < 0) {
+		qp_report(mf->prog, "/dev/null", strerror(errno));
+		return 1;
+	}
+	qp_writer *w = qp_writer_new(devnull, false);
 	qp_model_stream *s = w ? qp_model_stream_new(mf) : NULL;
 	int status = 1;
 	if (!s)
@@ -258,7 +263,6 @@ int qp_model_filter_drain(const qp_model_filter *mf, const qp_common *c)
 	qp_model_stream_free(s);
 	if (w)
 		qp_writer_close(w, &e);
-	if (devnull >= 0)
-		close(devnull);
+	close(devnull);
 	return status;
 }
