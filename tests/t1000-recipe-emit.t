@@ -118,7 +118,10 @@ test_expect_success 'bad usage: exit 2 and one line' '
 	done &&
 	recipe-emit --mix Q4_K_M -f tensor-type-file <tiny.mp >tt &&
 	test_must_fail 2 recipe-emit --from tt <tiny.mp 2>err && grep -q "needs --mix" err &&
-	test_must_fail 2 recipe-emit --mix Q2_K --from w.recipe <tiny.mp 2>err
+	test_must_fail 2 recipe-emit --mix Q2_K --from w.recipe <tiny.mp 2>err &&
+	long=Q4_K && while [ ${#long} -lt 1100 ]; do long=$long,Q4_K; done &&
+	test_must_fail 2 recipe-emit --compare "$long" <tiny.mp 2>err &&
+	grep -q "more than 1023 bytes" err
 '
 
 test_expect_success 'bad input: exit 1, one line naming what, no half-written -o file' '

@@ -69,12 +69,15 @@ int qp_recipe_ask_form(qp_recipe_ask *a, const char *s, qp_err *e)
 		       "tensor-type-file, args, custom-q, tsv)", s);
 }
 
-/* fn for each name of a comma-separated list (its first 1023 bytes). */
+/* fn for each name of a comma-separated list (at most 1023 bytes: 64
+ * names of any type or mix fit many times over). */
 static int each_name(const char *list, qp_recipe_ask *a,
 		     int (*fn)(qp_recipe_ask *a, const char *name, qp_err *e),
 		     qp_err *e)
 {
 	char buf[1024];
+	if (strlen(list) >= sizeof buf)
+		return qp_fail(e, "a list of more than %zu bytes", sizeof buf - 1);
 	snprintf(buf, sizeof buf, "%s", list);
 	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save))
