@@ -438,8 +438,8 @@ void qp_encode_q8_0(const float *src, uint8_t *dst, int64_t nrows,
 		    int64_t n_per_row, const float *imatrix)
 {
 	(void)imatrix;
-	const int64_t nb = nrows * n_per_row / 32;
-	for (int64_t ib = 0; ib < nb; ib++, src += 32, dst += 34) {
+	const int64_t nb = nrows * n_per_row / QP_QK32;
+	for (int64_t ib = 0; ib < nb; ib++, src += QP_QK32, dst += QP_BLOCK_Q8_0) {
 #ifdef __SSE2__
 		if (q8_0_block_sse2(src, dst))
 			continue;
@@ -575,8 +575,8 @@ void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
 	(void)imatrix;
-	const int64_t nb = nrows * n_per_row / 32;
-	for (int64_t ib = 0; ib < nb; ib++, src += 32, dst += 17) {
+	const int64_t nb = nrows * n_per_row / QP_QK32;
+	for (int64_t ib = 0; ib < nb; ib++, src += QP_QK32, dst += QP_BLOCK_MXFP4) {
 #ifdef __SSE2__
 		__m128 m = _mm_setzero_ps();
 		for (int j = 0; j < 32; j += 4)
@@ -660,13 +660,13 @@ void qp_encode_q1_0(const float *src, uint8_t *dst, int64_t nrows,
 		    int64_t n_per_row, const float *imatrix)
 {
 	(void)imatrix;
-	const int64_t nb = nrows * n_per_row / 128;
+	const int64_t nb = nrows * n_per_row / QP_QK1_0;
 	int64_t ib = 0;
 #ifdef __SSE2__
-	for (; ib + 4 <= nb; ib += 4, src += 4 * 128, dst += 4 * 18)
+	for (; ib + 4 <= nb; ib += 4, src += 4 * QP_QK1_0, dst += 4 * QP_BLOCK_Q1_0)
 		q1_0_four_blocks(src, dst);
 #endif
-	for (; ib < nb; ib++, src += 128, dst += 18)
+	for (; ib < nb; ib++, src += QP_QK1_0, dst += QP_BLOCK_Q1_0)
 		q1_0_block(src, dst);
 }
 
@@ -674,8 +674,8 @@ void qp_encode_q2_0(const float *src, uint8_t *dst, int64_t nrows,
 		    int64_t n_per_row, const float *imatrix)
 {
 	(void)imatrix;
-	const int64_t nb = nrows * n_per_row / 64;
-	for (int64_t ib = 0; ib < nb; ib++, src += 64, dst += 18) {
+	const int64_t nb = nrows * n_per_row / QP_QK2_0;
+	for (int64_t ib = 0; ib < nb; ib++, src += QP_QK2_0, dst += QP_BLOCK_Q2_0) {
 		float amax = 0.0f;
 		for (int j = 0; j < 64; j++)
 			if (fabsf(src[j]) > amax)
@@ -714,7 +714,7 @@ void qp_encode_tq1_0(const float *src, uint8_t *dst, int64_t nrows,
 {
 	(void)imatrix;
 	const int64_t nb = nrows * n_per_row / QK_K;
-	for (int64_t ib = 0; ib < nb; ib++, dst += 54) {
+	for (int64_t ib = 0; ib < nb; ib++, dst += QP_BLOCK_TQ1_0) {
 		const float d = absmax(src, QK_K);
 		const float id = d != 0.0f ? 1.0f / d : 0.0f;
 		put_half(dst + 52, d);
@@ -735,7 +735,7 @@ void qp_encode_tq2_0(const float *src, uint8_t *dst, int64_t nrows,
 {
 	(void)imatrix;
 	const int64_t nb = nrows * n_per_row / QK_K;
-	for (int64_t ib = 0; ib < nb; ib++, dst += 66) {
+	for (int64_t ib = 0; ib < nb; ib++, dst += QP_BLOCK_TQ2_0) {
 		const float d = absmax(src, QK_K);
 		const float id = d != 0.0f ? 1.0f / d : 0.0f;
 		put_half(dst + 64, d);
@@ -999,7 +999,7 @@ void qp_encode_iq4_nl(const float *src, uint8_t *dst, int64_t nrows,
 	iq4_lut t;
 	iq4_lut_init(&t);
 	for (int64_t r = 0; r < nrows; r++)
-		for (int64_t ib = 0; ib < nb; ib++, src += 32, dst += 18)
+		for (int64_t ib = 0; ib < nb; ib++, src += QP_QK32, dst += QP_BLOCK_IQ4_NL)
 			iq4_nl_block(src, dst, imatrix ? imatrix + 32 * ib : NULL, &t);
 }
 
@@ -1043,6 +1043,6 @@ void qp_encode_iq4_xs(const float *src, uint8_t *dst, int64_t nrows,
 	iq4_lut t;
 	iq4_lut_init(&t);
 	for (int64_t r = 0; r < nrows; r++)
-		for (int64_t ib = 0; ib < nb; ib++, src += QK_K, dst += 136)
+		for (int64_t ib = 0; ib < nb; ib++, src += QK_K, dst += QP_BLOCK_IQ4_XS)
 			iq4_xs_block(src, dst, imatrix ? imatrix + QK_K * ib : NULL, &t);
 }
