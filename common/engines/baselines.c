@@ -46,16 +46,6 @@ static const struct {
 	double max_shift;
 } taf_bands[] = {{"safe", 0.015}, {"mild", 0.04}, {"significant", 0.08}};
 
-static const msgpack_object *qerr_entry(const qp_proxy_tensor *t, const char *type)
-{
-	if (!t->qerr)
-		return NULL;
-	for (uint32_t i = 0; i < t->qerr->via.map.size; i++)
-		if (qp_obj_str_eq(&t->qerr->via.map.ptr[i].key, type))
-			return &t->qerr->via.map.ptr[i].val;
-	return NULL;
-}
-
 static bool num(const msgpack_object *o, double *v)
 {
 	return qp_obj_number(o, v);
@@ -77,7 +67,7 @@ int qp_baselines_compute(const qp_proxy_tensor *tensors, int n_tensors,
 		const char *ty = types[i];
 		elems += (double)t->n_elem;
 		bool quantized = ty && !qp_proxy_type_is_unquantized(t->base_type, ty);
-		const msgpack_object *ent = quantized ? qerr_entry(t, ty) : NULL;
+		const msgpack_object *ent = quantized ? qp_map_get(t->qerr, ty) : NULL;
 		if (quantized) {
 			const msgpack_object *as = ent ? qp_map_get(ent, "as") : NULL;
 			if (as && as->type == MSGPACK_OBJECT_STR) {

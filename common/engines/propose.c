@@ -18,21 +18,11 @@ static void str_of(const msgpack_object *o, char *buf, size_t size)
 	buf[n] = 0;
 }
 
-static const msgpack_object *entry_of(const qp_proxy_tensor *t, const char *type)
-{
-	if (!t->qerr)
-		return NULL;
-	for (uint32_t i = 0; i < t->qerr->via.map.size; i++)
-		if (qp_obj_str_eq(&t->qerr->via.map.ptr[i].key, type))
-			return &t->qerr->via.map.ptr[i].val;
-	return NULL;
-}
-
 /* The type llama-quantize writes for t when asked for type, or NULL when
  * it would abort or nothing was measured. */
 static int written_as(const qp_proxy_tensor *t, const char *type, char *as_buf)
 {
-	const msgpack_object *ent = entry_of(t, type);
+	const msgpack_object *ent = qp_map_get(t->qerr, type);
 	if (!ent || ent->type != MSGPACK_OBJECT_MAP)
 		return -1;
 	const msgpack_object *as = qp_map_get(ent, "as");
@@ -95,7 +85,7 @@ static int measured_types(const qp_proxy_model *m, char names[][16], double *sco
 			if (!t->qerr)
 				continue;
 			char as[16];
-			const msgpack_object *ent = entry_of(t, ty);
+			const msgpack_object *ent = qp_map_get(t->qerr, ty);
 			if (written_as(t, ty, as) < 0) {
 				ok = false;
 				break;
