@@ -708,27 +708,27 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 void qp_encode_iq2_xxs(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			   const float *imp)
 {
-	encode_lattice(&T_IQ2XXS, pack_iq2_xxs, 66, s, d, nr, n, imp);
+	encode_lattice(&T_IQ2XXS, pack_iq2_xxs, QP_BLOCK_IQ2_XXS, s, d, nr, n, imp);
 }
 void qp_encode_iq2_xs(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			  const float *imp)
 {
-	encode_lattice(&T_IQ2XS, pack_iq2_xs, 74, s, d, nr, n, imp);
+	encode_lattice(&T_IQ2XS, pack_iq2_xs, QP_BLOCK_IQ2_XS, s, d, nr, n, imp);
 }
 void qp_encode_iq2_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			 const float *imp)
 {
-	encode_lattice(&T_IQ2S, pack_iq2_s, 82, s, d, nr, n, imp);
+	encode_lattice(&T_IQ2S, pack_iq2_s, QP_BLOCK_IQ2_S, s, d, nr, n, imp);
 }
 void qp_encode_iq3_xxs(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			   const float *imp)
 {
-	encode_lattice(&T_IQ3XXS, pack_iq3_xxs, 98, s, d, nr, n, imp);
+	encode_lattice(&T_IQ3XXS, pack_iq3_xxs, QP_BLOCK_IQ3_XXS, s, d, nr, n, imp);
 }
 void qp_encode_iq3_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			 const float *imp)
 {
-	encode_lattice(&T_IQ3S, pack_iq3_s, 110, s, d, nr, n, imp);
+	encode_lattice(&T_IQ3S, pack_iq3_s, QP_BLOCK_IQ3_S, s, d, nr, n, imp);
 }
 
 
