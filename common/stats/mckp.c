@@ -262,6 +262,20 @@ static void sort_by_rc(const double *rc, int *idx, int n)
 
 /* Reduced-cost fixing at multiplier lam, then the exact search.  Returns
  * -1 only on allocation failure; sets exact when the search completed. */
+/* The bytes and the loss of a choice, summed in item order. */
+static double choice_totals(const qp_mckp_item *items, int n, const int *choice,
+			    uint64_t *bytes)
+{
+	uint64_t tb = 0;
+	double tl = 0;
+	for (int i = 0; i < n; i++) {
+		tb += items[i].opt[choice[i]].bytes;
+		tl += items[i].opt[choice[i]].loss;
+	}
+	*bytes = tb;
+	return tl;
+}
+
 static int exact_search(const qp_mckp_item *items, int n, uint64_t budget,
 			double lam, int *choice, qp_mckp_result *res,
 			uint64_t limit, qp_err *e)
@@ -378,14 +392,7 @@ static int exact_search(const qp_mckp_item *items, int n, uint64_t budget,
 	if (s.best < U) {
 		for (int k = 0; k < n_core; k++)
 			choice[core[k].item] = core[k].opt[s.best_pick[k]];
-		uint64_t tb = 0;
-		double tl = 0;
-		for (int i = 0; i < n; i++) {
-			tb += items[i].opt[choice[i]].bytes;
-			tl += items[i].opt[choice[i]].loss;
-		}
-		res->bytes = tb;
-		res->loss = tl;
+		res->loss = choice_totals(items, n, choice, &res->bytes);
 	}
 	if (!s.aborted) {
 		res->exact = true;
@@ -525,13 +532,7 @@ int qp_mckp_solve(const qp_mckp_item *items, int n, uint64_t budget,
 	}
 	/* recompute the totals in item order: the reported loss is the plain
 	 * sum of the chosen options, whatever path found them */
-	uint64_t tb = 0;
-	double tl = 0;
-	for (int i = 0; i < n; i++) {
-		tb += items[i].opt[choice[i]].bytes;
-		tl += items[i].opt[choice[i]].loss;
-	}
-	res->bytes = tb;
+	double tl = choice_totals(items, n, choice, &res->bytes);
 	if (res->exact)
 		res->bound = tl;
 	res->loss = tl;
