@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "cpu.h"
 #include "fp16.h"
 #include "iq_tables.h"
 #include "le.h"
@@ -215,6 +216,185 @@ static bool min_max32(const float *x, float *min, float *max)
 }
 #endif
 
+#if QP_HAVE_AVX2
+/* AVX2 twins of the reference encoders, eight blocks at a time: each
+ * block's statistic (absmax, min/max) is found in its own registers, then
+ * the eight scales' divisions and half conversions run once in eight
+ * lanes (a vector division rounds as the scalar one does), and each block's
+ * levels come from the same per-lane operations as the SSE2 code. */
+static QP_AVX2 __m256 abs8(__m256 v)
+{
+	return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));
+}
+
+static QP_AVX2 __m128 hmax8(__m256 m)
+{
+	__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(1, 0, 3, 2)));
+	return _mm_max_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+static QP_AVX2 __m128 hmin8(__m256 m)
+{
+	__m128 h = _mm_min_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	h = _mm_min_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(1, 0, 3, 2)));
+	return _mm_min_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+/* qp_fp32_to_fp16 of eight floats, in the low 16 bits of each lane: the
+ * scalar function's four cases computed in every lane, then chosen by the
+ * same tests on the magnitude's bits (the subnormal case's rint is the
+ * conversion under the default rounding mode).  Checked against the scalar
+ * function on all 2^32 floats. */
+static QP_AVX2 __m256i fp16x8(__m256 f)
+{
+	const __m256i u = _mm256_castps_si256(f);
+	const __m256i abs = _mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff));
+	const __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x8000));
+	const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(abs, 13), _mm256_set1_epi32(1));
+	const __m256i rounded = _mm256_add_epi32(abs, _mm256_add_epi32(odd, _mm256_set1_epi32(0xfff)));
+	__m256i r = _mm256_srli_epi32(_mm256_sub_epi32(rounded, _mm256_set1_epi32(0x38000000)), 13);
+	const __m256i sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x38800000), abs);
+	const __m256i subv = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_castsi256_ps(abs),
+							      _mm256_set1_ps(0x1p24f)));
+	r = _mm256_blendv_epi8(r, subv, sub);
+	const __m256i inf = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x477fefff));
+	r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7c00), inf);
+	const __m256i nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7f800000));
+	const __m256i nanv = _mm256_or_si256(_mm256_set1_epi32(0x7e00),
+		_mm256_and_si256(_mm256_srli_epi32(abs, 13), _mm256_set1_epi32(0x1ff)));
+	r = _mm256_blendv_epi8(r, nanv, nan);
+	return _mm256_or_si256(r, sign);
+}
+
+/* d != 0 ? 1 / d : 0 in eight lanes (NaN != 0, as in C) */
+static QP_AVX2 __m256 inverse_or_zero8(__m256 d)
+{
+	const __m256 nz = _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ);
+	return _mm256_and_ps(nz, _mm256_div_ps(_mm256_set1_ps(1.0f), d));
+}
+
+/* The 16 low bytes of two vectors of eight int32, in order. */
+static QP_AVX2 __m128i low_bytes16_avx2(__m256i a, __m256i b)
+{
+	const __m256i ff = _mm256_set1_epi32(0xff);
+	__m256i p = _mm256_packs_epi32(_mm256_and_si256(a, ff), _mm256_and_si256(b, ff));
+	p = _mm256_permute4x64_epi64(p, _MM_SHUFFLE(3, 1, 2, 0));
+	return _mm_packus_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+}
+
+/* pack_nibbles of 32 int32 levels in l[0..3] (elements 8k..8k+7 in l[k]). */
+static QP_AVX2 void pack_nibbles32_avx2(const __m256i *l, uint8_t *qs, uint8_t *qh)
+{
+	const __m256i nib = _mm256_set1_epi32(0x0f);
+	const __m256i a = _mm256_or_si256(_mm256_and_si256(l[0], nib),
+		_mm256_slli_epi32(_mm256_and_si256(l[2], nib), 4));
+	const __m256i b = _mm256_or_si256(_mm256_and_si256(l[1], nib),
+		_mm256_slli_epi32(_mm256_and_si256(l[3], nib), 4));
+	_mm_storeu_si128((__m128i *)qs, low_bytes16_avx2(a, b));
+	if (qh) {
+		/* bit 4 of each level to the sign bit, which movemask collects */
+		uint32_t h = 0;
+		for (int k = 0; k < 4; k++)
+			h |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(
+				_mm256_slli_epi32(l[k], 27))) << (8 * k);
+		le_put_u32(qh, h);
+	}
+}
+
+/* signed_absmax32 with eight lanes. */
+static QP_AVX2 float signed_absmax32_avx2(const float *x)
+{
+	__m256 a[4], m = _mm256_setzero_ps();
+	for (int k = 0; k < 4; k++) {
+		a[k] = abs8(_mm256_loadu_ps(x + 8 * k));
+		m = _mm256_max_ps(a[k], m); /* NaN: keeps m */
+	}
+	const __m128 amax = hmax8(m);
+	if (!(_mm_cvtss_f32(amax) > 0.0f))
+		return 0.0f;
+	const __m256 am = _mm256_broadcastss_ps(amax);
+	uint32_t hit = 0;
+	for (int k = 0; k < 4; k++)
+		hit |= (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(a[k], am, _CMP_EQ_OQ)) << (8 * k);
+	return x[__builtin_ctz(hit)];
+}
+
+/* Eight ref_symmetric blocks. */
+static QP_AVX2 void ref_symmetric8_avx2(const float *x, uint8_t *blk, int bits)
+{
+	const int half = 1 << (bits - 1), bsize = bits == 4 ? 18 : 22;
+	float maxs[8], ids[8];
+	uint32_t h[8];
+	for (int b = 0; b < 8; b++)
+		maxs[b] = signed_absmax32_avx2(x + 32 * b);
+	const __m256 d = _mm256_div_ps(_mm256_loadu_ps(maxs), _mm256_set1_ps((float)-half));
+	_mm256_storeu_ps(ids, inverse_or_zero8(d));
+	_mm256_storeu_si256((__m256i *)h, fp16x8(d));
+	const __m256 vbias = _mm256_set1_ps((float)half + 0.5f);
+	const __m256i vtop = _mm256_set1_epi32((1 << bits) - 1);
+	for (int b = 0; b < 8; b++, x += 32, blk += bsize) {
+		le_put_u16(blk, (uint16_t)h[b]);
+		const __m256 vid = _mm256_set1_ps(ids[b]);
+		__m256i l[4];
+		for (int k = 0; k < 4; k++) {
+			const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid), vbias);
+			l[k] = _mm256_min_epi32(_mm256_cvttps_epi32(v), vtop);
+		}
+		if (bits == 4)
+			pack_nibbles32_avx2(l, blk + 2, NULL);
+		else
+			pack_nibbles32_avx2(l, blk + 6, blk + 2);
+	}
+}
+
+/* Eight ref_affine blocks. */
+static QP_AVX2 void ref_affine8_avx2(const float *x, uint8_t *blk, int bits)
+{
+	const int top = (1 << bits) - 1, bsize = bits == 4 ? 20 : 24;
+	float mins[8], maxs[8], ids[8];
+	uint32_t hd[8], hm[8];
+	for (int b = 0; b < 8; b++) {
+		const float *xb = x + 32 * b;
+		__m256 lo = _mm256_set1_ps(FLT_MAX), hi = _mm256_set1_ps(-FLT_MAX);
+		for (int k = 0; k < 4; k++) {
+			const __m256 v = _mm256_loadu_ps(xb + 8 * k);
+			lo = _mm256_min_ps(v, lo); /* NaN v keeps the accumulator */
+			hi = _mm256_max_ps(v, hi);
+		}
+		mins[b] = _mm_cvtss_f32(hmin8(lo));
+		maxs[b] = _mm_cvtss_f32(hmax8(hi));
+		/* a zero min or max: the scalar order decides between +0 and -0 */
+		if (mins[b] == 0.0f || maxs[b] == 0.0f)
+			min_max(xb, 32, mins + b, maxs + b);
+	}
+	const __m256 vmin = _mm256_loadu_ps(mins);
+	const __m256 d = _mm256_div_ps(_mm256_sub_ps(_mm256_loadu_ps(maxs), vmin),
+				       _mm256_set1_ps((float)top));
+	_mm256_storeu_ps(ids, inverse_or_zero8(d));
+	_mm256_storeu_si256((__m256i *)hd, fp16x8(d));
+	_mm256_storeu_si256((__m256i *)hm, fp16x8(vmin));
+	const __m256 vhalf = _mm256_set1_ps(0.5f);
+	/* ggml clamps Q4_1 levels but lets Q5_1 wrap */
+	const __m256i vtop = _mm256_set1_epi32(bits == 4 ? top : INT32_MAX);
+	for (int b = 0; b < 8; b++, x += 32, blk += bsize) {
+		le_put_u16(blk, (uint16_t)hd[b]);
+		le_put_u16(blk + 2, (uint16_t)hm[b]);
+		const __m256 vid = _mm256_set1_ps(ids[b]), vm = _mm256_set1_ps(mins[b]);
+		__m256i l[4];
+		for (int k = 0; k < 4; k++) {
+			const __m256 xm = _mm256_sub_ps(_mm256_loadu_ps(x + 8 * k), vm);
+			const __m256 v = _mm256_add_ps(_mm256_mul_ps(xm, vid), vhalf);
+			l[k] = _mm256_min_epi32(_mm256_cvttps_epi32(v), vtop);
+		}
+		if (bits == 4)
+			pack_nibbles32_avx2(l, blk + 4, NULL);
+		else
+			pack_nibbles32_avx2(l, blk + 8, blk + 4);
+	}
+}
+#endif
+
 /* Symmetric 4/5-bit: d = max / -2^(bits-1), level = trunc(x/d + 2^(bits-1) + 0.5). */
 static void ref_symmetric(const float *x, uint8_t *blk, int bits)
 {
@@ -352,6 +532,8 @@ static void encode_legacy(const float *src, uint8_t *dst, int64_t nrows,
 {
 	const int bsize = (bits == 4 ? 18 : 22) + (affine ? 2 : 0);
 	const int64_t nb = n_per_row / 32;
+	const bool avx2 = qp_cpu_avx2();
+	(void)avx2;
 	for (int64_t r = 0; r < nrows; r++) {
 		const float *x = src + r * n_per_row;
 		uint8_t *row = dst + r * nb * bsize;
@@ -359,13 +541,24 @@ static void encode_legacy(const float *src, uint8_t *dst, int64_t nrows,
 			imat_affine_row(x, row, n_per_row, imatrix, bits);
 		else if (imatrix)
 			imat_symmetric_row(x, row, n_per_row, imatrix, bits);
-		else
-			for (int64_t ib = 0; ib < nb; ib++) {
+		else {
+			int64_t ib = 0;
+#if QP_HAVE_AVX2
+			if (avx2)
+				for (; ib + 8 <= nb; ib += 8) {
+					if (affine)
+						ref_affine8_avx2(x + 32 * ib, row + bsize * ib, bits);
+					else
+						ref_symmetric8_avx2(x + 32 * ib, row + bsize * ib, bits);
+				}
+#endif
+			for (; ib < nb; ib++) {
 				if (affine)
 					ref_affine(x + 32 * ib, row + bsize * ib, bits);
 				else
 					ref_symmetric(x + 32 * ib, row + bsize * ib, bits);
 			}
+		}
 	}
 }
 
