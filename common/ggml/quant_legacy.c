@@ -626,23 +626,82 @@ static bool q8_0_block_sse2(const float *src, uint8_t *dst)
 }
 #endif
 
+#if QP_HAVE_AVX2
+/* roundf4 in eight lanes. */
+static QP_AVX2 __m256i roundf8(__m256 v)
+{
+	const __m256i t = _mm256_cvttps_epi32(v);
+	const __m256 frac = abs8(_mm256_sub_ps(v, _mm256_cvtepi32_ps(t)));
+	const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ));
+	const __m256i wild = _mm256_cmpeq_epi32(t, _mm256_set1_epi32(INT32_MIN));
+	const __m256i away = _mm256_or_si256(_mm256_srai_epi32(_mm256_castps_si256(v), 31),
+					     _mm256_set1_epi32(1));
+	return _mm256_add_epi32(t, _mm256_and_si256(_mm256_andnot_si256(wild, up), away));
+}
+
+/* Eight Q8_0 blocks, or false (nothing written) when a NaN in one of them
+ * makes the order of the scalar absmax matter. */
+static QP_AVX2 bool q8_0_8blocks_avx2(const float *src, uint8_t *dst)
+{
+	float amax[8], ids[8];
+	uint32_t h[8];
+	__m256 nan = _mm256_setzero_ps();
+	for (int b = 0; b < 8; b++) {
+		__m256 m = _mm256_setzero_ps();
+		for (int k = 0; k < 4; k++) {
+			const __m256 v = _mm256_loadu_ps(src + 32 * b + 8 * k);
+			m = _mm256_max_ps(abs8(v), m);
+			nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+		}
+		amax[b] = _mm_cvtss_f32(hmax8(m));
+	}
+	if (_mm256_movemask_ps(nan))
+		return false;
+	const __m256 d = _mm256_div_ps(_mm256_loadu_ps(amax), _mm256_set1_ps(127.0f));
+	_mm256_storeu_ps(ids, inverse_or_zero8(d));
+	_mm256_storeu_si256((__m256i *)h, fp16x8(d));
+	for (int b = 0; b < 8; b++, src += QP_QK32, dst += QP_BLOCK_Q8_0) {
+		le_put_u16(dst, (uint16_t)h[b]);
+		const __m256 vid = _mm256_set1_ps(ids[b]);
+		__m256i l[4];
+		for (int k = 0; k < 4; k++)
+			l[k] = roundf8(_mm256_mul_ps(_mm256_loadu_ps(src + 8 * k), vid));
+		_mm_storeu_si128((__m128i *)(dst + 2), low_bytes16_avx2(l[0], l[1]));
+		_mm_storeu_si128((__m128i *)(dst + 18), low_bytes16_avx2(l[2], l[3]));
+	}
+	return true;
+}
+#endif
+
+static void q8_0_block(const float *src, uint8_t *dst)
+{
+#ifdef __SSE2__
+	if (q8_0_block_sse2(src, dst))
+		return;
+#endif
+	const float d = absmax(src, 32) / 127.0f;
+	const float id = d != 0.0f ? 1.0f / d : 0.0f;
+	put_half(dst, d);
+	for (int j = 0; j < 32; j++)
+		dst[2 + j] = (uint8_t)(int8_t)roundf(src[j] * id);
+}
+
 /* Q8_0 ignores the importance matrix in ggml. */
 void qp_encode_q8_0(const float *src, uint8_t *dst, int64_t nrows,
 		    int64_t n_per_row, const float *imatrix)
 {
 	(void)imatrix;
 	const int64_t nb = nrows * n_per_row / QP_QK32;
-	for (int64_t ib = 0; ib < nb; ib++, src += QP_QK32, dst += QP_BLOCK_Q8_0) {
-#ifdef __SSE2__
-		if (q8_0_block_sse2(src, dst))
-			continue;
+	int64_t ib = 0;
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2())
+		for (; ib + 8 <= nb; ib += 8, src += 8 * QP_QK32, dst += 8 * QP_BLOCK_Q8_0)
+			if (!q8_0_8blocks_avx2(src, dst))
+				for (int k = 0; k < 8; k++)
+					q8_0_block(src + QP_QK32 * k, dst + QP_BLOCK_Q8_0 * k);
 #endif
-		const float d = absmax(src, 32) / 127.0f;
-		const float id = d != 0.0f ? 1.0f / d : 0.0f;
-		put_half(dst, d);
-		for (int j = 0; j < 32; j++)
-			dst[2 + j] = (uint8_t)(int8_t)roundf(src[j] * id);
-	}
+	for (; ib < nb; ib++, src += QP_QK32, dst += QP_BLOCK_Q8_0)
+		q8_0_block(src, dst);
 }
 
 /* ---- MXFP4 -------------------------------------------------------------- */
@@ -764,11 +823,66 @@ static uint8_t mxfp4_exponent(float amax)
 	return (uint8_t)(int)(floorf(log2f(amax)) - 2 + 127);
 }
 
+#if QP_HAVE_AVX2
+/* MXFP4 blocks with eight lanes.  When the scale d = 2^k is far from the
+ * ends of the float range and every |x| <= 16 d, the midpoints m d of
+ * qp_e2m1_pack's midpoint path (m = 0.5 1.5 2.5 3.5 5 7 10) are exact,
+ * and so is z = |x| * 2^-k unless it underflows (and then it is below
+ * every m, as |x| is below every m d); so |x| > m d exactly when z > m,
+ * and the index is the number of such m, as there.  Other blocks go
+ * through qp_e2m1_pack. */
+static QP_AVX2 void mxfp4_blocks_avx2(const float *src, uint8_t *dst, int64_t nb)
+{
+	static const float mids[7] = {0.5f, 1.5f, 2.5f, 3.5f, 5.0f, 7.0f, 10.0f};
+	__m256 mid[7];
+	for (int i = 0; i < 7; i++)
+		mid[i] = _mm256_set1_ps(mids[i]);
+	const __m256i eight = _mm256_set1_epi32(8);
+	for (int64_t ib = 0; ib < nb; ib++, src += QP_QK32, dst += QP_BLOCK_MXFP4) {
+		__m256 y[4], m = _mm256_setzero_ps();
+		for (int k = 0; k < 4; k++) {
+			y[k] = abs8(_mm256_loadu_ps(src + 8 * k));
+			m = _mm256_max_ps(y[k], m); /* NaN: keeps m */
+		}
+		const float amax = _mm_cvtss_f32(hmax8(m));
+		const uint8_t e = mxfp4_exponent(amax);
+		const float d = qp_e8m0_half(e);
+		dst[0] = e;
+		if (e < 32 || e > 224 || !(amax <= 16.0f * d)) {
+			qp_e2m1_pack(src, 32, d, dst + 1);
+			continue;
+		}
+		const __m256 inv_d = _mm256_set1_ps(qp_f32_from_bits((uint32_t)(255 - e) << 23));
+		__m256i l[4];
+		for (int k = 0; k < 4; k++) {
+			const __m256 z = _mm256_mul_ps(y[k], inv_d);
+			const __m256i first = _mm256_castps_si256(_mm256_cmp_ps(z, mid[0], _CMP_GT_OQ));
+			__m256i idx = _mm256_sub_epi32(_mm256_setzero_si256(), first);
+			for (int i = 1; i < 7; i++)
+				idx = _mm256_sub_epi32(idx, _mm256_castps_si256(
+					_mm256_cmp_ps(z, mid[i], _CMP_GT_OQ)));
+			/* a negative x with a nonzero index: the negative half */
+			const __m256i neg = _mm256_srai_epi32(_mm256_loadu_si256((const __m256i *)(src + 8 * k)), 31);
+			l[k] = _mm256_or_si256(idx, _mm256_and_si256(_mm256_and_si256(neg, first), eight));
+		}
+		const __m256i a = _mm256_or_si256(l[0], _mm256_slli_epi32(l[2], 4));
+		const __m256i b = _mm256_or_si256(l[1], _mm256_slli_epi32(l[3], 4));
+		_mm_storeu_si128((__m128i *)(dst + 1), low_bytes16_avx2(a, b));
+	}
+}
+#endif
+
 void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
 	(void)imatrix;
 	const int64_t nb = nrows * n_per_row / QP_QK32;
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2()) {
+		mxfp4_blocks_avx2(src, dst, nb);
+		return;
+	}
+#endif
 	for (int64_t ib = 0; ib < nb; ib++, src += QP_QK32, dst += QP_BLOCK_MXFP4) {
 #ifdef __SSE2__
 		__m128 m = _mm_setzero_ps();
