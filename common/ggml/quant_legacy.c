@@ -234,13 +234,6 @@ static QP_AVX2 __m128 hmax8(__m256 m)
 	return _mm_max_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(2, 3, 0, 1)));
 }
 
-static QP_AVX2 __m128 hmin8(__m256 m)
-{
-	__m128 h = _mm_min_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-	h = _mm_min_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(1, 0, 3, 2)));
-	return _mm_min_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(2, 3, 0, 1)));
-}
-
 /* qp_fp32_to_fp16 of eight floats, in the low 16 bits of each lane: the
  * scalar function's four cases computed in every lane, then chosen by the
  * same tests on the magnitude's bits (the subnormal case's rint is the
@@ -320,15 +313,72 @@ static QP_AVX2 float signed_absmax32_avx2(const float *x)
 	return x[__builtin_ctz(hit)];
 }
 
+/* Lane b: the largest (smallest) of v[b]'s eight lanes, none NaN; a
+ * transposing reduction, so eight blocks share its shuffles. */
+#define QP_REDUCE8X8(name, op)							\
+static QP_AVX2 __m256 name(const __m256 *v)					\
+{										\
+	__m256 t[4], u[2];							\
+	for (int k = 0; k < 4; k++) /* (a02 b02 a13 b13 | a46 b46 a57 b57) */	\
+		t[k] = op(_mm256_unpacklo_ps(v[2 * k], v[2 * k + 1]),		\
+			  _mm256_unpackhi_ps(v[2 * k], v[2 * k + 1]));		\
+	for (int k = 0; k < 2; k++) { /* (a0-3 b0-3 c0-3 d0-3 | a4-7 ...) */	\
+		const __m256d p = _mm256_castps_pd(t[2 * k]);			\
+		const __m256d q = _mm256_castps_pd(t[2 * k + 1]);		\
+		u[k] = op(_mm256_castpd_ps(_mm256_unpacklo_pd(p, q)),		\
+			  _mm256_castpd_ps(_mm256_unpackhi_pd(p, q)));		\
+	}									\
+	return op(_mm256_permute2f128_ps(u[0], u[1], 0x20),			\
+		  _mm256_permute2f128_ps(u[0], u[1], 0x31));			\
+}
+QP_REDUCE8X8(hmax8x8, _mm256_max_ps)
+QP_REDUCE8X8(hmin8x8, _mm256_min_ps)
+#undef QP_REDUCE8X8
+
+/* qp_signed_absmax of eight blocks, lane b for block b.  With the largest
+ * value hi and the smallest lo of a block (NaN skipped, both starting at
+ * +0), the value of largest magnitude is hi when hi > -lo and lo when
+ * -lo > hi, whichever came first; +0 when both are zero, as the scalar
+ * search leaves it.  Only when hi = -lo != 0 does the order decide: those
+ * blocks are searched one by one. */
+static QP_AVX2 __m256 signed_absmax8x32_avx2(const float *x)
+{
+	__m256 hi[8], lo[8];
+#pragma GCC unroll 8
+	for (int b = 0; b < 8; b++) {
+		__m256 h = _mm256_setzero_ps(), l = _mm256_setzero_ps();
+#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++) {
+			const __m256 v = _mm256_loadu_ps(x + 32 * b + 8 * k);
+			h = _mm256_max_ps(v, h); /* NaN v keeps the accumulator */
+			l = _mm256_min_ps(v, l);
+		}
+		hi[b] = h;
+		lo[b] = l;
+	}
+	const __m256 mx = hmax8x8(hi), mn = hmin8x8(lo);
+	const __m256 neg_mn = _mm256_xor_ps(mn, _mm256_set1_ps(-0.0f));
+	const __m256 max = _mm256_blendv_ps(mn, mx, _mm256_cmp_ps(mx, neg_mn, _CMP_GE_OQ));
+	const int tie = _mm256_movemask_ps(_mm256_and_ps(
+		_mm256_cmp_ps(mx, neg_mn, _CMP_EQ_OQ),
+		_mm256_cmp_ps(mx, _mm256_setzero_ps(), _CMP_NEQ_OQ)));
+	if (!tie)
+		return max;
+	float m[8];
+	_mm256_storeu_ps(m, max);
+	for (int b = 0; b < 8; b++)
+		if (tie >> b & 1)
+			m[b] = signed_absmax32_avx2(x + 32 * b);
+	return _mm256_loadu_ps(m);
+}
+
 /* Eight ref_symmetric blocks. */
 static QP_AVX2 void ref_symmetric8_avx2(const float *x, uint8_t *blk, int bits)
 {
 	const int half = 1 << (bits - 1), bsize = bits == 4 ? 18 : 22;
-	float maxs[8], ids[8];
+	float ids[8];
 	uint32_t h[8];
-	for (int b = 0; b < 8; b++)
-		maxs[b] = signed_absmax32_avx2(x + 32 * b);
-	const __m256 d = _mm256_div_ps(_mm256_loadu_ps(maxs), _mm256_set1_ps((float)-half));
+	const __m256 d = _mm256_div_ps(signed_absmax8x32_avx2(x), _mm256_set1_ps((float)-half));
 	_mm256_storeu_ps(ids, inverse_or_zero8(d));
 	_mm256_storeu_si256((__m256i *)h, fp16x8(d));
 	const __m256 vbias = _mm256_set1_ps((float)half + 0.5f);
@@ -337,6 +387,7 @@ static QP_AVX2 void ref_symmetric8_avx2(const float *x, uint8_t *blk, int bits)
 		le_put_u16(blk, (uint16_t)h[b]);
 		const __m256 vid = _mm256_set1_ps(ids[b]);
 		__m256i l[4];
+#pragma GCC unroll 4
 		for (int k = 0; k < 4; k++) {
 			const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid), vbias);
 			l[k] = _mm256_min_epi32(_mm256_cvttps_epi32(v), vtop);
@@ -352,25 +403,38 @@ static QP_AVX2 void ref_symmetric8_avx2(const float *x, uint8_t *blk, int bits)
 static QP_AVX2 void ref_affine8_avx2(const float *x, uint8_t *blk, int bits)
 {
 	const int top = (1 << bits) - 1, bsize = bits == 4 ? 20 : 24;
-	float mins[8], maxs[8], ids[8];
+	float mins[8], ids[8];
 	uint32_t hd[8], hm[8];
+	__m256 hi[8], lo[8];
+#pragma GCC unroll 8
 	for (int b = 0; b < 8; b++) {
-		const float *xb = x + 32 * b;
-		__m256 lo = _mm256_set1_ps(FLT_MAX), hi = _mm256_set1_ps(-FLT_MAX);
+		__m256 l = _mm256_set1_ps(FLT_MAX), h = _mm256_set1_ps(-FLT_MAX);
+#pragma GCC unroll 4
 		for (int k = 0; k < 4; k++) {
-			const __m256 v = _mm256_loadu_ps(xb + 8 * k);
-			lo = _mm256_min_ps(v, lo); /* NaN v keeps the accumulator */
-			hi = _mm256_max_ps(v, hi);
+			const __m256 v = _mm256_loadu_ps(x + 32 * b + 8 * k);
+			l = _mm256_min_ps(v, l); /* NaN v keeps the accumulator */
+			h = _mm256_max_ps(v, h);
 		}
-		mins[b] = _mm_cvtss_f32(hmin8(lo));
-		maxs[b] = _mm_cvtss_f32(hmax8(hi));
-		/* a zero min or max: the scalar order decides between +0 and -0 */
-		if (mins[b] == 0.0f || maxs[b] == 0.0f)
-			min_max(xb, 32, mins + b, maxs + b);
+		lo[b] = l;
+		hi[b] = h;
 	}
-	const __m256 vmin = _mm256_loadu_ps(mins);
-	const __m256 d = _mm256_div_ps(_mm256_sub_ps(_mm256_loadu_ps(maxs), vmin),
-				       _mm256_set1_ps((float)top));
+	__m256 vmin = hmin8x8(lo), vmax = hmax8x8(hi);
+	/* a zero min or max: the scalar order decides between +0 and -0 */
+	const int zero = _mm256_movemask_ps(_mm256_or_ps(
+		_mm256_cmp_ps(vmin, _mm256_setzero_ps(), _CMP_EQ_OQ),
+		_mm256_cmp_ps(vmax, _mm256_setzero_ps(), _CMP_EQ_OQ)));
+	if (zero) {
+		float maxs[8];
+		_mm256_storeu_ps(mins, vmin);
+		_mm256_storeu_ps(maxs, vmax);
+		for (int b = 0; b < 8; b++)
+			if (zero >> b & 1)
+				min_max(x + 32 * b, 32, mins + b, maxs + b);
+		vmin = _mm256_loadu_ps(mins);
+		vmax = _mm256_loadu_ps(maxs);
+	}
+	const __m256 d = _mm256_div_ps(_mm256_sub_ps(vmax, vmin), _mm256_set1_ps((float)top));
+	_mm256_storeu_ps(mins, vmin);
 	_mm256_storeu_ps(ids, inverse_or_zero8(d));
 	_mm256_storeu_si256((__m256i *)hd, fp16x8(d));
 	_mm256_storeu_si256((__m256i *)hm, fp16x8(vmin));
@@ -382,6 +446,7 @@ static QP_AVX2 void ref_affine8_avx2(const float *x, uint8_t *blk, int bits)
 		le_put_u16(blk + 2, (uint16_t)hm[b]);
 		const __m256 vid = _mm256_set1_ps(ids[b]), vm = _mm256_set1_ps(mins[b]);
 		__m256i l[4];
+#pragma GCC unroll 4
 		for (int k = 0; k < 4; k++) {
 			const __m256 xm = _mm256_sub_ps(_mm256_loadu_ps(x + 8 * k), vm);
 			const __m256 v = _mm256_add_ps(_mm256_mul_ps(xm, vid), vhalf);
@@ -643,27 +708,29 @@ static QP_AVX2 __m256i roundf8(__m256 v)
  * makes the order of the scalar absmax matter. */
 static QP_AVX2 bool q8_0_8blocks_avx2(const float *src, uint8_t *dst)
 {
-	float amax[8], ids[8];
+	float ids[8];
 	uint32_t h[8];
-	__m256 nan = _mm256_setzero_ps();
+	__m256 nan = _mm256_setzero_ps(), m[8];
+#pragma GCC unroll 8
 	for (int b = 0; b < 8; b++) {
-		__m256 m = _mm256_setzero_ps();
+		m[b] = _mm256_setzero_ps();
+#pragma GCC unroll 4
 		for (int k = 0; k < 4; k++) {
 			const __m256 v = _mm256_loadu_ps(src + 32 * b + 8 * k);
-			m = _mm256_max_ps(abs8(v), m);
+			m[b] = _mm256_max_ps(abs8(v), m[b]);
 			nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
 		}
-		amax[b] = _mm_cvtss_f32(hmax8(m));
 	}
 	if (_mm256_movemask_ps(nan))
 		return false;
-	const __m256 d = _mm256_div_ps(_mm256_loadu_ps(amax), _mm256_set1_ps(127.0f));
+	const __m256 d = _mm256_div_ps(hmax8x8(m), _mm256_set1_ps(127.0f));
 	_mm256_storeu_ps(ids, inverse_or_zero8(d));
 	_mm256_storeu_si256((__m256i *)h, fp16x8(d));
 	for (int b = 0; b < 8; b++, src += QP_QK32, dst += QP_BLOCK_Q8_0) {
 		le_put_u16(dst, (uint16_t)h[b]);
 		const __m256 vid = _mm256_set1_ps(ids[b]);
 		__m256i l[4];
+#pragma GCC unroll 4
 		for (int k = 0; k < 4; k++)
 			l[k] = roundf8(_mm256_mul_ps(_mm256_loadu_ps(src + 8 * k), vid));
 		_mm_storeu_si128((__m128i *)(dst + 2), low_bytes16_avx2(l[0], l[1]));
