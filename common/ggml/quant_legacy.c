@@ -118,6 +118,16 @@ static void min_max(const float *x, int n, float *min, float *max)
  * a little-endian 32-bit word. */
 static void pack_nibbles(const uint8_t *lv, uint8_t *qs, uint8_t *qh)
 {
+#ifdef __SSE2__
+	const __m128i lo = _mm_loadu_si128((const __m128i *)lv);
+	const __m128i hi = _mm_loadu_si128((const __m128i *)(lv + 16));
+	const __m128i nib = _mm_set1_epi8(0x0f);
+	_mm_storeu_si128((__m128i *)qs, _mm_or_si128(_mm_and_si128(lo, nib),
+		_mm_slli_epi16(_mm_and_si128(hi, nib), 4)));
+	if (qh) /* bit 4 of each byte to bit 7, which movemask collects */
+		le_put_u32(qh, (uint32_t)_mm_movemask_epi8(_mm_slli_epi16(lo, 3)) |
+			       (uint32_t)_mm_movemask_epi8(_mm_slli_epi16(hi, 3)) << 16);
+#else
 	uint32_t h = 0;
 	for (int j = 0; j < 16; j++) {
 		qs[j] = (uint8_t)((lv[j] & 0x0f) | (lv[j + 16] & 0x0f) << 4);
@@ -126,6 +136,7 @@ static void pack_nibbles(const uint8_t *lv, uint8_t *qs, uint8_t *qh)
 	}
 	if (qh)
 		le_put_u32(qh, h);
+#endif
 }
 
 /* ---- reference encoders (no importance matrix) -------------------------- */
@@ -530,6 +541,36 @@ static void ref_affine(const float *x, uint8_t *blk, int bits)
 
 /* ---- importance-weighted encoders (searches in quant_search.c) ---------- */
 
+#if QP_HAVE_AVX2
+/* qp_imatrix_weights' w (not its sum) in eight lanes: the same product,
+ * sum, square root (correctly rounded, as sqrtf) and product per value;
+ * n is a multiple of 8. */
+static QP_AVX2 void imatrix_weights_avx2(const float *x, const float *imp,
+					 float sigma2, int n, float *w)
+{
+	const __m256 s2 = _mm256_set1_ps(sigma2);
+	for (int i = 0; i < n; i += 8) {
+		const __m256 xv = _mm256_loadu_ps(x + i);
+		const __m256 r = _mm256_sqrt_ps(_mm256_add_ps(s2, _mm256_mul_ps(xv, xv)));
+		_mm256_storeu_ps(w + i, _mm256_mul_ps(_mm256_loadu_ps(imp + i), r));
+	}
+}
+#endif
+
+/* The importance weights of n values (a multiple of 32). */
+static void imatrix_weights(const float *x, const float *imp, float sigma2,
+			    int n, float *w, bool avx2)
+{
+#if QP_HAVE_AVX2
+	if (avx2) {
+		imatrix_weights_avx2(x, imp, sigma2, n, w);
+		return;
+	}
+#endif
+	(void)avx2;
+	qp_imatrix_weights(x, imp, sigma2, n, w);
+}
+
 /* Blocks searched together, so the search runs four of them side by side. */
 enum { IMAT_BATCH = 4 };
 
@@ -540,7 +581,7 @@ static int batch_size(int64_t ib, int64_t nb)
 
 /* Q4_0 / Q5_0 with an importance matrix. */
 static void imat_symmetric_row(const float *x, uint8_t *dst, int64_t n,
-			       const float *qw, int bits)
+			       const float *qw, int bits, bool avx2)
 {
 	const int bsize = bits == 4 ? 18 : 22;
 	const float sigma2 = qp_sum_squares(x, n) / (float)n; /* ggml's prior */
@@ -548,7 +589,7 @@ static void imat_symmetric_row(const float *x, uint8_t *dst, int64_t n,
 	int8_t L[32 * IMAT_BATCH];
 	for (int64_t ib = 0; ib < n / 32; ib += IMAT_BATCH) {
 		const int nb = batch_size(ib, n / 32);
-		qp_imatrix_weights(x + 32 * ib, qw + 32 * ib, sigma2, 32 * nb, w);
+		imatrix_weights(x + 32 * ib, qw + 32 * ib, sigma2, 32 * nb, w, avx2);
 		qp_fit_symmetric_groups(nb, 32, 1 << (bits - 1), x + 32 * ib,
 					w, L, d, true);
 		for (int k = 0; k < nb; k++) {
@@ -565,7 +606,7 @@ static void imat_symmetric_row(const float *x, uint8_t *dst, int64_t n,
 
 /* Q4_1 / Q5_1 with an importance matrix. */
 static void imat_affine_row(const float *x, uint8_t *dst, int64_t n,
-			    const float *qw, int bits)
+			    const float *qw, int bits, bool avx2)
 {
 	const int bsize = bits == 4 ? 20 : 24;
 	/* ggml's quantize_q4_1 / quantize_q5_1 search: make_qkx3_quants */
@@ -576,7 +617,7 @@ static void imat_affine_row(const float *x, uint8_t *dst, int64_t n,
 	uint8_t L[32 * IMAT_BATCH];
 	for (int64_t ib = 0; ib < n / 32; ib += IMAT_BATCH) {
 		const int nb = batch_size(ib, n / 32);
-		qp_imatrix_weights(x + 32 * ib, qw + 32 * ib, sigma2, 32 * nb, w);
+		imatrix_weights(x + 32 * ib, qw + 32 * ib, sigma2, 32 * nb, w, avx2);
 		qp_fit_asymmetric_groups(nb, 32, &search, x + 32 * ib, w, L, d,
 					 neg_min, true);
 		for (int k = 0; k < nb; k++) {
@@ -598,14 +639,13 @@ static void encode_legacy(const float *src, uint8_t *dst, int64_t nrows,
 	const int bsize = (bits == 4 ? 18 : 22) + (affine ? 2 : 0);
 	const int64_t nb = n_per_row / 32;
 	const bool avx2 = qp_cpu_avx2();
-	(void)avx2;
 	for (int64_t r = 0; r < nrows; r++) {
 		const float *x = src + r * n_per_row;
 		uint8_t *row = dst + r * nb * bsize;
 		if (imatrix && affine)
-			imat_affine_row(x, row, n_per_row, imatrix, bits);
+			imat_affine_row(x, row, n_per_row, imatrix, bits, avx2);
 		else if (imatrix)
-			imat_symmetric_row(x, row, n_per_row, imatrix, bits);
+			imat_symmetric_row(x, row, n_per_row, imatrix, bits, avx2);
 		else {
 			int64_t ib = 0;
 #if QP_HAVE_AVX2
