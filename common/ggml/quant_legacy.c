@@ -32,7 +32,8 @@
 
 /* SSE2 paths below do, lane by lane, the scalar code's float operations on
  * the same operands, so both give the same bytes; the plain C code stays
- * the definition (and is what builds without SSE2). */
+ * the definition (and is what builds without SSE2).  The AVX2 twins
+ * (cpu.h) are chosen once per call when the processor has AVX2. */
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
