@@ -801,7 +801,7 @@ static const iq3_lanes *iq3_lanes_get(int grid)
  * score (NaN lanes as +inf: the scalar loop never takes a NaN) replaces
  * the best so far only when strictly below it, the first lane of it
  * within the batch: the scalar loop's first minimum below FLT_MAX. */
-static QP_AVX2 inline int iq3_best_neighbour_avx2(const iq_grid *G,
+static QP_AVX2 __attribute__((noinline)) int iq3_best_neighbour_avx2(const iq_grid *G,
 						   const iq3_lanes *T, int u,
 						   const __m256 *vx,
 						   const __m256 *vw, float scale)
@@ -832,6 +832,54 @@ static QP_AVX2 inline int iq3_best_neighbour_avx2(const iq_grid *G,
 		}
 	}
 	return best;
+}
+
+/* iq3_find_best_neighbour of list u for eight candidates at once, lane l
+ * at the scale in lane l of vs: each lane keeps the first neighbour whose
+ * score is strictly below its best so far (from FLT_MAX; a NaN score is
+ * never below), as the scalar loop does, and ends with that neighbour's
+ * point in *point and its coordinates (2*level + 1) in q[0..3].  (The
+ * scalar score starts 0 + the first term; leaving out the 0 + changes at
+ * most the sign of a zero, which no comparison sees.) */
+static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
+						    const float *pt, int u,
+						    __m256 vs, const __m256 *vx,
+						    const __m256 *vw,
+						    __m256i *point, __m256 *q)
+{
+	const uint16_t *nb = neighbours_of(G, u);
+	const int n = nb[0];
+	__m256 best = _mm256_set1_ps(FLT_MAX);
+	__m256i bp = _mm256_set1_epi32(nb[1]);
+	const float *c = pt + 4 * nb[1];
+	__m256 q0 = _mm256_broadcast_ss(c), q1 = _mm256_broadcast_ss(c + 1);
+	__m256 q2 = _mm256_broadcast_ss(c + 2), q3 = _mm256_broadcast_ss(c + 3);
+	for (int j = 1; j <= n; j++) {
+		c = pt + 4 * nb[j];
+		__m256 c0 = _mm256_broadcast_ss(c), c1 = _mm256_broadcast_ss(c + 1);
+		__m256 c2 = _mm256_broadcast_ss(c + 2), c3 = _mm256_broadcast_ss(c + 3);
+		__m256 d0 = _mm256_sub_ps(_mm256_mul_ps(vs, c0), vx[0]);
+		__m256 d1 = _mm256_sub_ps(_mm256_mul_ps(vs, c1), vx[1]);
+		__m256 d2 = _mm256_sub_ps(_mm256_mul_ps(vs, c2), vx[2]);
+		__m256 d3 = _mm256_sub_ps(_mm256_mul_ps(vs, c3), vx[3]);
+		__m256 e = _mm256_mul_ps(_mm256_mul_ps(vw[0], d0), d0);
+		e = _mm256_add_ps(e, _mm256_mul_ps(_mm256_mul_ps(vw[1], d1), d1));
+		e = _mm256_add_ps(e, _mm256_mul_ps(_mm256_mul_ps(vw[2], d2), d2));
+		e = _mm256_add_ps(e, _mm256_mul_ps(_mm256_mul_ps(vw[3], d3), d3));
+		__m256 lt = _mm256_cmp_ps(e, best, _CMP_LT_OQ);
+		best = _mm256_blendv_ps(best, e, lt);
+		bp = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bp),
+			_mm256_castsi256_ps(_mm256_set1_epi32(nb[j])), lt));
+		q0 = _mm256_blendv_ps(q0, c0, lt);
+		q1 = _mm256_blendv_ps(q1, c1, lt);
+		q2 = _mm256_blendv_ps(q2, c2, lt);
+		q3 = _mm256_blendv_ps(q3, c3, lt);
+	}
+	*point = bp;
+	q[0] = q0;
+	q[1] = q1;
+	q[2] = q2;
+	q[3] = q3;
 }
 
 /* lattice_group for IQ3 (t->qp_start false, t->refit REFIT_OFF or
@@ -893,6 +941,7 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 	const __m256i bias = _mm256_set1_epi32(0x00400000);
 	const __m256i top = _mm256_set1_epi32(t->kmax - 1);
 	const __m256i zero = _mm256_setzero_si256();
+	const __m256i ione = _mm256_set1_epi32(1);
 	const int nc = 2 * t->nstep + 1;
 	for (int c0 = 0; c0 < nc; c0 += 8) {
 		__m256i is = _mm256_add_epi32(_mm256_set1_epi32(c0 - t->nstep),
@@ -909,8 +958,10 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 		int32_t pts[8][8], uu[8];
 		int offb[8];
 		__m256 sx = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
+		const __m256 vs = _mm256_loadu_ps(sc);
 		for (int k = 0; k < 8; k++) {
 			__m256i u = zero;
+			__m256 q[4];
 			for (int i = 0; i < 4; i++) {
 				__m256 v = _mm256_mul_ps(half, _mm256_sub_ps(
 					_mm256_mul_ps(id, vx[4 * k + i]), one));
@@ -918,30 +969,34 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 					_mm256_castps_si256(_mm256_add_ps(v, magic)), m23), bias);
 				l = _mm256_max_epi32(_mm256_min_epi32(l, top), zero);
 				u = _mm256_or_si256(u, _mm256_slli_epi32(l, 3 * i));
+				q[i] = _mm256_cvtepi32_ps(_mm256_add_epi32(
+					_mm256_add_epi32(l, l), ione));
 			}
 			__m256i p = _mm256_i32gather_epi32(G->map, u, 4);
-			int off = _mm256_movemask_ps(_mm256_castsi256_ps(p));
+			int off = _mm256_movemask_ps(_mm256_castsi256_ps(p)) & valid;
 			offb[k] = off;
-			if (off) {
-				_mm256_storeu_si256((__m256i *)pts[k], p);
+			if (off)
 				_mm256_storeu_si256((__m256i *)uu, u);
-				for (int m = off; m; m &= m - 1) {
-					int l = __builtin_ctz((unsigned)m);
-					pts[k][l] = valid >> l & 1
-						? iq3_best_neighbour_avx2(G, T, uu[l], vx + 4 * k,
-									  vw + 4 * k, sc[l])
-						: 0;
-				}
-				p = _mm256_loadu_si256((const __m256i *)pts[k]);
-			} else {
-				_mm256_storeu_si256((__m256i *)pts[k], p);
+			while (off) {
+				/* the lanes that rounded to the same off-grid point */
+				int u0 = uu[__builtin_ctz((unsigned)off)];
+				__m256 same = _mm256_castsi256_ps(
+					_mm256_cmpeq_epi32(u, _mm256_set1_epi32(u0)));
+				__m256i bp;
+				__m256 bq[4];
+				iq3_best_neighbours_avx2(G, T->pt, u0, vs, vx + 4 * k,
+							 vw + 4 * k, &bp, bq);
+				p = _mm256_castps_si256(_mm256_blendv_ps(
+					_mm256_castsi256_ps(p), _mm256_castsi256_ps(bp), same));
+				for (int i = 0; i < 4; i++)
+					q[i] = _mm256_blendv_ps(q[i], bq[i], same);
+				off &= ~_mm256_movemask_ps(same);
 			}
-			__m256i p4 = _mm256_slli_epi32(p, 2);
+			_mm256_storeu_si256((__m256i *)pts[k], p);
 			for (int i = 0; i < 4; i++) {
-				__m256 q = _mm256_i32gather_ps(T->pt + i, p4, 4);
-				sx = _mm256_add_ps(sx, _mm256_mul_ps(_mm256_set1_ps(wx[4 * k + i]), q));
+				sx = _mm256_add_ps(sx, _mm256_mul_ps(_mm256_set1_ps(wx[4 * k + i]), q[i]));
 				s2 = _mm256_add_ps(s2, _mm256_mul_ps(_mm256_mul_ps(
-					_mm256_set1_ps(w[4 * k + i]), q), q));
+					_mm256_set1_ps(w[4 * k + i]), q[i]), q[i]));
 			}
 		}
 		float fx[8], f2[8];
@@ -970,7 +1025,18 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 		for (int k = 0; k < 8; k++) {
 			if (t->refit == REFIT_OFF && on[k])
 				continue;
-			round_sub(t, G, id, scale, xval + 4 * k, waux + 4 * k, L + 4 * k);
+			int u = 0;
+			for (int i = 0; i < 4; i++) {
+				int l = qp_nearest_int(0.5f * (id * xval[4 * k + i] - 1));
+				L[4 * k + i] = (int8_t)qp_clamp_int(l, 0, t->kmax - 1);
+				u |= L[4 * k + i] << 3 * i;
+			}
+			if (G->map[u] >= 0)
+				continue;
+			int p = iq3_best_neighbour_avx2(G, T, u, vx + 4 * k, vw + 4 * k,
+							scale);
+			for (int i = 0; i < 4; i++)
+				L[4 * k + i] = (int8_t)((G->pos[4 * p + i] - 1) >> 1);
 		}
 		float sumqx, sumq2;
 		lattice_sums(32, w, xval, L, &sumqx, &sumq2);
