@@ -739,6 +739,7 @@ typedef struct iq3_lanes {
 	float *q;
 	int32_t *off;
 	float *pt;
+	int32_t *code;	/* [n_points]: p | levels << 16 (3 bits a level) */
 	bool ok;
 } iq3_lanes;
 
@@ -759,14 +760,22 @@ static void build_iq3_lanes(int which)
 	T->q = malloc((size_t)(total ? total : 1) * sizeof *T->q);
 	T->off = malloc(MAP * sizeof *T->off);
 	T->pt = malloc((size_t)G->n_points * 4 * sizeof *T->pt);
-	if (!T->q || !T->off || !T->pt || total > INT32_MAX) {
+	T->code = malloc((size_t)G->n_points * sizeof *T->code);
+	if (!T->q || !T->off || !T->pt || !T->code || total > INT32_MAX) {
 		free(T->q);
 		free(T->off);
 		free(T->pt);
+		free(T->code);
 		return;
 	}
 	for (int p = 0; p < 4 * G->n_points; p++)
 		T->pt[p] = G->pos[p];
+	for (int p = 0; p < G->n_points; p++) {
+		int u = 0;
+		for (int i = 0; i < 4; i++)
+			u |= (G->pos[4 * p + i] - 1) >> 1 << 3 * i;
+		T->code[p] = p | u << 16;
+	}
 	int64_t off = 0;
 	for (int u = 0; u < MAP; u++) {
 		T->off[u] = -1;
@@ -838,11 +847,12 @@ static QP_AVX2 __attribute__((noinline)) int iq3_best_neighbour_avx2(const iq_gr
  * at the scale in lane l of vs: each lane keeps the first neighbour whose
  * score is strictly below its best so far (from FLT_MAX; a NaN score is
  * never below), as the scalar loop does, and ends with that neighbour's
- * point in *point and its coordinates (2*level + 1) in q[0..3].  (The
+ * point in *point and its coordinates (2*level + 1) in q[0..3] (one blend
+ * of the point's code, decoded at the end).  (The
  * scalar score starts 0 + the first term; leaving out the 0 + changes at
  * most the sign of a zero, which no comparison sees.) */
 static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
-						    const float *pt, int u,
+						    const iq3_lanes *T, int u,
 						    __m256 vs, const __m256 *vx,
 						    const __m256 *vw,
 						    __m256i *point, __m256 *q)
@@ -850,36 +860,30 @@ static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
 	const uint16_t *nb = neighbours_of(G, u);
 	const int n = nb[0];
 	__m256 best = _mm256_set1_ps(FLT_MAX);
-	__m256i bp = _mm256_set1_epi32(nb[1]);
-	const float *c = pt + 4 * nb[1];
-	__m256 q0 = _mm256_broadcast_ss(c), q1 = _mm256_broadcast_ss(c + 1);
-	__m256 q2 = _mm256_broadcast_ss(c + 2), q3 = _mm256_broadcast_ss(c + 3);
+	__m256 code = _mm256_castsi256_ps(_mm256_set1_epi32(T->code[nb[1]]));
 	for (int j = 1; j <= n; j++) {
-		c = pt + 4 * nb[j];
-		__m256 c0 = _mm256_broadcast_ss(c), c1 = _mm256_broadcast_ss(c + 1);
-		__m256 c2 = _mm256_broadcast_ss(c + 2), c3 = _mm256_broadcast_ss(c + 3);
-		__m256 d0 = _mm256_sub_ps(_mm256_mul_ps(vs, c0), vx[0]);
-		__m256 d1 = _mm256_sub_ps(_mm256_mul_ps(vs, c1), vx[1]);
-		__m256 d2 = _mm256_sub_ps(_mm256_mul_ps(vs, c2), vx[2]);
-		__m256 d3 = _mm256_sub_ps(_mm256_mul_ps(vs, c3), vx[3]);
+		const float *c = T->pt + 4 * nb[j];
+		__m256 d0 = _mm256_sub_ps(_mm256_mul_ps(vs, _mm256_broadcast_ss(c)), vx[0]);
+		__m256 d1 = _mm256_sub_ps(_mm256_mul_ps(vs, _mm256_broadcast_ss(c + 1)), vx[1]);
+		__m256 d2 = _mm256_sub_ps(_mm256_mul_ps(vs, _mm256_broadcast_ss(c + 2)), vx[2]);
+		__m256 d3 = _mm256_sub_ps(_mm256_mul_ps(vs, _mm256_broadcast_ss(c + 3)), vx[3]);
 		__m256 e = _mm256_mul_ps(_mm256_mul_ps(vw[0], d0), d0);
 		e = _mm256_add_ps(e, _mm256_mul_ps(_mm256_mul_ps(vw[1], d1), d1));
 		e = _mm256_add_ps(e, _mm256_mul_ps(_mm256_mul_ps(vw[2], d2), d2));
 		e = _mm256_add_ps(e, _mm256_mul_ps(_mm256_mul_ps(vw[3], d3), d3));
 		__m256 lt = _mm256_cmp_ps(e, best, _CMP_LT_OQ);
 		best = _mm256_blendv_ps(best, e, lt);
-		bp = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bp),
-			_mm256_castsi256_ps(_mm256_set1_epi32(nb[j])), lt));
-		q0 = _mm256_blendv_ps(q0, c0, lt);
-		q1 = _mm256_blendv_ps(q1, c1, lt);
-		q2 = _mm256_blendv_ps(q2, c2, lt);
-		q3 = _mm256_blendv_ps(q3, c3, lt);
+		code = _mm256_blendv_ps(code, _mm256_castsi256_ps(
+			_mm256_set1_epi32(T->code[nb[j]])), lt);
 	}
-	*point = bp;
-	q[0] = q0;
-	q[1] = q1;
-	q[2] = q2;
-	q[3] = q3;
+	__m256i ci = _mm256_castps_si256(code);
+	*point = _mm256_and_si256(ci, _mm256_set1_epi32(0xffff));
+	for (int i = 0; i < 4; i++) {
+		__m256i l = _mm256_and_si256(_mm256_srli_epi32(ci, 16 + 3 * i),
+					     _mm256_set1_epi32(7));
+		q[i] = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_add_epi32(l, l),
+							   _mm256_set1_epi32(1)));
+	}
 }
 
 /* lattice_group for IQ3 (t->qp_start false, t->refit REFIT_OFF or
@@ -984,7 +988,7 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 					_mm256_cmpeq_epi32(u, _mm256_set1_epi32(u0)));
 				__m256i bp;
 				__m256 bq[4];
-				iq3_best_neighbours_avx2(G, T->pt, u0, vs, vx + 4 * k,
+				iq3_best_neighbours_avx2(G, T, u0, vs, vx + 4 * k,
 							 vw + 4 * k, &bp, bq);
 				p = _mm256_castps_si256(_mm256_blendv_ps(
 					_mm256_castsi256_ps(p), _mm256_castsi256_ps(bp), same));
