@@ -740,6 +740,7 @@ typedef struct iq3_lanes {
 	int32_t *off;
 	float *pt;
 	int32_t *code;	/* [n_points]: p | levels << 16 (3 bits a level) */
+	uint8_t *term;	/* [n_points][4]: 8*i + level i, a term's index */
 	bool ok;
 } iq3_lanes;
 
@@ -761,11 +762,13 @@ static void build_iq3_lanes(int which)
 	T->off = malloc(MAP * sizeof *T->off);
 	T->pt = malloc((size_t)G->n_points * 4 * sizeof *T->pt);
 	T->code = malloc((size_t)G->n_points * sizeof *T->code);
-	if (!T->q || !T->off || !T->pt || !T->code || total > INT32_MAX) {
+	T->term = malloc((size_t)G->n_points * 4);
+	if (!T->q || !T->off || !T->pt || !T->code || !T->term || total > INT32_MAX) {
 		free(T->q);
 		free(T->off);
 		free(T->pt);
 		free(T->code);
+		free(T->term);
 		return;
 	}
 	for (int p = 0; p < 4 * G->n_points; p++)
@@ -775,6 +778,8 @@ static void build_iq3_lanes(int which)
 		for (int i = 0; i < 4; i++)
 			u |= (G->pos[4 * p + i] - 1) >> 1 << 3 * i;
 		T->code[p] = p | u << 16;
+		for (int i = 0; i < 4; i++)
+			T->term[4 * p + i] = (uint8_t)(8 * i + ((G->pos[4 * p + i] - 1) >> 1));
 	}
 	int64_t off = 0;
 	for (int u = 0; u < MAP; u++) {
@@ -844,40 +849,52 @@ static QP_AVX2 __attribute__((noinline)) int iq3_best_neighbour_avx2(const iq_gr
 }
 
 /* iq3_find_best_neighbour of list u for eight candidates at once, lane l
- * at the scale in lane l of vs: each lane keeps the first neighbour whose
- * score is strictly below its best so far (from FLT_MAX; a NaN score is
- * never below), as the scalar loop does, and ends with that neighbour's
- * point in *point and its coordinates (2*level + 1) in q[0..3] (one blend
- * of the point's code, decoded at the end).  (The
+ * at its own scale s: each lane keeps the first neighbour whose score is
+ * strictly below its best so far (from FLT_MAX; a NaN score is never
+ * below), as the scalar loop does, and ends with that neighbour's levels
+ * (3 bits each) in *levels and its coordinates (2*level + 1) in q[0..3] (one blend of the
+ * point's code, decoded at the end).  A score's four terms w_i (s q - x_i)^2
+ * come from term[8*i + level] (iq3_terms: the scalar loop's operations on
+ * the same operands, so the same bits), added in the scalar order.  (The
  * scalar score starts 0 + the first term; leaving out the 0 + changes at
  * most the sign of a zero, which no comparison sees.) */
 static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
 						    const iq3_lanes *T, int u,
-						    __m256 vs, const __m256 *vx,
-						    const __m256 *vw,
-						    __m256i *point, __m256 *q)
+						    const __m256 *term,
+						    __m256i *levels, __m256 *q)
 {
 	const uint16_t *nb = neighbours_of(G, u);
 	const int n = nb[0];
-	__m256 best = _mm256_set1_ps(FLT_MAX);
+	/* two runs, neighbours 1..h and h+1..n, side by side (the first
+	 * minimum of the whole list is the second run's only when strictly
+	 * below the first's) */
+	const int h = (n + 1) / 2;
+	__m256 best = _mm256_set1_ps(FLT_MAX), best2 = best;
 	__m256 code = _mm256_castsi256_ps(_mm256_set1_epi32(T->code[nb[1]]));
-	for (int j = 1; j <= n; j++) {
-		const float *c = T->pt + 4 * nb[j];
-		__m256 d0 = _mm256_sub_ps(_mm256_mul_ps(vs, _mm256_broadcast_ss(c)), vx[0]);
-		__m256 d1 = _mm256_sub_ps(_mm256_mul_ps(vs, _mm256_broadcast_ss(c + 1)), vx[1]);
-		__m256 d2 = _mm256_sub_ps(_mm256_mul_ps(vs, _mm256_broadcast_ss(c + 2)), vx[2]);
-		__m256 d3 = _mm256_sub_ps(_mm256_mul_ps(vs, _mm256_broadcast_ss(c + 3)), vx[3]);
-		__m256 e = _mm256_mul_ps(_mm256_mul_ps(vw[0], d0), d0);
-		e = _mm256_add_ps(e, _mm256_mul_ps(_mm256_mul_ps(vw[1], d1), d1));
-		e = _mm256_add_ps(e, _mm256_mul_ps(_mm256_mul_ps(vw[2], d2), d2));
-		e = _mm256_add_ps(e, _mm256_mul_ps(_mm256_mul_ps(vw[3], d3), d3));
+	__m256 code2 = code;
+	for (int j = 1; j <= h; j++) {
+		const uint8_t *ti = T->term + 4 * nb[j];
+		__m256 e = _mm256_add_ps(term[ti[0]], term[ti[1]]);
+		e = _mm256_add_ps(e, term[ti[2]]);
+		e = _mm256_add_ps(e, term[ti[3]]);
 		__m256 lt = _mm256_cmp_ps(e, best, _CMP_LT_OQ);
 		best = _mm256_blendv_ps(best, e, lt);
 		code = _mm256_blendv_ps(code, _mm256_castsi256_ps(
 			_mm256_set1_epi32(T->code[nb[j]])), lt);
+		if (j + h > n)
+			break;
+		ti = T->term + 4 * nb[j + h];
+		e = _mm256_add_ps(term[ti[0]], term[ti[1]]);
+		e = _mm256_add_ps(e, term[ti[2]]);
+		e = _mm256_add_ps(e, term[ti[3]]);
+		lt = _mm256_cmp_ps(e, best2, _CMP_LT_OQ);
+		best2 = _mm256_blendv_ps(best2, e, lt);
+		code2 = _mm256_blendv_ps(code2, _mm256_castsi256_ps(
+			_mm256_set1_epi32(T->code[nb[j + h]])), lt);
 	}
+	code = _mm256_blendv_ps(code, code2, _mm256_cmp_ps(best2, best, _CMP_LT_OQ));
 	__m256i ci = _mm256_castps_si256(code);
-	*point = _mm256_and_si256(ci, _mm256_set1_epi32(0xffff));
+	*levels = _mm256_srli_epi32(ci, 16);
 	for (int i = 0; i < 4; i++) {
 		__m256i l = _mm256_and_si256(_mm256_srli_epi32(ci, 16 + 3 * i),
 					     _mm256_set1_epi32(7));
@@ -963,6 +980,9 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 		int offb[8];
 		__m256 sx = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
 		const __m256 vs = _mm256_loadu_ps(sc);
+		__m256 sq[8];	/* s * q for q = 2*level + 1 */
+		for (int v = 0; v < 8; v++)
+			sq[v] = _mm256_mul_ps(vs, _mm256_set1_ps((float)(2 * v + 1)));
 		for (int k = 0; k < 8; k++) {
 			__m256i u = zero;
 			__m256 q[4];
@@ -976,11 +996,25 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 				q[i] = _mm256_cvtepi32_ps(_mm256_add_epi32(
 					_mm256_add_epi32(l, l), ione));
 			}
-			__m256i p = _mm256_i32gather_epi32(G->map, u, 4);
-			int off = _mm256_movemask_ps(_mm256_castsi256_ps(p)) & valid;
+			/* the lanes off the grid (scalar loads: a gather is slower) */
+			_mm256_storeu_si256((__m256i *)uu, u);
+			int off = 0;
+			for (int l = 0; l < 8; l++)
+				off |= (G->map[uu[l]] < 0) << l;
+			off &= valid;
 			offb[k] = off;
-			if (off)
-				_mm256_storeu_si256((__m256i *)uu, u);
+			__m256i p = u;	/* each lane's levels */
+			__m256 term[32];
+			if (off) {
+				/* w_i (s q - x_i)^2 for each coordinate and level:
+				 * diff = s*q - x, then (w*diff)*diff */
+				for (int i = 0; i < 4; i++)
+					for (int v = 0; v < 8; v++) {
+						__m256 d = _mm256_sub_ps(sq[v], vx[4 * k + i]);
+						term[8 * i + v] = _mm256_mul_ps(_mm256_mul_ps(
+							vw[4 * k + i], d), d);
+					}
+			}
 			while (off) {
 				/* the lanes that rounded to the same off-grid point */
 				int u0 = uu[__builtin_ctz((unsigned)off)];
@@ -988,8 +1022,7 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 					_mm256_cmpeq_epi32(u, _mm256_set1_epi32(u0)));
 				__m256i bp;
 				__m256 bq[4];
-				iq3_best_neighbours_avx2(G, T, u0, vs, vx + 4 * k,
-							 vw + 4 * k, &bp, bq);
+				iq3_best_neighbours_avx2(G, T, u0, term, &bp, bq);
 				p = _mm256_castps_si256(_mm256_blendv_ps(
 					_mm256_castsi256_ps(p), _mm256_castsi256_ps(bp), same));
 				for (int i = 0; i < 4; i++)
@@ -1013,9 +1046,8 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 				scale = fx[l] / f2[l];
 				best = scale * fx[l];
 				for (int k = 0; k < 8; k++) {
-					const int8_t *pg = G->pos + 4 * pts[k][l];
 					for (int i = 0; i < 4; i++)
-						L[4 * k + i] = (int8_t)((pg[i] - 1) >> 1);
+						L[4 * k + i] = (int8_t)(pts[k][l] >> 3 * i & 7);
 					on[k] = !(offb[k] >> l & 1);
 				}
 			}
