@@ -735,12 +735,20 @@ void qp_encode_iq2_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
  * coordinate i, lane l at q[off[u] + (b*4 + i)*8 + l] (the last batch
  * padded with its last neighbour, which changes no first minimum); pt[4*p
  * + i] is coordinate i (2*level + 1) of grid point p, for the gathers. */
+typedef struct iq3_entry {
+	int32_t code;
+	uint8_t term[4];
+} iq3_entry;
+
 typedef struct iq3_lanes {
 	float *q;
 	int32_t *off;
 	float *pt;
-	int32_t *code;	/* [n_points]: p | levels << 16 (3 bits a level) */
-	uint8_t *term;	/* [n_points][4]: 8*i + level i, a term's index */
+	/* list u's neighbours again, in order, from ent[ent_off[u]]: a
+	 * point's code (its levels, 3 bits each) and the byte offsets / 8 of
+	 * its four terms in iq3_best_neighbours_avx2's table */
+	iq3_entry *ent;
+	int32_t *ent_off;
 	bool ok;
 } iq3_lanes;
 
@@ -754,41 +762,47 @@ static void build_iq3_lanes(int which)
 	if (!G)
 		return;
 	enum { MAP = 1 << 12 };
-	int64_t total = 0;
+	int64_t total = 0, n_ent = 0;
 	for (int u = 0; u < MAP; u++)
-		if (G->map[u] < 0 && G->map[u] != INT32_MIN)
+		if (G->map[u] < 0 && G->map[u] != INT32_MIN) {
 			total += (neighbours_of(G, u)[0] + 7) / 8 * 32;
+			n_ent += neighbours_of(G, u)[0];
+		}
 	T->q = malloc((size_t)(total ? total : 1) * sizeof *T->q);
 	T->off = malloc(MAP * sizeof *T->off);
 	T->pt = malloc((size_t)G->n_points * 4 * sizeof *T->pt);
-	T->code = malloc((size_t)G->n_points * sizeof *T->code);
-	T->term = malloc((size_t)G->n_points * 4);
-	if (!T->q || !T->off || !T->pt || !T->code || !T->term || total > INT32_MAX) {
+	T->ent = malloc((size_t)(n_ent ? n_ent : 1) * sizeof *T->ent);
+	T->ent_off = malloc(MAP * sizeof *T->ent_off);
+	if (!T->q || !T->off || !T->pt || !T->ent || !T->ent_off ||
+	    total > INT32_MAX || n_ent > INT32_MAX) {
 		free(T->q);
 		free(T->off);
 		free(T->pt);
-		free(T->code);
-		free(T->term);
+		free(T->ent);
+		free(T->ent_off);
 		return;
 	}
 	for (int p = 0; p < 4 * G->n_points; p++)
 		T->pt[p] = G->pos[p];
-	for (int p = 0; p < G->n_points; p++) {
-		int u = 0;
-		for (int i = 0; i < 4; i++)
-			u |= (G->pos[4 * p + i] - 1) >> 1 << 3 * i;
-		T->code[p] = p | u << 16;
-		for (int i = 0; i < 4; i++)
-			T->term[4 * p + i] = (uint8_t)(8 * i + ((G->pos[4 * p + i] - 1) >> 1));
-	}
-	int64_t off = 0;
+	int64_t off = 0, e = 0;
 	for (int u = 0; u < MAP; u++) {
 		T->off[u] = -1;
+		T->ent_off[u] = -1;
 		if (G->map[u] >= 0 || G->map[u] == INT32_MIN)
 			continue;
 		const uint16_t *nb = neighbours_of(G, u);
 		int n = nb[0];
 		T->off[u] = (int32_t)off;
+		T->ent_off[u] = (int32_t)e;
+		for (int j = 0; j < n; j++, e++) {
+			const int8_t *pg = G->pos + 4 * nb[1 + j];
+			T->ent[e].code = 0;
+			for (int i = 0; i < 4; i++) {
+				int l = (pg[i] - 1) >> 1;
+				T->ent[e].code |= l << 3 * i;
+				T->ent[e].term[i] = (uint8_t)(4 * (8 * i + l));
+			}
+		}
 		for (int b = 0; b < (n + 7) / 8; b++)
 			for (int i = 0; i < 4; i++)
 				for (int l = 0; l < 8; l++) {
@@ -863,40 +877,44 @@ static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
 						    const __m256 *term,
 						    __m256i *levels, __m256 *q)
 {
-	const uint16_t *nb = neighbours_of(G, u);
-	const int n = nb[0];
-	/* two runs, neighbours 1..h and h+1..n, side by side (the first
+	const int n = neighbours_of(G, u)[0];
+	const iq3_entry *en = T->ent + T->ent_off[u];
+	const char *tb = (const char *)term;
+	/* two runs, neighbours 0..h-1 and h..n-1, side by side (the first
 	 * minimum of the whole list is the second run's only when strictly
-	 * below the first's) */
+	 * below the first's); min_ps(e, best) is e < best ? e : best, the
+	 * blend the scalar comparison makes */
 	const int h = (n + 1) / 2;
 	__m256 best = _mm256_set1_ps(FLT_MAX), best2 = best;
-	__m256 code = _mm256_castsi256_ps(_mm256_set1_epi32(T->code[nb[1]]));
+	__m256 code = _mm256_castsi256_ps(_mm256_set1_epi32(en[0].code));
 	__m256 code2 = code;
-	for (int j = 1; j <= h; j++) {
-		const uint8_t *ti = T->term + 4 * nb[j];
-		__m256 e = _mm256_add_ps(term[ti[0]], term[ti[1]]);
-		e = _mm256_add_ps(e, term[ti[2]]);
-		e = _mm256_add_ps(e, term[ti[3]]);
+#define IQ3_TERM(k) (*(const __m256 *)(tb + 8 * (size_t)(k)))
+	for (int j = 0; j < h; j++) {
+		const iq3_entry *a = en + j;
+		__m256 e = _mm256_add_ps(IQ3_TERM(a->term[0]), IQ3_TERM(a->term[1]));
+		e = _mm256_add_ps(e, IQ3_TERM(a->term[2]));
+		e = _mm256_add_ps(e, IQ3_TERM(a->term[3]));
 		__m256 lt = _mm256_cmp_ps(e, best, _CMP_LT_OQ);
-		best = _mm256_blendv_ps(best, e, lt);
+		best = _mm256_min_ps(e, best);
 		code = _mm256_blendv_ps(code, _mm256_castsi256_ps(
-			_mm256_set1_epi32(T->code[nb[j]])), lt);
-		if (j + h > n)
+			_mm256_set1_epi32(a->code)), lt);
+		if (j + h >= n)
 			break;
-		ti = T->term + 4 * nb[j + h];
-		e = _mm256_add_ps(term[ti[0]], term[ti[1]]);
-		e = _mm256_add_ps(e, term[ti[2]]);
-		e = _mm256_add_ps(e, term[ti[3]]);
+		a = en + j + h;
+		e = _mm256_add_ps(IQ3_TERM(a->term[0]), IQ3_TERM(a->term[1]));
+		e = _mm256_add_ps(e, IQ3_TERM(a->term[2]));
+		e = _mm256_add_ps(e, IQ3_TERM(a->term[3]));
 		lt = _mm256_cmp_ps(e, best2, _CMP_LT_OQ);
-		best2 = _mm256_blendv_ps(best2, e, lt);
+		best2 = _mm256_min_ps(e, best2);
 		code2 = _mm256_blendv_ps(code2, _mm256_castsi256_ps(
-			_mm256_set1_epi32(T->code[nb[j + h]])), lt);
+			_mm256_set1_epi32(a->code)), lt);
 	}
+#undef IQ3_TERM
 	code = _mm256_blendv_ps(code, code2, _mm256_cmp_ps(best2, best, _CMP_LT_OQ));
 	__m256i ci = _mm256_castps_si256(code);
-	*levels = _mm256_srli_epi32(ci, 16);
+	*levels = ci;
 	for (int i = 0; i < 4; i++) {
-		__m256i l = _mm256_and_si256(_mm256_srli_epi32(ci, 16 + 3 * i),
+		__m256i l = _mm256_and_si256(_mm256_srli_epi32(ci, 3 * i),
 					     _mm256_set1_epi32(7));
 		q[i] = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_add_epi32(l, l),
 							   _mm256_set1_epi32(1)));
