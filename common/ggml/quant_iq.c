@@ -1026,7 +1026,9 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 			if (off) {
 				/* w_i (s q - x_i)^2 for each coordinate and level:
 				 * diff = s*q - x, then (w*diff)*diff */
+#pragma GCC unroll 4
 				for (int i = 0; i < 4; i++)
+#pragma GCC unroll 8
 					for (int v = 0; v < 8; v++) {
 						__m256 d = _mm256_sub_ps(sq[v], vx[4 * k + i]);
 						term[8 * i + v] = _mm256_mul_ps(_mm256_mul_ps(
