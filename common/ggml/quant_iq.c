@@ -766,7 +766,7 @@ static void build_iq3_lanes(int which)
 	for (int u = 0; u < MAP; u++)
 		if (G->map[u] < 0 && G->map[u] != INT32_MIN) {
 			total += (neighbours_of(G, u)[0] + 7) / 8 * 32;
-			n_ent += neighbours_of(G, u)[0];
+			n_ent += (neighbours_of(G, u)[0] + 1) / 2 * 2;
 		}
 	T->q = malloc((size_t)(total ? total : 1) * sizeof *T->q);
 	T->off = malloc(MAP * sizeof *T->off);
@@ -794,8 +794,10 @@ static void build_iq3_lanes(int which)
 		int n = nb[0];
 		T->off[u] = (int32_t)off;
 		T->ent_off[u] = (int32_t)e;
-		for (int j = 0; j < n; j++, e++) {
-			const int8_t *pg = G->pos + 4 * nb[1 + j];
+		for (int j = 0; j < (n + 1) / 2 * 2; j++, e++) {
+			/* an odd list ends with its last neighbour twice (which
+			 * changes no first minimum) */
+			const int8_t *pg = G->pos + 4 * nb[1 + (j < n ? j : n - 1)];
 			T->ent[e].code = 0;
 			for (int i = 0; i < 4; i++) {
 				int l = (pg[i] - 1) >> 1;
@@ -880,7 +882,7 @@ static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
 	const int n = neighbours_of(G, u)[0];
 	const iq3_entry *en = T->ent + T->ent_off[u];
 	const char *tb = (const char *)term;
-	/* two runs, neighbours 0..h-1 and h..n-1, side by side (the first
+	/* two runs, neighbours 0..h-1 and h..2h-1, side by side (the first
 	 * minimum of the whole list is the second run's only when strictly
 	 * below the first's); min_ps(e, best) is e < best ? e : best, the
 	 * blend the scalar comparison makes */
@@ -898,8 +900,6 @@ static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
 		best = _mm256_min_ps(e, best);
 		code = _mm256_blendv_ps(code, _mm256_castsi256_ps(
 			_mm256_set1_epi32(a->code)), lt);
-		if (j + h >= n)
-			break;
 		a = en + j + h;
 		e = _mm256_add_ps(IQ3_TERM(a->term[0]), IQ3_TERM(a->term[1]));
 		e = _mm256_add_ps(e, IQ3_TERM(a->term[2]));
@@ -982,7 +982,13 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 	const __m256i zero = _mm256_setzero_si256();
 	const __m256i ione = _mm256_set1_epi32(1);
 	const int nc = 2 * t->nstep + 1;
+	/* each candidate's levels and off-grid sub-vectors, kept so that only
+	 * the winner's are unpacked, once */
+	int32_t pts[4][8][8];
+	int offb[4][8];
+	int win = -1;
 	for (int c0 = 0; c0 < nc; c0 += 8) {
+		const int b = c0 / 8;
 		__m256i is = _mm256_add_epi32(_mm256_set1_epi32(c0 - t->nstep),
 					      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 		/* (2*kmax - 1 + is*step) / max, and 1 / that */
@@ -994,8 +1000,7 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 		float sc[8];
 		_mm256_storeu_ps(sc, _mm256_div_ps(one, id));
 		const int valid = nc - c0 >= 8 ? 0xff : (1 << (nc - c0)) - 1;
-		int32_t pts[8][8], uu[8];
-		int offb[8];
+		int32_t uu[8];
 		__m256 sx = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
 		const __m256 vs = _mm256_loadu_ps(sc);
 		__m256 sq[8];	/* s * q for q = 2*level + 1 */
@@ -1020,7 +1025,7 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 			for (int l = 0; l < 8; l++)
 				off |= (G->map[uu[l]] < 0) << l;
 			off &= valid;
-			offb[k] = off;
+			offb[b][k] = off;
 			__m256i p = u;	/* each lane's levels */
 			__m256 term[32];
 			if (off) {
@@ -1049,7 +1054,7 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 					q[i] = _mm256_blendv_ps(q[i], bq[i], same);
 				off &= ~_mm256_movemask_ps(same);
 			}
-			_mm256_storeu_si256((__m256i *)pts[k], p);
+			_mm256_storeu_si256((__m256i *)pts[b][k], p);
 			for (int i = 0; i < 4; i++) {
 				sx = _mm256_add_ps(sx, _mm256_mul_ps(_mm256_set1_ps(wx[4 * k + i]), q[i]));
 				s2 = _mm256_add_ps(s2, _mm256_mul_ps(_mm256_mul_ps(
@@ -1065,14 +1070,17 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 			if (f2[l] > 0 && fx[l] * fx[l] > best * f2[l]) {
 				scale = fx[l] / f2[l];
 				best = scale * fx[l];
-				for (int k = 0; k < 8; k++) {
-					for (int i = 0; i < 4; i++)
-						L[4 * k + i] = (int8_t)(pts[k][l] >> 3 * i & 7);
-					on[k] = !(offb[k] >> l & 1);
-				}
+				win = c0 + l;
 			}
 		}
 	}
+	if (win >= 0)
+		for (int k = 0; k < 8; k++) {
+			int32_t lv = pts[win / 8][k][win % 8];
+			for (int i = 0; i < 4; i++)
+				L[4 * k + i] = (int8_t)(lv >> 3 * i & 7);
+			on[k] = !(offb[win / 8][k] >> win % 8 & 1);
+		}
 	int n_off = 0;
 	for (int k = 0; k < 8; k++)
 		n_off += !on[k];
