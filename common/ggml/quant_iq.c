@@ -1139,16 +1139,18 @@ static QP_AVX2 void encode_iq3_avx2(const lattice_type *t, const iq3_lanes *T,
 			float max_scale = 0;
 			for (int ib = 0; ib < QK_K / 32; ib++) {
 				const float *xb = xbl + 32 * ib;
-				if (imp) {
-					const float *qw = imp + QK_K * ibl + 32 * ib;
-					for (int i = 0; i < 32; i++)
-						weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
-				} else {
-					for (int i = 0; i < 32; i++)
-						weight[i] = xb[i] * xb[i];
+				/* qw * sqrtf(sigma2 + x*x) or x*x, and its sqrtf, in
+				 * lanes (sqrt_ps rounds as sqrtf does) */
+				const __m256 vs2 = _mm256_set1_ps(sigma2);
+				for (int i = 0; i < 32; i += 8) {
+					__m256 xv = _mm256_loadu_ps(xb + i);
+					__m256 wv = _mm256_mul_ps(xv, xv);
+					if (imp)
+						wv = _mm256_mul_ps(_mm256_loadu_ps(imp + QK_K * ibl + 32 * ib + i),
+								   _mm256_sqrt_ps(_mm256_add_ps(vs2, wv)));
+					_mm256_storeu_ps(weight + i, wv);
+					_mm256_storeu_ps(waux + i, _mm256_sqrt_ps(wv));
 				}
-				for (int i = 0; i < 32; i++)
-					waux[i] = sqrtf(weight[i]);
 				float scale = 0;
 				full[ib] = iq3_group_avx2(t, G, T, xb, weight, waux, &scale,
 							  idx[ib], signs[ib]);
