@@ -4,7 +4,7 @@
  * a different mix of candidates on and off the grid, exact ties between
  * neighbours (all-equal and repeated values), zero and tiny (denormal)
  * groups, a group whose scale candidates overflow to infinity, infinite
- * and NaN inputs, and both signs.  The fingerprints were made by the
+ * and NaN inputs, both signs, and zero and negative importances.  The fingerprints were made by the
  * scalar search that tests/t0410-qerr-grid.t checks against llama-quantize;
  * the AVX2, SSE2 and plain builds must all give them (make check,
  * make check-plain). */
@@ -74,8 +74,8 @@ static const struct iq3_case {
 	uint32_t type;
 	uint64_t fnv_imat, fnv_plain;
 } cases[] = {
-	{QP_IQ3_S, 0xf5d5856604fbf3ffull, 0x11c790b355d4098bull},
-	{QP_IQ3_XXS, 0xb38421812fbd587bull, 0x22981b2d571ab8f3ull},
+	{QP_IQ3_S, 0xe0a0eb80d66dc90eull, 0x11c790b355d4098bull},
+	{QP_IQ3_XXS, 0x6c70f5d2ab5af90bull, 0x22981b2d571ab8f3ull},
 };
 
 int main(int argc, char **argv)
@@ -86,6 +86,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < COLS; i++)
 		imat[i] = (float)(uniform01() * uniform01() * 10);
 	imat[40] = 0;	/* a zero weight */
+	imat[41] = -1;	/* a negative one: its weights are NaN */
 	int print = argc > 1 && strcmp(argv[1], "--print-golden") == 0;
 	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
 		const struct iq3_case *c = &cases[k];
