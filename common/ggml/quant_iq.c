@@ -40,6 +40,7 @@
 #endif
 
 #include "blocks.h"
+#include "cpu.h"
 #include "fp16.h"
 #include "iq_tables.h"
 #include "le.h"
@@ -354,6 +355,139 @@ static inline int best_neighbour_dim(const iq_grid *G, int u, const float *xval,
 	return best;
 }
 
+/* ---- AVX2: the 8-coordinate grids' neighbour search by table ----------- */
+
+#if QP_HAVE_AVX2
+/* For IQ2_XXS, IQ2_XS, IQ2_S and IQ1_S (8 coordinates, levels 0..2) the
+ * error of a neighbour, sum over i of w[i] (s q(level_i) - x[i])^2, takes
+ * for coordinate i one of three values, whichever the neighbour's level
+ * is.  The AVX2 search computes those 24 terms once (each the scalar
+ * loop's operations in its order), then scores eight neighbours side by
+ * side, picking each lane's term with a permute by the lane's level and
+ * adding in the scalar loop's order.  The levels are kept per list: group
+ * g of eight neighbours, coordinate i, lane l at lv[off[u] + (8 g + i) * 8
+ * + l] (the last group padded with its last neighbour). */
+typedef struct nb8_lists {
+	int32_t *off;	/* [map size]: offset in lv, -1 when not off-grid */
+	uint8_t *lv;
+	uint16_t *point_u;	/* [n_points]: the point's packed levels */
+	bool ok;
+} nb8_lists;
+
+static nb8_lists nb8[G_IQ1S + 1];
+static pthread_once_t nb8_once[G_IQ1S + 1] = {
+	PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
+	PTHREAD_ONCE_INIT,
+};
+
+static void nb8_build(int g)
+{
+	const iq_grid *G = grid_get(g);
+	nb8_lists *N = &nb8[g];
+	if (!G)
+		return;
+	int map_size = 1 << (G->bits * G->dim);
+	int64_t total = 0;
+	for (int u = 0; u < map_size; u++)
+		if (G->map[u] < 0 && G->map[u] != INT32_MIN)
+			total += (neighbours_of(G, u)[0] + 7) / 8 * 64;
+	N->off = malloc((size_t)map_size * sizeof *N->off);
+	N->lv = malloc((size_t)(total ? total : 1));
+	N->point_u = malloc((size_t)G->n_points * sizeof *N->point_u);
+	if (!N->off || !N->lv || !N->point_u || total > INT32_MAX) {
+		free(N->off);
+		free(N->lv);
+		free(N->point_u);
+		return;
+	}
+	for (int p = 0; p < G->n_points; p++) {
+		int u = 0;
+		for (int i = 0; i < 8; i++)
+			u |= ((G->pos[8 * p + i] - 1) >> 1) << 2 * i;
+		N->point_u[p] = (uint16_t)u;
+	}
+	int64_t off = 0;
+	for (int u = 0; u < map_size; u++) {
+		N->off[u] = -1;
+		if (G->map[u] >= 0 || G->map[u] == INT32_MIN)
+			continue;
+		const uint16_t *nb = neighbours_of(G, u);
+		int n = nb[0];
+		N->off[u] = (int32_t)off;
+		for (int gr = 0; gr < (n + 7) / 8; gr++)
+			for (int i = 0; i < 8; i++)
+				for (int l = 0; l < 8; l++) {
+					int j = 8 * gr + l < n ? 8 * gr + l : n - 1;
+					N->lv[off++] = (uint8_t)((G->pos[nb[1 + j] * 8 + i] - 1) >> 1);
+				}
+	}
+	N->ok = true;
+}
+
+static void nb8_build_0(void) { nb8_build(0); }
+static void nb8_build_1(void) { nb8_build(1); }
+static void nb8_build_2(void) { nb8_build(2); }
+static void nb8_build_3(void) { nb8_build(3); }
+
+static const nb8_lists *nb8_get(int g)
+{
+	static void (*const build[G_IQ1S + 1])(void) = {
+		nb8_build_0, nb8_build_1, nb8_build_2, nb8_build_3,
+	};
+	pthread_once(&nb8_once[g], build[g]);
+	return nb8[g].ok ? &nb8[g] : NULL;
+}
+
+/* The neighbour of off-grid u of least sum w (s*q[level] - x)^2, the first
+ * on ties (as best_neighbour_dim and iq1_best_neighbour): its point. */
+static QP_AVX2 int nb8_best(const iq_grid *G, const nb8_lists *N, int u,
+			    const float *xval, const float *w, float scale,
+			    const float *q)
+{
+	const uint16_t *nb = neighbours_of(G, u);
+	const int n = nb[0];
+	const __m256 x = _mm256_loadu_ps(xval), wv = _mm256_loadu_ps(w);
+	const __m256 s = _mm256_set1_ps(scale);
+	__m256 e[4];
+	for (int l = 0; l < 3; l++) {
+		__m256 d = _mm256_sub_ps(_mm256_mul_ps(s, _mm256_set1_ps(q[l])), x);
+		e[l] = _mm256_mul_ps(_mm256_mul_ps(wv, d), d);
+	}
+	e[3] = e[2];
+	/* transpose: t[i] holds coordinate i's three terms in both halves */
+	__m256 a0 = _mm256_unpacklo_ps(e[0], e[1]), a1 = _mm256_unpacklo_ps(e[2], e[3]);
+	__m256 a2 = _mm256_unpackhi_ps(e[0], e[1]), a3 = _mm256_unpackhi_ps(e[2], e[3]);
+	__m256 r[4] = {_mm256_shuffle_ps(a0, a1, 0x44), _mm256_shuffle_ps(a0, a1, 0xee),
+		       _mm256_shuffle_ps(a2, a3, 0x44), _mm256_shuffle_ps(a2, a3, 0xee)};
+	__m256 t[8];
+	for (int i = 0; i < 4; i++) {
+		t[i] = _mm256_permute2f128_ps(r[i], r[i], 0x00);
+		t[i + 4] = _mm256_permute2f128_ps(r[i], r[i], 0x11);
+	}
+	const uint8_t *lv = N->lv + N->off[u];
+	float d2[2048 + 8];
+	__m256 vmin = _mm256_set1_ps(FLT_MAX);
+	for (int gr = 0; gr < (n + 7) / 8; gr++) {
+		__m256 acc = _mm256_setzero_ps();
+		for (int i = 0; i < 8; i++, lv += 8) {
+			__m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)lv));
+			acc = _mm256_add_ps(acc, _mm256_permutevar_ps(t[i], idx));
+		}
+		_mm256_storeu_ps(d2 + 8 * gr, acc);
+		vmin = _mm256_min_ps(acc, vmin); /* a NaN lane keeps vmin */
+	}
+	__m128 m = _mm_min_ps(_mm256_castps256_ps128(vmin), _mm256_extractf128_ps(vmin, 1));
+	m = _mm_min_ps(m, _mm_shuffle_ps(m, m, 0x4e));
+	m = _mm_min_ps(m, _mm_shuffle_ps(m, m, 0xb1));
+	float mn = _mm_cvtss_f32(m);
+	if (mn < FLT_MAX)
+		for (int j = 0; j < n; j++)
+			if (d2[j] == mn)
+				return nb[1 + j];
+	return nb[1];
+}
+#endif
+
 /* ---- IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S ------------------------------ */
 
 /* How the final refit after the candidate scales treats the sub-vectors. */
@@ -540,6 +674,177 @@ static bool lattice_group(const lattice_type *t, const iq_grid *G,
 	return true;
 }
 
+#if QP_HAVE_AVX2
+/* The packed levels (2 bits each) of 8 values rounded at 1/id, as
+ * round_sub_dim computes them: nearest_int(0.5 (id x - 1)) clamped to
+ * 0..2, lane by lane. */
+static QP_AVX2 int round8_avx2(const float *xval, float id)
+{
+	__m256 v = _mm256_mul_ps(_mm256_set1_ps(0.5f),
+				 _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(id),
+							     _mm256_loadu_ps(xval)),
+					       _mm256_set1_ps(1)));
+	__m256i b = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.f)));
+	__m256i l = _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)),
+				     _mm256_set1_epi32(0x00400000));
+	l = _mm256_min_epi32(_mm256_max_epi32(l, _mm256_setzero_si256()),
+			     _mm256_set1_epi32(2));
+	l = _mm256_sllv_epi32(l, _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+	__m128i h = _mm_or_si128(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
+	h = _mm_or_si128(h, _mm_shuffle_epi32(h, 0x4e));
+	h = _mm_or_si128(h, _mm_shuffle_epi32(h, 0xb1));
+	return _mm_cvtsi128_si32(h);
+}
+
+/* round_sub for the IQ2 grids: the packed levels of the chosen point;
+ * *on when the rounded point is in the grid. */
+static QP_AVX2 int round8_point(const iq_grid *G, const nb8_lists *N,
+				const float *xval, const float *waux, float id,
+				float scale, bool *on)
+{
+	static const float q[3] = {1, 3, 5};
+	int u = round8_avx2(xval, id);
+	*on = G->map[u] >= 0;
+	if (*on)
+		return u;
+	return N->point_u[nb8_best(G, N, u, xval, waux, scale, q)];
+}
+
+/* lattice_sums from the per-value tables sx[i][l] = (w x) q and
+ * s2[i][l] = (w q) q (q = 2l + 1): the same products, added in order. */
+static inline void lattice8_sums(int nsub, float (*sx)[4],
+				 float (*s2)[4], const int *u,
+				 float *sumqx, float *sumq2)
+{
+	float a = 0, b = 0;
+	for (int k = 0; k < nsub; k++)
+		for (int i = 0; i < 8; i++) {
+			int l = (u[k] >> 2 * i) & 3;
+			a += sx[8 * k + i][l];
+			b += s2[8 * k + i][l];
+		}
+	*sumqx = a;
+	*sumq2 = b;
+}
+
+/* lattice_group for IQ2_XXS, IQ2_XS and IQ2_S (8 coordinates, levels
+ * 0..2) with the AVX2 rounding and neighbour search: the same bytes. */
+static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
+					const nb8_lists *N, const float *xb,
+					const float *w, const float *waux,
+					float *scale_out, int *idx, uint8_t *signs)
+{
+	const int g = t->group, nsub = g / 8;
+	float xval[32] = {0}, sx[32][4], s2[32][4]; /* = {0}: for -Wmaybe-uninitialized */
+	int u[4], u_aux[4];
+	bool on[4], on_aux[4];
+	for (int k = 0; k < g / 8; k++) {
+		int nflip = 0;
+		uint8_t s = 0;
+		for (int i = 0; i < 8; i++) {
+			if (xb[8 * k + i] >= 0) {
+				xval[8 * k + i] = xb[8 * k + i];
+			} else {
+				xval[8 * k + i] = -xb[8 * k + i];
+				nflip++;
+				s |= (uint8_t)(1 << i);
+			}
+		}
+		if (t->even_signs && nflip % 2) {
+			int imin = 0;
+			float min = w[8 * k] * xb[8 * k] * xb[8 * k];
+			for (int i = 1; i < 8; i++) {
+				float ax = w[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
+				if (ax < min) {
+					min = ax;
+					imin = i;
+				}
+			}
+			xval[8 * k + imin] = -xval[8 * k + imin];
+			s ^= (uint8_t)(1 << imin);
+		}
+		signs[k] = t->even_signs ? s & 127 : s;
+	}
+	float max = xval[0];
+	for (int i = 1; i < g; i++)
+		max = max > xval[i] ? max : xval[i];
+	if (t->eps > 0 ? max < t->eps : max == 0)
+		return false;
+	for (int i = 0; i < g; i++) {
+		float wx = w[i] * xval[i];
+		for (int l = 0; l < 3; l++) {
+			float q = 2 * l + 1;
+			sx[i][l] = wx * q;
+			s2[i][l] = w[i] * q * q;
+		}
+		sx[i][3] = s2[i][3] = 0;
+	}
+	for (int k = 0; k < nsub; k++)
+		u[k] = 0;
+	float scale, eff_max;
+	if (t->qp_start) {
+		uint8_t L0[32];
+		memset(L0, 0, sizeof L0);
+		scale = qp_fit_positive(g, t->kmax + 1, xval, L0, w);
+		eff_max = scale * t->kmax;
+		if (eff_max <= 0)
+			return false;
+		for (int k = 0; k < nsub; k++)
+			for (int i = 0; i < 8; i++)
+				u[k] |= L0[8 * k + i] << 2 * i;
+	} else {
+		eff_max = max;
+		scale = max / (2 * t->kmax - 1);
+	}
+	float best = 0;
+	for (int k = 0; k < nsub; k++)
+		on[k] = t->init_on_grid;
+	for (int is = -t->nstep; is <= t->nstep; is++) {
+		float id = (2 * t->kmax - 1 + is * t->step) / eff_max;
+		float this_scale = 1 / id;
+		for (int k = 0; k < nsub; k++)
+			u_aux[k] = round8_point(G, N, xval + 8 * k, waux + 8 * k, id,
+						this_scale, &on_aux[k]);
+		float sumqx, sumq2;
+		lattice8_sums(nsub, sx, s2, u_aux, &sumqx, &sumq2);
+		if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+			scale = sumqx / sumq2;
+			best = scale * sumqx;
+			memcpy(u, u_aux, sizeof u);
+			memcpy(on, on_aux, sizeof on);
+		}
+	}
+	int n_off = 0;
+	for (int k = 0; k < nsub; k++)
+		n_off += !on[k];
+	bool refit = t->refit == REFIT_ALL ? scale > 0 : n_off > 0 && scale > 0;
+	if (refit) {
+		float id = 1 / scale;
+		for (int k = 0; k < nsub; k++) {
+			if (t->refit == REFIT_OFF && on[k])
+				continue;
+			bool dummy;
+			u[k] = round8_point(G, N, xval + 8 * k, waux + 8 * k, id,
+					    scale, &dummy);
+		}
+		float sumqx, sumq2;
+		lattice8_sums(nsub, sx, s2, u, &sumqx, &sumq2);
+		if (sumq2 > 0)
+			scale = sumqx / sumq2;
+	}
+	if (scale < 0) { /* ggml: "should never happen"; flip the signs */
+		scale = -scale;
+		for (int k = 0; k < g / 8; k++)
+			signs[k] = t->even_signs ? (uint8_t)~signs[k] & 127
+						 : (uint8_t)~signs[k];
+	}
+	for (int k = 0; k < nsub; k++)
+		idx[k] = G->map[u[k]];
+	*scale_out = scale;
+	return true;
+}
+#endif
+
 /* 4-bit group scale level of s against the super-block scale 1/id. */
 static int scale_level(float id, float s, int top)
 {
@@ -666,6 +971,11 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 			   int64_t nrows, int64_t n_per_row, const float *imp)
 {
 	const iq_grid *G = grid_get(t->grid);
+#if QP_HAVE_AVX2
+	/* the IQ2 grids' AVX2 search (8 coordinates, levels 0..2) */
+	const nb8_lists *N8 = t->grid <= G_IQ2S && G && qp_cpu_avx2()
+				      ? nb8_get(t->grid) : NULL;
+#endif
 	const int g = t->group, ngroups = QK_K / g;
 	float weight[32], waux[32], scales[16];
 	int idx[16][8];
@@ -694,6 +1004,12 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 				for (int i = 0; i < g; i++)
 					waux[i] = sqrtf(weight[i]);
 				float scale = 0;
+#if QP_HAVE_AVX2
+				if (N8)
+					full[ib] = lattice8_group_avx2(t, G, N8, xb, weight, waux,
+								       &scale, idx[ib], signs[ib]);
+				else
+#endif
 				full[ib] = lattice_group(t, G, xb, weight, waux, &scale,
 							 idx[ib], signs[ib]);
 				scales[ib] = full[ib] ? scale : 0;
