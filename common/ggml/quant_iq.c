@@ -357,6 +357,13 @@ static inline int best_neighbour_dim(const iq_grid *G, int u, const float *xval,
 
 /* ---- AVX2: the 8-coordinate grids' neighbour search by table ----------- */
 
+typedef struct nb8_lists {
+	int32_t *off;	/* [map size]: offset in lv, -1 when not off-grid */
+	uint8_t *lv;
+	uint16_t *point_u;	/* [n_points]: the point's packed levels */
+	bool ok;
+} nb8_lists;
+
 #if QP_HAVE_AVX2
 /* For IQ2_XXS, IQ2_XS, IQ2_S and IQ1_S (8 coordinates, levels 0..2) the
  * error of a neighbour, sum over i of w[i] (s q(level_i) - x[i])^2, takes
@@ -367,13 +374,6 @@ static inline int best_neighbour_dim(const iq_grid *G, int u, const float *xval,
  * adding in the scalar loop's order.  The levels are kept per list: group
  * g of eight neighbours, coordinate i, lane l at lv[off[u] + (8 g + i) * 8
  * + l] (the last group padded with its last neighbour). */
-typedef struct nb8_lists {
-	int32_t *off;	/* [map size]: offset in lv, -1 when not off-grid */
-	uint8_t *lv;
-	uint16_t *point_u;	/* [n_points]: the point's packed levels */
-	bool ok;
-} nb8_lists;
-
 static nb8_lists nb8[G_IQ1S + 1];
 static pthread_once_t nb8_once[G_IQ1S + 1] = {
 	PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
@@ -1128,9 +1128,27 @@ static int iq1_best_neighbour(const iq_grid *G, int u, const float *xval,
 	return best;
 }
 
-/* Sorts the group's values (ties as the C library's qsort leaves them). */
+/* Sorts the group's values (ties as the C library's qsort leaves them).
+ * When no two values compare equal (and none is NaN) the sorted order is
+ * unique, whatever sort makes it: then each value goes to its rank, the
+ * count of values below it (no calls, no branches); otherwise qsort. */
 static void iq1_sort(const float *xb, int n, iq1_pair *pairs)
 {
+	bool distinct = true;
+	for (int j = 0; j < n; j++) {
+		int below = 0, same = 0;
+		for (int k = 0; k < n; k++) {
+			below += xb[k] < xb[j];
+			same += xb[k] == xb[j];
+		}
+		distinct &= same == 1; /* itself, unless NaN */
+		if (!distinct)
+			break;
+		pairs[below].v = xb[j];
+		pairs[below].i = j;
+	}
+	if (distinct)
+		return;
 	for (int j = 0; j < n; j++) {
 		pairs[j].v = xb[j];
 		pairs[j].i = j;
@@ -1141,8 +1159,8 @@ static void iq1_sort(const float *xb, int n, iq1_pair *pairs)
 /* The grid point of each 8 levels of L (neighbours for off-grid ones, at
  * scale with the shifted values xx[k] of sub-vector k); true when all
  * were on the grid. */
-static bool iq1_points(const iq_grid *G, int nsub, int8_t *L,
-		       const float *xb, const float *w, float scale,
+static bool iq1_points(const iq_grid *G, const nb8_lists *N8, int nsub,
+		       int8_t *L, const float *xb, const float *w, float scale,
 		       const float *const *xx, uint16_t *index)
 {
 	bool all_on = true;
@@ -1151,6 +1169,13 @@ static bool iq1_points(const iq_grid *G, int nsub, int8_t *L,
 		int gi = G->map[u];
 		if (gi < 0) {
 			all_on = false;
+#if QP_HAVE_AVX2
+			if (N8) {
+				gi = nb8_best(G, N8, u, xb + 8 * k, w + 8 * k, scale, xx[k]);
+				for (int i = 0; i < 8; i++)
+					L[8 * k + i] = (int8_t)((G->pos[8 * gi + i] - 1) >> 1);
+			} else
+#endif
 			gi = iq1_best_neighbour(G, u, xb + 8 * k, w + 8 * k, scale,
 						xx[k], L + 8 * k);
 		}
@@ -1275,6 +1300,11 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
 	const iq_grid *G = grid_get(G_IQ1S);
+	const nb8_lists *N8 = NULL;
+#if QP_HAVE_AVX2
+	if (G && qp_cpu_avx2())
+		N8 = nb8_get(G_IQ1S);
+#endif
 	float weight[32], sumx[36] = {0}, sumw[36] = {0}, scales[8];
 	int8_t L[32], shifts[8];
 	iq1_pair pairs[32];
@@ -1324,7 +1354,7 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 				}
 				const float *xs = best_shift == 1 ? iq1_xp : iq1_xm;
 				const float *xx[4] = {xs, xs, xs, xs};
-				if (!iq1_points(G, 4, L, xb, weight, scale, xx, index))
+				if (!iq1_points(G, N8, 4, L, xb, weight, scale, xx, index))
 					scale = iq1_refit(G, 4, index, xb, weight, xx, scale);
 				uint16_t h = 0;
 				for (int k = 0; k < 4; k++) {
@@ -1431,6 +1461,11 @@ void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 {
 	static const uint8_t masks[4] = {0x00, 0x80, 0x08, 0x88};
 	const iq_grid *G = grid_get(G_IQ1S);
+	const nb8_lists *N8 = NULL;
+#if QP_HAVE_AVX2
+	if (G && qp_cpu_avx2())
+		N8 = nb8_get(G_IQ1S);
+#endif
 	float weight[16], scales[16];
 	int8_t L[16], shifts[16];
 	iq1_pair pairs[16];
@@ -1472,7 +1507,7 @@ void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 				}
 				const float *xx[2] = {iq1m_values(best_k, 0),
 						      iq1m_values(best_k, 1)};
-				if (!iq1_points(G, 2, L, xb, weight, scale, xx, index))
+				if (!iq1_points(G, N8, 2, L, xb, weight, scale, xx, index))
 					scale = iq1_refit(G, 2, index, xb, weight, xx, scale);
 				qs[2 * ib] = (uint8_t)(index[0] & 255);
 				qs[2 * ib + 1] = (uint8_t)(index[1] & 255);
