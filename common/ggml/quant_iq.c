@@ -1226,6 +1226,63 @@ static inline void iq1_split_try(iq1_split *b, float sumqx, float sumq2,
 	}
 }
 
+#if QP_HAVE_AVX2
+/* iq1_split_search's SSE2 loop with eight i2 side by side (prefix sums
+ * read up to index 39). */
+static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
+					  iq1_split *b)
+{
+	const __m256 p0 = _mm256_set1_ps(iq1_xp[0]), p1 = _mm256_set1_ps(iq1_xp[1]);
+	const __m256 p2 = _mm256_set1_ps(iq1_xp[2]), m0 = _mm256_set1_ps(iq1_xm[0]);
+	const __m256 m1 = _mm256_set1_ps(iq1_xm[1]), m2 = _mm256_set1_ps(iq1_xm[2]);
+	const __m256 x32 = _mm256_set1_ps(sumx[32]), w32 = _mm256_set1_ps(sumw[32]);
+	const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+	const __m256 zero = _mm256_setzero_ps();
+	for (int i1 = 0; i1 <= 32; i1++) {
+		const __m256 xa = _mm256_set1_ps(sumx[i1] - sumx[0]);
+		const __m256 wa = _mm256_set1_ps(sumw[i1] - sumw[0]);
+		const __m256 x1 = _mm256_set1_ps(sumx[i1]), w1 = _mm256_set1_ps(sumw[i1]);
+		/* the level -1 head's terms, shared by every i2 */
+		const __m256 hx0 = _mm256_mul_ps(xa, p0), hx1 = _mm256_mul_ps(xa, m0);
+		const __m256 hq0 = _mm256_mul_ps(_mm256_mul_ps(wa, p0), p0);
+		const __m256 hq1 = _mm256_mul_ps(_mm256_mul_ps(wa, m0), m0);
+		for (int i2 = i1; i2 <= 32; i2 += 8) {
+			const __m256 x2 = _mm256_loadu_ps(sumx + i2), w2 = _mm256_loadu_ps(sumw + i2);
+			const __m256 xb = _mm256_sub_ps(x2, x1), xc = _mm256_sub_ps(x32, x2);
+			const __m256 wb = _mm256_sub_ps(w2, w1), wc = _mm256_sub_ps(w32, w2);
+			__m256 qx[2], q2[2];
+			qx[0] = _mm256_add_ps(_mm256_add_ps(hx0, _mm256_mul_ps(xb, p1)),
+					      _mm256_mul_ps(xc, p2));
+			qx[1] = _mm256_add_ps(_mm256_add_ps(hx1, _mm256_mul_ps(xb, m1)),
+					      _mm256_mul_ps(xc, m2));
+			q2[0] = _mm256_add_ps(_mm256_add_ps(hq0, _mm256_mul_ps(_mm256_mul_ps(wb, p1), p1)),
+					      _mm256_mul_ps(_mm256_mul_ps(wc, p2), p2));
+			q2[1] = _mm256_add_ps(_mm256_add_ps(hq1, _mm256_mul_ps(_mm256_mul_ps(wb, m1), m1)),
+					      _mm256_mul_ps(_mm256_mul_ps(wc, m2), m2));
+			const __m256 score = _mm256_set1_ps(b->score);
+			const __m256 valid = _mm256_cmp_ps(lane, _mm256_set1_ps((float)(33 - i2)),
+							   _CMP_LT_OQ);
+			__m256 any = zero;
+			for (int sh = 0; sh < 2; sh++)
+				any = _mm256_or_ps(any, _mm256_and_ps(
+					_mm256_cmp_ps(q2[sh], zero, _CMP_GT_OQ),
+					_mm256_cmp_ps(_mm256_mul_ps(qx[sh], qx[sh]),
+						      _mm256_mul_ps(score, q2[sh]), _CMP_GT_OQ)));
+			if (!_mm256_movemask_ps(_mm256_and_ps(any, valid)))
+				continue;
+			float fx[2][8], f2[2][8];
+			for (int sh = 0; sh < 2; sh++) {
+				_mm256_storeu_ps(fx[sh], qx[sh]);
+				_mm256_storeu_ps(f2[sh], q2[sh]);
+			}
+			for (int l = 0; l < 8 && i2 + l <= 32; l++)
+				for (int sh = 0; sh < 2; sh++)
+					iq1_split_try(b, fx[sh][l], f2[sh][l], i1, i2 + l, sh);
+		}
+	}
+}
+#endif
+
 /* Every split (i1 <= i2) and shift, in ggml's order, from the prefix sums
  * sumx, sumw (33 values; SSE2 reads up to index 35).  With SSE2, four i2
  * side by side, each lane the scalar expressions' operations in their
@@ -1301,11 +1358,12 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 {
 	const iq_grid *G = grid_get(G_IQ1S);
 	const nb8_lists *N8 = NULL;
+	const bool avx2 = qp_cpu_avx2();
 #if QP_HAVE_AVX2
-	if (G && qp_cpu_avx2())
+	if (G && avx2)
 		N8 = nb8_get(G_IQ1S);
 #endif
-	float weight[32], sumx[36] = {0}, sumw[36] = {0}, scales[8];
+	float weight[32], sumx[40] = {0}, sumw[40] = {0}, scales[8];
 	int8_t L[32], shifts[8];
 	iq1_pair pairs[32];
 	uint16_t index[4];
@@ -1338,6 +1396,11 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 					sumw[j + 1] = sumw[j] + weight[i];
 				}
 				iq1_split split = { -FLT_MAX, max, -1, -1, 0 };
+#if QP_HAVE_AVX2
+				if (avx2)
+					iq1_split_search_avx2(sumx, sumw, &split);
+				else
+#endif
 				iq1_split_search(sumx, sumw, &split);
 				float scale = split.scale;
 				int besti1 = split.i1, besti2 = split.i2;
