@@ -1128,26 +1128,78 @@ static int iq1_best_neighbour(const iq_grid *G, int u, const float *xval,
 	return best;
 }
 
-/* Sorts the group's values (ties as the C library's qsort leaves them).
- * When no two values compare equal (and none is NaN) the sorted order is
- * unique, whatever sort makes it: then each value goes to its rank, the
- * count of values below it (no calls, no branches); otherwise qsort. */
-static void iq1_sort(const float *xb, int n, iq1_pair *pairs)
+#if QP_HAVE_AVX2
+/* iq1_sort's ranks, eight values side by side (n = 16 or 32): false when
+ * two compare equal or one is NaN. */
+static QP_AVX2 bool iq1_rank_avx2(const float *xb, int n, iq1_pair *pairs)
 {
-	bool distinct = true;
+	__m256 v[4];
+	__m256i below[4], same[4];
+	const int nv = n / 8;
+	for (int a = 0; a < nv; a++) {
+		v[a] = _mm256_loadu_ps(xb + 8 * a);
+		below[a] = same[a] = _mm256_setzero_si256();
+	}
+	for (int k = 0; k < n; k++) {
+		const __m256 b = _mm256_set1_ps(xb[k]);
+		for (int a = 0; a < nv; a++) {
+			/* a mask lane is -1: subtracting it counts */
+			below[a] = _mm256_sub_epi32(below[a], _mm256_castps_si256(
+				_mm256_cmp_ps(b, v[a], _CMP_LT_OQ)));
+			same[a] = _mm256_sub_epi32(same[a], _mm256_castps_si256(
+				_mm256_cmp_ps(b, v[a], _CMP_EQ_OQ)));
+		}
+	}
+	__m256i bad = _mm256_setzero_si256();
+	for (int a = 0; a < nv; a++)
+		bad = _mm256_or_si256(bad, _mm256_xor_si256(same[a], _mm256_set1_epi32(1)));
+	if (!_mm256_testz_si256(bad, bad))
+		return false;
+	int32_t r[32];
+	for (int a = 0; a < nv; a++)
+		_mm256_storeu_si256((__m256i *)(r + 8 * a), below[a]);
+	for (int j = 0; j < n; j++) {
+		pairs[r[j]].v = xb[j];
+		pairs[r[j]].i = j;
+	}
+	return true;
+}
+#endif
+
+/* Each value to its rank, the count of values below it: false when two
+ * compare equal or one is NaN. */
+static bool iq1_rank(const float *xb, int n, iq1_pair *pairs)
+{
 	for (int j = 0; j < n; j++) {
 		int below = 0, same = 0;
 		for (int k = 0; k < n; k++) {
 			below += xb[k] < xb[j];
 			same += xb[k] == xb[j];
 		}
-		distinct &= same == 1; /* itself, unless NaN */
-		if (!distinct)
-			break;
+		if (same != 1) /* itself, unless NaN */
+			return false;
 		pairs[below].v = xb[j];
 		pairs[below].i = j;
 	}
-	if (distinct)
+	return true;
+}
+
+/* Sorts the group's values (ties as the C library's qsort leaves them).
+ * When no two values compare equal (and none is NaN) the sorted order is
+ * unique, whatever sort makes it: then each value goes to its rank, the
+ * count of values below it (no calls, no branches); otherwise qsort. */
+static void iq1_sort(const float *xb, int n, iq1_pair *pairs, bool avx2)
+{
+	bool ranked;
+#if QP_HAVE_AVX2
+	if (avx2)
+		ranked = iq1_rank_avx2(xb, n, pairs);
+	else
+#else
+	(void)avx2;
+#endif
+	ranked = iq1_rank(xb, n, pairs);
+	if (ranked)
 		return;
 	for (int j = 0; j < n; j++) {
 		pairs[j].v = xb[j];
@@ -1388,7 +1440,7 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 				shifts[ib] = 1;
 				if (max < 1e-12f)
 					continue;
-				iq1_sort(xb, 32, pairs);
+				iq1_sort(xb, 32, pairs, avx2);
 				sumx[0] = sumw[0] = 0;
 				for (int j = 0; j < 32; j++) {
 					int i = pairs[j].i;
@@ -1525,8 +1577,9 @@ void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 	static const uint8_t masks[4] = {0x00, 0x80, 0x08, 0x88};
 	const iq_grid *G = grid_get(G_IQ1S);
 	const nb8_lists *N8 = NULL;
+	const bool avx2 = qp_cpu_avx2();
 #if QP_HAVE_AVX2
-	if (G && qp_cpu_avx2())
+	if (G && avx2)
 		N8 = nb8_get(G_IQ1S);
 #endif
 	float weight[16], scales[16];
@@ -1553,7 +1606,7 @@ void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 				shifts[ib] = 0;
 				if (max < 1e-7f)
 					continue;
-				iq1_sort(xb, 16, pairs);
+				iq1_sort(xb, 16, pairs, avx2);
 				float best_score = -FLT_MAX, scale = max;
 				int besti1 = -1, besti2 = -1, best_k = -1;
 				iq1m_split_search(pairs, weight, xb, &best_score, &scale,
