@@ -1514,6 +1514,24 @@ static void iq1m_weights(const float *xb, const float *qw, float sigma2,
 			w[i] = xb[i] * xb[i];
 }
 
+/* Whether one of the four candidates (sums sx, sq) beats score as IQ1_M's
+ * search tests them; when none does, none is taken and nothing changes,
+ * so the one-by-one tests are skipped.  Plain C: always true. */
+static inline bool iq1m_any_beats(const float *sx, const float *sq, float score)
+{
+#ifdef __SSE2__
+	const __m128 vx = _mm_loadu_ps(sx), vq = _mm_loadu_ps(sq);
+	return _mm_movemask_ps(_mm_and_ps(_mm_cmpgt_ps(vq, _mm_setzero_ps()),
+					  _mm_cmpgt_ps(_mm_mul_ps(vx, vx),
+						       _mm_mul_ps(_mm_set1_ps(score), vq)))) != 0;
+#else
+	(void)sx;
+	(void)sq;
+	(void)score;
+	return true;
+#endif
+}
+
 /* IQ1_M's exhaustive split search: sorted position j goes to level 0 below
  * i1, 1 below i2, 2 from there; for each split and shift pattern k, ggml
  * sums w v x and w v^2 over j = 0..15 in order from zero.  The sums over
@@ -1549,6 +1567,7 @@ static void iq1m_split_search(const iq1_pair *pairs, const float *weight,
 					sx[k] += tx[2][j][k];
 					sq[k] += tq[2][j][k];
 				}
+			if (iq1m_any_beats(sx, sq, *best_score))
 			for (int k = 0; k < 4; k++)
 				if (sq[k] > 0 && sx[k] * sx[k] > *best_score * sq[k]) {
 					*scale = sx[k] / sq[k];
