@@ -735,9 +735,10 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 					float *scale_out, int *idx, uint8_t *signs)
 {
 	const int g = t->group, nsub = g / 8;
-	float xval[32] = {0}, sx[32][4], s2[32][4]; /* = {0}: for -Wmaybe-uninitialized */
-	int u[4], u_aux[4];
-	bool on[4], on_aux[4];
+	float xval[32] = {0}; /* = {0}: for -Wmaybe-uninitialized */
+	_Alignas(16) float sx[32][4], s2[32][4];
+	int u[4];
+	bool on[4];
 	for (int k = 0; k < g / 8; k++) {
 		int nflip = 0;
 		uint8_t s = 0;
@@ -799,19 +800,45 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 	float best = 0;
 	for (int k = 0; k < nsub; k++)
 		on[k] = t->init_on_grid;
-	for (int is = -t->nstep; is <= t->nstep; is++) {
+	/* every candidate's points, then their sums eight candidates side
+	 * by side, then ggml's comparisons in its order */
+	const int nc = 2 * t->nstep + 1;
+	int32_t cu[4][24] = {{0}};
+	bool con[4][24];
+	float csx[24], cs2[24];
+	for (int c = 0; c < nc; c++) {
+		int is = c - t->nstep;
 		float id = (2 * t->kmax - 1 + is * t->step) / eff_max;
 		float this_scale = 1 / id;
 		for (int k = 0; k < nsub; k++)
-			u_aux[k] = round8_point(G, N, xval + 8 * k, waux + 8 * k, id,
-						this_scale, &on_aux[k]);
-		float sumqx, sumq2;
-		lattice8_sums(nsub, sx, s2, u_aux, &sumqx, &sumq2);
+			cu[k][c] = round8_point(G, N, xval + 8 * k, waux + 8 * k, id,
+						this_scale, &con[k][c]);
+	}
+	for (int c0 = 0; c0 < nc; c0 += 8) {
+		__m256 ax = _mm256_setzero_ps(), aq = _mm256_setzero_ps();
+		for (int k = 0; k < nsub; k++) {
+			__m256i uk = _mm256_loadu_si256((const __m256i *)(cu[k] + c0));
+			for (int i = 0; i < 8; i++) {
+				__m256i l = _mm256_and_si256(_mm256_srli_epi32(uk, 2 * i),
+							     _mm256_set1_epi32(3));
+				ax = _mm256_add_ps(ax, _mm256_permutevar_ps(
+					_mm256_broadcast_ps((const __m128 *)sx[8 * k + i]), l));
+				aq = _mm256_add_ps(aq, _mm256_permutevar_ps(
+					_mm256_broadcast_ps((const __m128 *)s2[8 * k + i]), l));
+			}
+		}
+		_mm256_storeu_ps(csx + c0, ax);
+		_mm256_storeu_ps(cs2 + c0, aq);
+	}
+	for (int c = 0; c < nc; c++) {
+		float sumqx = csx[c], sumq2 = cs2[c];
 		if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
 			scale = sumqx / sumq2;
 			best = scale * sumqx;
-			memcpy(u, u_aux, sizeof u);
-			memcpy(on, on_aux, sizeof on);
+			for (int k = 0; k < nsub; k++) {
+				u[k] = cu[k][c];
+				on[k] = con[k][c];
+			}
 		}
 	}
 	int n_off = 0;
