@@ -440,9 +440,9 @@ static const nb8_lists *nb8_get(int g)
 
 /* The neighbour of off-grid u of least sum w (s*q[level] - x)^2, the first
  * on ties (as best_neighbour_dim and iq1_best_neighbour): its point. */
-static QP_AVX2 int nb8_best(const iq_grid *G, const nb8_lists *N, int u,
-			    const float *xval, const float *w, float scale,
-			    const float *q)
+static inline __attribute__((always_inline)) QP_AVX2 int
+nb8_best_inline(const iq_grid *G, const nb8_lists *N, int u,
+		const float *xval, const float *w, float scale, const float *q)
 {
 	const uint16_t *nb = neighbours_of(G, u);
 	const int n = nb[0];
@@ -469,6 +469,7 @@ static QP_AVX2 int nb8_best(const iq_grid *G, const nb8_lists *N, int u,
 	__m256 vmin = _mm256_set1_ps(FLT_MAX);
 	for (int gr = 0; gr < (n + 7) / 8; gr++) {
 		__m256 acc = _mm256_setzero_ps();
+#pragma GCC unroll 8
 		for (int i = 0; i < 8; i++, lv += 8) {
 			__m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)lv));
 			acc = _mm256_add_ps(acc, _mm256_permutevar_ps(t[i], idx));
@@ -480,11 +481,24 @@ static QP_AVX2 int nb8_best(const iq_grid *G, const nb8_lists *N, int u,
 	m = _mm_min_ps(m, _mm_shuffle_ps(m, m, 0x4e));
 	m = _mm_min_ps(m, _mm_shuffle_ps(m, m, 0xb1));
 	float mn = _mm_cvtss_f32(m);
-	if (mn < FLT_MAX)
-		for (int j = 0; j < n; j++)
-			if (d2[j] == mn)
-				return nb[1 + j];
-	return nb[1];
+	if (!(mn < FLT_MAX))
+		return nb[1];
+	/* the first lane equal to mn: a padded lane repeats the last
+	 * neighbour, so a match there comes after the real one */
+	const __m256 vm = _mm256_set1_ps(mn);
+	for (int gr = 0;; gr++) {
+		int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(d2 + 8 * gr),
+							   vm, _CMP_EQ_OQ));
+		if (hit)
+			return nb[1 + 8 * gr + __builtin_ctz((unsigned)hit)];
+	}
+}
+
+static QP_AVX2 int nb8_best(const iq_grid *G, const nb8_lists *N, int u,
+			    const float *xval, const float *w, float scale,
+			    const float *q)
+{
+	return nb8_best_inline(G, N, u, xval, w, scale, q);
 }
 #endif
 
@@ -678,7 +692,8 @@ static bool lattice_group(const lattice_type *t, const iq_grid *G,
 /* The packed levels (2 bits each) of 8 values rounded at 1/id, as
  * round_sub_dim computes them: nearest_int(0.5 (id x - 1)) clamped to
  * 0..2, lane by lane. */
-static QP_AVX2 int round8_avx2(const float *xval, float id)
+static inline __attribute__((always_inline)) QP_AVX2 int
+round8_avx2(const float *xval, float id)
 {
 	__m256 v = _mm256_mul_ps(_mm256_set1_ps(0.5f),
 				 _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(id),
@@ -698,16 +713,16 @@ static QP_AVX2 int round8_avx2(const float *xval, float id)
 
 /* round_sub for the IQ2 grids: the packed levels of the chosen point;
  * *on when the rounded point is in the grid. */
-static QP_AVX2 int round8_point(const iq_grid *G, const nb8_lists *N,
-				const float *xval, const float *waux, float id,
-				float scale, bool *on)
+static inline __attribute__((always_inline)) QP_AVX2 int
+round8_point(const iq_grid *G, const nb8_lists *N, const float *xval,
+	     const float *waux, float id, float scale, bool *on)
 {
 	static const float q[3] = {1, 3, 5};
 	int u = round8_avx2(xval, id);
 	*on = G->map[u] >= 0;
 	if (*on)
 		return u;
-	return N->point_u[nb8_best(G, N, u, xval, waux, scale, q)];
+	return N->point_u[nb8_best_inline(G, N, u, xval, waux, scale, q)];
 }
 
 /* lattice_sums from the per-value tables sx[i][l] = (w x) q and
