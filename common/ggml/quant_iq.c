@@ -358,8 +358,8 @@ static inline int best_neighbour_dim(const iq_grid *G, int u, const float *xval,
 /* ---- AVX2: the 8-coordinate grids' neighbour search by table ----------- */
 
 typedef struct nb8_lists {
-	int32_t *off;	/* [map size]: offset in lv, -1 when not off-grid */
-	uint8_t *lv;
+	int32_t *off;	/* [map size]: offset in lu, -1 when not off-grid */
+	uint32_t *lu;
 	uint16_t *point_u;	/* [n_points]: the point's packed levels */
 	bool ok;
 } nb8_lists;
@@ -371,9 +371,11 @@ typedef struct nb8_lists {
  * is.  The AVX2 search computes those 24 terms once (each the scalar
  * loop's operations in its order), then scores eight neighbours side by
  * side, picking each lane's term with a permute by the lane's level and
- * adding in the scalar loop's order.  The levels are kept per list: group
- * g of eight neighbours, coordinate i, lane l at lv[off[u] + (8 g + i) * 8
- * + l] (the last group padded with its last neighbour). */
+ * adding in the scalar loop's order.  Each list keeps its neighbours'
+ * packed levels (2 bits per coordinate), eight side by side: group g,
+ * lane l at lu[off[u] + 8 g + l] (the last group padded with its last
+ * neighbour); the permute reads the low two bits of a lane, so a shift
+ * right by 2 i gives coordinate i's index. */
 static nb8_lists nb8[G_IQ1S + 1];
 static pthread_once_t nb8_once[G_IQ1S + 1] = {
 	PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
@@ -390,13 +392,13 @@ static void nb8_build(int g)
 	int64_t total = 0;
 	for (int u = 0; u < map_size; u++)
 		if (G->map[u] < 0 && G->map[u] != INT32_MIN)
-			total += (neighbours_of(G, u)[0] + 7) / 8 * 64;
+			total += (neighbours_of(G, u)[0] + 7) / 8 * 8;
 	N->off = malloc((size_t)map_size * sizeof *N->off);
-	N->lv = malloc((size_t)(total ? total : 1));
+	N->lu = malloc((size_t)(total ? total : 1) * sizeof *N->lu);
 	N->point_u = malloc((size_t)G->n_points * sizeof *N->point_u);
-	if (!N->off || !N->lv || !N->point_u || total > INT32_MAX) {
+	if (!N->off || !N->lu || !N->point_u || total > INT32_MAX) {
 		free(N->off);
-		free(N->lv);
+		free(N->lu);
 		free(N->point_u);
 		return;
 	}
@@ -414,12 +416,8 @@ static void nb8_build(int g)
 		const uint16_t *nb = neighbours_of(G, u);
 		int n = nb[0];
 		N->off[u] = (int32_t)off;
-		for (int gr = 0; gr < (n + 7) / 8; gr++)
-			for (int i = 0; i < 8; i++)
-				for (int l = 0; l < 8; l++) {
-					int j = 8 * gr + l < n ? 8 * gr + l : n - 1;
-					N->lv[off++] = (uint8_t)((G->pos[nb[1 + j] * 8 + i] - 1) >> 1);
-				}
+		for (int j = 0; j < (n + 7) / 8 * 8; j++)
+			N->lu[off++] = N->point_u[nb[1 + (j < n ? j : n - 1)]];
 	}
 	N->ok = true;
 }
@@ -464,16 +462,16 @@ nb8_best_inline(const iq_grid *G, const nb8_lists *N, int u,
 		t[i] = _mm256_permute2f128_ps(r[i], r[i], 0x00);
 		t[i + 4] = _mm256_permute2f128_ps(r[i], r[i], 0x11);
 	}
-	const uint8_t *lv = N->lv + N->off[u];
+	const uint32_t *lu = N->lu + N->off[u];
 	float d2[2048 + 8];
 	__m256 vmin = _mm256_set1_ps(FLT_MAX);
 	for (int gr = 0; gr < (n + 7) / 8; gr++) {
 		__m256 acc = _mm256_setzero_ps();
+		const __m256i lev = _mm256_loadu_si256((const __m256i *)(lu + 8 * gr));
 #pragma GCC unroll 8
-		for (int i = 0; i < 8; i++, lv += 8) {
-			__m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)lv));
-			acc = _mm256_add_ps(acc, _mm256_permutevar_ps(t[i], idx));
-		}
+		for (int i = 0; i < 8; i++)
+			acc = _mm256_add_ps(acc, _mm256_permutevar_ps(
+				t[i], _mm256_srli_epi32(lev, 2 * i)));
 		_mm256_storeu_ps(d2 + 8 * gr, acc);
 		vmin = _mm256_min_ps(acc, vmin); /* a NaN lane keeps vmin */
 	}
@@ -834,8 +832,8 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 		for (int k = 0; k < nsub; k++) {
 			__m256i uk = _mm256_loadu_si256((const __m256i *)(cu[k] + c0));
 			for (int i = 0; i < 8; i++) {
-				__m256i l = _mm256_and_si256(_mm256_srli_epi32(uk, 2 * i),
-							     _mm256_set1_epi32(3));
+				/* the permute reads the low 2 bits */
+				__m256i l = _mm256_srli_epi32(uk, 2 * i);
 				ax = _mm256_add_ps(ax, _mm256_permutevar_ps(
 					_mm256_broadcast_ps((const __m128 *)sx[8 * k + i]), l));
 				aq = _mm256_add_ps(aq, _mm256_permutevar_ps(
