@@ -1330,6 +1330,16 @@ static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
 	const __m256 x32 = _mm256_set1_ps(sumx[32]), w32 = _mm256_set1_ps(sumw[32]);
 	const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
 	const __m256 zero = _mm256_setzero_ps();
+	/* the level 1 tail's terms depend on i2 alone: once per group */
+	float tx0[40], tx1[40], tq0[40], tq1[40];
+	for (int i2 = 0; i2 < 40; i2 += 8) {
+		const __m256 xc = _mm256_sub_ps(x32, _mm256_loadu_ps(sumx + i2));
+		const __m256 wc = _mm256_sub_ps(w32, _mm256_loadu_ps(sumw + i2));
+		_mm256_storeu_ps(tx0 + i2, _mm256_mul_ps(xc, p2));
+		_mm256_storeu_ps(tx1 + i2, _mm256_mul_ps(xc, m2));
+		_mm256_storeu_ps(tq0 + i2, _mm256_mul_ps(_mm256_mul_ps(wc, p2), p2));
+		_mm256_storeu_ps(tq1 + i2, _mm256_mul_ps(_mm256_mul_ps(wc, m2), m2));
+	}
 	for (int i1 = 0; i1 <= 32; i1++) {
 		const __m256 xa = _mm256_set1_ps(sumx[i1] - sumx[0]);
 		const __m256 wa = _mm256_set1_ps(sumw[i1] - sumw[0]);
@@ -1339,18 +1349,17 @@ static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
 		const __m256 hq0 = _mm256_mul_ps(_mm256_mul_ps(wa, p0), p0);
 		const __m256 hq1 = _mm256_mul_ps(_mm256_mul_ps(wa, m0), m0);
 		for (int i2 = i1; i2 <= 32; i2 += 8) {
-			const __m256 x2 = _mm256_loadu_ps(sumx + i2), w2 = _mm256_loadu_ps(sumw + i2);
-			const __m256 xb = _mm256_sub_ps(x2, x1), xc = _mm256_sub_ps(x32, x2);
-			const __m256 wb = _mm256_sub_ps(w2, w1), wc = _mm256_sub_ps(w32, w2);
+			const __m256 xb = _mm256_sub_ps(_mm256_loadu_ps(sumx + i2), x1);
+			const __m256 wb = _mm256_sub_ps(_mm256_loadu_ps(sumw + i2), w1);
 			__m256 qx[2], q2[2];
 			qx[0] = _mm256_add_ps(_mm256_add_ps(hx0, _mm256_mul_ps(xb, p1)),
-					      _mm256_mul_ps(xc, p2));
+					      _mm256_loadu_ps(tx0 + i2));
 			qx[1] = _mm256_add_ps(_mm256_add_ps(hx1, _mm256_mul_ps(xb, m1)),
-					      _mm256_mul_ps(xc, m2));
+					      _mm256_loadu_ps(tx1 + i2));
 			q2[0] = _mm256_add_ps(_mm256_add_ps(hq0, _mm256_mul_ps(_mm256_mul_ps(wb, p1), p1)),
-					      _mm256_mul_ps(_mm256_mul_ps(wc, p2), p2));
+					      _mm256_loadu_ps(tq0 + i2));
 			q2[1] = _mm256_add_ps(_mm256_add_ps(hq1, _mm256_mul_ps(_mm256_mul_ps(wb, m1), m1)),
-					      _mm256_mul_ps(_mm256_mul_ps(wc, m2), m2));
+					      _mm256_loadu_ps(tq1 + i2));
 			const __m256 score = _mm256_set1_ps(b->score);
 			const __m256 valid = _mm256_cmp_ps(lane, _mm256_set1_ps((float)(33 - i2)),
 							   _CMP_LT_OQ);
