@@ -1255,6 +1255,9 @@ static bool iq1_points(const iq_grid *G, const nb8_lists *N8, int nsub,
 		       int8_t *L, const float *xb, const float *w, float scale,
 		       const float *const *xx, uint16_t *index)
 {
+#if !QP_HAVE_AVX2
+	(void)N8;
+#endif
 	bool all_on = true;
 	for (int k = 0; k < nsub; k++) {
 		int u = pack_levels(G, L + 8 * k);
