@@ -164,11 +164,10 @@ static void q3_k_finish(const float *x, uint8_t *blk, int8_t *q)
 {
 	uint8_t *hmask = blk, *qs = blk + 32, *sc = blk + 96;
 	float d_all = qp_fp16_to_fp32(le_u16(blk + 108));
-	for (int j = 0; j < 16; j++) {
-		float d = d_all * (float)unpack_q3_scale(sc, j);
-		if (d != 0)
-			qp_symmetric_levels(16, 4, x + 16 * j, d, q + 16 * j);
-	}
+	float d[16];
+	for (int j = 0; j < 16; j++)
+		d[j] = d_all * (float)unpack_q3_scale(sc, j);
+	qp_symmetric_levels_groups(16, 16, 4, x, d, q);
 	uint8_t low[256];
 	memset(hmask, 0, 32);
 	for (int k = 0; k < 256; k++) { /* branch-free: l > 3 is a coin toss */
@@ -210,7 +209,8 @@ static void q3_k_block_imat(const float *x, const float *imp, uint8_t *blk,
 		sw[j] = qp_imatrix_weights(x + 16 * j, imp + 16 * j, sigma2, 16,
 					   w + 16 * j);
 	qp_fit_symmetric_groups(16, 16, 4, x, w, q, scales, fast);
-	float d = qp_fit_symmetric(16, 32, scales, sw, lq);
+	float d;
+	qp_fit_symmetric_groups(1, 16, 32, scales, sw, lq, &d, fast);
 	int ls[16];
 	for (int j = 0; j < 16; j++)
 		ls[j] = lq[j];
@@ -381,11 +381,10 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
 		int l = qp_nearest_int(iscale * scales[j]);
 		sc[j] = (int8_t)(l < 127 ? l : 127);
 	}
-	for (int j = 0; j < 16; j++) {
-		float dj = d * (float)sc[j];
-		if (dj != 0)
-			qp_symmetric_levels(16, 32, x + 16 * j, dj, q + 16 * j);
-	}
+	float dj[16];
+	for (int j = 0; j < 16; j++)
+		dj[j] = d * (float)sc[j];
+	qp_symmetric_levels_groups(16, 16, 32, x, dj, q);
 	uint8_t *ql = blk, *qh = blk + 128;
 	for (int half = 0; half < 2; half++) {
 		const int8_t *v = q + 128 * half;

@@ -37,6 +37,7 @@
 #define asymmetric_lanes LN(asymmetric_lanes)
 #define symmetric_level LN(symmetric_level)
 #define symmetric_lanes LN(symmetric_lanes)
+#define symmetric_candidates LN(symmetric_candidates)
 #define refine_lanes LN(refine_lanes)
 #define padded LN(padded)
 #define pad_groups LN(pad_groups)
@@ -358,11 +359,17 @@ static inline VATTR vf symmetric_level(vf v, vf lo, vf hi)
 	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
 }
 
-/* qp_fit_symmetric for LANES groups of n values (x, w: group-major). */
+/* qp_fit_symmetric for LANES groups of n values (x, w: group-major).  A
+ * candidate's sums depend only on its scale, not on which earlier one won,
+ * so they are found three candidates per pass over the values (three
+ * independent chains of additions instead of one: the adds' latency, not
+ * their number, bounds a pass), then compared in ggml's order; the
+ * winner's levels are found once at the end, from its scale. */
 static VATTR void symmetric_lanes(int n, int nmax, const float *x, const float *w,
 			    int8_t *q, float *scales)
 {
-	vf xt[32], wt[32], lv[32];
+	enum { N_CAND = 18 }; /* steps -9..9 but 0, three per pass */
+	vf xt[32], wt[32], wx[32], lv[32];
 	to_lanes(n, x, xt);
 	to_lanes(n, w, wt);
 	vi zero;
@@ -373,34 +380,117 @@ static VATTR void symmetric_lanes(int n, int nmax, const float *x, const float *
 		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax,
 				       nmax - 1));
 		lv[i] = l;
-		sumlx += wt[i] * xt[i] * l;
+		wx[i] = wt[i] * xt[i]; /* ggml's w*x*l is (w*x)*l */
+		sumlx += wx[i] * l;
 		suml2 += wt[i] * l * l;
 	}
 	vf scale = vsel(suml2 != vsplat(0), sumlx / suml2, vsplat(0));
 	vf best = scale * sumlx;
 	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
-	for (int step = -9; step <= 9; step++) {
-		if (step == 0)
-			continue;
-		vf cand = -vsplat((float)nmax + 0.1f * (float)step) /
-			  signed_max;
-		vf slx = vsplat(0), sl2 = vsplat(0);
-		vf trial[32];
+	vf cand[N_CAND], slx[N_CAND], sl2[N_CAND];
+	for (int k = 0, step = -9; step <= 9; step++)
+		if (step != 0)
+			cand[k++] = -vsplat((float)nmax + 0.1f * (float)step) /
+				    signed_max;
+	for (int k = 0; k < N_CAND; k += 3) { /* named sums stay in registers */
+		const vf c0 = cand[k], c1 = cand[k + 1], c2 = cand[k + 2];
+		vf a0 = vsplat(0), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
 		for (int i = 0; i < n; i++) {
-			vf l = symmetric_level(cand * xt[i], lo, hi);
-			trial[i] = l;
-			slx += wt[i] * xt[i] * l;
-			sl2 += wt[i] * l * l;
+			vf l0 = symmetric_level(c0 * xt[i], lo, hi);
+			vf l1 = symmetric_level(c1 * xt[i], lo, hi);
+			vf l2 = symmetric_level(c2 * xt[i], lo, hi);
+			a0 += wx[i] * l0;
+			a1 += wx[i] * l1;
+			a2 += wx[i] * l2;
+			b0 += wt[i] * l0 * l0;
+			b1 += wt[i] * l1 * l1;
+			b2 += wt[i] * l2 * l2;
 		}
-		vi win = (sl2 > vsplat(0)) & (slx * slx > best * sl2);
+		slx[k] = a0;
+		slx[k + 1] = a1;
+		slx[k + 2] = a2;
+		sl2[k] = b0;
+		sl2[k + 1] = b1;
+		sl2[k + 2] = b2;
+	}
+	vi won = isplat(0);
+	vf won_cand = vsplat(0);
+	for (int k = 0; k < N_CAND; k++) {
+		vi win = (sl2[k] > vsplat(0)) &
+			 (slx[k] * slx[k] > best * sl2[k]);
 		if (!any_lane(win))
 			continue;
-		for (int i = 0; i < n; i++)
-			lv[i] = vsel(win, trial[i], lv[i]);
-		scale = vsel(win, slx / sl2, scale);
-		best = vsel(win, scale * slx, best);
+		scale = vsel(win, slx[k] / sl2[k], scale);
+		best = vsel(win, scale * slx[k], best);
+		won_cand = vsel(win, cand[k], won_cand);
+		won |= win;
 	}
+	if (any_lane(won))
+		for (int i = 0; i < n; i++)
+			lv[i] = vsel(won, symmetric_level(won_cand * xt[i], lo,
+							  hi),
+				     lv[i]);
 	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
+}
+
+/* qp_fit_symmetric for one group, its 18 candidate scales in lanes (for a
+ * lone group, as Q3_K's scales, lanes of groups would idle).  Each lane
+ * adds its candidate's terms in the scalar loop's order; the candidates
+ * are then compared in ggml's order, and the winner's levels found once
+ * by the scalar rounding. */
+static VATTR float symmetric_candidates(int n, int nmax, const float *x,
+					const float *w, int8_t *q)
+{
+	enum { N_CAND = 18, N_VEC = (N_CAND + LANES - 1) / LANES };
+	float amax;
+	float signed_max = qp_signed_absmax(x, n, &amax);
+	if (amax < QP_GROUP_EPS) {
+		memset(q, 0, (size_t)n);
+		return 0.f;
+	}
+	float iscale = (float)-nmax / signed_max;
+	float sumlx = 0, suml2 = 0, wx[32];
+	for (int i = 0; i < n; i++) {
+		int l = qp_clamp_int(qp_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+		q[i] = (int8_t)(l + nmax);
+		wx[i] = w[i] * x[i]; /* ggml's w*x*l is (w*x)*l */
+		sumlx += wx[i] * (float)l;
+		suml2 += w[i] * (float)l * (float)l;
+	}
+	float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
+	float best = scale * sumlx;
+	float cand[N_VEC * LANES], slx[N_VEC * LANES], sl2[N_VEC * LANES];
+	for (int k = 0, step = -9; k < N_VEC * LANES; k++, step++) {
+		step += step == 0;
+		/* lanes past the last candidate repeat it; never read */
+		cand[k] = -((float)nmax + 0.1f * (float)(step <= 9 ? step : 9)) /
+			  signed_max;
+	}
+	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
+	for (int k = 0; k < N_VEC; k++) {
+		vf c, a = vsplat(0), b = vsplat(0);
+		memcpy(&c, cand + LANES * k, sizeof c);
+		for (int i = 0; i < n; i++) {
+			vf l = symmetric_level(c * vsplat(x[i]), lo, hi);
+			a += vsplat(wx[i]) * l;
+			b += vsplat(w[i]) * l * l;
+		}
+		memcpy(slx + LANES * k, &a, sizeof a);
+		memcpy(sl2 + LANES * k, &b, sizeof b);
+	}
+	int winner = -1;
+	for (int k = 0; k < N_CAND; k++)
+		if (sl2[k] > 0 && slx[k] * slx[k] > best * sl2[k]) {
+			scale = slx[k] / sl2[k];
+			best = scale * slx[k];
+			winner = k;
+		}
+	if (winner >= 0)
+		for (int i = 0; i < n; i++)
+			q[i] = (int8_t)(qp_clamp_int(qp_nearest_int(cand[winner] *
+								    x[i]),
+						     -nmax, nmax - 1) + nmax);
+	return scale;
 }
 
 /* qp_fit_symmetric_refine for LANES groups of n values (x: group-major).  A
@@ -553,6 +643,7 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 #undef asymmetric_lanes
 #undef symmetric_level
 #undef symmetric_lanes
+#undef symmetric_candidates
 #undef refine_lanes
 #undef padded
 #undef pad_groups
