@@ -12,6 +12,10 @@
 #include <stdbool.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "blocks.h"
 #include "fp16.h"
 #include "le.h"
@@ -169,12 +173,31 @@ static void q3_k_finish(const float *x, uint8_t *blk, int8_t *q)
 		d[j] = d_all * (float)unpack_q3_scale(sc, j);
 	qp_symmetric_levels_groups(16, 16, 4, x, d, q);
 	uint8_t low[256];
+	/* levels are 0..7: bit 2 goes to the high-bit mask, l & 3 (that is
+	 * l - 4 * (l > 3)) to the 2-bit planes; branch-free, l > 3 is a coin
+	 * toss */
+#ifdef __SSE2__
+	const __m128i three = _mm_set1_epi8(3), four = _mm_set1_epi8(4);
+	__m128i hm[2] = { _mm_setzero_si128(), _mm_setzero_si128() };
+	for (int c = 0; c < 8; c++)
+		for (int h = 0; h < 2; h++) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(q + 32 * c + 16 * h));
+			__m128i high = _mm_cmpeq_epi8(_mm_and_si128(v, four), four);
+			hm[h] = _mm_or_si128(hm[h], _mm_and_si128(high,
+					     _mm_set1_epi8((char)(1 << c))));
+			_mm_storeu_si128((__m128i *)(low + 32 * c + 16 * h),
+					 _mm_and_si128(v, three));
+		}
+	_mm_storeu_si128((__m128i *)hmask, hm[0]);
+	_mm_storeu_si128((__m128i *)(hmask + 16), hm[1]);
+#else
 	memset(hmask, 0, 32);
-	for (int k = 0; k < 256; k++) { /* branch-free: l > 3 is a coin toss */
-		int l = q[k], high = l > 3;
-		hmask[k % 32] |= (uint8_t)(high << (k / 32));
-		low[k] = (uint8_t)(l - 4 * high);
+	for (int k = 0; k < 256; k++) {
+		int l = q[k];
+		hmask[k % 32] |= (uint8_t)((l >> 2 & 1) << (k / 32));
+		low[k] = (uint8_t)(l & 3);
 	}
+#endif
 	pack_2bit(low, qs);
 }
 

@@ -34,6 +34,7 @@
 #define asym_err_v LN(asym_err_v)
 #define signed_absmax_lanes LN(signed_absmax_lanes)
 #define store_symmetric_lanes LN(store_symmetric_lanes)
+#define from_lanes LN(from_lanes)
 #define asymmetric_lanes LN(asymmetric_lanes)
 #define symmetric_level LN(symmetric_level)
 #define symmetric_lanes LN(symmetric_lanes)
@@ -228,19 +229,69 @@ static inline VATTR vf signed_absmax_lanes(int n, const vf *xt, vi *zero)
 	return signed_max;
 }
 
+/* Levels (integer-valued floats, lane j = group j) plus offset back to
+ * group-major bytes q[n * j + i]; lanes outside keep get 0.  Levels fit in
+ * 0..127.  With AVX2 and n a multiple of 16 it is a transpose: the
+ * saturating packs gather four values of eight groups, a byte shuffle
+ * makes them four bytes per group, a dword transpose makes rows. */
+static inline VATTR void from_lanes(int n, const vf *lv, int offset, vi keep,
+				    uint8_t *q)
+{
+	vi l[32];
+	for (int i = 0; i < n; i++)
+		l[i] = (__builtin_convertvector(lv[i], vi) + isplat(offset)) &
+		       keep;
+#if LANES_AVX2
+	if (n % 16 == 0) {
+		const __m256i rows_to_cols = _mm256_setr_epi8(
+			0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+			0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+		for (int s = 0; s < n; s += 16) {
+			__m256i b[4];
+			for (int k = 0; k < 4; k++) {
+				const vi *v = l + s + 4 * k;
+				__m256i p01 = _mm256_packs_epi32((__m256i)v[0],
+								 (__m256i)v[1]);
+				__m256i p23 = _mm256_packs_epi32((__m256i)v[2],
+								 (__m256i)v[3]);
+				/* half h: rows i..i+3 of groups 4h..4h+3 */
+				b[k] = _mm256_shuffle_epi8(
+					_mm256_packs_epi16(p01, p23),
+					rows_to_cols);
+				/* now dword g of half h: group 4h+g's 4 bytes */
+			}
+			__m256i t0 = _mm256_unpacklo_epi32(b[0], b[1]);
+			__m256i t1 = _mm256_unpackhi_epi32(b[0], b[1]);
+			__m256i t2 = _mm256_unpacklo_epi32(b[2], b[3]);
+			__m256i t3 = _mm256_unpackhi_epi32(b[2], b[3]);
+			__m256i r[4] = { _mm256_unpacklo_epi64(t0, t2),
+					 _mm256_unpackhi_epi64(t0, t2),
+					 _mm256_unpacklo_epi64(t1, t3),
+					 _mm256_unpackhi_epi64(t1, t3) };
+			for (int g = 0; g < 4; g++) {
+				_mm_storeu_si128((__m128i *)(q + n * g + s),
+						 _mm256_castsi256_si128(r[g]));
+				_mm_storeu_si128((__m128i *)(q + n * (g + 4) + s),
+						 _mm256_extracti128_si256(r[g], 1));
+			}
+		}
+		return;
+	}
+#endif
+	for (int j = 0; j < LANES; j++)
+		for (int i = 0; i < n; i++)
+			q[n * j + i] = (uint8_t)l[i][j];
+}
+
 /* Levels -nmax..nmax-1 (as floats, lane j = group j) back to group-major
  * q as 0..2*nmax-1; all-zero groups get scale 0 and levels 0. */
 static inline VATTR void store_symmetric_lanes(int n, int nmax, vi zero, vf scale,
 					 const vf *lv, int8_t *q,
 					 float *scales)
 {
-	for (int j = 0; j < LANES; j++) {
-		bool is_zero = zero[j] != 0;
-		scales[j] = is_zero ? 0.f : scale[j];
-		for (int i = 0; i < n; i++)
-			q[n * j + i] = is_zero ? 0
-					       : (int8_t)((int)lv[i][j] + nmax);
-	}
+	for (int j = 0; j < LANES; j++)
+		scales[j] = zero[j] ? 0.f : scale[j];
+	from_lanes(n, lv, nmax, ~zero, (uint8_t *)q);
 }
 
 /* qp_fit_asymmetric for LANES groups of n values (x, w: group-major). */
@@ -340,9 +391,8 @@ static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *
 		bool is_flat = flat[j] != 0;
 		scales[j] = is_flat ? 0.f : scale[j];
 		neg_mins[j] = is_flat ? -flat_min[j] : -min[j];
-		for (int i = 0; i < n; i++)
-			q[n * j + i] = is_flat ? 0 : (uint8_t)lv[i][j];
 	}
+	from_lanes(n, lv, 0, ~flat, q);
 }
 
 /* clamp(nearest_int(v), lo, hi) of a search step as a float, found in
@@ -640,6 +690,7 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 #undef asym_err_v
 #undef signed_absmax_lanes
 #undef store_symmetric_lanes
+#undef from_lanes
 #undef asymmetric_lanes
 #undef symmetric_level
 #undef symmetric_lanes
