@@ -409,6 +409,37 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
 		dj[j] = d * (float)sc[j];
 	qp_symmetric_levels_groups(16, 16, 32, x, dj, q);
 	uint8_t *ql = blk, *qh = blk + 128;
+#ifdef __SSE2__
+	/* levels are 0..63: 16-bit shifts move no set bit across a byte once
+	 * masked (the low nibble, or the top two bits as 0..3) */
+	const __m128i nib = _mm_set1_epi8(0xF), two = _mm_set1_epi8(3);
+	for (int half = 0; half < 2; half++) {
+		const int8_t *v = q + 128 * half;
+		for (int k = 0; k < 32; k += 16) {
+			__m128i a = _mm_loadu_si128((const __m128i *)(v + k));
+			__m128i b = _mm_loadu_si128((const __m128i *)(v + k + 32));
+			__m128i c = _mm_loadu_si128((const __m128i *)(v + k + 64));
+			__m128i e = _mm_loadu_si128((const __m128i *)(v + k + 96));
+			__m128i lo0 = _mm_or_si128(_mm_and_si128(a, nib),
+				_mm_slli_epi16(_mm_and_si128(c, nib), 4));
+			__m128i lo1 = _mm_or_si128(_mm_and_si128(b, nib),
+				_mm_slli_epi16(_mm_and_si128(e, nib), 4));
+			__m128i ha = _mm_and_si128(_mm_srli_epi16(a, 4), two);
+			__m128i hb = _mm_and_si128(_mm_srli_epi16(b, 4), two);
+			__m128i hc = _mm_and_si128(_mm_srli_epi16(c, 4), two);
+			__m128i hd = _mm_and_si128(_mm_srli_epi16(e, 4), two);
+			__m128i h = _mm_or_si128(
+				_mm_or_si128(ha, _mm_slli_epi16(hb, 2)),
+				_mm_or_si128(_mm_slli_epi16(hc, 4),
+					     _mm_slli_epi16(hd, 6)));
+			_mm_storeu_si128((__m128i *)(ql + k), lo0);
+			_mm_storeu_si128((__m128i *)(ql + k + 32), lo1);
+			_mm_storeu_si128((__m128i *)(qh + k), h);
+		}
+		ql += 64;
+		qh += 32;
+	}
+#else
 	for (int half = 0; half < 2; half++) {
 		const int8_t *v = q + 128 * half;
 		for (int k = 0; k < 32; k++) {
@@ -422,6 +453,7 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
 		ql += 64;
 		qh += 32;
 	}
+#endif
 }
 
 /* ---- row drivers ---------------------------------------------------- */
