@@ -549,7 +549,7 @@ static VATTR float symmetric_candidates(int n, int nmax, const float *x,
 static VATTR void refine_lanes(int n, int nmax, const float *x, int8_t *q,
 			 float *scales)
 {
-	vf xt[32], lv[32];
+	vf xt[32], lv[32], wt[32], wx[32];
 	to_lanes(n, x, xt);
 	vi zero;
 	vf signed_max = signed_absmax_lanes(n, xt, &zero);
@@ -558,17 +558,17 @@ static VATTR void refine_lanes(int n, int nmax, const float *x, int8_t *q,
 	for (int i = 0; i < n; i++) {
 		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax, nmax - 1));
 		lv[i] = l;
-		vf w = xt[i] * xt[i];
-		sumlx += w * xt[i] * l;
-		suml2 += w * l * l;
+		wt[i] = xt[i] * xt[i]; /* ggml's weights x^2 */
+		wx[i] = wt[i] * xt[i]; /* its w*x*l is (w*x)*l */
+		sumlx += wx[i] * l;
+		suml2 += wt[i] * l * l;
 	}
 	vi active = ~zero;
 	for (int pass = 0; pass < 5 && any_lane(active); pass++) {
 		vi changed = isplat(0);
 		for (int i = 0; i < n; i++) {
-			vf w = xt[i] * xt[i];
-			vf slx = sumlx - w * xt[i] * lv[i];
-			vf sl2 = suml2 - w * lv[i] * lv[i];
+			vf slx = sumlx - wx[i] * lv[i];
+			vf sl2 = suml2 - wt[i] * lv[i] * lv[i];
 			vf l = vtofloat(vclamp(vround(xt[i] * sl2 / slx), -nmax,
 					       nmax - 1));
 			vi try_it = active & (slx > vsplat(0)) & (l != lv[i]);
@@ -576,8 +576,8 @@ static VATTR void refine_lanes(int n, int nmax, const float *x, int8_t *q,
 			 * off the dependency chain, as in the scalar loop */
 			if (!any_lane(try_it))
 				continue;
-			slx += w * xt[i] * l;
-			sl2 += w * l * l;
+			slx += wx[i] * l;
+			sl2 += wt[i] * l * l;
 			vi take = try_it & (sl2 > vsplat(0)) &
 				  (slx * slx * suml2 > sumlx * sumlx * sl2);
 			if (!any_lane(take))
