@@ -17,6 +17,7 @@
 #endif
 
 #include "blocks.h"
+#include "cpu.h"
 #include "fp16.h"
 #include "le.h"
 #include "quant_search.h"
@@ -73,20 +74,88 @@ static void pack_k4_scales(const uint8_t *ls, const uint8_t *lm, uint8_t *sc)
 	}
 }
 
-/* Final levels of the min/scale formats: x ~ d * q - dm per group. */
+/* Final levels of the min/scale formats: x ~ d * q - dm per group.  The
+ * SIMD twins divide as the scalar loop does and round by the same 1.5 *
+ * 2^23 addition; the clamp to 0..nmax (nmax <= 255) is the saturating
+ * packs to 16 and to unsigned 8 bits, which keep the order, then a byte
+ * minimum. */
+static void requantize_group(const float *x, int n, float d, float dm,
+			     int nmax, uint8_t *q)
+{
+	int i = 0;
+#ifdef __SSE2__
+	const __m128 dv = _mm_set1_ps(d), mv = _mm_set1_ps(dm);
+	const __m128 magic = _mm_set1_ps(12582912.f);
+	const __m128i mant = _mm_set1_epi32(0x007fffff);
+	const __m128i bias = _mm_set1_epi32(0x00400000);
+	const __m128i top = _mm_set1_epi8((char)nmax);
+	for (; i + 16 <= n; i += 16) {
+		__m128i l[4];
+		for (int k = 0; k < 4; k++) {
+			__m128 v = _mm_div_ps(_mm_add_ps(_mm_loadu_ps(x + i + 4 * k),
+							 mv), dv);
+			__m128i r = _mm_castps_si128(_mm_add_ps(v, magic));
+			l[k] = _mm_sub_epi32(_mm_and_si128(r, mant), bias);
+		}
+		__m128i b = _mm_packus_epi16(_mm_packs_epi32(l[0], l[1]),
+					     _mm_packs_epi32(l[2], l[3]));
+		_mm_storeu_si128((__m128i *)(q + i), _mm_min_epu8(b, top));
+	}
+#endif
+	for (; i < n; i++)
+		q[i] = (uint8_t)qp_clamp_int(qp_nearest_int((x[i] + dm) / d), 0,
+					     nmax);
+}
+
+#if QP_HAVE_AVX2
+static QP_AVX2 void requantize_group_avx2(const float *x, int n, float d,
+					  float dm, int nmax, uint8_t *q)
+{
+	const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(dm);
+	const __m256 magic = _mm256_set1_ps(12582912.f);
+	const __m256i mant = _mm256_set1_epi32(0x007fffff);
+	const __m256i bias = _mm256_set1_epi32(0x00400000);
+	const __m128i top = _mm_set1_epi8((char)nmax);
+	int i = 0;
+	for (; i + 16 <= n; i += 16) {
+		__m256i l[2];
+		for (int k = 0; k < 2; k++) {
+			__m256 v = _mm256_div_ps(
+				_mm256_add_ps(_mm256_loadu_ps(x + i + 8 * k), mv),
+				dv);
+			__m256i r = _mm256_castps_si256(_mm256_add_ps(v, magic));
+			l[k] = _mm256_sub_epi32(_mm256_and_si256(r, mant), bias);
+		}
+		/* packs work per 128-bit half: the permute puts them in order */
+		__m256i p16 = _mm256_permute4x64_epi64(
+			_mm256_packs_epi32(l[0], l[1]), 0xD8);
+		__m128i b = _mm_packus_epi16(_mm256_castsi256_si128(p16),
+					     _mm256_extracti128_si256(p16, 1));
+		_mm_storeu_si128((__m128i *)(q + i), _mm_min_epu8(b, top));
+	}
+	for (; i < n; i++)
+		q[i] = (uint8_t)qp_clamp_int(qp_nearest_int((x[i] + dm) / d), 0,
+					     nmax);
+}
+#endif
+
 static void requantize_asym(const float *x, int group, int n_groups,
 			    const float *d, const float *dm, int nmax,
 			    uint8_t *q)
 {
-	for (int j = 0; j < n_groups; j++) {
-		if (d[j] == 0)
-			continue; /* keep the search's levels, as ggml does */
-		for (int i = 0; i < group; i++) {
-			int k = group * j + i;
-			q[k] = (uint8_t)qp_clamp_int(
-				qp_nearest_int((x[k] + dm[j]) / d[j]), 0, nmax);
-		}
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2()) {
+		for (int j = 0; j < n_groups; j++)
+			if (d[j] != 0) /* else keep the search's levels, as ggml */
+				requantize_group_avx2(x + group * j, group, d[j],
+						      dm[j], nmax, q + group * j);
+		return;
 	}
+#endif
+	for (int j = 0; j < n_groups; j++)
+		if (d[j] != 0) /* else keep the search's levels, as ggml does */
+			requantize_group(x + group * j, group, d[j], dm[j], nmax,
+					 q + group * j);
 }
 
 /* ---- Q2_K: 16 groups of 16, 2-bit levels, 4-bit scale and min -------- */
