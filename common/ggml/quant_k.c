@@ -78,7 +78,11 @@ static void pack_k4_scales(const uint8_t *ls, const uint8_t *lm, uint8_t *sc)
  * SIMD twins divide as the scalar loop does and round by the same 1.5 *
  * 2^23 addition; the clamp to 0..nmax (nmax <= 255) is the saturating
  * packs to 16 and to unsigned 8 bits, which keep the order, then a byte
- * minimum. */
+ * minimum.  NaN payloads reach the levels (nearest_int reads the low
+ * mantissa bits): when x and dm are both NaN, x86 returns the first
+ * operand's, and the scalar x + dm puts x first, but a compiler may swap
+ * the operands of a vector add, so the twins take x's (quieted) NaN
+ * explicitly wherever x is NaN. */
 static void requantize_group(const float *x, int n, float d, float dm,
 			     int nmax, uint8_t *q)
 {
@@ -89,11 +93,15 @@ static void requantize_group(const float *x, int n, float d, float dm,
 	const __m128i mant = _mm_set1_epi32(0x007fffff);
 	const __m128i bias = _mm_set1_epi32(0x00400000);
 	const __m128i top = _mm_set1_epi8((char)nmax);
+	const __m128 quiet = _mm_castsi128_ps(_mm_set1_epi32(0x00400000));
 	for (; i + 16 <= n; i += 16) {
 		__m128i l[4];
 		for (int k = 0; k < 4; k++) {
-			__m128 v = _mm_div_ps(_mm_add_ps(_mm_loadu_ps(x + i + 4 * k),
-							 mv), dv);
+			__m128 xv = _mm_loadu_ps(x + i + 4 * k);
+			__m128 nan = _mm_cmpunord_ps(xv, xv);
+			__m128 sum = _mm_or_ps(_mm_andnot_ps(nan, _mm_add_ps(xv, mv)),
+					       _mm_and_ps(nan, _mm_or_ps(xv, quiet)));
+			__m128 v = _mm_div_ps(sum, dv);
 			__m128i r = _mm_castps_si128(_mm_add_ps(v, magic));
 			l[k] = _mm_sub_epi32(_mm_and_si128(r, mant), bias);
 		}
@@ -116,13 +124,16 @@ static QP_AVX2 void requantize_group_avx2(const float *x, int n, float d,
 	const __m256i mant = _mm256_set1_epi32(0x007fffff);
 	const __m256i bias = _mm256_set1_epi32(0x00400000);
 	const __m128i top = _mm_set1_epi8((char)nmax);
+	const __m256 quiet = _mm256_castsi256_ps(_mm256_set1_epi32(0x00400000));
 	int i = 0;
 	for (; i + 16 <= n; i += 16) {
 		__m256i l[2];
 		for (int k = 0; k < 2; k++) {
-			__m256 v = _mm256_div_ps(
-				_mm256_add_ps(_mm256_loadu_ps(x + i + 8 * k), mv),
-				dv);
+			__m256 xv = _mm256_loadu_ps(x + i + 8 * k);
+			__m256 sum = _mm256_blendv_ps(
+				_mm256_add_ps(xv, mv), _mm256_or_ps(xv, quiet),
+				_mm256_cmp_ps(xv, xv, _CMP_UNORD_Q));
+			__m256 v = _mm256_div_ps(sum, dv);
 			__m256i r = _mm256_castps_si256(_mm256_add_ps(v, magic));
 			l[k] = _mm256_sub_epi32(_mm256_and_si256(r, mant), bias);
 		}
