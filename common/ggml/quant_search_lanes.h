@@ -41,6 +41,7 @@
 #define symmetric_candidates LN(symmetric_candidates)
 #define refine_lanes LN(refine_lanes)
 #define padded LN(padded)
+#define lanes_done LN(lanes_done)
 #define pad_groups LN(pad_groups)
 #define unpad_groups LN(unpad_groups)
 #define asymmetric_batches LN(asymmetric_batches)
@@ -596,6 +597,17 @@ static VATTR void refine_lanes(int n, int nmax, const float *x, int8_t *q,
 
 /* ---- group batches: LANES at a time --------------------------------- */
 
+/* The AVX2 kernels leave the upper halves of the ymm registers dirty and
+ * gcc does not always clear them on return; the SSE code of the callers
+ * would then pay for every instruction (a false dependency on the upper
+ * halves), so the drivers clear them on the way out. */
+static inline VATTR void lanes_done(void)
+{
+#if LANES_AVX2
+	_mm256_zeroupper();
+#endif
+}
+
 /* A last batch of fewer than LANES groups runs as lanes beside all-zero
  * groups whose results are dropped (lanes never mix, so the kept ones are
  * unchanged): faster than the scalar search for the tail of a row. */
@@ -638,6 +650,7 @@ static VATTR void asymmetric_batches(int n_groups, int n,
 		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j,
 			     neg_mins + j);
 	}
+	lanes_done();
 }
 
 static VATTR void symmetric_batches(int n_groups, int n, int nmax,
@@ -654,6 +667,7 @@ static VATTR void symmetric_batches(int n_groups, int n, int nmax,
 		symmetric_lanes(n, nmax, b.x, b.w, (int8_t *)b.q, b.scales);
 		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j, NULL);
 	}
+	lanes_done();
 }
 
 static VATTR void refine_batches(int n_groups, int n, int nmax,
@@ -668,6 +682,7 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 		refine_lanes(n, nmax, b.x, (int8_t *)b.q, b.scales);
 		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j, NULL);
 	}
+	lanes_done();
 }
 
 #undef vf
@@ -697,6 +712,7 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 #undef symmetric_candidates
 #undef refine_lanes
 #undef padded
+#undef lanes_done
 #undef pad_groups
 #undef unpad_groups
 #undef asymmetric_batches
