@@ -831,7 +831,7 @@ static const iq3_lanes *iq3_lanes_get(int grid)
  * score (NaN lanes as +inf: the scalar loop never takes a NaN) replaces
  * the best so far only when strictly below it, the first lane of it
  * within the batch: the scalar loop's first minimum below FLT_MAX. */
-static QP_AVX2 __attribute__((noinline)) int iq3_best_neighbour_avx2(const iq_grid *G,
+static QP_AVX2 inline int iq3_best_neighbour_avx2(const iq_grid *G,
 						   const iq3_lanes *T, int u,
 						   const __m256 *vx,
 						   const __m256 *vw, float scale)
@@ -913,6 +913,7 @@ static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
 	code = _mm256_blendv_ps(code, code2, _mm256_cmp_ps(best2, best, _CMP_LT_OQ));
 	__m256i ci = _mm256_castps_si256(code);
 	*levels = ci;
+#pragma GCC unroll 4
 	for (int i = 0; i < 4; i++) {
 		__m256i l = _mm256_and_si256(_mm256_srli_epi32(ci, 3 * i),
 					     _mm256_set1_epi32(7));
@@ -1009,6 +1010,7 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 		for (int k = 0; k < 8; k++) {
 			__m256i u = zero;
 			__m256 q[4];
+#pragma GCC unroll 4
 			for (int i = 0; i < 4; i++) {
 				__m256 v = _mm256_mul_ps(half, _mm256_sub_ps(
 					_mm256_mul_ps(id, vx[4 * k + i]), one));
@@ -1050,11 +1052,13 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 				iq3_best_neighbours_avx2(G, T, u0, term, &bp, bq);
 				p = _mm256_castps_si256(_mm256_blendv_ps(
 					_mm256_castsi256_ps(p), _mm256_castsi256_ps(bp), same));
+#pragma GCC unroll 4
 				for (int i = 0; i < 4; i++)
 					q[i] = _mm256_blendv_ps(q[i], bq[i], same);
 				off &= ~_mm256_movemask_ps(same);
 			}
 			_mm256_storeu_si256((__m256i *)pts[b][k], p);
+#pragma GCC unroll 4
 			for (int i = 0; i < 4; i++) {
 				sx = _mm256_add_ps(sx, _mm256_mul_ps(_mm256_set1_ps(wx[4 * k + i]), q[i]));
 				s2 = _mm256_add_ps(s2, _mm256_mul_ps(_mm256_mul_ps(
