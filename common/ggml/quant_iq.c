@@ -355,6 +355,151 @@ static inline int best_neighbour_dim(const iq_grid *G, int u, const float *xval,
 	return best;
 }
 
+/* ---- AVX2: the 8-coordinate grids' neighbour search by table ----------- */
+
+typedef struct nb8_lists {
+	int32_t *off;	/* [map size]: offset in lu, -1 when not off-grid */
+	uint32_t *lu;
+	uint16_t *point_u;	/* [n_points]: the point's packed levels */
+	bool ok;
+} nb8_lists;
+
+#if QP_HAVE_AVX2
+/* For IQ2_XXS, IQ2_XS, IQ2_S and IQ1_S (8 coordinates, levels 0..2) the
+ * error of a neighbour, sum over i of w[i] (s q(level_i) - x[i])^2, takes
+ * for coordinate i one of three values, whichever the neighbour's level
+ * is.  The AVX2 search computes those 24 terms once (each the scalar
+ * loop's operations in its order), then scores eight neighbours side by
+ * side, picking each lane's term with a permute by the lane's level and
+ * adding in the scalar loop's order.  Each list keeps its neighbours'
+ * packed levels (2 bits per coordinate), eight side by side: group g,
+ * lane l at lu[off[u] + 8 g + l] (the last group padded with its last
+ * neighbour); the permute reads the low two bits of a lane, so a shift
+ * right by 2 i gives coordinate i's index. */
+static nb8_lists nb8[G_IQ1S + 1];
+static pthread_once_t nb8_once[G_IQ1S + 1] = {
+	PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
+	PTHREAD_ONCE_INIT,
+};
+
+static void nb8_build(int g)
+{
+	const iq_grid *G = grid_get(g);
+	nb8_lists *N = &nb8[g];
+	if (!G)
+		return;
+	int map_size = 1 << (G->bits * G->dim);
+	int64_t total = 0;
+	for (int u = 0; u < map_size; u++)
+		if (G->map[u] < 0 && G->map[u] != INT32_MIN)
+			total += (neighbours_of(G, u)[0] + 7) / 8 * 8;
+	N->off = malloc((size_t)map_size * sizeof *N->off);
+	N->lu = malloc((size_t)(total ? total : 1) * sizeof *N->lu);
+	N->point_u = malloc((size_t)G->n_points * sizeof *N->point_u);
+	if (!N->off || !N->lu || !N->point_u || total > INT32_MAX) {
+		free(N->off);
+		free(N->lu);
+		free(N->point_u);
+		return;
+	}
+	for (int p = 0; p < G->n_points; p++) {
+		int u = 0;
+		for (int i = 0; i < 8; i++)
+			u |= ((G->pos[8 * p + i] - 1) >> 1) << 2 * i;
+		N->point_u[p] = (uint16_t)u;
+	}
+	int64_t off = 0;
+	for (int u = 0; u < map_size; u++) {
+		N->off[u] = -1;
+		if (G->map[u] >= 0 || G->map[u] == INT32_MIN)
+			continue;
+		const uint16_t *nb = neighbours_of(G, u);
+		int n = nb[0];
+		N->off[u] = (int32_t)off;
+		for (int j = 0; j < (n + 7) / 8 * 8; j++)
+			N->lu[off++] = N->point_u[nb[1 + (j < n ? j : n - 1)]];
+	}
+	N->ok = true;
+}
+
+static void nb8_build_0(void) { nb8_build(0); }
+static void nb8_build_1(void) { nb8_build(1); }
+static void nb8_build_2(void) { nb8_build(2); }
+static void nb8_build_3(void) { nb8_build(3); }
+
+static const nb8_lists *nb8_get(int g)
+{
+	static void (*const build[G_IQ1S + 1])(void) = {
+		nb8_build_0, nb8_build_1, nb8_build_2, nb8_build_3,
+	};
+	pthread_once(&nb8_once[g], build[g]);
+	return nb8[g].ok ? &nb8[g] : NULL;
+}
+
+/* The neighbour of off-grid u of least sum w (s*q[level] - x)^2, the first
+ * on ties (as best_neighbour_dim and iq1_best_neighbour): its point. */
+static inline __attribute__((always_inline)) QP_AVX2 int
+nb8_best_inline(const iq_grid *G, const nb8_lists *N, int u,
+		const float *xval, const float *w, float scale, const float *q)
+{
+	const uint16_t *nb = neighbours_of(G, u);
+	const int n = nb[0];
+	const __m256 x = _mm256_loadu_ps(xval), wv = _mm256_loadu_ps(w);
+	const __m256 s = _mm256_set1_ps(scale);
+	__m256 e[4];
+	for (int l = 0; l < 3; l++) {
+		__m256 d = _mm256_sub_ps(_mm256_mul_ps(s, _mm256_set1_ps(q[l])), x);
+		e[l] = _mm256_mul_ps(_mm256_mul_ps(wv, d), d);
+	}
+	e[3] = e[2];
+	/* transpose: t[i] holds coordinate i's three terms in both halves */
+	__m256 a0 = _mm256_unpacklo_ps(e[0], e[1]), a1 = _mm256_unpacklo_ps(e[2], e[3]);
+	__m256 a2 = _mm256_unpackhi_ps(e[0], e[1]), a3 = _mm256_unpackhi_ps(e[2], e[3]);
+	__m256 r[4] = {_mm256_shuffle_ps(a0, a1, 0x44), _mm256_shuffle_ps(a0, a1, 0xee),
+		       _mm256_shuffle_ps(a2, a3, 0x44), _mm256_shuffle_ps(a2, a3, 0xee)};
+	__m256 t[8];
+	for (int i = 0; i < 4; i++) {
+		t[i] = _mm256_permute2f128_ps(r[i], r[i], 0x00);
+		t[i + 4] = _mm256_permute2f128_ps(r[i], r[i], 0x11);
+	}
+	const uint32_t *lu = N->lu + N->off[u];
+	float d2[2048 + 8];
+	__m256 vmin = _mm256_set1_ps(FLT_MAX);
+	for (int gr = 0; gr < (n + 7) / 8; gr++) {
+		__m256 acc = _mm256_setzero_ps();
+		const __m256i lev = _mm256_loadu_si256((const __m256i *)(lu + 8 * gr));
+#pragma GCC unroll 8
+		for (int i = 0; i < 8; i++)
+			acc = _mm256_add_ps(acc, _mm256_permutevar_ps(
+				t[i], _mm256_srli_epi32(lev, 2 * i)));
+		_mm256_storeu_ps(d2 + 8 * gr, acc);
+		vmin = _mm256_min_ps(acc, vmin); /* a NaN lane keeps vmin */
+	}
+	__m128 m = _mm_min_ps(_mm256_castps256_ps128(vmin), _mm256_extractf128_ps(vmin, 1));
+	m = _mm_min_ps(m, _mm_shuffle_ps(m, m, 0x4e));
+	m = _mm_min_ps(m, _mm_shuffle_ps(m, m, 0xb1));
+	float mn = _mm_cvtss_f32(m);
+	if (!(mn < FLT_MAX))
+		return nb[1];
+	/* the first lane equal to mn: a padded lane repeats the last
+	 * neighbour, so a match there comes after the real one */
+	const __m256 vm = _mm256_set1_ps(mn);
+	for (int gr = 0;; gr++) {
+		int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(d2 + 8 * gr),
+							   vm, _CMP_EQ_OQ));
+		if (hit)
+			return nb[1 + 8 * gr + __builtin_ctz((unsigned)hit)];
+	}
+}
+
+static QP_AVX2 int nb8_best(const iq_grid *G, const nb8_lists *N, int u,
+			    const float *xval, const float *w, float scale,
+			    const float *q)
+{
+	return nb8_best_inline(G, N, u, xval, w, scale, q);
+}
+#endif
+
 /* ---- IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S ------------------------------ */
 
 /* How the final refit after the candidate scales treats the sub-vectors. */
@@ -541,6 +686,205 @@ static bool lattice_group(const lattice_type *t, const iq_grid *G,
 	return true;
 }
 
+#if QP_HAVE_AVX2
+/* The packed levels (2 bits each) of 8 values rounded at 1/id, as
+ * round_sub_dim computes them: nearest_int(0.5 (id x - 1)) clamped to
+ * 0..2, lane by lane. */
+static inline __attribute__((always_inline)) QP_AVX2 int
+round8_avx2(const float *xval, float id)
+{
+	__m256 v = _mm256_mul_ps(_mm256_set1_ps(0.5f),
+				 _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(id),
+							     _mm256_loadu_ps(xval)),
+					       _mm256_set1_ps(1)));
+	__m256i b = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.f)));
+	__m256i l = _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)),
+				     _mm256_set1_epi32(0x00400000));
+	l = _mm256_min_epi32(_mm256_max_epi32(l, _mm256_setzero_si256()),
+			     _mm256_set1_epi32(2));
+	l = _mm256_sllv_epi32(l, _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+	__m128i h = _mm_or_si128(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
+	h = _mm_or_si128(h, _mm_shuffle_epi32(h, 0x4e));
+	h = _mm_or_si128(h, _mm_shuffle_epi32(h, 0xb1));
+	return _mm_cvtsi128_si32(h);
+}
+
+/* round_sub for the IQ2 grids: the packed levels of the chosen point;
+ * *on when the rounded point is in the grid. */
+static inline __attribute__((always_inline)) QP_AVX2 int
+round8_point(const iq_grid *G, const nb8_lists *N, const float *xval,
+	     const float *waux, float id, float scale, bool *on)
+{
+	static const float q[3] = {1, 3, 5};
+	int u = round8_avx2(xval, id);
+	*on = G->map[u] >= 0;
+	if (*on)
+		return u;
+	return N->point_u[nb8_best_inline(G, N, u, xval, waux, scale, q)];
+}
+
+/* lattice_sums from the per-value tables sx[i][l] = (w x) q and
+ * s2[i][l] = (w q) q (q = 2l + 1): the same products, added in order. */
+static inline void lattice8_sums(int nsub, float (*sx)[4],
+				 float (*s2)[4], const int *u,
+				 float *sumqx, float *sumq2)
+{
+	float a = 0, b = 0;
+	for (int k = 0; k < nsub; k++)
+		for (int i = 0; i < 8; i++) {
+			int l = (u[k] >> 2 * i) & 3;
+			a += sx[8 * k + i][l];
+			b += s2[8 * k + i][l];
+		}
+	*sumqx = a;
+	*sumq2 = b;
+}
+
+/* lattice_group for IQ2_XXS, IQ2_XS and IQ2_S (8 coordinates, levels
+ * 0..2) with the AVX2 rounding and neighbour search: the same bytes. */
+static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
+					const nb8_lists *N, const float *xb,
+					const float *w, const float *waux,
+					float *scale_out, int *idx, uint8_t *signs)
+{
+	const int g = t->group, nsub = g / 8;
+	float xval[32] = {0}; /* = {0}: for -Wmaybe-uninitialized */
+	_Alignas(16) float sx[32][4], s2[32][4];
+	int u[4];
+	bool on[4];
+	for (int k = 0; k < g / 8; k++) {
+		int nflip = 0;
+		uint8_t s = 0;
+		for (int i = 0; i < 8; i++) {
+			if (xb[8 * k + i] >= 0) {
+				xval[8 * k + i] = xb[8 * k + i];
+			} else {
+				xval[8 * k + i] = -xb[8 * k + i];
+				nflip++;
+				s |= (uint8_t)(1 << i);
+			}
+		}
+		if (t->even_signs && nflip % 2) {
+			int imin = 0;
+			float min = w[8 * k] * xb[8 * k] * xb[8 * k];
+			for (int i = 1; i < 8; i++) {
+				float ax = w[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
+				if (ax < min) {
+					min = ax;
+					imin = i;
+				}
+			}
+			xval[8 * k + imin] = -xval[8 * k + imin];
+			s ^= (uint8_t)(1 << imin);
+		}
+		signs[k] = t->even_signs ? s & 127 : s;
+	}
+	float max = xval[0];
+	for (int i = 1; i < g; i++)
+		max = max > xval[i] ? max : xval[i];
+	if (t->eps > 0 ? max < t->eps : max == 0)
+		return false;
+	for (int i = 0; i < g; i++) {
+		float wx = w[i] * xval[i];
+		for (int l = 0; l < 3; l++) {
+			float q = 2 * l + 1;
+			sx[i][l] = wx * q;
+			s2[i][l] = w[i] * q * q;
+		}
+		sx[i][3] = s2[i][3] = 0;
+	}
+	for (int k = 0; k < nsub; k++)
+		u[k] = 0;
+	float scale, eff_max;
+	if (t->qp_start) {
+		uint8_t L0[32];
+		memset(L0, 0, sizeof L0);
+		scale = qp_fit_positive(g, t->kmax + 1, xval, L0, w);
+		eff_max = scale * t->kmax;
+		if (eff_max <= 0)
+			return false;
+		for (int k = 0; k < nsub; k++)
+			for (int i = 0; i < 8; i++)
+				u[k] |= L0[8 * k + i] << 2 * i;
+	} else {
+		eff_max = max;
+		scale = max / (2 * t->kmax - 1);
+	}
+	float best = 0;
+	for (int k = 0; k < nsub; k++)
+		on[k] = t->init_on_grid;
+	/* every candidate's points, then their sums eight candidates side
+	 * by side, then ggml's comparisons in its order */
+	const int nc = 2 * t->nstep + 1;
+	int32_t cu[4][24] = {{0}};
+	bool con[4][24];
+	float csx[24], cs2[24];
+	for (int c = 0; c < nc; c++) {
+		int is = c - t->nstep;
+		float id = (2 * t->kmax - 1 + is * t->step) / eff_max;
+		float this_scale = 1 / id;
+		for (int k = 0; k < nsub; k++)
+			cu[k][c] = round8_point(G, N, xval + 8 * k, waux + 8 * k, id,
+						this_scale, &con[k][c]);
+	}
+	for (int c0 = 0; c0 < nc; c0 += 8) {
+		__m256 ax = _mm256_setzero_ps(), aq = _mm256_setzero_ps();
+		for (int k = 0; k < nsub; k++) {
+			__m256i uk = _mm256_loadu_si256((const __m256i *)(cu[k] + c0));
+			for (int i = 0; i < 8; i++) {
+				/* the permute reads the low 2 bits */
+				__m256i l = _mm256_srli_epi32(uk, 2 * i);
+				ax = _mm256_add_ps(ax, _mm256_permutevar_ps(
+					_mm256_broadcast_ps((const __m128 *)sx[8 * k + i]), l));
+				aq = _mm256_add_ps(aq, _mm256_permutevar_ps(
+					_mm256_broadcast_ps((const __m128 *)s2[8 * k + i]), l));
+			}
+		}
+		_mm256_storeu_ps(csx + c0, ax);
+		_mm256_storeu_ps(cs2 + c0, aq);
+	}
+	for (int c = 0; c < nc; c++) {
+		float sumqx = csx[c], sumq2 = cs2[c];
+		if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+			scale = sumqx / sumq2;
+			best = scale * sumqx;
+			for (int k = 0; k < nsub; k++) {
+				u[k] = cu[k][c];
+				on[k] = con[k][c];
+			}
+		}
+	}
+	int n_off = 0;
+	for (int k = 0; k < nsub; k++)
+		n_off += !on[k];
+	bool refit = t->refit == REFIT_ALL ? scale > 0 : n_off > 0 && scale > 0;
+	if (refit) {
+		float id = 1 / scale;
+		for (int k = 0; k < nsub; k++) {
+			if (t->refit == REFIT_OFF && on[k])
+				continue;
+			bool dummy;
+			u[k] = round8_point(G, N, xval + 8 * k, waux + 8 * k, id,
+					    scale, &dummy);
+		}
+		float sumqx, sumq2;
+		lattice8_sums(nsub, sx, s2, u, &sumqx, &sumq2);
+		if (sumq2 > 0)
+			scale = sumqx / sumq2;
+	}
+	if (scale < 0) { /* ggml: "should never happen"; flip the signs */
+		scale = -scale;
+		for (int k = 0; k < g / 8; k++)
+			signs[k] = t->even_signs ? (uint8_t)~signs[k] & 127
+						 : (uint8_t)~signs[k];
+	}
+	for (int k = 0; k < nsub; k++)
+		idx[k] = G->map[u[k]];
+	*scale_out = scale;
+	return true;
+}
+#endif
+
 /* 4-bit group scale level of s against the super-block scale 1/id. */
 static int scale_level(float id, float s, int top)
 {
@@ -667,6 +1011,11 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 			   int64_t nrows, int64_t n_per_row, const float *imp)
 {
 	const iq_grid *G = grid_get(t->grid);
+#if QP_HAVE_AVX2
+	/* the IQ2 grids' AVX2 search (8 coordinates, levels 0..2) */
+	const nb8_lists *N8 = t->grid <= G_IQ2S && G && qp_cpu_avx2()
+				      ? nb8_get(t->grid) : NULL;
+#endif
 	const int g = t->group, ngroups = QK_K / g;
 	float weight[32], waux[32], scales[16];
 	int idx[16][8];
@@ -695,6 +1044,12 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 				for (int i = 0; i < g; i++)
 					waux[i] = sqrtf(weight[i]);
 				float scale = 0;
+#if QP_HAVE_AVX2
+				if (N8)
+					full[ib] = lattice8_group_avx2(t, G, N8, xb, weight, waux,
+								       &scale, idx[ib], signs[ib]);
+				else
+#endif
 				full[ib] = lattice_group(t, G, xb, weight, waux, &scale,
 							 idx[ib], signs[ib]);
 				scales[ib] = full[ib] ? scale : 0;
@@ -1280,9 +1635,79 @@ static int iq1_best_neighbour(const iq_grid *G, int u, const float *xval,
 	return best;
 }
 
-/* Sorts the group's values (ties as the C library's qsort leaves them). */
-static void iq1_sort(const float *xb, int n, iq1_pair *pairs)
+#if QP_HAVE_AVX2
+/* iq1_sort's ranks, eight values side by side (n = 16 or 32): false when
+ * two compare equal or one is NaN. */
+static QP_AVX2 bool iq1_rank_avx2(const float *xb, int n, iq1_pair *pairs)
 {
+	__m256 v[4];
+	__m256i below[4], same[4];
+	const int nv = n / 8;
+	for (int a = 0; a < nv; a++) {
+		v[a] = _mm256_loadu_ps(xb + 8 * a);
+		below[a] = same[a] = _mm256_setzero_si256();
+	}
+	for (int k = 0; k < n; k++) {
+		const __m256 b = _mm256_set1_ps(xb[k]);
+		for (int a = 0; a < nv; a++) {
+			/* a mask lane is -1: subtracting it counts */
+			below[a] = _mm256_sub_epi32(below[a], _mm256_castps_si256(
+				_mm256_cmp_ps(b, v[a], _CMP_LT_OQ)));
+			same[a] = _mm256_sub_epi32(same[a], _mm256_castps_si256(
+				_mm256_cmp_ps(b, v[a], _CMP_EQ_OQ)));
+		}
+	}
+	__m256i bad = _mm256_setzero_si256();
+	for (int a = 0; a < nv; a++)
+		bad = _mm256_or_si256(bad, _mm256_xor_si256(same[a], _mm256_set1_epi32(1)));
+	if (!_mm256_testz_si256(bad, bad))
+		return false;
+	int32_t r[32];
+	for (int a = 0; a < nv; a++)
+		_mm256_storeu_si256((__m256i *)(r + 8 * a), below[a]);
+	for (int j = 0; j < n; j++) {
+		pairs[r[j]].v = xb[j];
+		pairs[r[j]].i = j;
+	}
+	return true;
+}
+#endif
+
+/* Each value to its rank, the count of values below it: false when two
+ * compare equal or one is NaN. */
+static bool iq1_rank(const float *xb, int n, iq1_pair *pairs)
+{
+	for (int j = 0; j < n; j++) {
+		int below = 0, same = 0;
+		for (int k = 0; k < n; k++) {
+			below += xb[k] < xb[j];
+			same += xb[k] == xb[j];
+		}
+		if (same != 1) /* itself, unless NaN */
+			return false;
+		pairs[below].v = xb[j];
+		pairs[below].i = j;
+	}
+	return true;
+}
+
+/* Sorts the group's values (ties as the C library's qsort leaves them).
+ * When no two values compare equal (and none is NaN) the sorted order is
+ * unique, whatever sort makes it: then each value goes to its rank, the
+ * count of values below it (no calls, no branches); otherwise qsort. */
+static void iq1_sort(const float *xb, int n, iq1_pair *pairs, bool avx2)
+{
+	bool ranked;
+#if QP_HAVE_AVX2
+	if (avx2)
+		ranked = iq1_rank_avx2(xb, n, pairs);
+	else
+#else
+	(void)avx2;
+#endif
+	ranked = iq1_rank(xb, n, pairs);
+	if (ranked)
+		return;
 	for (int j = 0; j < n; j++) {
 		pairs[j].v = xb[j];
 		pairs[j].i = j;
@@ -1293,16 +1718,26 @@ static void iq1_sort(const float *xb, int n, iq1_pair *pairs)
 /* The grid point of each 8 levels of L (neighbours for off-grid ones, at
  * scale with the shifted values xx[k] of sub-vector k); true when all
  * were on the grid. */
-static bool iq1_points(const iq_grid *G, int nsub, int8_t *L,
-		       const float *xb, const float *w, float scale,
+static bool iq1_points(const iq_grid *G, const nb8_lists *N8, int nsub,
+		       int8_t *L, const float *xb, const float *w, float scale,
 		       const float *const *xx, uint16_t *index)
 {
+#if !QP_HAVE_AVX2
+	(void)N8;
+#endif
 	bool all_on = true;
 	for (int k = 0; k < nsub; k++) {
 		int u = pack_levels(G, L + 8 * k);
 		int gi = G->map[u];
 		if (gi < 0) {
 			all_on = false;
+#if QP_HAVE_AVX2
+			if (N8) {
+				gi = nb8_best(G, N8, u, xb + 8 * k, w + 8 * k, scale, xx[k]);
+				for (int i = 0; i < 8; i++)
+					L[8 * k + i] = (int8_t)((G->pos[8 * gi + i] - 1) >> 1);
+			} else
+#endif
 			gi = iq1_best_neighbour(G, u, xb + 8 * k, w + 8 * k, scale,
 						xx[k], L + 8 * k);
 		}
@@ -1352,6 +1787,72 @@ static inline void iq1_split_try(iq1_split *b, float sumqx, float sumq2,
 		b->shift = sh ? -1 : 1;
 	}
 }
+
+#if QP_HAVE_AVX2
+/* iq1_split_search's SSE2 loop with eight i2 side by side (prefix sums
+ * read up to index 39). */
+static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
+					  iq1_split *b)
+{
+	const __m256 p0 = _mm256_set1_ps(iq1_xp[0]), p1 = _mm256_set1_ps(iq1_xp[1]);
+	const __m256 p2 = _mm256_set1_ps(iq1_xp[2]), m0 = _mm256_set1_ps(iq1_xm[0]);
+	const __m256 m1 = _mm256_set1_ps(iq1_xm[1]), m2 = _mm256_set1_ps(iq1_xm[2]);
+	const __m256 x32 = _mm256_set1_ps(sumx[32]), w32 = _mm256_set1_ps(sumw[32]);
+	const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+	const __m256 zero = _mm256_setzero_ps();
+	/* the level 1 tail's terms depend on i2 alone: once per group */
+	float tx0[40], tx1[40], tq0[40], tq1[40];
+	for (int i2 = 0; i2 < 40; i2 += 8) {
+		const __m256 xc = _mm256_sub_ps(x32, _mm256_loadu_ps(sumx + i2));
+		const __m256 wc = _mm256_sub_ps(w32, _mm256_loadu_ps(sumw + i2));
+		_mm256_storeu_ps(tx0 + i2, _mm256_mul_ps(xc, p2));
+		_mm256_storeu_ps(tx1 + i2, _mm256_mul_ps(xc, m2));
+		_mm256_storeu_ps(tq0 + i2, _mm256_mul_ps(_mm256_mul_ps(wc, p2), p2));
+		_mm256_storeu_ps(tq1 + i2, _mm256_mul_ps(_mm256_mul_ps(wc, m2), m2));
+	}
+	for (int i1 = 0; i1 <= 32; i1++) {
+		const __m256 xa = _mm256_set1_ps(sumx[i1] - sumx[0]);
+		const __m256 wa = _mm256_set1_ps(sumw[i1] - sumw[0]);
+		const __m256 x1 = _mm256_set1_ps(sumx[i1]), w1 = _mm256_set1_ps(sumw[i1]);
+		/* the level -1 head's terms, shared by every i2 */
+		const __m256 hx0 = _mm256_mul_ps(xa, p0), hx1 = _mm256_mul_ps(xa, m0);
+		const __m256 hq0 = _mm256_mul_ps(_mm256_mul_ps(wa, p0), p0);
+		const __m256 hq1 = _mm256_mul_ps(_mm256_mul_ps(wa, m0), m0);
+		for (int i2 = i1; i2 <= 32; i2 += 8) {
+			const __m256 xb = _mm256_sub_ps(_mm256_loadu_ps(sumx + i2), x1);
+			const __m256 wb = _mm256_sub_ps(_mm256_loadu_ps(sumw + i2), w1);
+			__m256 qx[2], q2[2];
+			qx[0] = _mm256_add_ps(_mm256_add_ps(hx0, _mm256_mul_ps(xb, p1)),
+					      _mm256_loadu_ps(tx0 + i2));
+			qx[1] = _mm256_add_ps(_mm256_add_ps(hx1, _mm256_mul_ps(xb, m1)),
+					      _mm256_loadu_ps(tx1 + i2));
+			q2[0] = _mm256_add_ps(_mm256_add_ps(hq0, _mm256_mul_ps(_mm256_mul_ps(wb, p1), p1)),
+					      _mm256_loadu_ps(tq0 + i2));
+			q2[1] = _mm256_add_ps(_mm256_add_ps(hq1, _mm256_mul_ps(_mm256_mul_ps(wb, m1), m1)),
+					      _mm256_loadu_ps(tq1 + i2));
+			const __m256 score = _mm256_set1_ps(b->score);
+			const __m256 valid = _mm256_cmp_ps(lane, _mm256_set1_ps((float)(33 - i2)),
+							   _CMP_LT_OQ);
+			__m256 any = zero;
+			for (int sh = 0; sh < 2; sh++)
+				any = _mm256_or_ps(any, _mm256_and_ps(
+					_mm256_cmp_ps(q2[sh], zero, _CMP_GT_OQ),
+					_mm256_cmp_ps(_mm256_mul_ps(qx[sh], qx[sh]),
+						      _mm256_mul_ps(score, q2[sh]), _CMP_GT_OQ)));
+			if (!_mm256_movemask_ps(_mm256_and_ps(any, valid)))
+				continue;
+			float fx[2][8], f2[2][8];
+			for (int sh = 0; sh < 2; sh++) {
+				_mm256_storeu_ps(fx[sh], qx[sh]);
+				_mm256_storeu_ps(f2[sh], q2[sh]);
+			}
+			for (int l = 0; l < 8 && i2 + l <= 32; l++)
+				for (int sh = 0; sh < 2; sh++)
+					iq1_split_try(b, fx[sh][l], f2[sh][l], i1, i2 + l, sh);
+		}
+	}
+}
+#endif
 
 /* Every split (i1 <= i2) and shift, in ggml's order, from the prefix sums
  * sumx, sumw (33 values; SSE2 reads up to index 35).  With SSE2, four i2
@@ -1427,7 +1928,13 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
 	const iq_grid *G = grid_get(G_IQ1S);
-	float weight[32], sumx[36] = {0}, sumw[36] = {0}, scales[8];
+	const nb8_lists *N8 = NULL;
+	const bool avx2 = qp_cpu_avx2();
+#if QP_HAVE_AVX2
+	if (G && avx2)
+		N8 = nb8_get(G_IQ1S);
+#endif
+	float weight[32], sumx[40] = {0}, sumw[40] = {0}, scales[8];
 	int8_t L[32], shifts[8];
 	iq1_pair pairs[32];
 	uint16_t index[4];
@@ -1452,7 +1959,7 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 				shifts[ib] = 1;
 				if (max < 1e-12f)
 					continue;
-				iq1_sort(xb, 32, pairs);
+				iq1_sort(xb, 32, pairs, avx2);
 				sumx[0] = sumw[0] = 0;
 				for (int j = 0; j < 32; j++) {
 					int i = pairs[j].i;
@@ -1460,6 +1967,11 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 					sumw[j + 1] = sumw[j] + weight[i];
 				}
 				iq1_split split = { -FLT_MAX, max, -1, -1, 0 };
+#if QP_HAVE_AVX2
+				if (avx2)
+					iq1_split_search_avx2(sumx, sumw, &split);
+				else
+#endif
 				iq1_split_search(sumx, sumw, &split);
 				float scale = split.scale;
 				int besti1 = split.i1, besti2 = split.i2;
@@ -1476,7 +1988,7 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 				}
 				const float *xs = best_shift == 1 ? iq1_xp : iq1_xm;
 				const float *xx[4] = {xs, xs, xs, xs};
-				if (!iq1_points(G, 4, L, xb, weight, scale, xx, index))
+				if (!iq1_points(G, N8, 4, L, xb, weight, scale, xx, index))
 					scale = iq1_refit(G, 4, index, xb, weight, xx, scale);
 				uint16_t h = 0;
 				for (int k = 0; k < 4; k++) {
@@ -1521,6 +2033,24 @@ static void iq1m_weights(const float *xb, const float *qw, float sigma2,
 			w[i] = xb[i] * xb[i];
 }
 
+/* Whether one of the four candidates (sums sx, sq) beats score as IQ1_M's
+ * search tests them; when none does, none is taken and nothing changes,
+ * so the one-by-one tests are skipped.  Plain C: always true. */
+static inline bool iq1m_any_beats(const float *sx, const float *sq, float score)
+{
+#ifdef __SSE2__
+	const __m128 vx = _mm_loadu_ps(sx), vq = _mm_loadu_ps(sq);
+	return _mm_movemask_ps(_mm_and_ps(_mm_cmpgt_ps(vq, _mm_setzero_ps()),
+					  _mm_cmpgt_ps(_mm_mul_ps(vx, vx),
+						       _mm_mul_ps(_mm_set1_ps(score), vq)))) != 0;
+#else
+	(void)sx;
+	(void)sq;
+	(void)score;
+	return true;
+#endif
+}
+
 /* IQ1_M's exhaustive split search: sorted position j goes to level 0 below
  * i1, 1 below i2, 2 from there; for each split and shift pattern k, ggml
  * sums w v x and w v^2 over j = 0..15 in order from zero.  The sums over
@@ -1556,6 +2086,7 @@ static void iq1m_split_search(const iq1_pair *pairs, const float *weight,
 					sx[k] += tx[2][j][k];
 					sq[k] += tq[2][j][k];
 				}
+			if (iq1m_any_beats(sx, sq, *best_score))
 			for (int k = 0; k < 4; k++)
 				if (sq[k] > 0 && sx[k] * sx[k] > *best_score * sq[k]) {
 					*scale = sx[k] / sq[k];
@@ -1583,6 +2114,12 @@ void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 {
 	static const uint8_t masks[4] = {0x00, 0x80, 0x08, 0x88};
 	const iq_grid *G = grid_get(G_IQ1S);
+	const nb8_lists *N8 = NULL;
+	const bool avx2 = qp_cpu_avx2();
+#if QP_HAVE_AVX2
+	if (G && avx2)
+		N8 = nb8_get(G_IQ1S);
+#endif
 	float weight[16], scales[16];
 	int8_t L[16], shifts[16];
 	iq1_pair pairs[16];
@@ -1607,7 +2144,7 @@ void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 				shifts[ib] = 0;
 				if (max < 1e-7f)
 					continue;
-				iq1_sort(xb, 16, pairs);
+				iq1_sort(xb, 16, pairs, avx2);
 				float best_score = -FLT_MAX, scale = max;
 				int besti1 = -1, besti2 = -1, best_k = -1;
 				iq1m_split_search(pairs, weight, xb, &best_score, &scale,
@@ -1624,7 +2161,7 @@ void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 				}
 				const float *xx[2] = {iq1m_values(best_k, 0),
 						      iq1m_values(best_k, 1)};
-				if (!iq1_points(G, 2, L, xb, weight, scale, xx, index))
+				if (!iq1_points(G, N8, 2, L, xb, weight, scale, xx, index))
 					scale = iq1_refit(G, 2, index, xb, weight, xx, scale);
 				qs[2 * ib] = (uint8_t)(index[0] & 255);
 				qs[2 * ib + 1] = (uint8_t)(index[1] & 255);
