@@ -288,23 +288,23 @@ static inline QP_AVX2 __m128i low_bytes16_avx2(__m256i a, __m256i b)
 	return _mm_packus_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
 }
 
-/* pack_nibbles of 32 int32 levels in l[0..3] (elements 8k..8k+7 in l[k]). */
+/* pack_nibbles of 32 int32 levels in l[0..3] (elements 8k..8k+7 in l[k]):
+ * their low bytes in order in one vector, then as pack_nibbles' SSE2 code
+ * (one movemask collects the fifth bits). */
 static inline QP_AVX2 void pack_nibbles32_avx2(const __m256i *l, uint8_t *qs, uint8_t *qh)
 {
-	const __m256i nib = _mm256_set1_epi32(0x0f);
-	const __m256i a = _mm256_or_si256(_mm256_and_si256(l[0], nib),
-		_mm256_slli_epi32(_mm256_and_si256(l[2], nib), 4));
-	const __m256i b = _mm256_or_si256(_mm256_and_si256(l[1], nib),
-		_mm256_slli_epi32(_mm256_and_si256(l[3], nib), 4));
-	_mm_storeu_si128((__m128i *)qs, low_bytes16_avx2(a, b));
-	if (qh) {
-		/* bit 4 of each level to the sign bit, which movemask collects */
-		uint32_t h = 0;
-		for (int k = 0; k < 4; k++)
-			h |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(
-				_mm256_slli_epi32(l[k], 27))) << (8 * k);
-		le_put_u32(qh, h);
-	}
+	const __m256i ff = _mm256_set1_epi32(0xff);
+	const __m256i p01 = _mm256_packs_epi32(_mm256_and_si256(l[0], ff), _mm256_and_si256(l[1], ff));
+	const __m256i p23 = _mm256_packs_epi32(_mm256_and_si256(l[2], ff), _mm256_and_si256(l[3], ff));
+	/* dwords: l0[0-3] l1[0-3] l2[0-3] l3[0-3] l0[4-7] l1[4-7] l2[4-7] l3[4-7] */
+	const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23),
+		_mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+	const __m128i lo = _mm256_castsi256_si128(bytes), hi = _mm256_extracti128_si256(bytes, 1);
+	const __m128i nib = _mm_set1_epi8(0x0f);
+	_mm_storeu_si128((__m128i *)qs, _mm_or_si128(_mm_and_si128(lo, nib),
+		_mm_slli_epi16(_mm_and_si128(hi, nib), 4)));
+	if (qh) /* bit 4 of each byte to bit 7, which movemask collects */
+		le_put_u32(qh, (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(bytes, 3)));
 }
 
 /* signed_absmax32 with eight lanes. */
@@ -454,7 +454,7 @@ void ref_affine8_bits(const float *x, uint8_t *blk, int bits)
 	_mm256_storeu_si256((__m256i *)hm, fp16x8(vmin));
 	const __m256 vhalf = _mm256_set1_ps(0.5f);
 	/* ggml clamps Q4_1 levels but lets Q5_1 wrap */
-	const __m256i vtop = _mm256_set1_epi32(bits == 4 ? top : INT32_MAX);
+	const __m256i vtop = _mm256_set1_epi32(top);
 	for (int b = 0; b < 8; b++, x += 32, blk += bsize) {
 		le_put_u16(blk, (uint16_t)hd[b]);
 		le_put_u16(blk + 2, (uint16_t)hm[b]);
@@ -464,7 +464,9 @@ void ref_affine8_bits(const float *x, uint8_t *blk, int bits)
 		for (int k = 0; k < 4; k++) {
 			const __m256 xm = _mm256_sub_ps(_mm256_loadu_ps(x + 8 * k), vm);
 			const __m256 v = _mm256_add_ps(_mm256_mul_ps(xm, vid), vhalf);
-			l[k] = _mm256_min_epi32(_mm256_cvttps_epi32(v), vtop);
+			l[k] = _mm256_cvttps_epi32(v);
+			if (bits == 4)
+				l[k] = _mm256_min_epi32(l[k], vtop);
 		}
 		if (bits == 4)
 			pack_nibbles32_avx2(l, blk + 4, NULL);
