@@ -875,7 +875,10 @@ static __m128i mxfp4_nearest4(__m128 x, const __m128 *level_d)
 					       _mm_set1_epi32(8)));
 }
 
-/* mxfp4_nearest4 by midpoints, when every |x| <= 16 d (d > 0): within
+/* mxfp4_nearest4 by midpoints, when every |x| <= 16 d (0 < d <= 2^123, so
+ * that the levels and midpoints are finite and exact: v d and (v + w) d / 2
+ * have few significant bits, MXFP4's d is a power of two and NVFP4's a
+ * UE4M3 value): within
  * [a, b] of two neighbouring levels (b <= 2a, or a = 0) both errors y - a
  * and b - y are exact (Sterbenz), so the nearer one is decided exactly at
  * the midpoint, the lower on a tie as the first-minimum scan keeps it; the
@@ -918,7 +921,8 @@ void qp_e2m1_pack(const float *x, int n, float d, uint8_t *qs)
 		mid[i] = _mm_set1_ps((float)(qp_mxfp4_values[i] + qp_mxfp4_values[i + 1]) * d / 2);
 	for (int j = 0; j < n; j += 4)
 		m = _mm_max_ps(abs4(_mm_loadu_ps(x + j)), m); /* NaN: keeps m */
-	const bool by_mid = d > 0.0f && _mm_cvtss_f32(hmax4(m)) <= 16.0f * d;
+	/* d <= 2^123: 20 d, the largest midpoint sum, stays finite */
+	const bool by_mid = d > 0.0f && d <= 0x1p123f && _mm_cvtss_f32(hmax4(m)) <= 16.0f * d;
 	const __m128i lo = mxfp4_indices16(x, level_d, by_mid ? mid : NULL);
 	if (n == 32) {
 		const __m128i hi = mxfp4_indices16(x + 16, level_d, by_mid ? mid : NULL);
