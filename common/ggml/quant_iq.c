@@ -1290,17 +1290,13 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 	int8_t L[32];
 	bool on[8];
 	for (int k = 0; k < 4; k++) {
-		int nflip = 0;
-		uint8_t s = 0;
-		for (int i = 0; i < 8; i++) {
-			if (xb[8 * k + i] >= 0) {
-				xval[8 * k + i] = xb[8 * k + i];
-			} else {
-				xval[8 * k + i] = -xb[8 * k + i];
-				nflip++;
-				s |= (uint8_t)(1 << i);
-			}
-		}
+		/* x >= 0 ? x : -x, and a sign bit where not (NaN included) */
+		__m256 v = _mm256_loadu_ps(xb + 8 * k);
+		__m256 ge = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
+		_mm256_storeu_ps(xval + 8 * k, _mm256_blendv_ps(
+			_mm256_xor_ps(v, _mm256_set1_ps(-0.0f)), v, ge));
+		uint8_t s = (uint8_t)~_mm256_movemask_ps(ge);
+		int nflip = __builtin_popcount(s);
 		if (t->even_signs && nflip % 2) {
 			int imin = 0;
 			float min = w[8 * k] * xb[8 * k] * xb[8 * k];
