@@ -266,9 +266,7 @@ static inline QP_AVX2 __m256i fp16x8(__m256 f)
 	const __m256i inf = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x477fefff));
 	r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7c00), inf);
 	const __m256i nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7f800000));
-	const __m256i nanv = _mm256_or_si256(_mm256_set1_epi32(0x7e00),
-		_mm256_and_si256(_mm256_srli_epi32(abs, 13), _mm256_set1_epi32(0x1ff)));
-	r = _mm256_blendv_epi8(r, nanv, nan);
+	r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7e00), nan);
 	return _mm256_or_si256(r, sign);
 }
 

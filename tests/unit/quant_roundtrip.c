@@ -392,6 +392,28 @@ static void check_half_rounding(void)
 	   "BF16: ties to even");
 }
 
+/* ggml's portable fp32->fp16 (the one llama-quantize runs) writes every
+ * NaN as sign | 0x7e00, payload dropped; F16C would keep it. */
+static void check_nan_halves(void)
+{
+	qp_err e;
+	const float nan_payload = qp_f32_from_bits(0x7fc7e000u);
+	float h[2] = {nan_payload, -nan_payload};
+	uint8_t q[9 * 34];
+	qp_quantize(QP_F16, h, q, 1, 2, NULL, &e);
+	ok(q[0] == 0x00 && q[1] == 0x7e && q[2] == 0x00 && q[3] == 0xfe,
+	   "F16: a NaN's payload is dropped, its sign kept");
+	/* Q8_0's amax is NaN when a block's last value is: blocks 2 (inside
+	 * an eight-block batch) and 8 (the tail) get a NaN scale */
+	float x[9 * 32];
+	for (int i = 0; i < 9 * 32; i++)
+		x[i] = 0.5f;
+	x[2 * 32 + 31] = x[8 * 32 + 31] = nan_payload;
+	qp_quantize(QP_Q8_0, x, q, 1, 9 * 32, NULL, &e);
+	ok(q[2 * 34] == 0x00 && q[2 * 34 + 1] == 0x7e && q[8 * 34] == 0x00 &&
+	   q[8 * 34 + 1] == 0x7e, "Q8_0: a NaN scale is stored as ggml's 0x7e00");
+}
+
 /* ---- fallbacks ---------------------------------------------------------- */
 
 static void check_fallbacks(void)
@@ -782,6 +804,7 @@ int main(int argc, char **argv)
 	check_known_blocks();
 	check_roundtrips();
 	check_half_rounding();
+	check_nan_halves();
 	check_fallbacks();
 	check_capabilities();
 	check_imatrix_golden(0);
