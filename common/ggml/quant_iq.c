@@ -372,10 +372,12 @@ typedef struct nb8_lists {
  * loop's operations in its order), then scores eight neighbours side by
  * side, picking each lane's term with a permute by the lane's level and
  * adding in the scalar loop's order.  Each list keeps its neighbours'
- * packed levels (2 bits per coordinate), eight side by side: group g,
- * lane l at lu[off[u] + 8 g + l] (the last group padded with its last
- * neighbour); the permute reads the low two bits of a lane, so a shift
- * right by 2 i gives coordinate i's index. */
+ * levels, eight side by side: group g, lane l at lu[off[u] + 8 g + l]
+ * (the last group padded with its last neighbour), 3 bits per coordinate
+ * i: the level, plus 4 for i >= 4, the permute's index into a table with
+ * coordinate i % 4's terms in its low half and i % 4 + 4's in its high
+ * half; the permute reads the low three bits, so a shift right by 3 i
+ * gives coordinate i's index. */
 static nb8_lists nb8[G_IQ1S + 1];
 static pthread_once_t nb8_once[G_IQ1S + 1] = {
 	PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
@@ -416,8 +418,13 @@ static void nb8_build(int g)
 		const uint16_t *nb = neighbours_of(G, u);
 		int n = nb[0];
 		N->off[u] = (int32_t)off;
-		for (int j = 0; j < (n + 7) / 8 * 8; j++)
-			N->lu[off++] = N->point_u[nb[1 + (j < n ? j : n - 1)]];
+		for (int j = 0; j < (n + 7) / 8 * 8; j++) {
+			const int8_t *pg = G->pos + 8 * nb[1 + (j < n ? j : n - 1)];
+			uint32_t v = 0;
+			for (int i = 0; i < 8; i++)
+				v |= (uint32_t)(((pg[i] - 1) >> 1) | (i < 4 ? 0 : 4)) << 3 * i;
+			N->lu[off++] = v;
+		}
 	}
 	N->ok = true;
 }
@@ -446,32 +453,34 @@ nb8_best_inline(const iq_grid *G, const nb8_lists *N, int u,
 	const int n = nb[0];
 	const __m256 x = _mm256_loadu_ps(xval), wv = _mm256_loadu_ps(w);
 	const __m256 s = _mm256_set1_ps(scale);
-	__m256 e[4];
-	for (int l = 0; l < 3; l++) {
-		__m256 d = _mm256_sub_ps(_mm256_mul_ps(s, _mm256_set1_ps(q[l])), x);
-		e[l] = _mm256_mul_ps(_mm256_mul_ps(wv, d), d);
-	}
-	e[3] = e[2];
-	/* transpose: t[i] holds coordinate i's three terms in both halves */
-	__m256 a0 = _mm256_unpacklo_ps(e[0], e[1]), a1 = _mm256_unpacklo_ps(e[2], e[3]);
-	__m256 a2 = _mm256_unpackhi_ps(e[0], e[1]), a3 = _mm256_unpackhi_ps(e[2], e[3]);
-	__m256 r[4] = {_mm256_shuffle_ps(a0, a1, 0x44), _mm256_shuffle_ps(a0, a1, 0xee),
-		       _mm256_shuffle_ps(a2, a3, 0x44), _mm256_shuffle_ps(a2, a3, 0xee)};
-	__m256 t[8];
-	for (int i = 0; i < 4; i++) {
-		t[i] = _mm256_permute2f128_ps(r[i], r[i], 0x00);
-		t[i + 4] = _mm256_permute2f128_ps(r[i], r[i], 0x11);
-	}
+	const __m256 d0 = _mm256_sub_ps(_mm256_mul_ps(s, _mm256_set1_ps(q[0])), x);
+	const __m256 d1 = _mm256_sub_ps(_mm256_mul_ps(s, _mm256_set1_ps(q[1])), x);
+	const __m256 d2v = _mm256_sub_ps(_mm256_mul_ps(s, _mm256_set1_ps(q[2])), x);
+	const __m256 e0 = _mm256_mul_ps(_mm256_mul_ps(wv, d0), d0);
+	const __m256 e1 = _mm256_mul_ps(_mm256_mul_ps(wv, d1), d1);
+	const __m256 e2 = _mm256_mul_ps(_mm256_mul_ps(wv, d2v), d2v);
+	/* transpose: t[i] holds coordinate i's three terms in its low half
+	 * and coordinate i + 4's in its high half */
+	const __m256 a0 = _mm256_unpacklo_ps(e0, e1), a1 = _mm256_unpacklo_ps(e2, e2);
+	const __m256 a2 = _mm256_unpackhi_ps(e0, e1), a3 = _mm256_unpackhi_ps(e2, e2);
+	const __m256 t0 = _mm256_shuffle_ps(a0, a1, 0x44), t1 = _mm256_shuffle_ps(a0, a1, 0xee);
+	const __m256 t2 = _mm256_shuffle_ps(a2, a3, 0x44), t3 = _mm256_shuffle_ps(a2, a3, 0xee);
 	const uint32_t *lu = N->lu + N->off[u];
 	float d2[2048 + 8];
 	__m256 vmin = _mm256_set1_ps(FLT_MAX);
 	for (int gr = 0; gr < (n + 7) / 8; gr++) {
 		__m256 acc = _mm256_setzero_ps();
 		const __m256i lev = _mm256_loadu_si256((const __m256i *)(lu + 8 * gr));
-#pragma GCC unroll 8
-		for (int i = 0; i < 8; i++)
-			acc = _mm256_add_ps(acc, _mm256_permutevar_ps(
-				t[i], _mm256_srli_epi32(lev, 2 * i)));
+		/* the permute reads the low 3 bits: level, plus 4 (the high
+		 * half) for coordinates 4..7 */
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t0, lev));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t1, _mm256_srli_epi32(lev, 3)));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t2, _mm256_srli_epi32(lev, 6)));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t3, _mm256_srli_epi32(lev, 9)));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t0, _mm256_srli_epi32(lev, 12)));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t1, _mm256_srli_epi32(lev, 15)));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t2, _mm256_srli_epi32(lev, 18)));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t3, _mm256_srli_epi32(lev, 21)));
 		_mm256_storeu_ps(d2 + 8 * gr, acc);
 		vmin = _mm256_min_ps(acc, vmin); /* a NaN lane keeps vmin */
 	}
