@@ -833,6 +833,21 @@ static QP_AVX2 float fit_positive_avx2(int n, int nmax, const float *x,
 	return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
+/* Stores eight values' four terms (a, b, c, d: vectors over the values)
+ * as t[i] = {a[i], b[i], c[i], d[i]}. */
+static inline __attribute__((always_inline)) QP_AVX2 void
+lattice8_table_store(float (*t)[4], __m256 a, __m256 b, __m256 c, __m256 d)
+{
+	const __m256 a0 = _mm256_unpacklo_ps(a, b), a1 = _mm256_unpacklo_ps(c, d);
+	const __m256 a2 = _mm256_unpackhi_ps(a, b), a3 = _mm256_unpackhi_ps(c, d);
+	const __m256 r[4] = {_mm256_shuffle_ps(a0, a1, 0x44), _mm256_shuffle_ps(a0, a1, 0xee),
+			     _mm256_shuffle_ps(a2, a3, 0x44), _mm256_shuffle_ps(a2, a3, 0xee)};
+	for (int i = 0; i < 4; i++) {
+		_mm_storeu_ps(t[i], _mm256_castps256_ps128(r[i]));
+		_mm_storeu_ps(t[i + 4], _mm256_extractf128_ps(r[i], 1));
+	}
+}
+
 /* lattice_group for IQ2_XXS, IQ2_XS and IQ2_S (8 coordinates, levels
  * 0..2) with the AVX2 rounding and neighbour search: the same bytes. */
 static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
@@ -877,14 +892,17 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 		max = max > xval[i] ? max : xval[i];
 	if (t->eps > 0 ? max < t->eps : max == 0)
 		return false;
-	for (int i = 0; i < g; i++) {
-		float wx = w[i] * xval[i];
-		for (int l = 0; l < 3; l++) {
-			float q = 2 * l + 1;
-			sx[i][l] = wx * q;
-			s2[i][l] = w[i] * q * q;
-		}
-		sx[i][3] = s2[i][3] = 0;
+	/* sx[i][l] = (w x) q, s2[i][l] = (w q) q, eight values at a time */
+	for (int i0 = 0; i0 < g; i0 += 8) {
+		const __m256 wi = _mm256_loadu_ps(w + i0);
+		const __m256 wx = _mm256_mul_ps(wi, _mm256_loadu_ps(xval + i0));
+		const __m256 q1 = _mm256_set1_ps(1), q3 = _mm256_set1_ps(3);
+		const __m256 q5 = _mm256_set1_ps(5), z = _mm256_setzero_ps();
+		lattice8_table_store(sx + i0, _mm256_mul_ps(wx, q1), _mm256_mul_ps(wx, q3),
+				     _mm256_mul_ps(wx, q5), z);
+		lattice8_table_store(s2 + i0, _mm256_mul_ps(_mm256_mul_ps(wi, q1), q1),
+				     _mm256_mul_ps(_mm256_mul_ps(wi, q3), q3),
+				     _mm256_mul_ps(_mm256_mul_ps(wi, q5), q5), z);
 	}
 	for (int k = 0; k < nsub; k++)
 		u[k] = 0;
@@ -1099,6 +1117,58 @@ typedef void (*lattice_pack_fn)(uint8_t *y, const float *scales,
 				int idx[][8], uint8_t signs[][4],
 				const bool *full, float max_scale);
 
+#if QP_HAVE_AVX2
+/* encode_lattice for the IQ2 grids with the AVX2 search; the weights
+ * eight at a time (each the scalar expression's operations; the square
+ * root is exact in both). */
+static QP_AVX2 void encode_lattice8_avx2(const lattice_type *t, const iq_grid *G,
+					 const nb8_lists *N8, lattice_pack_fn pack,
+					 int block_bytes, const float *src,
+					 uint8_t *dst, int64_t nrows,
+					 int64_t n_per_row, const float *imp)
+{
+	const int g = t->group, ngroups = QK_K / g;
+	float weight[32], waux[32], scales[16];
+	int idx[16][8];
+	uint8_t signs[16][4];
+	bool full[16];
+	for (int64_t r = 0; r < nrows; r++) {
+		const float *x = src + r * n_per_row;
+		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++) {
+			const float *xbl = x + QK_K * ibl;
+			float sumx2 = qp_sum_squares(xbl, QK_K);
+			float sigma2 = t->sigma_twice ? 2 * sumx2 / QK_K : sumx2 / QK_K;
+			const __m256 vsig = _mm256_set1_ps(sigma2);
+			const __m256 vplain = _mm256_set1_ps(t->plain_sigma * sigma2);
+			float max_scale = 0;
+			for (int ib = 0; ib < ngroups; ib++) {
+				const float *xb = xbl + g * ib;
+				for (int i = 0; i < g; i += 8) {
+					__m256 xi = _mm256_loadu_ps(xb + i), wi;
+					__m256 x2 = _mm256_mul_ps(xi, xi);
+					if (imp)
+						wi = _mm256_mul_ps(_mm256_loadu_ps(imp + QK_K * ibl + g * ib + i),
+								   _mm256_sqrt_ps(_mm256_add_ps(vsig, x2)));
+					else if (t->plain_sigma > 0)
+						wi = _mm256_add_ps(vplain, x2);
+					else
+						wi = x2;
+					_mm256_storeu_ps(weight + i, wi);
+					_mm256_storeu_ps(waux + i, _mm256_sqrt_ps(wi));
+				}
+				float scale = 0;
+				full[ib] = lattice8_group_avx2(t, G, N8, xb, weight, waux,
+							       &scale, idx[ib], signs[ib]);
+				scales[ib] = full[ib] ? scale : 0;
+				max_scale = max_scale > scales[ib] ? max_scale : scales[ib];
+			}
+			pack(dst, scales, idx, signs, full, max_scale);
+			dst += block_bytes;
+		}
+	}
+}
+#endif
+
 static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 			   int block_bytes, const float *src, uint8_t *dst,
 			   int64_t nrows, int64_t n_per_row, const float *imp)
@@ -1108,6 +1178,11 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 	/* the IQ2 grids' AVX2 search (8 coordinates, levels 0..2) */
 	const nb8_lists *N8 = t->grid <= G_IQ2S && G && qp_cpu_avx2()
 				      ? nb8_get(t->grid) : NULL;
+	if (N8) {
+		encode_lattice8_avx2(t, G, N8, pack, block_bytes, src, dst, nrows,
+				     n_per_row, imp);
+		return;
+	}
 #endif
 	const int g = t->group, ngroups = QK_K / g;
 	float weight[32], waux[32], scales[16];
@@ -1137,12 +1212,6 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 				for (int i = 0; i < g; i++)
 					waux[i] = sqrtf(weight[i]);
 				float scale = 0;
-#if QP_HAVE_AVX2
-				if (N8)
-					full[ib] = lattice8_group_avx2(t, G, N8, xb, weight, waux,
-								       &scale, idx[ib], signs[ib]);
-				else
-#endif
 				full[ib] = lattice_group(t, G, xb, weight, waux, &scale,
 							 idx[ib], signs[ib]);
 				scales[ib] = full[ib] ? scale : 0;
