@@ -930,14 +930,40 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 	int32_t cu[4][24] = {{0}};
 	bool con[4][24];
 	float csx[24], cs2[24];
+	float cid[24] = {0}, cscale[24];
 	for (int c = 0; c < nc; c++) {
 		int is = c - t->nstep;
-		float id = (2 * t->kmax - 1 + is * t->step) / eff_max;
-		float this_scale = 1 / id;
-		for (int k = 0; k < nsub; k++)
-			cu[k][c] = round8_point(G, N, xval + 8 * k, waux + 8 * k, id,
-						this_scale, &con[k][c]);
+		cid[c] = (2 * t->kmax - 1 + is * t->step) / eff_max;
+		cscale[c] = 1 / cid[c];
 	}
+	/* round8_avx2's rounding, eight candidates side by side (lanes past
+	 * nc round at id 0 to level 0, unused) */
+	for (int c0 = 0; c0 < nc; c0 += 8) {
+		const __m256 vid = _mm256_loadu_ps(cid + c0);
+		for (int k = 0; k < nsub; k++) {
+			__m256i uk = _mm256_setzero_si256();
+			for (int i = 0; i < 8; i++) {
+				__m256 v = _mm256_mul_ps(_mm256_set1_ps(0.5f), _mm256_sub_ps(
+					_mm256_mul_ps(vid, _mm256_set1_ps(xval[8 * k + i])),
+					_mm256_set1_ps(1)));
+				__m256i b = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.f)));
+				__m256i l = _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)),
+							     _mm256_set1_epi32(0x00400000));
+				l = _mm256_min_epi32(_mm256_max_epi32(l, _mm256_setzero_si256()),
+						     _mm256_set1_epi32(2));
+				uk = _mm256_or_si256(uk, _mm256_slli_epi32(l, 2 * i));
+			}
+			_mm256_storeu_si256((__m256i *)(cu[k] + c0), uk);
+		}
+	}
+	static const float q135[3] = {1, 3, 5};
+	for (int c = 0; c < nc; c++)
+		for (int k = 0; k < nsub; k++) {
+			con[k][c] = G->map[cu[k][c]] >= 0;
+			if (!con[k][c])
+				cu[k][c] = N->point_u[nb8_best_inline(G, N, cu[k][c], xval + 8 * k,
+								      waux + 8 * k, cscale[c], q135)];
+		}
 	for (int c0 = 0; c0 < nc; c0 += 8) {
 		__m256 ax = _mm256_setzero_ps(), aq = _mm256_setzero_ps();
 		for (int k = 0; k < nsub; k++) {
