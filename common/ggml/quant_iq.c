@@ -1264,15 +1264,477 @@ void qp_encode_iq2_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
 {
 	encode_lattice(&T_IQ2S, pack_iq2_s, QP_BLOCK_IQ2_S, s, d, nr, n, imp);
 }
+/* ---- IQ3_XXS, IQ3_S: candidate scales in AVX2 lanes ---------------------- */
+
+#if QP_HAVE_AVX2
+/* IQ3's candidate scales are searched eight at a time, one per lane: each
+ * lane rounds, looks up and sums exactly as the scalar loop does for its
+ * candidate, and the candidates are then compared in the scalar order, so
+ * the winner (first best on ties) is the scalar one.  The neighbour search
+ * of an off-grid lane scores eight neighbours at a time from a table of
+ * its own (below).  Without AVX2, lattice_group is the twin. */
+
+/* IQ3's neighbour lists, eight neighbours side by side: list u's batch b,
+ * coordinate i, lane l at q[off[u] + (b*4 + i)*8 + l] (the last batch
+ * padded with its last neighbour, which changes no first minimum); pt[4*p
+ * + i] is coordinate i (2*level + 1) of grid point p, for the gathers. */
+typedef struct iq3_entry {
+	int32_t code;
+	uint8_t term[4];
+} iq3_entry;
+
+typedef struct iq3_lanes {
+	float *q;
+	int32_t *off;
+	float *pt;
+	/* list u's neighbours again, in order, from ent[ent_off[u]]: a
+	 * point's code (its levels, 3 bits each) and the byte offsets / 8 of
+	 * its four terms in iq3_best_neighbours_avx2's table */
+	iq3_entry *ent;
+	int32_t *ent_off;
+	bool ok;
+} iq3_lanes;
+
+static iq3_lanes iq3_lane_tabs[2];
+static pthread_once_t iq3_lane_once[2] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT};
+
+static void build_iq3_lanes(int which)
+{
+	const iq_grid *G = grid_get(which ? G_IQ3S : G_IQ3XXS);
+	iq3_lanes *T = &iq3_lane_tabs[which];
+	if (!G)
+		return;
+	enum { MAP = 1 << 12 };
+	int64_t total = 0, n_ent = 0;
+	for (int u = 0; u < MAP; u++)
+		if (G->map[u] < 0 && G->map[u] != INT32_MIN) {
+			total += (neighbours_of(G, u)[0] + 7) / 8 * 32;
+			n_ent += (neighbours_of(G, u)[0] + 1) / 2 * 2;
+		}
+	T->q = malloc((size_t)(total ? total : 1) * sizeof *T->q);
+	T->off = malloc(MAP * sizeof *T->off);
+	T->pt = malloc((size_t)G->n_points * 4 * sizeof *T->pt);
+	T->ent = malloc((size_t)(n_ent ? n_ent : 1) * sizeof *T->ent);
+	T->ent_off = malloc(MAP * sizeof *T->ent_off);
+	if (!T->q || !T->off || !T->pt || !T->ent || !T->ent_off ||
+	    total > INT32_MAX || n_ent > INT32_MAX) {
+		free(T->q);
+		free(T->off);
+		free(T->pt);
+		free(T->ent);
+		free(T->ent_off);
+		return;
+	}
+	for (int p = 0; p < 4 * G->n_points; p++)
+		T->pt[p] = G->pos[p];
+	int64_t off = 0, e = 0;
+	for (int u = 0; u < MAP; u++) {
+		T->off[u] = -1;
+		T->ent_off[u] = -1;
+		if (G->map[u] >= 0 || G->map[u] == INT32_MIN)
+			continue;
+		const uint16_t *nb = neighbours_of(G, u);
+		int n = nb[0];
+		T->off[u] = (int32_t)off;
+		T->ent_off[u] = (int32_t)e;
+		for (int j = 0; j < (n + 1) / 2 * 2; j++, e++) {
+			/* an odd list ends with its last neighbour twice (which
+			 * changes no first minimum) */
+			const int8_t *pg = G->pos + 4 * nb[1 + (j < n ? j : n - 1)];
+			T->ent[e].code = 0;
+			for (int i = 0; i < 4; i++) {
+				int l = (pg[i] - 1) >> 1;
+				T->ent[e].code |= l << 3 * i;
+				T->ent[e].term[i] = (uint8_t)(4 * (8 * i + l));
+			}
+		}
+		for (int b = 0; b < (n + 7) / 8; b++)
+			for (int i = 0; i < 4; i++)
+				for (int l = 0; l < 8; l++) {
+					int j = 8 * b + l < n ? 8 * b + l : n - 1;
+					T->q[off++] = G->pos[4 * nb[1 + j] + i];
+				}
+	}
+	T->ok = true;
+}
+
+static void build_iq3_lanes_xxs(void) { build_iq3_lanes(0); }
+static void build_iq3_lanes_s(void) { build_iq3_lanes(1); }
+
+static const iq3_lanes *iq3_lanes_get(int grid)
+{
+	int which = grid == G_IQ3S;
+	pthread_once(&iq3_lane_once[which],
+		     which ? build_iq3_lanes_s : build_iq3_lanes_xxs);
+	return iq3_lane_tabs[which].ok ? &iq3_lane_tabs[which] : NULL;
+}
+
+/* iq3_find_best_neighbour for list u at `scale`: vx, vw are the four
+ * coordinates' values and weights, each in every lane.  A batch's least
+ * score (NaN lanes as +inf: the scalar loop never takes a NaN) replaces
+ * the best so far only when strictly below it, the first lane of it
+ * within the batch: the scalar loop's first minimum below FLT_MAX. */
+static QP_AVX2 __attribute__((noinline)) int iq3_best_neighbour_avx2(const iq_grid *G,
+						   const iq3_lanes *T, int u,
+						   const __m256 *vx,
+						   const __m256 *vw, float scale)
+{
+	const uint16_t *nb = neighbours_of(G, u);
+	const float *ql = T->q + T->off[u];
+	const __m256 vs = _mm256_set1_ps(scale);
+	const __m256 inf = _mm256_set1_ps(INFINITY);
+	float best_d2 = FLT_MAX;
+	int best = nb[1];
+	for (int b = 0; 8 * b < nb[0]; b++, ql += 32) {
+		__m256 acc = _mm256_setzero_ps();
+		for (int i = 0; i < 4; i++) {
+			__m256 diff = _mm256_sub_ps(_mm256_mul_ps(vs, _mm256_loadu_ps(ql + 8 * i)),
+						    vx[i]);
+			acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(vw[i], diff),
+							       diff));
+		}
+		acc = _mm256_blendv_ps(acc, inf, _mm256_cmp_ps(acc, acc, _CMP_UNORD_Q));
+		__m256 m = _mm256_min_ps(acc, _mm256_permute2f128_ps(acc, acc, 1));
+		m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, 0x4e));
+		m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, 0xb1));
+		float mn = _mm256_cvtss_f32(m);
+		if (mn < best_d2) {
+			int eq = _mm256_movemask_ps(_mm256_cmp_ps(acc, m, _CMP_EQ_OQ));
+			best = nb[1 + 8 * b + __builtin_ctz((unsigned)eq)];
+			best_d2 = mn;
+		}
+	}
+	return best;
+}
+
+/* iq3_find_best_neighbour of list u for eight candidates at once, lane l
+ * at its own scale s: each lane keeps the first neighbour whose score is
+ * strictly below its best so far (from FLT_MAX; a NaN score is never
+ * below), as the scalar loop does, and ends with that neighbour's levels
+ * (3 bits each) in *levels and its coordinates (2*level + 1) in q[0..3] (one blend of the
+ * point's code, decoded at the end).  A score's four terms w_i (s q - x_i)^2
+ * come from term[8*i + level] (iq3_terms: the scalar loop's operations on
+ * the same operands, so the same bits), added in the scalar order.  (The
+ * scalar score starts 0 + the first term; leaving out the 0 + changes at
+ * most the sign of a zero, which no comparison sees.) */
+static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
+						    const iq3_lanes *T, int u,
+						    const __m256 *term,
+						    __m256i *levels, __m256 *q)
+{
+	const int n = neighbours_of(G, u)[0];
+	const iq3_entry *en = T->ent + T->ent_off[u];
+	const char *tb = (const char *)term;
+	/* two runs, neighbours 0..h-1 and h..2h-1, side by side (the first
+	 * minimum of the whole list is the second run's only when strictly
+	 * below the first's); min_ps(e, best) is e < best ? e : best, the
+	 * blend the scalar comparison makes */
+	const int h = (n + 1) / 2;
+	__m256 best = _mm256_set1_ps(FLT_MAX), best2 = best;
+	__m256 code = _mm256_castsi256_ps(_mm256_set1_epi32(en[0].code));
+	__m256 code2 = code;
+#define IQ3_TERM(k) (*(const __m256 *)(tb + 8 * (size_t)(k)))
+	for (int j = 0; j < h; j++) {
+		const iq3_entry *a = en + j;
+		__m256 e = _mm256_add_ps(IQ3_TERM(a->term[0]), IQ3_TERM(a->term[1]));
+		e = _mm256_add_ps(e, IQ3_TERM(a->term[2]));
+		e = _mm256_add_ps(e, IQ3_TERM(a->term[3]));
+		__m256 lt = _mm256_cmp_ps(e, best, _CMP_LT_OQ);
+		best = _mm256_min_ps(e, best);
+		code = _mm256_blendv_ps(code, _mm256_castsi256_ps(
+			_mm256_set1_epi32(a->code)), lt);
+		a = en + j + h;
+		e = _mm256_add_ps(IQ3_TERM(a->term[0]), IQ3_TERM(a->term[1]));
+		e = _mm256_add_ps(e, IQ3_TERM(a->term[2]));
+		e = _mm256_add_ps(e, IQ3_TERM(a->term[3]));
+		lt = _mm256_cmp_ps(e, best2, _CMP_LT_OQ);
+		best2 = _mm256_min_ps(e, best2);
+		code2 = _mm256_blendv_ps(code2, _mm256_castsi256_ps(
+			_mm256_set1_epi32(a->code)), lt);
+	}
+#undef IQ3_TERM
+	code = _mm256_blendv_ps(code, code2, _mm256_cmp_ps(best2, best, _CMP_LT_OQ));
+	__m256i ci = _mm256_castps_si256(code);
+	*levels = ci;
+	for (int i = 0; i < 4; i++) {
+		__m256i l = _mm256_and_si256(_mm256_srli_epi32(ci, 3 * i),
+					     _mm256_set1_epi32(7));
+		q[i] = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_add_epi32(l, l),
+							   _mm256_set1_epi32(1)));
+	}
+}
+
+/* lattice_group for IQ3 (t->qp_start false, t->refit REFIT_OFF or
+ * REFIT_ANY_ALL, t->group 32): the same operations in the same order per
+ * candidate, eight candidates at a time. */
+static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
+				   const iq3_lanes *T, const float *xb,
+				   const float *w, const float *waux,
+				   float *scale_out, int *idx, uint8_t *signs)
+{
+	float xval[32], wx[32];
+	int8_t L[32];
+	bool on[8];
+	for (int k = 0; k < 4; k++) {
+		int nflip = 0;
+		uint8_t s = 0;
+		for (int i = 0; i < 8; i++) {
+			if (xb[8 * k + i] >= 0) {
+				xval[8 * k + i] = xb[8 * k + i];
+			} else {
+				xval[8 * k + i] = -xb[8 * k + i];
+				nflip++;
+				s |= (uint8_t)(1 << i);
+			}
+		}
+		if (t->even_signs && nflip % 2) {
+			int imin = 0;
+			float min = w[8 * k] * xb[8 * k] * xb[8 * k];
+			for (int i = 1; i < 8; i++) {
+				float ax = w[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
+				if (ax < min) {
+					min = ax;
+					imin = i;
+				}
+			}
+			xval[8 * k + imin] = -xval[8 * k + imin];
+			s ^= (uint8_t)(1 << imin);
+		}
+		signs[k] = t->even_signs ? s & 127 : s;
+	}
+	float max = xval[0];
+	for (int i = 1; i < 32; i++)
+		max = max > xval[i] ? max : xval[i];
+	if (t->eps > 0 ? max < t->eps : max == 0)
+		return false;
+	memset(L, 0, sizeof L);
+	float scale = max / (2 * t->kmax - 1), best = 0;
+	for (int k = 0; k < 8; k++)
+		on[k] = t->init_on_grid;
+	__m256 vx[32], vw[32];
+	for (int i = 0; i < 32; i++) {
+		wx[i] = w[i] * xval[i];
+		vx[i] = _mm256_set1_ps(xval[i]);
+		vw[i] = _mm256_set1_ps(waux[i]);
+	}
+	const __m256 one = _mm256_set1_ps(1), half = _mm256_set1_ps(0.5f);
+	const __m256 magic = _mm256_set1_ps(12582912.f);
+	const __m256i m23 = _mm256_set1_epi32(0x007fffff);
+	const __m256i bias = _mm256_set1_epi32(0x00400000);
+	const __m256i top = _mm256_set1_epi32(t->kmax - 1);
+	const __m256i zero = _mm256_setzero_si256();
+	const __m256i ione = _mm256_set1_epi32(1);
+	const int nc = 2 * t->nstep + 1;
+	/* each candidate's levels and off-grid sub-vectors, kept so that only
+	 * the winner's are unpacked, once */
+	int32_t pts[4][8][8];
+	int offb[4][8];
+	int win = -1;
+	for (int c0 = 0; c0 < nc; c0 += 8) {
+		const int b = c0 / 8;
+		__m256i is = _mm256_add_epi32(_mm256_set1_epi32(c0 - t->nstep),
+					      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+		/* (2*kmax - 1 + is*step) / max, and 1 / that */
+		__m256 id = _mm256_div_ps(
+			_mm256_add_ps(_mm256_set1_ps((float)(2 * t->kmax - 1)),
+				      _mm256_mul_ps(_mm256_cvtepi32_ps(is),
+						    _mm256_set1_ps(t->step))),
+			_mm256_set1_ps(max));
+		float sc[8];
+		_mm256_storeu_ps(sc, _mm256_div_ps(one, id));
+		const int valid = nc - c0 >= 8 ? 0xff : (1 << (nc - c0)) - 1;
+		int32_t uu[8];
+		__m256 sx = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
+		const __m256 vs = _mm256_loadu_ps(sc);
+		__m256 sq[8];	/* s * q for q = 2*level + 1 */
+		for (int v = 0; v < 8; v++)
+			sq[v] = _mm256_mul_ps(vs, _mm256_set1_ps((float)(2 * v + 1)));
+		for (int k = 0; k < 8; k++) {
+			__m256i u = zero;
+			__m256 q[4];
+			for (int i = 0; i < 4; i++) {
+				__m256 v = _mm256_mul_ps(half, _mm256_sub_ps(
+					_mm256_mul_ps(id, vx[4 * k + i]), one));
+				__m256i l = _mm256_sub_epi32(_mm256_and_si256(
+					_mm256_castps_si256(_mm256_add_ps(v, magic)), m23), bias);
+				l = _mm256_max_epi32(_mm256_min_epi32(l, top), zero);
+				u = _mm256_or_si256(u, _mm256_slli_epi32(l, 3 * i));
+				q[i] = _mm256_cvtepi32_ps(_mm256_add_epi32(
+					_mm256_add_epi32(l, l), ione));
+			}
+			/* the lanes off the grid (scalar loads: a gather is slower) */
+			_mm256_storeu_si256((__m256i *)uu, u);
+			int off = 0;
+			for (int l = 0; l < 8; l++)
+				off |= (G->map[uu[l]] < 0) << l;
+			off &= valid;
+			offb[b][k] = off;
+			__m256i p = u;	/* each lane's levels */
+			__m256 term[32];
+			if (off) {
+				/* w_i (s q - x_i)^2 for each coordinate and level:
+				 * diff = s*q - x, then (w*diff)*diff */
+#pragma GCC unroll 4
+				for (int i = 0; i < 4; i++)
+#pragma GCC unroll 8
+					for (int v = 0; v < 8; v++) {
+						__m256 d = _mm256_sub_ps(sq[v], vx[4 * k + i]);
+						term[8 * i + v] = _mm256_mul_ps(_mm256_mul_ps(
+							vw[4 * k + i], d), d);
+					}
+			}
+			while (off) {
+				/* the lanes that rounded to the same off-grid point */
+				int u0 = uu[__builtin_ctz((unsigned)off)];
+				__m256 same = _mm256_castsi256_ps(
+					_mm256_cmpeq_epi32(u, _mm256_set1_epi32(u0)));
+				__m256i bp;
+				__m256 bq[4];
+				iq3_best_neighbours_avx2(G, T, u0, term, &bp, bq);
+				p = _mm256_castps_si256(_mm256_blendv_ps(
+					_mm256_castsi256_ps(p), _mm256_castsi256_ps(bp), same));
+				for (int i = 0; i < 4; i++)
+					q[i] = _mm256_blendv_ps(q[i], bq[i], same);
+				off &= ~_mm256_movemask_ps(same);
+			}
+			_mm256_storeu_si256((__m256i *)pts[b][k], p);
+			for (int i = 0; i < 4; i++) {
+				sx = _mm256_add_ps(sx, _mm256_mul_ps(_mm256_set1_ps(wx[4 * k + i]), q[i]));
+				s2 = _mm256_add_ps(s2, _mm256_mul_ps(_mm256_mul_ps(
+					_mm256_set1_ps(w[4 * k + i]), q[i]), q[i]));
+			}
+		}
+		float fx[8], f2[8];
+		_mm256_storeu_ps(fx, sx);
+		_mm256_storeu_ps(f2, s2);
+		for (int l = 0; l < 8; l++) {
+			if (!(valid >> l & 1))
+				break;
+			if (f2[l] > 0 && fx[l] * fx[l] > best * f2[l]) {
+				scale = fx[l] / f2[l];
+				best = scale * fx[l];
+				win = c0 + l;
+			}
+		}
+	}
+	if (win >= 0)
+		for (int k = 0; k < 8; k++) {
+			int32_t lv = pts[win / 8][k][win % 8];
+			for (int i = 0; i < 4; i++)
+				L[4 * k + i] = (int8_t)(lv >> 3 * i & 7);
+			on[k] = !(offb[win / 8][k] >> win % 8 & 1);
+		}
+	int n_off = 0;
+	for (int k = 0; k < 8; k++)
+		n_off += !on[k];
+	if (n_off > 0 && scale > 0) {
+		float id = 1 / scale;
+		for (int k = 0; k < 8; k++) {
+			if (t->refit == REFIT_OFF && on[k])
+				continue;
+			int u = 0;
+			for (int i = 0; i < 4; i++) {
+				int l = qp_nearest_int(0.5f * (id * xval[4 * k + i] - 1));
+				L[4 * k + i] = (int8_t)qp_clamp_int(l, 0, t->kmax - 1);
+				u |= L[4 * k + i] << 3 * i;
+			}
+			if (G->map[u] >= 0)
+				continue;
+			int p = iq3_best_neighbour_avx2(G, T, u, vx + 4 * k, vw + 4 * k,
+							scale);
+			for (int i = 0; i < 4; i++)
+				L[4 * k + i] = (int8_t)((G->pos[4 * p + i] - 1) >> 1);
+		}
+		float sumqx, sumq2;
+		lattice_sums(32, w, xval, L, &sumqx, &sumq2);
+		if (sumq2 > 0)
+			scale = sumqx / sumq2;
+	}
+	if (scale < 0) { /* ggml: "should never happen"; flip the signs */
+		scale = -scale;
+		for (int k = 0; k < 4; k++)
+			signs[k] = t->even_signs ? (uint8_t)~signs[k] & 127
+						 : (uint8_t)~signs[k];
+	}
+	for (int k = 0; k < 8; k++)
+		idx[k] = G->map[pack_levels(G, L + 4 * k)];
+	*scale_out = scale;
+	return true;
+}
+
+/* encode_lattice with iq3_group_avx2. */
+static QP_AVX2 void encode_iq3_avx2(const lattice_type *t, const iq3_lanes *T,
+				    lattice_pack_fn pack, int block_bytes,
+				    const float *src, uint8_t *dst,
+				    int64_t nrows, int64_t n_per_row,
+				    const float *imp)
+{
+	const iq_grid *G = grid_get(t->grid);
+	float weight[32], waux[32], scales[8];
+	int idx[16][8];
+	uint8_t signs[16][4];
+	bool full[16];
+	for (int64_t r = 0; r < nrows; r++) {
+		const float *x = src + r * n_per_row;
+		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++) {
+			const float *xbl = x + QK_K * ibl;
+			float sigma2 = 2 * qp_sum_squares(xbl, QK_K) / QK_K;
+			float max_scale = 0;
+			for (int ib = 0; ib < QK_K / 32; ib++) {
+				const float *xb = xbl + 32 * ib;
+				/* qw * sqrtf(sigma2 + x*x) or x*x, and its sqrtf, in
+				 * lanes (sqrt_ps rounds as sqrtf does) */
+				const __m256 vs2 = _mm256_set1_ps(sigma2);
+				for (int i = 0; i < 32; i += 8) {
+					__m256 xv = _mm256_loadu_ps(xb + i);
+					__m256 wv = _mm256_mul_ps(xv, xv);
+					if (imp)
+						wv = _mm256_mul_ps(_mm256_loadu_ps(imp + QK_K * ibl + 32 * ib + i),
+								   _mm256_sqrt_ps(_mm256_add_ps(vs2, wv)));
+					_mm256_storeu_ps(weight + i, wv);
+					_mm256_storeu_ps(waux + i, _mm256_sqrt_ps(wv));
+				}
+				float scale = 0;
+				full[ib] = iq3_group_avx2(t, G, T, xb, weight, waux, &scale,
+							  idx[ib], signs[ib]);
+				scales[ib] = full[ib] ? scale : 0;
+				max_scale = max_scale > scales[ib] ? max_scale : scales[ib];
+			}
+			pack(dst, scales, idx, signs, full, max_scale);
+			dst += block_bytes;
+		}
+	}
+}
+#endif
+
+/* IQ3's encoder: the AVX2 lanes when the processor has them (and their
+ * tables could be built), else encode_lattice. */
+static void encode_iq3(const lattice_type *t, lattice_pack_fn pack,
+		       int block_bytes, const float *src, uint8_t *dst,
+		       int64_t nrows, int64_t n_per_row, const float *imp)
+{
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2()) {
+		const iq3_lanes *T = iq3_lanes_get(t->grid);
+		if (T) {
+			encode_iq3_avx2(t, T, pack, block_bytes, src, dst, nrows,
+					n_per_row, imp);
+			return;
+		}
+	}
+#endif
+	encode_lattice(t, pack, block_bytes, src, dst, nrows, n_per_row, imp);
+}
+
 void qp_encode_iq3_xxs(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			   const float *imp)
 {
-	encode_lattice(&T_IQ3XXS, pack_iq3_xxs, QP_BLOCK_IQ3_XXS, s, d, nr, n, imp);
+	encode_iq3(&T_IQ3XXS, pack_iq3_xxs, QP_BLOCK_IQ3_XXS, s, d, nr, n, imp);
 }
 void qp_encode_iq3_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			 const float *imp)
 {
-	encode_lattice(&T_IQ3S, pack_iq3_s, QP_BLOCK_IQ3_S, s, d, nr, n, imp);
+	encode_iq3(&T_IQ3S, pack_iq3_s, QP_BLOCK_IQ3_S, s, d, nr, n, imp);
 }
 
 
