@@ -446,7 +446,7 @@ static const nb8_lists *nb8_get(int g)
 /* The neighbour of off-grid u of least sum w (s*q[level] - x)^2, the first
  * on ties (as best_neighbour_dim and iq1_best_neighbour): its point. */
 static inline __attribute__((always_inline)) QP_AVX2 int
-nb8_best_inline(const iq_grid *G, const nb8_lists *N, int u,
+nb8_best(const iq_grid *G, const nb8_lists *N, int u,
 		const float *xval, const float *w, float scale, const float *q)
 {
 	const uint16_t *nb = neighbours_of(G, u);
@@ -501,12 +501,6 @@ nb8_best_inline(const iq_grid *G, const nb8_lists *N, int u,
 	}
 }
 
-static QP_AVX2 int nb8_best(const iq_grid *G, const nb8_lists *N, int u,
-			    const float *xval, const float *w, float scale,
-			    const float *q)
-{
-	return nb8_best_inline(G, N, u, xval, w, scale, q);
-}
 #endif
 
 /* ---- IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S ------------------------------ */
@@ -729,7 +723,7 @@ round8_point(const iq_grid *G, const nb8_lists *N, const float *xval,
 	*on = G->map[u] >= 0;
 	if (*on)
 		return u;
-	return N->point_u[nb8_best_inline(G, N, u, xval, waux, scale, q)];
+	return N->point_u[nb8_best(G, N, u, xval, waux, scale, q)];
 }
 
 /* lattice_sums from the per-value tables sx[i][l] = (w x) q and
@@ -961,7 +955,7 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 		for (int k = 0; k < nsub; k++) {
 			con[k][c] = G->map[cu[k][c]] >= 0;
 			if (!con[k][c])
-				cu[k][c] = N->point_u[nb8_best_inline(G, N, cu[k][c], xval + 8 * k,
+				cu[k][c] = N->point_u[nb8_best(G, N, cu[k][c], xval + 8 * k,
 								      waux + 8 * k, cscale[c], q135)];
 		}
 	for (int c0 = 0; c0 < nc; c0 += 8) {
@@ -1824,35 +1818,30 @@ static int iq1_best_neighbour(const iq_grid *G, int u, const float *xval,
 static QP_AVX2 bool iq1_rank_avx2(const float *xb, int n, iq1_pair *pairs)
 {
 	__m256 v[4];
-	__m256i below[4], same[4];
+	__m256i below[4];
 	const int nv = n / 8;
 	for (int a = 0; a < nv; a++) {
 		v[a] = _mm256_loadu_ps(xb + 8 * a);
-		below[a] = same[a] = _mm256_setzero_si256();
+		below[a] = _mm256_setzero_si256();
 	}
 	for (int k = 0; k < n; k++) {
 		const __m256 b = _mm256_set1_ps(xb[k]);
-		for (int a = 0; a < nv; a++) {
-			/* a mask lane is -1: subtracting it counts */
+		for (int a = 0; a < nv; a++) /* a mask lane is -1: subtracting counts */
 			below[a] = _mm256_sub_epi32(below[a], _mm256_castps_si256(
 				_mm256_cmp_ps(b, v[a], _CMP_LT_OQ)));
-			same[a] = _mm256_sub_epi32(same[a], _mm256_castps_si256(
-				_mm256_cmp_ps(b, v[a], _CMP_EQ_OQ)));
-		}
 	}
-	__m256i bad = _mm256_setzero_si256();
-	for (int a = 0; a < nv; a++)
-		bad = _mm256_or_si256(bad, _mm256_xor_si256(same[a], _mm256_set1_epi32(1)));
-	if (!_mm256_testz_si256(bad, bad))
-		return false;
+	/* the ranks are a permutation exactly when no two values compare
+	 * equal and none is NaN (a NaN, and the least other value, rank 0) */
 	int32_t r[32];
 	for (int a = 0; a < nv; a++)
 		_mm256_storeu_si256((__m256i *)(r + 8 * a), below[a]);
+	uint32_t seen = 0;
 	for (int j = 0; j < n; j++) {
+		seen |= 1u << r[j];
 		pairs[r[j]].v = xb[j];
 		pairs[r[j]].i = j;
 	}
-	return true;
+	return seen == (n == 32 ? 0xffffffffu : (1u << n) - 1);
 }
 #endif
 
@@ -1898,6 +1887,29 @@ static void iq1_sort(const float *xb, int n, iq1_pair *pairs, bool avx2)
 	qsort(pairs, (size_t)n, sizeof *pairs, iq1_pair_cmp);
 }
 
+#if QP_HAVE_AVX2
+/* iq1_points with the AVX2 neighbour search inlined. */
+static QP_AVX2 bool iq1_points_avx2(const iq_grid *G, const nb8_lists *N8,
+				    int nsub, int8_t *L, const float *xb,
+				    const float *w, float scale,
+				    const float *const *xx, uint16_t *index)
+{
+	bool all_on = true;
+	for (int k = 0; k < nsub; k++) {
+		int u = pack_levels(G, L + 8 * k);
+		int gi = G->map[u];
+		if (gi < 0) {
+			all_on = false;
+			gi = nb8_best(G, N8, u, xb + 8 * k, w + 8 * k, scale, xx[k]);
+			for (int i = 0; i < 8; i++)
+				L[8 * k + i] = (int8_t)((G->pos[8 * gi + i] - 1) >> 1);
+		}
+		index[k] = (uint16_t)gi;
+	}
+	return all_on;
+}
+#endif
+
 /* The grid point of each 8 levels of L (neighbours for off-grid ones, at
  * scale with the shifted values xx[k] of sub-vector k); true when all
  * were on the grid. */
@@ -1905,7 +1917,10 @@ static bool iq1_points(const iq_grid *G, const nb8_lists *N8, int nsub,
 		       int8_t *L, const float *xb, const float *w, float scale,
 		       const float *const *xx, uint16_t *index)
 {
-#if !QP_HAVE_AVX2
+#if QP_HAVE_AVX2
+	if (N8)
+		return iq1_points_avx2(G, N8, nsub, L, xb, w, scale, xx, index);
+#else
 	(void)N8;
 #endif
 	bool all_on = true;
@@ -1914,13 +1929,6 @@ static bool iq1_points(const iq_grid *G, const nb8_lists *N8, int nsub,
 		int gi = G->map[u];
 		if (gi < 0) {
 			all_on = false;
-#if QP_HAVE_AVX2
-			if (N8) {
-				gi = nb8_best(G, N8, u, xb + 8 * k, w + 8 * k, scale, xx[k]);
-				for (int i = 0; i < 8; i++)
-					L[8 * k + i] = (int8_t)((G->pos[8 * gi + i] - 1) >> 1);
-			} else
-#endif
 			gi = iq1_best_neighbour(G, u, xb + 8 * k, w + 8 * k, scale,
 						xx[k], L + 8 * k);
 		}
