@@ -1989,7 +1989,6 @@ static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
 	const __m256 p2 = _mm256_set1_ps(iq1_xp[2]), m0 = _mm256_set1_ps(iq1_xm[0]);
 	const __m256 m1 = _mm256_set1_ps(iq1_xm[1]), m2 = _mm256_set1_ps(iq1_xm[2]);
 	const __m256 x32 = _mm256_set1_ps(sumx[32]), w32 = _mm256_set1_ps(sumw[32]);
-	const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
 	/* the level 1 tail's terms depend on i2 alone: once per group */
 	float tx0[40], tx1[40], tq0[40], tq1[40];
 	for (int i2 = 0; i2 < 40; i2 += 8) {
@@ -2021,8 +2020,6 @@ static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
 			q2[1] = _mm256_add_ps(_mm256_add_ps(hq1, _mm256_mul_ps(_mm256_mul_ps(wb, m1), m1)),
 					      _mm256_loadu_ps(tq1 + i2));
 			const __m256 score = _mm256_set1_ps(b->score);
-			const __m256 valid = _mm256_cmp_ps(lane, _mm256_set1_ps((float)(33 - i2)),
-							   _CMP_LT_OQ);
 			/* sumq2 > 0 is left to the one-by-one tests: a batch none
 			 * of whose candidates passes the other test is skipped */
 			const __m256 any = _mm256_or_ps(
@@ -2030,7 +2027,8 @@ static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
 					      _mm256_mul_ps(score, q2[0]), _CMP_GT_OQ),
 				_mm256_cmp_ps(_mm256_mul_ps(qx[1], qx[1]),
 					      _mm256_mul_ps(score, q2[1]), _CMP_GT_OQ));
-			if (!_mm256_movemask_ps(_mm256_and_ps(any, valid)))
+			const int valid = 33 - i2 < 8 ? (1 << (33 - i2)) - 1 : 0xff;
+			if (!(_mm256_movemask_ps(any) & valid))
 				continue;
 			float fx[2][8], f2[2][8];
 			for (int sh = 0; sh < 2; sh++) {
