@@ -25,7 +25,14 @@
  * twin (make check-plain compares them through the unit fingerprints);
  * IQ1_S's split search scores four splits side by side the same way;
  * IQ1_M's split search carries its shared partial sums forward instead of
- * re-adding them.  NVFP4 packs its E2M1 levels with MXFP4's code
+ * re-adding them and skips the one-by-one tests of a split none of whose
+ * four candidates beats the score.  With AVX2 (chosen at run time), the
+ * IQ2 types and IQ1_S/IQ1_M score eight neighbours at a time from a table
+ * of the 24 possible error terms (nb8_best), the IQ2 search rounds and
+ * sums eight candidate scales side by side before ggml's comparisons in
+ * its order, IQ1_S's split search takes eight splits at a time, and IQ1
+ * sorts by counting ranks when no two values tie (qsort otherwise).
+ * NVFP4 packs its E2M1 levels with MXFP4's code
  * (qp_e2m1_pack in quant_legacy.c: ggml uses best_index_mxfp4 for both).
  */
 #include "quant_iq.h"
