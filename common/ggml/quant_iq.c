@@ -365,8 +365,9 @@ static inline int best_neighbour_dim(const iq_grid *G, int u, const float *xval,
 /* ---- AVX2: the 8-coordinate grids' neighbour search by table ----------- */
 
 typedef struct nb8_lists {
-	int32_t *off;	/* [map size]: offset in lu, -1 when not off-grid */
-	uint32_t *lu;
+	int32_t *off;	/* [map size]: offset of u's list in lu, -1 if none */
+	uint32_t *lu;	/* per list: n, the level groups, then per neighbour
+			 * its point << 16 | its packed levels */
 	uint16_t *point_u;	/* [n_points]: the point's packed levels */
 	bool ok;
 } nb8_lists;
@@ -379,7 +380,7 @@ typedef struct nb8_lists {
  * loop's operations in its order), then scores eight neighbours side by
  * side, picking each lane's term with a permute by the lane's level and
  * adding in the scalar loop's order.  Each list keeps its neighbours'
- * levels, eight side by side: group g, lane l at lu[off[u] + 8 g + l]
+ * levels, eight side by side: group g, lane l at lu[off[u] + 1 + 8 g + l]
  * (the last group padded with its last neighbour), 3 bits per coordinate
  * i: the level, plus 4 for i >= 4, the permute's index into a table with
  * coordinate i % 4's terms in its low half and i % 4 + 4's in its high
@@ -401,7 +402,8 @@ static void nb8_build(int g)
 	int64_t total = 0;
 	for (int u = 0; u < map_size; u++)
 		if (G->map[u] < 0 && G->map[u] != INT32_MIN)
-			total += (neighbours_of(G, u)[0] + 7) / 8 * 8;
+			total += 1 + (neighbours_of(G, u)[0] + 7) / 8 * 8 +
+				 neighbours_of(G, u)[0];
 	N->off = malloc((size_t)map_size * sizeof *N->off);
 	N->lu = malloc((size_t)(total ? total : 1) * sizeof *N->lu);
 	N->point_u = malloc((size_t)G->n_points * sizeof *N->point_u);
@@ -425,6 +427,7 @@ static void nb8_build(int g)
 		const uint16_t *nb = neighbours_of(G, u);
 		int n = nb[0];
 		N->off[u] = (int32_t)off;
+		N->lu[off++] = (uint32_t)n;
 		for (int j = 0; j < (n + 7) / 8 * 8; j++) {
 			const int8_t *pg = G->pos + 8 * nb[1 + (j < n ? j : n - 1)];
 			uint32_t v = 0;
@@ -432,6 +435,8 @@ static void nb8_build(int g)
 				v |= (uint32_t)(((pg[i] - 1) >> 1) | (i < 4 ? 0 : 4)) << 3 * i;
 			N->lu[off++] = v;
 		}
+		for (int j = 0; j < n; j++)
+			N->lu[off++] = (uint32_t)nb[1 + j] << 16 | N->point_u[nb[1 + j]];
 	}
 	N->ok = true;
 }
@@ -451,13 +456,15 @@ static const nb8_lists *nb8_get(int g)
 }
 
 /* The neighbour of off-grid u of least sum w (s*q[level] - x)^2, the first
- * on ties (as best_neighbour_dim and iq1_best_neighbour): its point. */
-static inline __attribute__((always_inline)) QP_AVX2 int
-nb8_best(const iq_grid *G, const nb8_lists *N, int u,
-		const float *xval, const float *w, float scale, const float *q)
+ * on ties (as best_neighbour_dim and iq1_best_neighbour): its point times
+ * 65536 plus its packed levels. */
+static inline __attribute__((always_inline)) QP_AVX2 uint32_t
+nb8_best(const nb8_lists *N, int u,
+	 const float *xval, const float *w, float scale, const float *q)
 {
-	const uint16_t *nb = neighbours_of(G, u);
-	const int n = nb[0];
+	const uint32_t *list = N->lu + N->off[u];
+	const int n = (int)list[0], ng = (n + 7) / 8;
+	const uint32_t *lu = list + 1, *point = lu + 8 * ng;
 	const __m256 x = _mm256_loadu_ps(xval), wv = _mm256_loadu_ps(w);
 	const __m256 s = _mm256_set1_ps(scale);
 	const __m256 d0 = _mm256_sub_ps(_mm256_mul_ps(s, _mm256_set1_ps(q[0])), x);
@@ -472,10 +479,9 @@ nb8_best(const iq_grid *G, const nb8_lists *N, int u,
 	const __m256 a2 = _mm256_unpackhi_ps(e0, e1), a3 = _mm256_unpackhi_ps(e2, e2);
 	const __m256 t0 = _mm256_shuffle_ps(a0, a1, 0x44), t1 = _mm256_shuffle_ps(a0, a1, 0xee);
 	const __m256 t2 = _mm256_shuffle_ps(a2, a3, 0x44), t3 = _mm256_shuffle_ps(a2, a3, 0xee);
-	const uint32_t *lu = N->lu + N->off[u];
 	float d2[2048 + 8];
 	__m256 vmin = _mm256_set1_ps(FLT_MAX);
-	for (int gr = 0; gr < (n + 7) / 8; gr++) {
+	for (int gr = 0; gr < ng; gr++) {
 		__m256 acc = _mm256_setzero_ps();
 		const __m256i lev = _mm256_loadu_si256((const __m256i *)(lu + 8 * gr));
 		/* the permute reads the low 3 bits: level, plus 4 (the high
@@ -496,7 +502,7 @@ nb8_best(const iq_grid *G, const nb8_lists *N, int u,
 	m = _mm_min_ps(m, _mm_shuffle_ps(m, m, 0xb1));
 	float mn = _mm_cvtss_f32(m);
 	if (!(mn < FLT_MAX))
-		return nb[1];
+		return point[0];
 	/* the first lane equal to mn: a padded lane repeats the last
 	 * neighbour, so a match there comes after the real one */
 	const __m256 vm = _mm256_set1_ps(mn);
@@ -504,7 +510,7 @@ nb8_best(const iq_grid *G, const nb8_lists *N, int u,
 		int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(d2 + 8 * gr),
 							   vm, _CMP_EQ_OQ));
 		if (hit)
-			return nb[1 + 8 * gr + __builtin_ctz((unsigned)hit)];
+			return point[8 * gr + __builtin_ctz((unsigned)hit)];
 	}
 }
 
@@ -730,7 +736,7 @@ round8_point(const iq_grid *G, const nb8_lists *N, const float *xval,
 	*on = G->map[u] >= 0;
 	if (*on)
 		return u;
-	return N->point_u[nb8_best(G, N, u, xval, waux, scale, q)];
+	return (int)(nb8_best(N, u, xval, waux, scale, q) & 0xffff);
 }
 
 /* lattice_sums from the per-value tables sx[i][l] = (w x) q and
@@ -962,8 +968,8 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 		for (int k = 0; k < nsub; k++) {
 			con[k][c] = G->map[cu[k][c]] >= 0;
 			if (!con[k][c])
-				cu[k][c] = N->point_u[nb8_best(G, N, cu[k][c], xval + 8 * k,
-								      waux + 8 * k, cscale[c], q135)];
+				cu[k][c] = (int32_t)(0xffff & nb8_best(N, cu[k][c], xval + 8 * k,
+								       waux + 8 * k, cscale[c], q135));
 		}
 	for (int c0 = 0; c0 < nc; c0 += 8) {
 		__m256 ax = _mm256_setzero_ps(), aq = _mm256_setzero_ps();
@@ -1907,7 +1913,7 @@ static QP_AVX2 bool iq1_points_avx2(const iq_grid *G, const nb8_lists *N8,
 		int gi = G->map[u];
 		if (gi < 0) {
 			all_on = false;
-			gi = nb8_best(G, N8, u, xb + 8 * k, w + 8 * k, scale, xx[k]);
+			gi = (int)(nb8_best(N8, u, xb + 8 * k, w + 8 * k, scale, xx[k]) >> 16);
 			for (int i = 0; i < 8; i++)
 				L[8 * k + i] = (int8_t)((G->pos[8 * gi + i] - 1) >> 1);
 		}
