@@ -1277,14 +1277,19 @@ void qp_encode_iq2_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
 /* IQ3's candidate scales are searched eight at a time, one per lane: each
  * lane rounds, looks up and sums exactly as the scalar loop does for its
  * candidate, and the candidates are then compared in the scalar order, so
- * the winner (first best on ties) is the scalar one.  The neighbour search
- * of an off-grid lane scores eight neighbours at a time from a table of
- * its own (below).  Without AVX2, lattice_group is the twin. */
+ * the winner (first best on ties) is the scalar one.  Neighbouring
+ * candidates mostly round a sub-vector to the same off-grid point, so the
+ * lanes that share one share a single pass over its neighbour list, each
+ * lane scoring at its own scale; a score's four terms come from a table
+ * made once per sub-vector and batch.  The final refit (one scale) scores
+ * eight neighbours at a time instead.  Without AVX2, lattice_group is the
+ * twin (make check-plain; tests/unit/quant_iq3.c has the edge rows). */
 
-/* IQ3's neighbour lists, eight neighbours side by side: list u's batch b,
- * coordinate i, lane l at q[off[u] + (b*4 + i)*8 + l] (the last batch
- * padded with its last neighbour, which changes no first minimum); pt[4*p
- * + i] is coordinate i (2*level + 1) of grid point p, for the gathers. */
+/* IQ3's tables beside the grid's: q and off hold the neighbour lists with
+ * eight neighbours side by side (list u's batch b, coordinate i, lane l at
+ * q[off[u] + (b*4 + i)*8 + l], the last batch padded with its last
+ * neighbour, which changes no first minimum), for the refit; ent holds
+ * them in order for the shared passes. */
 typedef struct iq3_entry {
 	int32_t code;
 	uint8_t term[4];
@@ -1293,7 +1298,6 @@ typedef struct iq3_entry {
 typedef struct iq3_lanes {
 	float *q;
 	int32_t *off;
-	float *pt;
 	/* list u's neighbours again, in order, from ent[ent_off[u]]: a
 	 * point's code (its levels, 3 bits each) and the byte offsets / 8 of
 	 * its four terms in iq3_best_neighbours_avx2's table */
@@ -1320,20 +1324,16 @@ static void build_iq3_lanes(int which)
 		}
 	T->q = malloc((size_t)(total ? total : 1) * sizeof *T->q);
 	T->off = malloc(MAP * sizeof *T->off);
-	T->pt = malloc((size_t)G->n_points * 4 * sizeof *T->pt);
 	T->ent = malloc((size_t)(n_ent ? n_ent : 1) * sizeof *T->ent);
 	T->ent_off = malloc(MAP * sizeof *T->ent_off);
-	if (!T->q || !T->off || !T->pt || !T->ent || !T->ent_off ||
+	if (!T->q || !T->off || !T->ent || !T->ent_off ||
 	    total > INT32_MAX || n_ent > INT32_MAX) {
 		free(T->q);
 		free(T->off);
-		free(T->pt);
 		free(T->ent);
 		free(T->ent_off);
 		return;
 	}
-	for (int p = 0; p < 4 * G->n_points; p++)
-		T->pt[p] = G->pos[p];
 	int64_t off = 0, e = 0;
 	for (int u = 0; u < MAP; u++) {
 		T->off[u] = -1;
@@ -1381,7 +1381,7 @@ static const iq3_lanes *iq3_lanes_get(int grid)
  * score (NaN lanes as +inf: the scalar loop never takes a NaN) replaces
  * the best so far only when strictly below it, the first lane of it
  * within the batch: the scalar loop's first minimum below FLT_MAX. */
-static QP_AVX2 __attribute__((noinline)) int iq3_best_neighbour_avx2(const iq_grid *G,
+static QP_AVX2 inline int iq3_best_neighbour_avx2(const iq_grid *G,
 						   const iq3_lanes *T, int u,
 						   const __m256 *vx,
 						   const __m256 *vw, float scale)
@@ -1418,10 +1418,11 @@ static QP_AVX2 __attribute__((noinline)) int iq3_best_neighbour_avx2(const iq_gr
  * at its own scale s: each lane keeps the first neighbour whose score is
  * strictly below its best so far (from FLT_MAX; a NaN score is never
  * below), as the scalar loop does, and ends with that neighbour's levels
- * (3 bits each) in *levels and its coordinates (2*level + 1) in q[0..3] (one blend of the
- * point's code, decoded at the end).  A score's four terms w_i (s q - x_i)^2
- * come from term[8*i + level] (iq3_terms: the scalar loop's operations on
- * the same operands, so the same bits), added in the scalar order.  (The
+ * (3 bits each) in *levels and its coordinates (2*level + 1) in q[0..3]
+ * (one blend of the point's levels per neighbour, decoded at the end).  A
+ * score's four terms w_i (s q - x_i)^2 come from term[8*i + level] (made
+ * by iq3_group_avx2 with the scalar loop's operations on the same
+ * operands, so the same bits) and are added in the scalar order.  (The
  * scalar score starts 0 + the first term; leaving out the 0 + changes at
  * most the sign of a zero, which no comparison sees.) */
 static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
@@ -1463,6 +1464,7 @@ static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
 	code = _mm256_blendv_ps(code, code2, _mm256_cmp_ps(best2, best, _CMP_LT_OQ));
 	__m256i ci = _mm256_castps_si256(code);
 	*levels = ci;
+#pragma GCC unroll 4
 	for (int i = 0; i < 4; i++) {
 		__m256i l = _mm256_and_si256(_mm256_srli_epi32(ci, 3 * i),
 					     _mm256_set1_epi32(7));
@@ -1472,8 +1474,8 @@ static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
 }
 
 /* lattice_group for IQ3 (t->qp_start false, t->refit REFIT_OFF or
- * REFIT_ANY_ALL, t->group 32): the same operations in the same order per
- * candidate, eight candidates at a time. */
+ * REFIT_ANY_ALL, t->group 32, at most 32 candidates): the same operations
+ * in the same order per candidate, eight candidates at a time. */
 static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 				   const iq3_lanes *T, const float *xb,
 				   const float *w, const float *waux,
@@ -1559,6 +1561,7 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 		for (int k = 0; k < 8; k++) {
 			__m256i u = zero;
 			__m256 q[4];
+#pragma GCC unroll 4
 			for (int i = 0; i < 4; i++) {
 				__m256 v = _mm256_mul_ps(half, _mm256_sub_ps(
 					_mm256_mul_ps(id, vx[4 * k + i]), one));
@@ -1600,11 +1603,13 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 				iq3_best_neighbours_avx2(G, T, u0, term, &bp, bq);
 				p = _mm256_castps_si256(_mm256_blendv_ps(
 					_mm256_castsi256_ps(p), _mm256_castsi256_ps(bp), same));
+#pragma GCC unroll 4
 				for (int i = 0; i < 4; i++)
 					q[i] = _mm256_blendv_ps(q[i], bq[i], same);
 				off &= ~_mm256_movemask_ps(same);
 			}
 			_mm256_storeu_si256((__m256i *)pts[b][k], p);
+#pragma GCC unroll 4
 			for (int i = 0; i < 4; i++) {
 				sx = _mm256_add_ps(sx, _mm256_mul_ps(_mm256_set1_ps(wx[4 * k + i]), q[i]));
 				s2 = _mm256_add_ps(s2, _mm256_mul_ps(_mm256_mul_ps(

@@ -12,7 +12,12 @@
 #include <stdbool.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "blocks.h"
+#include "cpu.h"
 #include "fp16.h"
 #include "le.h"
 #include "quant_search.h"
@@ -69,20 +74,99 @@ static void pack_k4_scales(const uint8_t *ls, const uint8_t *lm, uint8_t *sc)
 	}
 }
 
-/* Final levels of the min/scale formats: x ~ d * q - dm per group. */
+/* Final levels of the min/scale formats: x ~ d * q - dm per group.  The
+ * SIMD twins divide as the scalar loop does and round by the same 1.5 *
+ * 2^23 addition; the clamp to 0..nmax (nmax <= 255) is the saturating
+ * packs to 16 and to unsigned 8 bits, which keep the order, then a byte
+ * minimum.  NaN payloads reach the levels (nearest_int reads the low
+ * mantissa bits): when x and dm are both NaN, x86 returns the first
+ * operand's, and the scalar x + dm puts x first, but a compiler may swap
+ * the operands of a vector add, so the twins take x's (quieted) NaN
+ * explicitly wherever x is NaN. */
+static void requantize_group(const float *x, int n, float d, float dm,
+			     int nmax, uint8_t *q)
+{
+	int i = 0;
+#ifdef __SSE2__
+	const __m128 dv = _mm_set1_ps(d), mv = _mm_set1_ps(dm);
+	const __m128 magic = _mm_set1_ps(12582912.f);
+	const __m128i mant = _mm_set1_epi32(0x007fffff);
+	const __m128i bias = _mm_set1_epi32(0x00400000);
+	const __m128i top = _mm_set1_epi8((char)nmax);
+	const __m128 quiet = _mm_castsi128_ps(_mm_set1_epi32(0x00400000));
+	for (; i + 16 <= n; i += 16) {
+		__m128i l[4];
+		for (int k = 0; k < 4; k++) {
+			__m128 xv = _mm_loadu_ps(x + i + 4 * k);
+			__m128 nan = _mm_cmpunord_ps(xv, xv);
+			__m128 sum = _mm_or_ps(_mm_andnot_ps(nan, _mm_add_ps(xv, mv)),
+					       _mm_and_ps(nan, _mm_or_ps(xv, quiet)));
+			__m128 v = _mm_div_ps(sum, dv);
+			__m128i r = _mm_castps_si128(_mm_add_ps(v, magic));
+			l[k] = _mm_sub_epi32(_mm_and_si128(r, mant), bias);
+		}
+		__m128i b = _mm_packus_epi16(_mm_packs_epi32(l[0], l[1]),
+					     _mm_packs_epi32(l[2], l[3]));
+		_mm_storeu_si128((__m128i *)(q + i), _mm_min_epu8(b, top));
+	}
+#endif
+	for (; i < n; i++)
+		q[i] = (uint8_t)qp_clamp_int(qp_nearest_int((x[i] + dm) / d), 0,
+					     nmax);
+}
+
+#if QP_HAVE_AVX2
+static QP_AVX2 void requantize_group_avx2(const float *x, int n, float d,
+					  float dm, int nmax, uint8_t *q)
+{
+	const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(dm);
+	const __m256 magic = _mm256_set1_ps(12582912.f);
+	const __m256i mant = _mm256_set1_epi32(0x007fffff);
+	const __m256i bias = _mm256_set1_epi32(0x00400000);
+	const __m128i top = _mm_set1_epi8((char)nmax);
+	const __m256 quiet = _mm256_castsi256_ps(_mm256_set1_epi32(0x00400000));
+	int i = 0;
+	for (; i + 16 <= n; i += 16) {
+		__m256i l[2];
+		for (int k = 0; k < 2; k++) {
+			__m256 xv = _mm256_loadu_ps(x + i + 8 * k);
+			__m256 sum = _mm256_blendv_ps(
+				_mm256_add_ps(xv, mv), _mm256_or_ps(xv, quiet),
+				_mm256_cmp_ps(xv, xv, _CMP_UNORD_Q));
+			__m256 v = _mm256_div_ps(sum, dv);
+			__m256i r = _mm256_castps_si256(_mm256_add_ps(v, magic));
+			l[k] = _mm256_sub_epi32(_mm256_and_si256(r, mant), bias);
+		}
+		/* packs work per 128-bit half: the permute puts them in order */
+		__m256i p16 = _mm256_permute4x64_epi64(
+			_mm256_packs_epi32(l[0], l[1]), 0xD8);
+		__m128i b = _mm_packus_epi16(_mm256_castsi256_si128(p16),
+					     _mm256_extracti128_si256(p16, 1));
+		_mm_storeu_si128((__m128i *)(q + i), _mm_min_epu8(b, top));
+	}
+	for (; i < n; i++)
+		q[i] = (uint8_t)qp_clamp_int(qp_nearest_int((x[i] + dm) / d), 0,
+					     nmax);
+}
+#endif
+
 static void requantize_asym(const float *x, int group, int n_groups,
 			    const float *d, const float *dm, int nmax,
 			    uint8_t *q)
 {
-	for (int j = 0; j < n_groups; j++) {
-		if (d[j] == 0)
-			continue; /* keep the search's levels, as ggml does */
-		for (int i = 0; i < group; i++) {
-			int k = group * j + i;
-			q[k] = (uint8_t)qp_clamp_int(
-				qp_nearest_int((x[k] + dm[j]) / d[j]), 0, nmax);
-		}
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2()) {
+		for (int j = 0; j < n_groups; j++)
+			if (d[j] != 0) /* else keep the search's levels, as ggml */
+				requantize_group_avx2(x + group * j, group, d[j],
+						      dm[j], nmax, q + group * j);
+		return;
 	}
+#endif
+	for (int j = 0; j < n_groups; j++)
+		if (d[j] != 0) /* else keep the search's levels, as ggml does */
+			requantize_group(x + group * j, group, d[j], dm[j], nmax,
+					 q + group * j);
 }
 
 /* ---- Q2_K: 16 groups of 16, 2-bit levels, 4-bit scale and min -------- */
@@ -164,18 +248,36 @@ static void q3_k_finish(const float *x, uint8_t *blk, int8_t *q)
 {
 	uint8_t *hmask = blk, *qs = blk + 32, *sc = blk + 96;
 	float d_all = qp_fp16_to_fp32(le_u16(blk + 108));
-	for (int j = 0; j < 16; j++) {
-		float d = d_all * (float)unpack_q3_scale(sc, j);
-		if (d != 0)
-			qp_symmetric_levels(16, 4, x + 16 * j, d, q + 16 * j);
-	}
+	float d[16];
+	for (int j = 0; j < 16; j++)
+		d[j] = d_all * (float)unpack_q3_scale(sc, j);
+	qp_symmetric_levels_groups(16, 16, 4, x, d, q);
 	uint8_t low[256];
+	/* levels are 0..7: bit 2 goes to the high-bit mask, l & 3 (that is
+	 * l - 4 * (l > 3)) to the 2-bit planes; branch-free, l > 3 is a coin
+	 * toss */
+#ifdef __SSE2__
+	const __m128i three = _mm_set1_epi8(3), four = _mm_set1_epi8(4);
+	__m128i hm[2] = { _mm_setzero_si128(), _mm_setzero_si128() };
+	for (int c = 0; c < 8; c++)
+		for (int h = 0; h < 2; h++) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(q + 32 * c + 16 * h));
+			__m128i high = _mm_cmpeq_epi8(_mm_and_si128(v, four), four);
+			hm[h] = _mm_or_si128(hm[h], _mm_and_si128(high,
+					     _mm_set1_epi8((char)(1 << c))));
+			_mm_storeu_si128((__m128i *)(low + 32 * c + 16 * h),
+					 _mm_and_si128(v, three));
+		}
+	_mm_storeu_si128((__m128i *)hmask, hm[0]);
+	_mm_storeu_si128((__m128i *)(hmask + 16), hm[1]);
+#else
 	memset(hmask, 0, 32);
-	for (int k = 0; k < 256; k++) { /* branch-free: l > 3 is a coin toss */
-		int l = q[k], high = l > 3;
-		hmask[k % 32] |= (uint8_t)(high << (k / 32));
-		low[k] = (uint8_t)(l - 4 * high);
+	for (int k = 0; k < 256; k++) {
+		int l = q[k];
+		hmask[k % 32] |= (uint8_t)((l >> 2 & 1) << (k / 32));
+		low[k] = (uint8_t)(l & 3);
 	}
+#endif
 	pack_2bit(low, qs);
 }
 
@@ -210,7 +312,8 @@ static void q3_k_block_imat(const float *x, const float *imp, uint8_t *blk,
 		sw[j] = qp_imatrix_weights(x + 16 * j, imp + 16 * j, sigma2, 16,
 					   w + 16 * j);
 	qp_fit_symmetric_groups(16, 16, 4, x, w, q, scales, fast);
-	float d = qp_fit_symmetric(16, 32, scales, sw, lq);
+	float d;
+	qp_fit_symmetric_groups(1, 16, 32, scales, sw, lq, &d, fast);
 	int ls[16];
 	for (int j = 0; j < 16; j++)
 		ls[j] = lq[j];
@@ -381,12 +484,42 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
 		int l = qp_nearest_int(iscale * scales[j]);
 		sc[j] = (int8_t)(l < 127 ? l : 127);
 	}
-	for (int j = 0; j < 16; j++) {
-		float dj = d * (float)sc[j];
-		if (dj != 0)
-			qp_symmetric_levels(16, 32, x + 16 * j, dj, q + 16 * j);
-	}
+	float dj[16];
+	for (int j = 0; j < 16; j++)
+		dj[j] = d * (float)sc[j];
+	qp_symmetric_levels_groups(16, 16, 32, x, dj, q);
 	uint8_t *ql = blk, *qh = blk + 128;
+#ifdef __SSE2__
+	/* levels are 0..63: 16-bit shifts move no set bit across a byte once
+	 * masked (the low nibble, or the top two bits as 0..3) */
+	const __m128i nib = _mm_set1_epi8(0xF), two = _mm_set1_epi8(3);
+	for (int half = 0; half < 2; half++) {
+		const int8_t *v = q + 128 * half;
+		for (int k = 0; k < 32; k += 16) {
+			__m128i a = _mm_loadu_si128((const __m128i *)(v + k));
+			__m128i b = _mm_loadu_si128((const __m128i *)(v + k + 32));
+			__m128i c = _mm_loadu_si128((const __m128i *)(v + k + 64));
+			__m128i e = _mm_loadu_si128((const __m128i *)(v + k + 96));
+			__m128i lo0 = _mm_or_si128(_mm_and_si128(a, nib),
+				_mm_slli_epi16(_mm_and_si128(c, nib), 4));
+			__m128i lo1 = _mm_or_si128(_mm_and_si128(b, nib),
+				_mm_slli_epi16(_mm_and_si128(e, nib), 4));
+			__m128i ha = _mm_and_si128(_mm_srli_epi16(a, 4), two);
+			__m128i hb = _mm_and_si128(_mm_srli_epi16(b, 4), two);
+			__m128i hc = _mm_and_si128(_mm_srli_epi16(c, 4), two);
+			__m128i hd = _mm_and_si128(_mm_srli_epi16(e, 4), two);
+			__m128i h = _mm_or_si128(
+				_mm_or_si128(ha, _mm_slli_epi16(hb, 2)),
+				_mm_or_si128(_mm_slli_epi16(hc, 4),
+					     _mm_slli_epi16(hd, 6)));
+			_mm_storeu_si128((__m128i *)(ql + k), lo0);
+			_mm_storeu_si128((__m128i *)(ql + k + 32), lo1);
+			_mm_storeu_si128((__m128i *)(qh + k), h);
+		}
+		ql += 64;
+		qh += 32;
+	}
+#else
 	for (int half = 0; half < 2; half++) {
 		const int8_t *v = q + 128 * half;
 		for (int k = 0; k < 32; k++) {
@@ -400,6 +533,7 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
 		ql += 64;
 		qh += 32;
 	}
+#endif
 }
 
 /* ---- row drivers ---------------------------------------------------- */

@@ -6,6 +6,8 @@
  */
 #include "quant_search.h"
 
+#include "cpu.h"
+
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -272,433 +274,57 @@ float qp_fit_positive(int n, int nmax, const float *x, uint8_t *q,
 	return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-/* ---- the same searches, four groups at a time ---------------------- */
+/* ---- the same searches, four or eight groups at a time --------------- */
 
-/* Lane j of every vector below belongs to group j of a batch of LANES and
- * goes through exactly the scalar routine's sequence of float operations;
- * a data-dependent branch of the scalar code becomes a per-lane select,
- * and work a lane would have skipped is done and then discarded.  So each
- * lane's result is bit-identical to the scalar routine's, whatever the
- * vector width the compiler picks. */
+#define LN(name) name##_x4
 #define LANES 4
-typedef float vf __attribute__((vector_size(4 * LANES)));
-typedef int32_t vi __attribute__((vector_size(4 * LANES)));
-
-static inline vf vsplat(float v)
-{
-	return (vf){ v, v, v, v };
-}
-
-static inline vi isplat(int32_t v)
-{
-	return (vi){ v, v, v, v };
-}
-
-/* mask lanes (-1) take a, the others b */
-static inline vf vsel(vi mask, vf a, vf b)
-{
-	return (vf)((mask & (vi)a) | (~mask & (vi)b));
-}
-
-static inline vi isel(vi mask, vi a, vi b)
-{
-	return (mask & a) | (~mask & b);
-}
-
-static inline vf vabs(vf v)
-{
-	return (vf)((vi)v & isplat(0x7fffffff));
-}
-
-static inline vi vround(vf v)
-{
-	vf shifted = v + vsplat(12582912.f);
-	return ((vi)shifted & isplat(0x007fffff)) - isplat(0x00400000);
-}
-
-static inline vi vclamp(vi v, int lo, int hi)
-{
-	v = isel(v < isplat(lo), isplat(lo), v);
-	return isel(v > isplat(hi), isplat(hi), v);
-}
-
-static inline vf vtofloat(vi v)
-{
-	return __builtin_convertvector(v, vf);
-}
-
-static inline bool any_lane(vi mask)
-{
-	int32_t acc = 0;
-	for (int j = 0; j < LANES; j++)
-		acc |= mask[j];
-	return acc != 0;
-}
-
-/* Group j's value i goes to lane j of xt[i]. */
-static void to_lanes(int n, const float *x, vf *xt)
-{
+#define VATTR
+#define LANES_AVX2 0
 #ifdef __SSE2__
-	if (LANES == 4 && n % 4 == 0) { /* 4x4 transposes, no store-forwarding stalls */
-		for (int i = 0; i < n; i += 4) {
-			__m128 r0 = _mm_loadu_ps(x + i), r1 = _mm_loadu_ps(x + n + i);
-			__m128 r2 = _mm_loadu_ps(x + 2 * n + i);
-			__m128 r3 = _mm_loadu_ps(x + 3 * n + i);
-			_MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-			memcpy(&xt[i], &r0, sizeof r0);
-			memcpy(&xt[i + 1], &r1, sizeof r1);
-			memcpy(&xt[i + 2], &r2, sizeof r2);
-			memcpy(&xt[i + 3], &r3, sizeof r3);
-		}
-		return;
-	}
-#endif
-	int i = 0;
-	do { /* n >= 1: tells the compiler xt[0] is set */
-		float lane[LANES];
-		for (int j = 0; j < LANES; j++)
-			lane[j] = x[n * j + i];
-		memcpy(&xt[i], lane, sizeof lane);
-	} while (++i < n);
-}
-
-/* minps / maxps: a < b ? a : b and a > b ? a : b (b when either is NaN),
- * one instruction each in SSE2, the same selects without it. */
-static inline vf vmin_first(vf a, vf b)
-{
-#ifdef __SSE2__
-	return (vf)_mm_min_ps((__m128)a, (__m128)b);
+#define LANES_SSE2 1
 #else
-	return vsel(a < b, a, b);
+#define LANES_SSE2 0
 #endif
-}
+#include "quant_search_lanes.h"
+#undef LN
+#undef LANES
+#undef VATTR
+#undef LANES_AVX2
+#undef LANES_SSE2
 
-static inline vf vmax_first(vf a, vf b)
-{
-#ifdef __SSE2__
-	return (vf)_mm_max_ps((__m128)a, (__m128)b);
-#else
-	return vsel(a > b, a, b);
+#if QP_HAVE_AVX2
+#define LN(name) name##_x8
+#define LANES 8
+#define VATTR QP_AVX2
+#define LANES_AVX2 1
+#define LANES_SSE2 0
+#include "quant_search_lanes.h"
+#undef LN
+#undef LANES
+#undef VATTR
+#undef LANES_AVX2
+#undef LANES_SSE2
 #endif
-}
 
-static inline bool all_lanes(vi mask)
-{
-	int32_t acc = -1;
-	for (int j = 0; j < LANES; j++)
-		acc &= mask[j];
-	return acc != 0;
-}
-
-/* asym_level_v's level as a float, found in floats where that is exact
- * (see asymmetric_lanes): min(nmax, v) keeps a NaN v, max(., 0) turns it
- * and v <= 0 into +0; adding and subtracting 1.5 * 2^23 rounds to
- * nearest, ties to even, as nearest_int does below 2^22. */
-static inline vf float_level(vf v, vf nmaxf)
-{
-	vf t = vmax_first(vmin_first(nmaxf, v), vsplat(0));
-	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
-}
-
-static inline vi asym_level_v(vf v, vf nmaxf, int nmax,
-			      enum qp_asym_variant variant)
-{
-	if (variant == QP_ASYM_QKX2)
-		return vclamp(vround(v), 0, nmax);
-	vi l = vround(vsel(v < nmaxf, v, nmaxf));
-	return l & (v > vsplat(0));
-}
-
-static inline vf asym_err_v(vf diff, bool use_mad)
-{
-	return use_mad ? vabs(diff) : diff * diff;
-}
-
-/* qp_signed_absmax per lane; *zero marks the all-zero groups. */
-static inline vf signed_absmax_lanes(int n, const vf *xt, vi *zero)
-{
-	vf amax = vsplat(0), signed_max = vsplat(0);
-	for (int i = 0; i < n; i++) {
-		vf ax = vabs(xt[i]);
-		vi bigger = ax > amax;
-		amax = vsel(bigger, ax, amax);
-		signed_max = vsel(bigger, xt[i], signed_max);
-	}
-	*zero = amax < vsplat(QP_GROUP_EPS);
-	return signed_max;
-}
-
-/* Levels -nmax..nmax-1 (as floats, lane j = group j) back to group-major
- * q as 0..2*nmax-1; all-zero groups get scale 0 and levels 0. */
-static inline void store_symmetric_lanes(int n, int nmax, vi zero, vf scale,
-					 const vf *lv, int8_t *q,
-					 float *scales)
-{
-	for (int j = 0; j < LANES; j++) {
-		bool is_zero = zero[j] != 0;
-		scales[j] = is_zero ? 0.f : scale[j];
-		for (int i = 0; i < n; i++)
-			q[n * j + i] = is_zero ? 0
-					       : (int8_t)((int)lv[i][j] + nmax);
-	}
-}
-
-/* qp_fit_asymmetric for LANES groups of n values (x, w: group-major). */
-static void asymmetric_lanes(int n, const qp_asym_search *p, const float *x,
-			     const float *w, uint8_t *q, float *scales,
-			     float *neg_mins)
-{
-	vf xt[32], wt[32], lv[32], trial[32];
-	to_lanes(n, x, xt);
-	to_lanes(n, w, wt);
-	vf min = xt[0], max = xt[0];
-	vf sum_w = wt[0];
-	vf sum_x = sum_w * xt[0];
-	for (int i = 1; i < n; i++) {
-		min = vsel(xt[i] < min, xt[i], min);
-		max = vsel(xt[i] > max, xt[i], max);
-		sum_w += wt[i];
-		sum_x += wt[i] * xt[i];
-	}
-	const vf data_min = min, data_max = max;
-	min = vsel(min > vsplat(0), vsplat(0), min);
-	vi flat = p->variant == QP_ASYM_QKX2 ? max == min : max <= min;
-	vf flat_min = min;
-	vf nmaxf = vsplat((float)p->nmax);
-	vf iscale = nmaxf / (max - min);
-	vf scale = vsplat(1) / iscale;
-	vf best = vsplat(0);
-	for (int i = 0; i < n; i++) {
-		lv[i] = vtofloat(vclamp(vround(iscale * (xt[i] - min)), 0,
-					p->nmax));
-		best += wt[i] * asym_err_v(scale * lv[i] + min - xt[i],
-					   p->use_mad);
-	}
-	/* A step's levels can be found in floats (float_level) when that gives
-	 * asym_level_v's integers: always for qkx3 (it clamps before
-	 * rounding); for qkx2 when every v is below 2^22 in magnitude (where
-	 * nearest_int stops rounding), checked per step at the groups'
-	 * extremes (v is monotone in x; cand is relative to the current min,
-	 * so this only fails when a won min lies above max).  A NaN v made
-	 * here (0 * inf, inf - inf) has the default payload, level 0 either
-	 * way; one with another payload comes from a NaN x, which makes that
-	 * lane's sum_xl (w*l*x), fit and error NaN: its levels never win. */
-	for (int step = 0; step <= p->nstep; step++) {
-		vf cand = vsplat(p->rmin + p->rdelta * (float)step +
-				 (float)p->nmax) / (max - min);
-		vf sum_l = vsplat(0), sum_l2 = vsplat(0), sum_xl = vsplat(0);
-		bool fast = true;
-		if (p->variant == QP_ASYM_QKX2) {
-			const vf lim = vsplat(4194304.f);
-			fast = all_lanes((vabs(cand * (data_min - min)) < lim) &
-					 (vabs(cand * (data_max - min)) < lim));
-		}
-		if (fast)
-			for (int i = 0; i < n; i++) {
-				vf l = float_level(cand * (xt[i] - min), nmaxf);
-				trial[i] = l;
-				vf wl = wt[i] * l;
-				sum_l += wl;
-				sum_l2 += wl * l;
-				sum_xl += wl * xt[i];
-			}
-		else
-			for (int i = 0; i < n; i++) {
-				vf l = vtofloat(asym_level_v(cand * (xt[i] - min),
-							     nmaxf, p->nmax,
-							     p->variant));
-				trial[i] = l;
-				vf wl = wt[i] * l;
-				sum_l += wl;
-				sum_l2 += wl * l;
-				sum_xl += wl * xt[i];
-			}
-		vf det = sum_w * sum_l2 - sum_l * sum_l;
-		vi ok = det > vsplat(0);
-		if (!any_lane(ok))
-			continue;
-		vf this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
-		vf this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
-		vi pos = this_min > vsplat(0);
-		this_min = vsel(pos, vsplat(0), this_min);
-		this_scale = vsel(pos, sum_xl / sum_l2, this_scale);
-		vf err = vsplat(0);
-		for (int i = 0; i < n; i++)
-			err += wt[i] * asym_err_v(this_scale * trial[i] +
-							  this_min - xt[i],
-						  p->use_mad);
-		vi win = ok & (err < best);
-		if (!any_lane(win))
-			continue;
-		for (int i = 0; i < n; i++)
-			lv[i] = vsel(win, trial[i], lv[i]);
-		best = vsel(win, err, best);
-		scale = vsel(win, this_scale, scale);
-		min = vsel(win, this_min, min);
-	}
-	for (int j = 0; j < LANES; j++) {
-		bool is_flat = flat[j] != 0;
-		scales[j] = is_flat ? 0.f : scale[j];
-		neg_mins[j] = is_flat ? -flat_min[j] : -min[j];
-		for (int i = 0; i < n; i++)
-			q[n * j + i] = is_flat ? 0 : (uint8_t)lv[i][j];
-	}
-}
-
-/* clamp(nearest_int(v), lo, hi) of a search step as a float, found in
- * floats: clamping first changes nothing (integer bounds), and adding and
- * subtracting 1.5 * 2^23 rounds as nearest_int does below 2^22 (|v| is at
- * most nmax + 1 for finite x).  A NaN v may land on a bound here where
- * nearest_int reads its payload; it never matters: from a NaN x it makes
- * the lane's sum of w*x*l NaN, so that candidate cannot win; from 0 * inf
- * (an infinite x makes every candidate scale 0) the first fit's sum is
- * already NaN (w*inf*0), so best is NaN and no candidate wins. */
-static inline vf symmetric_level(vf v, vf lo, vf hi)
-{
-	vf t = vmin_first(vmax_first(v, lo), hi);
-	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
-}
-
-/* qp_fit_symmetric for LANES groups of n values (x, w: group-major). */
-static void symmetric_lanes(int n, int nmax, const float *x, const float *w,
-			    int8_t *q, float *scales)
-{
-	vf xt[32], wt[32], lv[32];
-	to_lanes(n, x, xt);
-	to_lanes(n, w, wt);
-	vi zero;
-	vf signed_max = signed_absmax_lanes(n, xt, &zero);
-	vf iscale = vsplat((float)-nmax) / signed_max;
-	vf sumlx = vsplat(0), suml2 = vsplat(0);
-	for (int i = 0; i < n; i++) {
-		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax,
-				       nmax - 1));
-		lv[i] = l;
-		sumlx += wt[i] * xt[i] * l;
-		suml2 += wt[i] * l * l;
-	}
-	vf scale = vsel(suml2 != vsplat(0), sumlx / suml2, vsplat(0));
-	vf best = scale * sumlx;
-	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
-	for (int step = -9; step <= 9; step++) {
-		if (step == 0)
-			continue;
-		vf cand = -vsplat((float)nmax + 0.1f * (float)step) /
-			  signed_max;
-		vf slx = vsplat(0), sl2 = vsplat(0);
-		vf trial[32];
-		for (int i = 0; i < n; i++) {
-			vf l = symmetric_level(cand * xt[i], lo, hi);
-			trial[i] = l;
-			slx += wt[i] * xt[i] * l;
-			sl2 += wt[i] * l * l;
-		}
-		vi win = (sl2 > vsplat(0)) & (slx * slx > best * sl2);
-		if (!any_lane(win))
-			continue;
-		for (int i = 0; i < n; i++)
-			lv[i] = vsel(win, trial[i], lv[i]);
-		scale = vsel(win, slx / sl2, scale);
-		best = vsel(win, scale * slx, best);
-	}
-	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
-}
-
-/* qp_fit_symmetric_refine for LANES groups of n values (x: group-major).  A
- * lane stops refining after a pass without changes, as the scalar loop
- * breaks; the other lanes go on. */
-static void refine_lanes(int n, int nmax, const float *x, int8_t *q,
-			 float *scales)
-{
-	vf xt[32], lv[32];
-	to_lanes(n, x, xt);
-	vi zero;
-	vf signed_max = signed_absmax_lanes(n, xt, &zero);
-	vf iscale = vsplat((float)-nmax) / signed_max;
-	vf sumlx = vsplat(0), suml2 = vsplat(0);
-	for (int i = 0; i < n; i++) {
-		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax, nmax - 1));
-		lv[i] = l;
-		vf w = xt[i] * xt[i];
-		sumlx += w * xt[i] * l;
-		suml2 += w * l * l;
-	}
-	vi active = ~zero;
-	for (int pass = 0; pass < 5 && any_lane(active); pass++) {
-		vi changed = isplat(0);
-		for (int i = 0; i < n; i++) {
-			vf w = xt[i] * xt[i];
-			vf slx = sumlx - w * xt[i] * lv[i];
-			vf sl2 = suml2 - w * lv[i] * lv[i];
-			vf l = vtofloat(vclamp(vround(xt[i] * sl2 / slx), -nmax,
-					       nmax - 1));
-			vi try_it = active & (slx > vsplat(0)) & (l != lv[i]);
-			/* usually no lane moves: branching keeps the sums
-			 * off the dependency chain, as in the scalar loop */
-			if (!any_lane(try_it))
-				continue;
-			slx += w * xt[i] * l;
-			sl2 += w * l * l;
-			vi take = try_it & (sl2 > vsplat(0)) &
-				  (slx * slx * suml2 > sumlx * sumlx * sl2);
-			if (!any_lane(take))
-				continue;
-			lv[i] = vsel(take, l, lv[i]);
-			sumlx = vsel(take, slx, sumlx);
-			suml2 = vsel(take, sl2, suml2);
-			changed |= take;
-		}
-		active &= changed;
-	}
-	vf scale = vsel(suml2 > vsplat(0), sumlx / suml2, vsplat(0));
-	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
-}
-
-/* ---- group batches: LANES at a time, or scalar ------------------------ */
-
-/* A last batch of fewer than LANES groups runs as lanes beside all-zero
- * groups whose results are dropped (lanes never mix, so the kept ones are
- * unchanged): faster than the scalar search for the tail of a row. */
-typedef struct padded {
-	float x[LANES * 32], w[LANES * 32], scales[LANES], neg_mins[LANES];
-	uint8_t q[LANES * 32];
-} padded;
-
-static void pad_groups(padded *b, int n_groups, int n, const float *x,
-		       const float *w)
-{
-	memset(b, 0, sizeof *b);
-	memcpy(b->x, x, sizeof(float) * (size_t)(n * n_groups));
-	if (w)
-		memcpy(b->w, w, sizeof(float) * (size_t)(n * n_groups));
-}
-
-static void unpad_groups(const padded *b, int n_groups, int n, void *q,
-			 float *scales, float *neg_mins)
-{
-	memcpy(q, b->q, (size_t)(n * n_groups));
-	memcpy(scales, b->scales, sizeof(float) * (size_t)n_groups);
-	if (neg_mins)
-		memcpy(neg_mins, b->neg_mins, sizeof(float) * (size_t)n_groups);
-}
+/* ---- the drivers: lanes (eight with AVX2, else four) or scalar ------- */
 
 void qp_fit_asymmetric_groups(int n_groups, int n, const qp_asym_search *p,
 			      const float *x, const float *w, uint8_t *q,
 			      float *scales, float *neg_mins, bool lanes)
 {
-	int j = 0;
-	for (; lanes && j + LANES <= n_groups; j += LANES)
-		asymmetric_lanes(n, p, x + n * j, w + n * j, q + n * j,
-				 scales + j, neg_mins + j);
-	if (lanes && j < n_groups) {
-		padded b;
-		pad_groups(&b, n_groups - j, n, x + n * j, w + n * j);
-		asymmetric_lanes(n, p, b.x, b.w, b.q, b.scales, b.neg_mins);
-		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j,
-			     neg_mins + j);
+	if (lanes) {
+#if QP_HAVE_AVX2
+		if (qp_cpu_avx2() && n_groups > 4) {
+			asymmetric_batches_x8(n_groups, n, p, x, w, q, scales,
+					      neg_mins);
+			return;
+		}
+#endif
+		asymmetric_batches_x4(n_groups, n, p, x, w, q, scales,
+				      neg_mins);
 		return;
 	}
-	for (; j < n_groups; j++)
+	for (int j = 0; j < n_groups; j++)
 		scales[j] = qp_fit_asymmetric(n, p, x + n * j, w + n * j,
 					      q + n * j, &neg_mins[j]);
 }
@@ -707,18 +333,28 @@ void qp_fit_symmetric_groups(int n_groups, int n, int nmax, const float *x,
 			     const float *w, int8_t *q, float *scales,
 			     bool lanes)
 {
-	int j = 0;
-	for (; lanes && j + LANES <= n_groups; j += LANES)
-		symmetric_lanes(n, nmax, x + n * j, w + n * j, q + n * j,
-				scales + j);
-	if (lanes && j < n_groups) {
-		padded b;
-		pad_groups(&b, n_groups - j, n, x + n * j, w + n * j);
-		symmetric_lanes(n, nmax, b.x, b.w, (int8_t *)b.q, b.scales);
-		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j, NULL);
+	if (lanes && n_groups == 1) { /* candidates in lanes instead */
+#if QP_HAVE_AVX2
+		if (qp_cpu_avx2()) {
+			scales[0] = symmetric_candidates_x8(n, nmax, x, w, q);
+			return;
+		}
+#endif
+		scales[0] = symmetric_candidates_x4(n, nmax, x, w, q);
 		return;
 	}
-	for (; j < n_groups; j++)
+	if (lanes) {
+#if QP_HAVE_AVX2
+		if (qp_cpu_avx2() && n_groups > 4) {
+			symmetric_batches_x8(n_groups, n, nmax, x, w, q,
+					     scales);
+			return;
+		}
+#endif
+		symmetric_batches_x4(n_groups, n, nmax, x, w, q, scales);
+		return;
+	}
+	for (int j = 0; j < n_groups; j++)
 		scales[j] = qp_fit_symmetric(n, nmax, x + n * j, w + n * j,
 					     q + n * j);
 }
@@ -727,17 +363,17 @@ void qp_fit_symmetric_refine_groups(int n_groups, int n, int nmax,
 				    const float *x, int8_t *q, float *scales,
 				    bool lanes)
 {
-	int j = 0;
-	for (; lanes && j + LANES <= n_groups; j += LANES)
-		refine_lanes(n, nmax, x + n * j, q + n * j, scales + j);
-	if (lanes && j < n_groups) {
-		padded b;
-		pad_groups(&b, n_groups - j, n, x + n * j, NULL);
-		refine_lanes(n, nmax, b.x, (int8_t *)b.q, b.scales);
-		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j, NULL);
+	if (lanes) {
+#if QP_HAVE_AVX2
+		if (qp_cpu_avx2() && n_groups > 4) {
+			refine_batches_x8(n_groups, n, nmax, x, q, scales);
+			return;
+		}
+#endif
+		refine_batches_x4(n_groups, n, nmax, x, q, scales);
 		return;
 	}
-	for (; j < n_groups; j++)
+	for (int j = 0; j < n_groups; j++)
 		scales[j] = qp_fit_symmetric_refine(n, nmax, x + n * j,
 						    q + n * j);
 }
@@ -751,10 +387,10 @@ void qp_symmetric_levels(int n, int nmax, const float *x, float d, int8_t *q)
 	for (; i + 16 <= n; i += 16) {
 		__m128i l[4];
 		for (int k = 0; k < 4; k++) {
-			vf xv;
+			vf_x4 xv;
 			memcpy(&xv, x + i + 4 * k, sizeof xv);
-			vi v = vclamp(vround(xv / vsplat(d)), -nmax, nmax - 1) +
-			       isplat(nmax);
+			vi_x4 v = vclamp_x4(vround_x4(xv / vsplat_x4(d)), -nmax,
+					    nmax - 1) + isplat_x4(nmax);
 			memcpy(&l[k], &v, sizeof v);
 		}
 		/* levels are 0..2*nmax-1 <= 127: the saturating packs keep them */
@@ -766,4 +402,58 @@ void qp_symmetric_levels(int n, int nmax, const float *x, float d, int8_t *q)
 	for (; i < n; i++)
 		q[i] = (int8_t)(qp_clamp_int(qp_nearest_int(x[i] / d), -nmax,
 					     nmax - 1) + nmax);
+}
+
+#if QP_HAVE_AVX2
+/* qp_symmetric_levels, sixteen values per step: the same division, the
+ * same rounding (1.5 * 2^23 added, the low mantissa bits read) and the
+ * same clamp, eight lanes wide. */
+static QP_AVX2 void symmetric_levels_avx2(int n, int nmax, const float *x,
+					  float d, int8_t *q)
+{
+	const __m256 dv = _mm256_set1_ps(d), magic = _mm256_set1_ps(12582912.f);
+	const __m256i mant = _mm256_set1_epi32(0x007fffff);
+	const __m256i bias = _mm256_set1_epi32(0x00400000 - nmax);
+	const __m256i lo = _mm256_setzero_si256();
+	const __m256i hi = _mm256_set1_epi32(2 * nmax - 1);
+	int i = 0;
+	for (; i + 16 <= n; i += 16) {
+		__m256i l[2];
+		for (int k = 0; k < 2; k++) {
+			__m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i + 8 * k),
+						 dv);
+			__m256i r = _mm256_castps_si256(_mm256_add_ps(v, magic));
+			/* nearest_int(v) + nmax, then clamped to 0..2*nmax-1 */
+			r = _mm256_sub_epi32(_mm256_and_si256(r, mant), bias);
+			l[k] = _mm256_min_epi32(_mm256_max_epi32(r, lo), hi);
+		}
+		/* levels are 0..2*nmax-1 <= 127: the saturating packs keep them;
+		 * packs work per 128-bit half, the permute puts them in order */
+		__m256i p16 = _mm256_permute4x64_epi64(
+			_mm256_packs_epi32(l[0], l[1]), 0xD8);
+		__m128i p8 = _mm_packs_epi16(_mm256_castsi256_si128(p16),
+					     _mm256_extracti128_si256(p16, 1));
+		_mm_storeu_si128((__m128i *)(q + i), p8);
+	}
+	for (; i < n; i++)
+		q[i] = (int8_t)(qp_clamp_int(qp_nearest_int(x[i] / d), -nmax,
+					     nmax - 1) + nmax);
+}
+#endif
+
+void qp_symmetric_levels_groups(int n_groups, int n, int nmax, const float *x,
+				const float *d, int8_t *q)
+{
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2()) {
+		for (int j = 0; j < n_groups; j++)
+			if (d[j] != 0)
+				symmetric_levels_avx2(n, nmax, x + n * j, d[j],
+						      q + n * j);
+		return;
+	}
+#endif
+	for (int j = 0; j < n_groups; j++)
+		if (d[j] != 0)
+			qp_symmetric_levels(n, nmax, x + n * j, d[j], q + n * j);
 }

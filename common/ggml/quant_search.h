@@ -132,5 +132,9 @@ float qp_fit_positive(int n, int nmax, const float *x, uint8_t *q,
 /* Final levels once the scale d != 0 is known: q = clamp(nearest_int(x / d),
  * -nmax, nmax - 1) + nmax. */
 void qp_symmetric_levels(int n, int nmax, const float *x, float d, int8_t *q);
+/* The same for n_groups groups of n values, group j with scale d[j]; a
+ * group whose d[j] is 0 keeps its levels in q (ggml skips it). */
+void qp_symmetric_levels_groups(int n_groups, int n, int nmax, const float *x,
+				const float *d, int8_t *q);
 
 #endif

@@ -304,6 +304,67 @@ static void check_scale_invariance(void)
 	free(x4);
 }
 
+/* Fingerprints of every K type, with and without importance, on blocks of
+ * each adversarial pattern and on blocks whose 16-value groups each take a
+ * different pattern, so that lanes holding different edge cases (zero,
+ * constant, NaN, infinite, overflowing groups) sit side by side in one
+ * batch.  Made with the plain C build (`make check-plain`'s build-plain);
+ * the SSE2 and AVX2 builds must give the same bytes, and so must the
+ * scalar path. */
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3u;
+	return h;
+}
+
+static void check_edge_fingerprints(bool print)
+{
+	enum { ROWS = 3 * N_PATTERNS };
+	static const uint64_t golden[N_KTYPES][2] = {
+		{ 0x2d697792b78e076eu, 0xa2598120216db822u }, /* Q2_K */
+		{ 0x06e45d8c6f069342u, 0x79efe45e9e4bf2f2u }, /* Q3_K */
+		{ 0xb04e7b6c7e77b3e7u, 0x8e0fca4093efac9bu }, /* Q4_K */
+		{ 0x6ab096f2e3890970u, 0x3917ec6c666f2b2cu }, /* Q5_K */
+		{ 0x2ee47650b17b977bu, 0xca32e59f396a95cdu }, /* Q6_K */
+	};
+	float *x = malloc(ROWS * QP_QK_K * sizeof *x);
+	float imp[QP_QK_K], block[QP_QK_K];
+	rng_state = 0x243f6a8885a308d3u;
+	for (int r = 0; r < N_PATTERNS; r++)
+		fill_pattern(r, x + r * QP_QK_K, imp);
+	for (int r = N_PATTERNS; r < ROWS; r++)
+		for (int g = 0; g < 16; g++) {
+			fill_pattern((g + r) % N_PATTERNS, block, imp);
+			memcpy(x + r * QP_QK_K + 16 * g, block + 16 * g,
+			       16 * sizeof *block);
+		}
+	for (int k = 0; k < N_KTYPES; k++)
+		for (int with_imp = 0; with_imp < 2; with_imp++) {
+			const struct ktype *kt = &KTYPES[k];
+			size_t bytes = ROWS * kt->block_bytes;
+			uint8_t *a = malloc(bytes), *b = malloc(bytes);
+			const float *im = with_imp ? imp : NULL;
+			kt->fn(x, a, ROWS, QP_QK_K, im);
+			qp_quantize_k_scalar(kt->id, x, b, ROWS, QP_QK_K, im);
+			uint64_t h = fnv1a(a, bytes);
+			if (print)
+				printf("%s %s 0x%016llxu\n", kt->name,
+				       with_imp ? "imatrix" : "reference",
+				       (unsigned long long)h);
+			else
+				ok(h == golden[k][with_imp] &&
+					   !memcmp(a, b, bytes),
+				   "%s %s: edge and mixed-group blocks give the "
+				   "plain C build's bytes (and the scalar path's)",
+				   kt->name, with_imp ? "imatrix" : "reference");
+			free(a);
+			free(b);
+		}
+	free(x);
+}
+
 /* ---- kjv-llama: the real imatrix lowers the weighted error ----------- */
 
 static double weighted_err(const float *x, const float *y, const float *imp,
@@ -380,9 +441,14 @@ static void check_kjv_imatrix(const char *dir)
 	model_close(&m);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--print-golden") == 0) {
+		check_edge_fingerprints(true);
+		return 0;
+	}
 	check_fast_matches_scalar();
+	check_edge_fingerprints(false);
 	check_scale_invariance();
 	const char *dir = tap_fixtures();
 	if (!dir) {

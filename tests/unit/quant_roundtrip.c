@@ -631,7 +631,8 @@ static void check_edge_golden(int print)
  * first), both infinities, NaN alone and all NaN, +0/-0 mixtures, a zero
  * as the minimum, constant blocks, scales whose half overflows or is
  * subnormal or sits on a rounding tie, MXFP4 levels and midpoints at
- * exact powers of two and at the ends of the float range.  Fingerprints
+ * exact powers of two and at the ends of the float range (where 20 d,
+ * a sum of two MXFP4 levels, overflows).  Fingerprints
  * made with the plain C code. */
 static void fill_batch_edges(float *x, int64_t n)
 {
@@ -711,6 +712,12 @@ static void fill_batch_edges(float *x, int64_t n)
 				xb[j] = -fabsf(xb[j]);
 			xb[11] = 0.0f;
 			break;
+		case 16: /* the top of the float range: MXFP4 e = 252, 253 */
+			for (int j = 0; j < 32; j++)
+				xb[j] *= 1e38f;
+			xb[6] = b % 2 ? 3e38f : -3.3e38f;
+			xb[21] = b % 2 ? -2.9e38f : 1.9e38f;
+			break;
 		default:
 			break;
 		}
@@ -725,16 +732,16 @@ static void check_batch_edge_golden(int print)
 		bool imatrix;
 		uint64_t fnv;
 	} golden[] = {
-		{QP_Q4_0, false, 0xb7dd12013eb72aeaull},
-		{QP_Q4_1, false, 0x15be90443d79f5e5ull},
-		{QP_Q5_0, false, 0x386ab74f14f7dd09ull},
-		{QP_Q5_1, false, 0x5555fd5990affebdull},
-		{QP_Q8_0, false, 0x953dcfbbc97c1664ull},
-		{QP_MXFP4, false, 0xabde12d2c64dd94dull},
-		{QP_Q4_0, true, 0x6d065cfd2c0e1e33ull},
-		{QP_Q4_1, true, 0x126fac813ad93150ull},
-		{QP_Q5_0, true, 0x7667921e93bd25b1ull},
-		{QP_Q5_1, true, 0x8168c4ab57c8015dull},
+		{QP_Q4_0, false, 0xdc0131870059221cull},
+		{QP_Q4_1, false, 0x11c2167a4846c599ull},
+		{QP_Q5_0, false, 0x69cd410411d156b7ull},
+		{QP_Q5_1, false, 0x7722fc9c29a60952ull},
+		{QP_Q8_0, false, 0x61fab50517667427ull},
+		{QP_MXFP4, false, 0x70b6b04e929d5782ull},
+		{QP_Q4_0, true, 0x29358ec75b38a469ull},
+		{QP_Q4_1, true, 0x9f1184039fa60f24ull},
+		{QP_Q5_0, true, 0xa7ef1c1cc56c863full},
+		{QP_Q5_1, true, 0x93d2559c5cda1292ull},
 	};
 	float *x = malloc(N * sizeof *x), *imat = malloc(COLS * sizeof *imat);
 	uint8_t *q = malloc(N * 4);

@@ -1,0 +1,720 @@
+/* quant_search_lanes.h — the lane-parallel searches of quant_search.c,
+ * written once for any number of lanes; quant_search.c includes it once
+ * per width (4 lanes: SSE2 or plain C vectors; 8 lanes: AVX2).
+ *
+ * Promise: asymmetric_batches, symmetric_batches and refine_batches (named
+ * through LN(), so each width has its own) give, for every group, the
+ * bytes of the scalar search in quant_search.c: lane j of every vector
+ * belongs to group j of a batch of LANES and goes through exactly the
+ * scalar routine's sequence of float operations; a data-dependent branch
+ * of the scalar code becomes a per-lane select, and work a lane would have
+ * skipped is done and then discarded.  So the width never changes a bit.
+ * The includer defines LANES (4 or 8), LN(name) (a name for this width),
+ * VATTR (the functions' attribute: QP_AVX2 or nothing), LANES_SSE2 and
+ * LANES_AVX2 (which intrinsics the width may use).  Not a module header:
+ * no include guard, meant to be included more than once.
+ */
+#define vf LN(vf)
+#define vi LN(vi)
+#define vsplat LN(vsplat)
+#define isplat LN(isplat)
+#define vsel LN(vsel)
+#define isel LN(isel)
+#define vabs LN(vabs)
+#define vround LN(vround)
+#define vclamp LN(vclamp)
+#define vtofloat LN(vtofloat)
+#define any_lane LN(any_lane)
+#define all_lanes LN(all_lanes)
+#define to_lanes LN(to_lanes)
+#define vmin_first LN(vmin_first)
+#define vmax_first LN(vmax_first)
+#define float_level LN(float_level)
+#define asym_level_v LN(asym_level_v)
+#define asym_err_v LN(asym_err_v)
+#define signed_absmax_lanes LN(signed_absmax_lanes)
+#define store_symmetric_lanes LN(store_symmetric_lanes)
+#define from_lanes LN(from_lanes)
+#define asymmetric_lanes LN(asymmetric_lanes)
+#define symmetric_level LN(symmetric_level)
+#define symmetric_lanes LN(symmetric_lanes)
+#define symmetric_candidates LN(symmetric_candidates)
+#define refine_lanes LN(refine_lanes)
+#define padded LN(padded)
+#define lanes_done LN(lanes_done)
+#define pad_groups LN(pad_groups)
+#define unpad_groups LN(unpad_groups)
+#define asymmetric_batches LN(asymmetric_batches)
+#define symmetric_batches LN(symmetric_batches)
+#define refine_batches LN(refine_batches)
+
+typedef float vf __attribute__((vector_size(4 * LANES)));
+typedef int32_t vi __attribute__((vector_size(4 * LANES)));
+
+static inline VATTR vf vsplat(float v)
+{
+	vf r;
+	for (int j = 0; j < LANES; j++)
+		r[j] = v;
+	return r;
+}
+
+static inline VATTR vi isplat(int32_t v)
+{
+	vi r;
+	for (int j = 0; j < LANES; j++)
+		r[j] = v;
+	return r;
+}
+
+/* mask lanes (-1) take a, the others b */
+static inline VATTR vf vsel(vi mask, vf a, vf b)
+{
+	return (vf)((mask & (vi)a) | (~mask & (vi)b));
+}
+
+static inline VATTR vi isel(vi mask, vi a, vi b)
+{
+	return (mask & a) | (~mask & b);
+}
+
+static inline VATTR vf vabs(vf v)
+{
+	return (vf)((vi)v & isplat(0x7fffffff));
+}
+
+static inline VATTR vi vround(vf v)
+{
+	vf shifted = v + vsplat(12582912.f);
+	return ((vi)shifted & isplat(0x007fffff)) - isplat(0x00400000);
+}
+
+static inline VATTR vi vclamp(vi v, int lo, int hi)
+{
+	v = isel(v < isplat(lo), isplat(lo), v);
+	return isel(v > isplat(hi), isplat(hi), v);
+}
+
+static inline VATTR vf vtofloat(vi v)
+{
+	return __builtin_convertvector(v, vf);
+}
+
+static inline VATTR bool any_lane(vi mask)
+{
+#if LANES_AVX2
+	return _mm256_movemask_ps((__m256)mask) != 0;
+#elif LANES_SSE2
+	return _mm_movemask_ps((__m128)mask) != 0;
+#else
+	int32_t acc = 0;
+	for (int j = 0; j < LANES; j++)
+		acc |= mask[j];
+	return acc != 0;
+#endif
+}
+
+/* Group j's value i goes to lane j of xt[i]. */
+static VATTR void to_lanes(int n, const float *x, vf *xt)
+{
+#if LANES_SSE2 || LANES_AVX2
+	if (n % 4 == 0) { /* 4x4 transposes, no store-forwarding stalls */
+		for (int i = 0; i < n; i += 4) {
+			__m128 r[LANES];
+			for (int k = 0; k < LANES; k += 4) {
+				const float *g = x + n * k + i;
+				__m128 r0 = _mm_loadu_ps(g), r1 = _mm_loadu_ps(g + n);
+				__m128 r2 = _mm_loadu_ps(g + 2 * n);
+				__m128 r3 = _mm_loadu_ps(g + 3 * n);
+				_MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+				r[k] = r0;
+				r[k + 1] = r1;
+				r[k + 2] = r2;
+				r[k + 3] = r3;
+			}
+			for (int k = 0; k < 4; k++) {
+#if LANES_AVX2
+				__m256 v = _mm256_insertf128_ps(
+					_mm256_castps128_ps256(r[k]), r[k + 4], 1);
+#else
+				__m128 v = r[k];
+#endif
+				memcpy(&xt[i + k], &v, sizeof v);
+			}
+		}
+		return;
+	}
+#endif
+	int i = 0;
+	do { /* n >= 1: tells the compiler xt[0] is set */
+		float lane[LANES];
+		for (int j = 0; j < LANES; j++)
+			lane[j] = x[n * j + i];
+		memcpy(&xt[i], lane, sizeof lane);
+	} while (++i < n);
+}
+
+/* minps / maxps: a < b ? a : b and a > b ? a : b (b when either is NaN),
+ * one instruction each in SSE2 and AVX, the same selects without them. */
+static inline VATTR vf vmin_first(vf a, vf b)
+{
+#if LANES_AVX2
+	return (vf)_mm256_min_ps((__m256)a, (__m256)b);
+#elif LANES_SSE2
+	return (vf)_mm_min_ps((__m128)a, (__m128)b);
+#else
+	return vsel(a < b, a, b);
+#endif
+}
+
+static inline VATTR vf vmax_first(vf a, vf b)
+{
+#if LANES_AVX2
+	return (vf)_mm256_max_ps((__m256)a, (__m256)b);
+#elif LANES_SSE2
+	return (vf)_mm_max_ps((__m128)a, (__m128)b);
+#else
+	return vsel(a > b, a, b);
+#endif
+}
+
+static inline VATTR bool all_lanes(vi mask)
+{
+#if LANES_AVX2
+	return _mm256_movemask_ps((__m256)mask) == 0xff;
+#elif LANES_SSE2
+	return _mm_movemask_ps((__m128)mask) == 0xf;
+#else
+	int32_t acc = -1;
+	for (int j = 0; j < LANES; j++)
+		acc &= mask[j];
+	return acc != 0;
+#endif
+}
+
+/* asym_level_v's level as a float, found in floats where that is exact
+ * (see asymmetric_lanes): min(nmax, v) keeps a NaN v, max(., 0) turns it
+ * and v <= 0 into +0; adding and subtracting 1.5 * 2^23 rounds to
+ * nearest, ties to even, as nearest_int does below 2^22. */
+static inline VATTR vf float_level(vf v, vf nmaxf)
+{
+	vf t = vmax_first(vmin_first(nmaxf, v), vsplat(0));
+	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
+}
+
+static inline VATTR vi asym_level_v(vf v, vf nmaxf, int nmax,
+			      enum qp_asym_variant variant)
+{
+	if (variant == QP_ASYM_QKX2)
+		return vclamp(vround(v), 0, nmax);
+	vi l = vround(vsel(v < nmaxf, v, nmaxf));
+	return l & (v > vsplat(0));
+}
+
+static inline VATTR vf asym_err_v(vf diff, bool use_mad)
+{
+	return use_mad ? vabs(diff) : diff * diff;
+}
+
+/* qp_signed_absmax per lane; *zero marks the all-zero groups. */
+static inline VATTR vf signed_absmax_lanes(int n, const vf *xt, vi *zero)
+{
+	vf amax = vsplat(0), signed_max = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		vf ax = vabs(xt[i]);
+		vi bigger = ax > amax;
+		amax = vsel(bigger, ax, amax);
+		signed_max = vsel(bigger, xt[i], signed_max);
+	}
+	*zero = amax < vsplat(QP_GROUP_EPS);
+	return signed_max;
+}
+
+/* Levels (integer-valued floats, lane j = group j) plus offset back to
+ * group-major bytes q[n * j + i]; lanes outside keep get 0.  Levels fit in
+ * 0..127.  With AVX2 and n a multiple of 16 it is a transpose: the
+ * saturating packs gather four values of eight groups, a byte shuffle
+ * makes them four bytes per group, a dword transpose makes rows. */
+static inline VATTR void from_lanes(int n, const vf *lv, int offset, vi keep,
+				    uint8_t *q)
+{
+	vi l[32];
+	for (int i = 0; i < n; i++)
+		l[i] = (__builtin_convertvector(lv[i], vi) + isplat(offset)) &
+		       keep;
+#if LANES_AVX2
+	if (n % 16 == 0) {
+		const __m256i rows_to_cols = _mm256_setr_epi8(
+			0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+			0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+		for (int s = 0; s < n; s += 16) {
+			__m256i b[4];
+			for (int k = 0; k < 4; k++) {
+				const vi *v = l + s + 4 * k;
+				__m256i p01 = _mm256_packs_epi32((__m256i)v[0],
+								 (__m256i)v[1]);
+				__m256i p23 = _mm256_packs_epi32((__m256i)v[2],
+								 (__m256i)v[3]);
+				/* half h: rows i..i+3 of groups 4h..4h+3 */
+				b[k] = _mm256_shuffle_epi8(
+					_mm256_packs_epi16(p01, p23),
+					rows_to_cols);
+				/* now dword g of half h: group 4h+g's 4 bytes */
+			}
+			__m256i t0 = _mm256_unpacklo_epi32(b[0], b[1]);
+			__m256i t1 = _mm256_unpackhi_epi32(b[0], b[1]);
+			__m256i t2 = _mm256_unpacklo_epi32(b[2], b[3]);
+			__m256i t3 = _mm256_unpackhi_epi32(b[2], b[3]);
+			__m256i r[4] = { _mm256_unpacklo_epi64(t0, t2),
+					 _mm256_unpackhi_epi64(t0, t2),
+					 _mm256_unpacklo_epi64(t1, t3),
+					 _mm256_unpackhi_epi64(t1, t3) };
+			for (int g = 0; g < 4; g++) {
+				_mm_storeu_si128((__m128i *)(q + n * g + s),
+						 _mm256_castsi256_si128(r[g]));
+				_mm_storeu_si128((__m128i *)(q + n * (g + 4) + s),
+						 _mm256_extracti128_si256(r[g], 1));
+			}
+		}
+		return;
+	}
+#endif
+	for (int j = 0; j < LANES; j++)
+		for (int i = 0; i < n; i++)
+			q[n * j + i] = (uint8_t)l[i][j];
+}
+
+/* Levels -nmax..nmax-1 (as floats, lane j = group j) back to group-major
+ * q as 0..2*nmax-1; all-zero groups get scale 0 and levels 0. */
+static inline VATTR void store_symmetric_lanes(int n, int nmax, vi zero, vf scale,
+					 const vf *lv, int8_t *q,
+					 float *scales)
+{
+	for (int j = 0; j < LANES; j++)
+		scales[j] = zero[j] ? 0.f : scale[j];
+	from_lanes(n, lv, nmax, ~zero, (uint8_t *)q);
+}
+
+/* qp_fit_asymmetric for LANES groups of n values (x, w: group-major). */
+static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *x,
+			     const float *w, uint8_t *q, float *scales,
+			     float *neg_mins)
+{
+	vf xt[32], wt[32], lv[32], trial[32];
+	to_lanes(n, x, xt);
+	to_lanes(n, w, wt);
+	vf min = xt[0], max = xt[0];
+	vf sum_w = wt[0];
+	vf sum_x = sum_w * xt[0];
+	for (int i = 1; i < n; i++) {
+		min = vsel(xt[i] < min, xt[i], min);
+		max = vsel(xt[i] > max, xt[i], max);
+		sum_w += wt[i];
+		sum_x += wt[i] * xt[i];
+	}
+	const vf data_min = min, data_max = max;
+	min = vsel(min > vsplat(0), vsplat(0), min);
+	vi flat = p->variant == QP_ASYM_QKX2 ? max == min : max <= min;
+	vf flat_min = min;
+	vf nmaxf = vsplat((float)p->nmax);
+	vf iscale = nmaxf / (max - min);
+	vf scale = vsplat(1) / iscale;
+	vf best = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		lv[i] = vtofloat(vclamp(vround(iscale * (xt[i] - min)), 0,
+					p->nmax));
+		best += wt[i] * asym_err_v(scale * lv[i] + min - xt[i],
+					   p->use_mad);
+	}
+	/* A step's levels can be found in floats (float_level) when that gives
+	 * asym_level_v's integers: always for qkx3 (it clamps before
+	 * rounding); for qkx2 when every v is below 2^22 in magnitude (where
+	 * nearest_int stops rounding), checked per step at the groups'
+	 * extremes (v is monotone in x; cand is relative to the current min,
+	 * so this only fails when a won min lies above max).  A NaN v made
+	 * here (0 * inf, inf - inf) has the default payload, level 0 either
+	 * way; one with another payload comes from a NaN x, which makes that
+	 * lane's sum_xl (w*l*x), fit and error NaN: its levels never win. */
+	for (int step = 0; step <= p->nstep; step++) {
+		vf cand = vsplat(p->rmin + p->rdelta * (float)step +
+				 (float)p->nmax) / (max - min);
+		vf sum_l = vsplat(0), sum_l2 = vsplat(0), sum_xl = vsplat(0);
+		bool fast = true;
+		if (p->variant == QP_ASYM_QKX2) {
+			const vf lim = vsplat(4194304.f);
+			fast = all_lanes((vabs(cand * (data_min - min)) < lim) &
+					 (vabs(cand * (data_max - min)) < lim));
+		}
+		if (fast)
+			for (int i = 0; i < n; i++) {
+				vf l = float_level(cand * (xt[i] - min), nmaxf);
+				trial[i] = l;
+				vf wl = wt[i] * l;
+				sum_l += wl;
+				sum_l2 += wl * l;
+				sum_xl += wl * xt[i];
+			}
+		else
+			for (int i = 0; i < n; i++) {
+				vf l = vtofloat(asym_level_v(cand * (xt[i] - min),
+							     nmaxf, p->nmax,
+							     p->variant));
+				trial[i] = l;
+				vf wl = wt[i] * l;
+				sum_l += wl;
+				sum_l2 += wl * l;
+				sum_xl += wl * xt[i];
+			}
+		vf det = sum_w * sum_l2 - sum_l * sum_l;
+		vi ok = det > vsplat(0);
+		if (!any_lane(ok))
+			continue;
+		vf this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+		vf this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+		vi pos = this_min > vsplat(0);
+		this_min = vsel(pos, vsplat(0), this_min);
+		this_scale = vsel(pos, sum_xl / sum_l2, this_scale);
+		vf err = vsplat(0);
+		for (int i = 0; i < n; i++)
+			err += wt[i] * asym_err_v(this_scale * trial[i] +
+							  this_min - xt[i],
+						  p->use_mad);
+		vi win = ok & (err < best);
+		if (!any_lane(win))
+			continue;
+		for (int i = 0; i < n; i++)
+			lv[i] = vsel(win, trial[i], lv[i]);
+		best = vsel(win, err, best);
+		scale = vsel(win, this_scale, scale);
+		min = vsel(win, this_min, min);
+	}
+	for (int j = 0; j < LANES; j++) {
+		bool is_flat = flat[j] != 0;
+		scales[j] = is_flat ? 0.f : scale[j];
+		neg_mins[j] = is_flat ? -flat_min[j] : -min[j];
+	}
+	from_lanes(n, lv, 0, ~flat, q);
+}
+
+/* clamp(nearest_int(v), lo, hi) of a search step as a float, found in
+ * floats: clamping first changes nothing (integer bounds), and adding and
+ * subtracting 1.5 * 2^23 rounds as nearest_int does below 2^22 (|v| is at
+ * most nmax + 1 for finite x).  A NaN v may land on a bound here where
+ * nearest_int reads its payload; it never matters: from a NaN x it makes
+ * the lane's sum of w*x*l NaN, so that candidate cannot win; from 0 * inf
+ * (an infinite x makes every candidate scale 0) the first fit's sum is
+ * already NaN (w*inf*0), so best is NaN and no candidate wins. */
+static inline VATTR vf symmetric_level(vf v, vf lo, vf hi)
+{
+	vf t = vmin_first(vmax_first(v, lo), hi);
+	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
+}
+
+/* qp_fit_symmetric for LANES groups of n values (x, w: group-major).  A
+ * candidate's sums depend only on its scale, not on which earlier one won,
+ * so they are found three candidates per pass over the values (three
+ * independent chains of additions instead of one: the adds' latency, not
+ * their number, bounds a pass), then compared in ggml's order; the
+ * winner's levels are found once at the end, from its scale. */
+static VATTR void symmetric_lanes(int n, int nmax, const float *x, const float *w,
+			    int8_t *q, float *scales)
+{
+	enum { N_CAND = 18 }; /* steps -9..9 but 0, three per pass */
+	vf xt[32], wt[32], wx[32], lv[32];
+	to_lanes(n, x, xt);
+	to_lanes(n, w, wt);
+	vi zero;
+	vf signed_max = signed_absmax_lanes(n, xt, &zero);
+	vf iscale = vsplat((float)-nmax) / signed_max;
+	vf sumlx = vsplat(0), suml2 = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax,
+				       nmax - 1));
+		lv[i] = l;
+		wx[i] = wt[i] * xt[i]; /* ggml's w*x*l is (w*x)*l */
+		sumlx += wx[i] * l;
+		suml2 += wt[i] * l * l;
+	}
+	vf scale = vsel(suml2 != vsplat(0), sumlx / suml2, vsplat(0));
+	vf best = scale * sumlx;
+	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
+	vf cand[N_CAND], slx[N_CAND], sl2[N_CAND];
+	for (int k = 0, step = -9; step <= 9; step++)
+		if (step != 0)
+			cand[k++] = -vsplat((float)nmax + 0.1f * (float)step) /
+				    signed_max;
+	for (int k = 0; k < N_CAND; k += 3) { /* named sums stay in registers */
+		const vf c0 = cand[k], c1 = cand[k + 1], c2 = cand[k + 2];
+		vf a0 = vsplat(0), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
+		for (int i = 0; i < n; i++) {
+			vf l0 = symmetric_level(c0 * xt[i], lo, hi);
+			vf l1 = symmetric_level(c1 * xt[i], lo, hi);
+			vf l2 = symmetric_level(c2 * xt[i], lo, hi);
+			a0 += wx[i] * l0;
+			a1 += wx[i] * l1;
+			a2 += wx[i] * l2;
+			b0 += wt[i] * l0 * l0;
+			b1 += wt[i] * l1 * l1;
+			b2 += wt[i] * l2 * l2;
+		}
+		slx[k] = a0;
+		slx[k + 1] = a1;
+		slx[k + 2] = a2;
+		sl2[k] = b0;
+		sl2[k + 1] = b1;
+		sl2[k + 2] = b2;
+	}
+	vi won = isplat(0);
+	vf won_cand = vsplat(0);
+	for (int k = 0; k < N_CAND; k++) {
+		vi win = (sl2[k] > vsplat(0)) &
+			 (slx[k] * slx[k] > best * sl2[k]);
+		if (!any_lane(win))
+			continue;
+		scale = vsel(win, slx[k] / sl2[k], scale);
+		best = vsel(win, scale * slx[k], best);
+		won_cand = vsel(win, cand[k], won_cand);
+		won |= win;
+	}
+	if (any_lane(won))
+		for (int i = 0; i < n; i++)
+			lv[i] = vsel(won, symmetric_level(won_cand * xt[i], lo,
+							  hi),
+				     lv[i]);
+	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
+}
+
+/* qp_fit_symmetric for one group, its 18 candidate scales in lanes (for a
+ * lone group, as Q3_K's scales, lanes of groups would idle).  Each lane
+ * adds its candidate's terms in the scalar loop's order; the candidates
+ * are then compared in ggml's order, and the winner's levels found once
+ * by the scalar rounding. */
+static VATTR float symmetric_candidates(int n, int nmax, const float *x,
+					const float *w, int8_t *q)
+{
+	enum { N_CAND = 18, N_VEC = (N_CAND + LANES - 1) / LANES };
+	float amax;
+	float signed_max = qp_signed_absmax(x, n, &amax);
+	if (amax < QP_GROUP_EPS) {
+		memset(q, 0, (size_t)n);
+		return 0.f;
+	}
+	float iscale = (float)-nmax / signed_max;
+	float sumlx = 0, suml2 = 0, wx[32];
+	for (int i = 0; i < n; i++) {
+		int l = qp_clamp_int(qp_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+		q[i] = (int8_t)(l + nmax);
+		wx[i] = w[i] * x[i]; /* ggml's w*x*l is (w*x)*l */
+		sumlx += wx[i] * (float)l;
+		suml2 += w[i] * (float)l * (float)l;
+	}
+	float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
+	float best = scale * sumlx;
+	float cand[N_VEC * LANES], slx[N_VEC * LANES], sl2[N_VEC * LANES];
+	for (int k = 0, step = -9; k < N_VEC * LANES; k++, step++) {
+		step += step == 0;
+		/* lanes past the last candidate repeat it; never read */
+		cand[k] = -((float)nmax + 0.1f * (float)(step <= 9 ? step : 9)) /
+			  signed_max;
+	}
+	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
+	for (int k = 0; k < N_VEC; k++) {
+		vf c, a = vsplat(0), b = vsplat(0);
+		memcpy(&c, cand + LANES * k, sizeof c);
+		for (int i = 0; i < n; i++) {
+			vf l = symmetric_level(c * vsplat(x[i]), lo, hi);
+			a += vsplat(wx[i]) * l;
+			b += vsplat(w[i]) * l * l;
+		}
+		memcpy(slx + LANES * k, &a, sizeof a);
+		memcpy(sl2 + LANES * k, &b, sizeof b);
+	}
+	int winner = -1;
+	for (int k = 0; k < N_CAND; k++)
+		if (sl2[k] > 0 && slx[k] * slx[k] > best * sl2[k]) {
+			scale = slx[k] / sl2[k];
+			best = scale * slx[k];
+			winner = k;
+		}
+	if (winner >= 0)
+		for (int i = 0; i < n; i++)
+			q[i] = (int8_t)(qp_clamp_int(qp_nearest_int(cand[winner] *
+								    x[i]),
+						     -nmax, nmax - 1) + nmax);
+	return scale;
+}
+
+/* qp_fit_symmetric_refine for LANES groups of n values (x: group-major).  A
+ * lane stops refining after a pass without changes, as the scalar loop
+ * breaks; the other lanes go on. */
+static VATTR void refine_lanes(int n, int nmax, const float *x, int8_t *q,
+			 float *scales)
+{
+	vf xt[32], lv[32], wt[32], wx[32];
+	to_lanes(n, x, xt);
+	vi zero;
+	vf signed_max = signed_absmax_lanes(n, xt, &zero);
+	vf iscale = vsplat((float)-nmax) / signed_max;
+	vf sumlx = vsplat(0), suml2 = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax, nmax - 1));
+		lv[i] = l;
+		wt[i] = xt[i] * xt[i]; /* ggml's weights x^2 */
+		wx[i] = wt[i] * xt[i]; /* its w*x*l is (w*x)*l */
+		sumlx += wx[i] * l;
+		suml2 += wt[i] * l * l;
+	}
+	vi active = ~zero;
+	for (int pass = 0; pass < 5 && any_lane(active); pass++) {
+		vi changed = isplat(0);
+		for (int i = 0; i < n; i++) {
+			vf slx = sumlx - wx[i] * lv[i];
+			vf sl2 = suml2 - wt[i] * lv[i] * lv[i];
+			vf l = vtofloat(vclamp(vround(xt[i] * sl2 / slx), -nmax,
+					       nmax - 1));
+			vi try_it = active & (slx > vsplat(0)) & (l != lv[i]);
+			/* usually no lane moves: branching keeps the sums
+			 * off the dependency chain, as in the scalar loop */
+			if (!any_lane(try_it))
+				continue;
+			slx += wx[i] * l;
+			sl2 += wt[i] * l * l;
+			vi take = try_it & (sl2 > vsplat(0)) &
+				  (slx * slx * suml2 > sumlx * sumlx * sl2);
+			if (!any_lane(take))
+				continue;
+			lv[i] = vsel(take, l, lv[i]);
+			sumlx = vsel(take, slx, sumlx);
+			suml2 = vsel(take, sl2, suml2);
+			changed |= take;
+		}
+		active &= changed;
+	}
+	vf scale = vsel(suml2 > vsplat(0), sumlx / suml2, vsplat(0));
+	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
+}
+
+
+/* ---- group batches: LANES at a time --------------------------------- */
+
+/* The AVX2 kernels leave the upper halves of the ymm registers dirty and
+ * gcc does not always clear them on return; the SSE code of the callers
+ * would then pay for every instruction (a false dependency on the upper
+ * halves), so the drivers clear them on the way out. */
+static inline VATTR void lanes_done(void)
+{
+#if LANES_AVX2
+	_mm256_zeroupper();
+#endif
+}
+
+/* A last batch of fewer than LANES groups runs as lanes beside all-zero
+ * groups whose results are dropped (lanes never mix, so the kept ones are
+ * unchanged): faster than the scalar search for the tail of a row. */
+typedef struct padded {
+	float x[LANES * 32], w[LANES * 32], scales[LANES], neg_mins[LANES];
+	uint8_t q[LANES * 32];
+} padded;
+
+static VATTR void pad_groups(padded *b, int n_groups, int n, const float *x,
+			     const float *w)
+{
+	memset(b, 0, sizeof *b);
+	memcpy(b->x, x, sizeof(float) * (size_t)(n * n_groups));
+	if (w)
+		memcpy(b->w, w, sizeof(float) * (size_t)(n * n_groups));
+}
+
+static VATTR void unpad_groups(const padded *b, int n_groups, int n, void *q,
+			       float *scales, float *neg_mins)
+{
+	memcpy(q, b->q, (size_t)(n * n_groups));
+	memcpy(scales, b->scales, sizeof(float) * (size_t)n_groups);
+	if (neg_mins)
+		memcpy(neg_mins, b->neg_mins, sizeof(float) * (size_t)n_groups);
+}
+
+static VATTR void asymmetric_batches(int n_groups, int n,
+				     const qp_asym_search *p, const float *x,
+				     const float *w, uint8_t *q, float *scales,
+				     float *neg_mins)
+{
+	int j = 0;
+	for (; j + LANES <= n_groups; j += LANES)
+		asymmetric_lanes(n, p, x + n * j, w + n * j, q + n * j,
+				 scales + j, neg_mins + j);
+	if (j < n_groups) {
+		padded b;
+		pad_groups(&b, n_groups - j, n, x + n * j, w + n * j);
+		asymmetric_lanes(n, p, b.x, b.w, b.q, b.scales, b.neg_mins);
+		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j,
+			     neg_mins + j);
+	}
+	lanes_done();
+}
+
+static VATTR void symmetric_batches(int n_groups, int n, int nmax,
+				    const float *x, const float *w, int8_t *q,
+				    float *scales)
+{
+	int j = 0;
+	for (; j + LANES <= n_groups; j += LANES)
+		symmetric_lanes(n, nmax, x + n * j, w + n * j, q + n * j,
+				scales + j);
+	if (j < n_groups) {
+		padded b;
+		pad_groups(&b, n_groups - j, n, x + n * j, w + n * j);
+		symmetric_lanes(n, nmax, b.x, b.w, (int8_t *)b.q, b.scales);
+		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j, NULL);
+	}
+	lanes_done();
+}
+
+static VATTR void refine_batches(int n_groups, int n, int nmax,
+				 const float *x, int8_t *q, float *scales)
+{
+	int j = 0;
+	for (; j + LANES <= n_groups; j += LANES)
+		refine_lanes(n, nmax, x + n * j, q + n * j, scales + j);
+	if (j < n_groups) {
+		padded b;
+		pad_groups(&b, n_groups - j, n, x + n * j, NULL);
+		refine_lanes(n, nmax, b.x, (int8_t *)b.q, b.scales);
+		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j, NULL);
+	}
+	lanes_done();
+}
+
+#undef vf
+#undef vi
+#undef vsplat
+#undef isplat
+#undef vsel
+#undef isel
+#undef vabs
+#undef vround
+#undef vclamp
+#undef vtofloat
+#undef any_lane
+#undef all_lanes
+#undef to_lanes
+#undef vmin_first
+#undef vmax_first
+#undef float_level
+#undef asym_level_v
+#undef asym_err_v
+#undef signed_absmax_lanes
+#undef store_symmetric_lanes
+#undef from_lanes
+#undef asymmetric_lanes
+#undef symmetric_level
+#undef symmetric_lanes
+#undef symmetric_candidates
+#undef refine_lanes
+#undef padded
+#undef lanes_done
+#undef pad_groups
+#undef unpad_groups
+#undef asymmetric_batches
+#undef symmetric_batches
+#undef refine_batches
