@@ -797,6 +797,16 @@ static QP_AVX2 bool q8_0_8blocks_avx2(const float *src, uint8_t *dst)
 }
 #endif
 
+/* The low byte of (int32_t)v.  C leaves the conversion of NaN, infinities
+ * and |v| >= 2^31 undefined; ggml's x86 build converts with a 32-bit
+ * truncation that gives INT32_MIN for them (what the SIMD twins do), and
+ * compilers differ on the undefined case, so it is spelled out. */
+static uint8_t low_byte_of_int32(float v)
+{
+	const int32_t i = v >= -0x1p31f && v < 0x1p31f ? (int32_t)v : INT32_MIN;
+	return (uint8_t)(i & 0xff);
+}
+
 static void q8_0_block(const float *src, uint8_t *dst)
 {
 #ifdef __SSE2__
@@ -807,7 +817,7 @@ static void q8_0_block(const float *src, uint8_t *dst)
 	const float id = d != 0.0f ? 1.0f / d : 0.0f;
 	put_half(dst, d);
 	for (int j = 0; j < 32; j++)
-		dst[2 + j] = (uint8_t)(int8_t)roundf(src[j] * id);
+		dst[2 + j] = low_byte_of_int32(roundf(src[j] * id));
 }
 
 /* Q8_0 ignores the importance matrix in ggml. */
