@@ -1,4 +1,4 @@
-/* Unit tests: blocks where quantpipe's bytes differ from ggml's own
+/* Unit tests: blocks where quantpipe's bytes differed from ggml's own
  * quantize_* (ggml-quants.c of the pinned llama.cpp release), found by
  * review with a harness that links both and compares crafted rows.  The
  * expected bytes below are ggml's, printed by that harness; every build
@@ -11,9 +11,9 @@
  *   - MXFP4, a block whose largest magnitude is near FLT_MAX (shared
  *     exponent 253): the levels 8 d and 12 d overflow to infinity and
  *     ggml's best_index_mxfp4 scan picks 6 d for x = FLT_MAX; the SSE2
- *     midpoint shortcut (16 d is infinite, so "every |x| <= 16 d" holds)
- *     computes the midpoints 5 d, 7 d and 10 d as (a + b) * d / 2, which
- *     overflow, and picks 4 d. */
+ *     midpoint shortcut (16 d is infinite, so "every |x| <= 16 d" held)
+ *     computed the midpoints 5 d, 7 d and 10 d as (a + b) * d / 2, which
+ *     overflow, and picked 4 d. */
 #include <float.h>
 #include <stdint.h>
 #include <stdio.h>
