@@ -350,6 +350,11 @@ void qp_fit_symmetric_groups(int n_groups, int n, int nmax, const float *x,
 					     scales);
 			return;
 		}
+		if (qp_cpu_avx2() && n_groups == 4 && n % 4 == 0) {
+			/* four groups twice, two candidates side by side */
+			symmetric_pairs_x8(n, nmax, x, w, q, scales);
+			return;
+		}
 #endif
 		symmetric_batches_x4(n_groups, n, nmax, x, w, q, scales);
 		return;

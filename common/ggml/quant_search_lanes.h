@@ -39,6 +39,7 @@
 #define symmetric_level LN(symmetric_level)
 #define symmetric_lanes LN(symmetric_lanes)
 #define symmetric_candidates LN(symmetric_candidates)
+#define symmetric_pairs LN(symmetric_pairs)
 #define refine_lanes LN(refine_lanes)
 #define padded LN(padded)
 #define lanes_done LN(lanes_done)
@@ -484,6 +485,108 @@ static VATTR void symmetric_lanes(int n, int nmax, const float *x, const float *
 	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
 }
 
+#if LANES_AVX2
+/* qp_fit_symmetric for exactly four groups (n a multiple of 4) in eight
+ * lanes: both halves hold the same four groups, the low half trying steps
+ * -9..-1 and the high half steps 1..9, nine pairs three per pass; each
+ * candidate is then compared in ggml's order with its half copied to both
+ * (so every decision is made twice, identically). */
+static VATTR void symmetric_pairs(int n, int nmax, const float *x,
+				  const float *w, int8_t *q, float *scales)
+{
+	vf xt[32], wt[32], wx[32], lv[32];
+	for (int i = 0; i < n; i += 4)
+		for (int t = 0; t < 2; t++) {
+			const float *g = (t ? w : x) + i;
+			__m128 r0 = _mm_loadu_ps(g), r1 = _mm_loadu_ps(g + n);
+			__m128 r2 = _mm_loadu_ps(g + 2 * n);
+			__m128 r3 = _mm_loadu_ps(g + 3 * n);
+			_MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+			__m128 r[4] = { r0, r1, r2, r3 };
+			for (int k = 0; k < 4; k++) {
+				__m256 v = _mm256_insertf128_ps(
+					_mm256_castps128_ps256(r[k]), r[k], 1);
+				memcpy(t ? &wt[i + k] : &xt[i + k], &v, sizeof v);
+			}
+		}
+	vi zero;
+	vf signed_max = signed_absmax_lanes(n, xt, &zero);
+	vf iscale = vsplat((float)-nmax) / signed_max;
+	vf sumlx = vsplat(0), suml2 = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax,
+				       nmax - 1));
+		lv[i] = l;
+		wx[i] = wt[i] * xt[i]; /* ggml's w*x*l is (w*x)*l */
+		sumlx += wx[i] * l;
+		suml2 += wt[i] * l * l;
+	}
+	vf scale = vsel(suml2 != vsplat(0), sumlx / suml2, vsplat(0));
+	vf best = scale * sumlx;
+	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
+	vf cand[9], slx[9], sl2[9];
+	for (int m = 0; m < 9; m++) {
+		float a = (float)nmax + 0.1f * (float)(m - 9);
+		float b = (float)nmax + 0.1f * (float)(m + 1);
+		cand[m] = -(vf){ a, a, a, a, b, b, b, b } / signed_max;
+	}
+	for (int m = 0; m < 9; m += 3) {
+		const vf c0 = cand[m], c1 = cand[m + 1], c2 = cand[m + 2];
+		vf a0 = vsplat(0), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
+		for (int i = 0; i < n; i++) {
+			vf l0 = symmetric_level(c0 * xt[i], lo, hi);
+			vf l1 = symmetric_level(c1 * xt[i], lo, hi);
+			vf l2 = symmetric_level(c2 * xt[i], lo, hi);
+			a0 += wx[i] * l0;
+			a1 += wx[i] * l1;
+			a2 += wx[i] * l2;
+			b0 += wt[i] * l0 * l0;
+			b1 += wt[i] * l1 * l1;
+			b2 += wt[i] * l2 * l2;
+		}
+		slx[m] = a0;
+		slx[m + 1] = a1;
+		slx[m + 2] = a2;
+		sl2[m] = b0;
+		sl2[m + 1] = b1;
+		sl2[m + 2] = b2;
+	}
+	vi won = isplat(0);
+	vf won_cand = vsplat(0);
+	for (int k = 0; k < 18; k++) {
+		const int m = k % 9;
+		vf sx, s2, c;
+		if (k < 9) { /* steps -9..-1: the low half to both */
+			sx = (vf)_mm256_permute2f128_ps((__m256)slx[m], (__m256)slx[m], 0x00);
+			s2 = (vf)_mm256_permute2f128_ps((__m256)sl2[m], (__m256)sl2[m], 0x00);
+			c = (vf)_mm256_permute2f128_ps((__m256)cand[m], (__m256)cand[m], 0x00);
+		} else { /* steps 1..9: the high half */
+			sx = (vf)_mm256_permute2f128_ps((__m256)slx[m], (__m256)slx[m], 0x11);
+			s2 = (vf)_mm256_permute2f128_ps((__m256)sl2[m], (__m256)sl2[m], 0x11);
+			c = (vf)_mm256_permute2f128_ps((__m256)cand[m], (__m256)cand[m], 0x11);
+		}
+		vi win = (s2 > vsplat(0)) & (sx * sx > best * s2);
+		if (!any_lane(win))
+			continue;
+		scale = vsel(win, sx / s2, scale);
+		best = vsel(win, scale * sx, best);
+		won_cand = vsel(win, c, won_cand);
+		won |= win;
+	}
+	if (any_lane(won))
+		for (int i = 0; i < n; i++)
+			lv[i] = vsel(won, symmetric_level(won_cand * xt[i], lo,
+							  hi),
+				     lv[i]);
+	uint8_t rows[8 * 32];
+	float both[8];
+	store_symmetric_lanes(n, nmax, zero, scale, lv, (int8_t *)rows, both);
+	memcpy(q, rows, (size_t)(4 * n));
+	memcpy(scales, both, 4 * sizeof *scales);
+	_mm256_zeroupper(); /* see lanes_done */
+}
+#endif
+
 /* qp_fit_symmetric for one group, its 18 candidate scales in lanes (for a
  * lone group, as Q3_K's scales, lanes of groups would idle).  Each lane
  * adds its candidate's terms in the scalar loop's order; the candidates
@@ -710,6 +813,7 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 #undef symmetric_level
 #undef symmetric_lanes
 #undef symmetric_candidates
+#undef symmetric_pairs
 #undef refine_lanes
 #undef padded
 #undef lanes_done
