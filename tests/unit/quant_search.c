@@ -19,7 +19,7 @@
 #include "quant_search.h"
 #include "../tap.h"
 
-enum { MAX_GROUPS = 19, MAX_N = 32, N_KINDS = 14 };
+enum { MAX_GROUPS = 19, MAX_N = 32, N_KINDS = 14, N_CASES = 3 * N_KINDS };
 
 static uint64_t rng_state = 0x2545f4914f6cdd1du;
 
@@ -73,7 +73,8 @@ static void fill_group(int kind, int n, float *x, float *w)
 	}
 }
 
-/* Groups of mixed kinds: group j of case c gets kind (j * 5 + c) % N_KINDS. */
+/* Groups of mixed kinds: group j of case c gets kind (j * 5 + c) % N_KINDS
+ * (each mix three times over, on fresh values). */
 static void fill_case(int c, int n, int n_groups, float *x, float *w)
 {
 	for (int j = 0; j < n_groups; j++)
@@ -88,7 +89,7 @@ static bool same_bits(const float *a, const float *b, int n)
 static void check_symmetric(int n, int nmax)
 {
 	int bad = 0, runs = 0;
-	for (int c = 0; c < N_KINDS; c++)
+	for (int c = 0; c < N_CASES; c++)
 		for (int g = 1; g <= MAX_GROUPS; g++) {
 			float x[MAX_GROUPS * MAX_N], w[MAX_GROUPS * MAX_N];
 			float sa[MAX_GROUPS], sb[MAX_GROUPS];
@@ -106,7 +107,7 @@ static void check_symmetric(int n, int nmax)
 static void check_refine(int n, int nmax)
 {
 	int bad = 0, runs = 0;
-	for (int c = 0; c < N_KINDS; c++)
+	for (int c = 0; c < N_CASES; c++)
 		for (int g = 1; g <= MAX_GROUPS; g++) {
 			float x[MAX_GROUPS * MAX_N], w[MAX_GROUPS * MAX_N];
 			float sa[MAX_GROUPS], sb[MAX_GROUPS];
@@ -124,7 +125,7 @@ static void check_refine(int n, int nmax)
 static void check_asymmetric(int n, const qp_asym_search *p, const char *what)
 {
 	int bad = 0, runs = 0;
-	for (int c = 0; c < N_KINDS; c++)
+	for (int c = 0; c < N_CASES; c++)
 		for (int g = 1; g <= MAX_GROUPS; g++) {
 			float x[MAX_GROUPS * MAX_N], w[MAX_GROUPS * MAX_N];
 			float sa[MAX_GROUPS], sb[MAX_GROUPS];
