@@ -40,6 +40,7 @@
 #endif
 
 #include "blocks.h"
+#include "cpu.h"
 #include "fp16.h"
 #include "iq_tables.h"
 #include "le.h"
@@ -354,6 +355,151 @@ static inline int best_neighbour_dim(const iq_grid *G, int u, const float *xval,
 	return best;
 }
 
+/* ---- AVX2: the 8-coordinate grids' neighbour search by table ----------- */
+
+typedef struct nb8_lists {
+	int32_t *off;	/* [map size]: offset in lu, -1 when not off-grid */
+	uint32_t *lu;
+	uint16_t *point_u;	/* [n_points]: the point's packed levels */
+	bool ok;
+} nb8_lists;
+
+#if QP_HAVE_AVX2
+/* For IQ2_XXS, IQ2_XS, IQ2_S and IQ1_S (8 coordinates, levels 0..2) the
+ * error of a neighbour, sum over i of w[i] (s q(level_i) - x[i])^2, takes
+ * for coordinate i one of three values, whichever the neighbour's level
+ * is.  The AVX2 search computes those 24 terms once (each the scalar
+ * loop's operations in its order), then scores eight neighbours side by
+ * side, picking each lane's term with a permute by the lane's level and
+ * adding in the scalar loop's order.  Each list keeps its neighbours'
+ * packed levels (2 bits per coordinate), eight side by side: group g,
+ * lane l at lu[off[u] + 8 g + l] (the last group padded with its last
+ * neighbour); the permute reads the low two bits of a lane, so a shift
+ * right by 2 i gives coordinate i's index. */
+static nb8_lists nb8[G_IQ1S + 1];
+static pthread_once_t nb8_once[G_IQ1S + 1] = {
+	PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
+	PTHREAD_ONCE_INIT,
+};
+
+static void nb8_build(int g)
+{
+	const iq_grid *G = grid_get(g);
+	nb8_lists *N = &nb8[g];
+	if (!G)
+		return;
+	int map_size = 1 << (G->bits * G->dim);
+	int64_t total = 0;
+	for (int u = 0; u < map_size; u++)
+		if (G->map[u] < 0 && G->map[u] != INT32_MIN)
+			total += (neighbours_of(G, u)[0] + 7) / 8 * 8;
+	N->off = malloc((size_t)map_size * sizeof *N->off);
+	N->lu = malloc((size_t)(total ? total : 1) * sizeof *N->lu);
+	N->point_u = malloc((size_t)G->n_points * sizeof *N->point_u);
+	if (!N->off || !N->lu || !N->point_u || total > INT32_MAX) {
+		free(N->off);
+		free(N->lu);
+		free(N->point_u);
+		return;
+	}
+	for (int p = 0; p < G->n_points; p++) {
+		int u = 0;
+		for (int i = 0; i < 8; i++)
+			u |= ((G->pos[8 * p + i] - 1) >> 1) << 2 * i;
+		N->point_u[p] = (uint16_t)u;
+	}
+	int64_t off = 0;
+	for (int u = 0; u < map_size; u++) {
+		N->off[u] = -1;
+		if (G->map[u] >= 0 || G->map[u] == INT32_MIN)
+			continue;
+		const uint16_t *nb = neighbours_of(G, u);
+		int n = nb[0];
+		N->off[u] = (int32_t)off;
+		for (int j = 0; j < (n + 7) / 8 * 8; j++)
+			N->lu[off++] = N->point_u[nb[1 + (j < n ? j : n - 1)]];
+	}
+	N->ok = true;
+}
+
+static void nb8_build_0(void) { nb8_build(0); }
+static void nb8_build_1(void) { nb8_build(1); }
+static void nb8_build_2(void) { nb8_build(2); }
+static void nb8_build_3(void) { nb8_build(3); }
+
+static const nb8_lists *nb8_get(int g)
+{
+	static void (*const build[G_IQ1S + 1])(void) = {
+		nb8_build_0, nb8_build_1, nb8_build_2, nb8_build_3,
+	};
+	pthread_once(&nb8_once[g], build[g]);
+	return nb8[g].ok ? &nb8[g] : NULL;
+}
+
+/* The neighbour of off-grid u of least sum w (s*q[level] - x)^2, the first
+ * on ties (as best_neighbour_dim and iq1_best_neighbour): its point. */
+static inline __attribute__((always_inline)) QP_AVX2 int
+nb8_best_inline(const iq_grid *G, const nb8_lists *N, int u,
+		const float *xval, const float *w, float scale, const float *q)
+{
+	const uint16_t *nb = neighbours_of(G, u);
+	const int n = nb[0];
+	const __m256 x = _mm256_loadu_ps(xval), wv = _mm256_loadu_ps(w);
+	const __m256 s = _mm256_set1_ps(scale);
+	__m256 e[4];
+	for (int l = 0; l < 3; l++) {
+		__m256 d = _mm256_sub_ps(_mm256_mul_ps(s, _mm256_set1_ps(q[l])), x);
+		e[l] = _mm256_mul_ps(_mm256_mul_ps(wv, d), d);
+	}
+	e[3] = e[2];
+	/* transpose: t[i] holds coordinate i's three terms in both halves */
+	__m256 a0 = _mm256_unpacklo_ps(e[0], e[1]), a1 = _mm256_unpacklo_ps(e[2], e[3]);
+	__m256 a2 = _mm256_unpackhi_ps(e[0], e[1]), a3 = _mm256_unpackhi_ps(e[2], e[3]);
+	__m256 r[4] = {_mm256_shuffle_ps(a0, a1, 0x44), _mm256_shuffle_ps(a0, a1, 0xee),
+		       _mm256_shuffle_ps(a2, a3, 0x44), _mm256_shuffle_ps(a2, a3, 0xee)};
+	__m256 t[8];
+	for (int i = 0; i < 4; i++) {
+		t[i] = _mm256_permute2f128_ps(r[i], r[i], 0x00);
+		t[i + 4] = _mm256_permute2f128_ps(r[i], r[i], 0x11);
+	}
+	const uint32_t *lu = N->lu + N->off[u];
+	float d2[2048 + 8];
+	__m256 vmin = _mm256_set1_ps(FLT_MAX);
+	for (int gr = 0; gr < (n + 7) / 8; gr++) {
+		__m256 acc = _mm256_setzero_ps();
+		const __m256i lev = _mm256_loadu_si256((const __m256i *)(lu + 8 * gr));
+#pragma GCC unroll 8
+		for (int i = 0; i < 8; i++)
+			acc = _mm256_add_ps(acc, _mm256_permutevar_ps(
+				t[i], _mm256_srli_epi32(lev, 2 * i)));
+		_mm256_storeu_ps(d2 + 8 * gr, acc);
+		vmin = _mm256_min_ps(acc, vmin); /* a NaN lane keeps vmin */
+	}
+	__m128 m = _mm_min_ps(_mm256_castps256_ps128(vmin), _mm256_extractf128_ps(vmin, 1));
+	m = _mm_min_ps(m, _mm_shuffle_ps(m, m, 0x4e));
+	m = _mm_min_ps(m, _mm_shuffle_ps(m, m, 0xb1));
+	float mn = _mm_cvtss_f32(m);
+	if (!(mn < FLT_MAX))
+		return nb[1];
+	/* the first lane equal to mn: a padded lane repeats the last
+	 * neighbour, so a match there comes after the real one */
+	const __m256 vm = _mm256_set1_ps(mn);
+	for (int gr = 0;; gr++) {
+		int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(d2 + 8 * gr),
+							   vm, _CMP_EQ_OQ));
+		if (hit)
+			return nb[1 + 8 * gr + __builtin_ctz((unsigned)hit)];
+	}
+}
+
+static QP_AVX2 int nb8_best(const iq_grid *G, const nb8_lists *N, int u,
+			    const float *xval, const float *w, float scale,
+			    const float *q)
+{
+	return nb8_best_inline(G, N, u, xval, w, scale, q);
+}
+#endif
+
 /* ---- IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S ------------------------------ */
 
 /* How the final refit after the candidate scales treats the sub-vectors. */
@@ -540,6 +686,205 @@ static bool lattice_group(const lattice_type *t, const iq_grid *G,
 	return true;
 }
 
+#if QP_HAVE_AVX2
+/* The packed levels (2 bits each) of 8 values rounded at 1/id, as
+ * round_sub_dim computes them: nearest_int(0.5 (id x - 1)) clamped to
+ * 0..2, lane by lane. */
+static inline __attribute__((always_inline)) QP_AVX2 int
+round8_avx2(const float *xval, float id)
+{
+	__m256 v = _mm256_mul_ps(_mm256_set1_ps(0.5f),
+				 _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(id),
+							     _mm256_loadu_ps(xval)),
+					       _mm256_set1_ps(1)));
+	__m256i b = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.f)));
+	__m256i l = _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)),
+				     _mm256_set1_epi32(0x00400000));
+	l = _mm256_min_epi32(_mm256_max_epi32(l, _mm256_setzero_si256()),
+			     _mm256_set1_epi32(2));
+	l = _mm256_sllv_epi32(l, _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+	__m128i h = _mm_or_si128(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
+	h = _mm_or_si128(h, _mm_shuffle_epi32(h, 0x4e));
+	h = _mm_or_si128(h, _mm_shuffle_epi32(h, 0xb1));
+	return _mm_cvtsi128_si32(h);
+}
+
+/* round_sub for the IQ2 grids: the packed levels of the chosen point;
+ * *on when the rounded point is in the grid. */
+static inline __attribute__((always_inline)) QP_AVX2 int
+round8_point(const iq_grid *G, const nb8_lists *N, const float *xval,
+	     const float *waux, float id, float scale, bool *on)
+{
+	static const float q[3] = {1, 3, 5};
+	int u = round8_avx2(xval, id);
+	*on = G->map[u] >= 0;
+	if (*on)
+		return u;
+	return N->point_u[nb8_best_inline(G, N, u, xval, waux, scale, q)];
+}
+
+/* lattice_sums from the per-value tables sx[i][l] = (w x) q and
+ * s2[i][l] = (w q) q (q = 2l + 1): the same products, added in order. */
+static inline void lattice8_sums(int nsub, float (*sx)[4],
+				 float (*s2)[4], const int *u,
+				 float *sumqx, float *sumq2)
+{
+	float a = 0, b = 0;
+	for (int k = 0; k < nsub; k++)
+		for (int i = 0; i < 8; i++) {
+			int l = (u[k] >> 2 * i) & 3;
+			a += sx[8 * k + i][l];
+			b += s2[8 * k + i][l];
+		}
+	*sumqx = a;
+	*sumq2 = b;
+}
+
+/* lattice_group for IQ2_XXS, IQ2_XS and IQ2_S (8 coordinates, levels
+ * 0..2) with the AVX2 rounding and neighbour search: the same bytes. */
+static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
+					const nb8_lists *N, const float *xb,
+					const float *w, const float *waux,
+					float *scale_out, int *idx, uint8_t *signs)
+{
+	const int g = t->group, nsub = g / 8;
+	float xval[32] = {0}; /* = {0}: for -Wmaybe-uninitialized */
+	_Alignas(16) float sx[32][4], s2[32][4];
+	int u[4];
+	bool on[4];
+	for (int k = 0; k < g / 8; k++) {
+		int nflip = 0;
+		uint8_t s = 0;
+		for (int i = 0; i < 8; i++) {
+			if (xb[8 * k + i] >= 0) {
+				xval[8 * k + i] = xb[8 * k + i];
+			} else {
+				xval[8 * k + i] = -xb[8 * k + i];
+				nflip++;
+				s |= (uint8_t)(1 << i);
+			}
+		}
+		if (t->even_signs && nflip % 2) {
+			int imin = 0;
+			float min = w[8 * k] * xb[8 * k] * xb[8 * k];
+			for (int i = 1; i < 8; i++) {
+				float ax = w[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
+				if (ax < min) {
+					min = ax;
+					imin = i;
+				}
+			}
+			xval[8 * k + imin] = -xval[8 * k + imin];
+			s ^= (uint8_t)(1 << imin);
+		}
+		signs[k] = t->even_signs ? s & 127 : s;
+	}
+	float max = xval[0];
+	for (int i = 1; i < g; i++)
+		max = max > xval[i] ? max : xval[i];
+	if (t->eps > 0 ? max < t->eps : max == 0)
+		return false;
+	for (int i = 0; i < g; i++) {
+		float wx = w[i] * xval[i];
+		for (int l = 0; l < 3; l++) {
+			float q = 2 * l + 1;
+			sx[i][l] = wx * q;
+			s2[i][l] = w[i] * q * q;
+		}
+		sx[i][3] = s2[i][3] = 0;
+	}
+	for (int k = 0; k < nsub; k++)
+		u[k] = 0;
+	float scale, eff_max;
+	if (t->qp_start) {
+		uint8_t L0[32];
+		memset(L0, 0, sizeof L0);
+		scale = qp_fit_positive(g, t->kmax + 1, xval, L0, w);
+		eff_max = scale * t->kmax;
+		if (eff_max <= 0)
+			return false;
+		for (int k = 0; k < nsub; k++)
+			for (int i = 0; i < 8; i++)
+				u[k] |= L0[8 * k + i] << 2 * i;
+	} else {
+		eff_max = max;
+		scale = max / (2 * t->kmax - 1);
+	}
+	float best = 0;
+	for (int k = 0; k < nsub; k++)
+		on[k] = t->init_on_grid;
+	/* every candidate's points, then their sums eight candidates side
+	 * by side, then ggml's comparisons in its order */
+	const int nc = 2 * t->nstep + 1;
+	int32_t cu[4][24] = {{0}};
+	bool con[4][24];
+	float csx[24], cs2[24];
+	for (int c = 0; c < nc; c++) {
+		int is = c - t->nstep;
+		float id = (2 * t->kmax - 1 + is * t->step) / eff_max;
+		float this_scale = 1 / id;
+		for (int k = 0; k < nsub; k++)
+			cu[k][c] = round8_point(G, N, xval + 8 * k, waux + 8 * k, id,
+						this_scale, &con[k][c]);
+	}
+	for (int c0 = 0; c0 < nc; c0 += 8) {
+		__m256 ax = _mm256_setzero_ps(), aq = _mm256_setzero_ps();
+		for (int k = 0; k < nsub; k++) {
+			__m256i uk = _mm256_loadu_si256((const __m256i *)(cu[k] + c0));
+			for (int i = 0; i < 8; i++) {
+				/* the permute reads the low 2 bits */
+				__m256i l = _mm256_srli_epi32(uk, 2 * i);
+				ax = _mm256_add_ps(ax, _mm256_permutevar_ps(
+					_mm256_broadcast_ps((const __m128 *)sx[8 * k + i]), l));
+				aq = _mm256_add_ps(aq, _mm256_permutevar_ps(
+					_mm256_broadcast_ps((const __m128 *)s2[8 * k + i]), l));
+			}
+		}
+		_mm256_storeu_ps(csx + c0, ax);
+		_mm256_storeu_ps(cs2 + c0, aq);
+	}
+	for (int c = 0; c < nc; c++) {
+		float sumqx = csx[c], sumq2 = cs2[c];
+		if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+			scale = sumqx / sumq2;
+			best = scale * sumqx;
+			for (int k = 0; k < nsub; k++) {
+				u[k] = cu[k][c];
+				on[k] = con[k][c];
+			}
+		}
+	}
+	int n_off = 0;
+	for (int k = 0; k < nsub; k++)
+		n_off += !on[k];
+	bool refit = t->refit == REFIT_ALL ? scale > 0 : n_off > 0 && scale > 0;
+	if (refit) {
+		float id = 1 / scale;
+		for (int k = 0; k < nsub; k++) {
+			if (t->refit == REFIT_OFF && on[k])
+				continue;
+			bool dummy;
+			u[k] = round8_point(G, N, xval + 8 * k, waux + 8 * k, id,
+					    scale, &dummy);
+		}
+		float sumqx, sumq2;
+		lattice8_sums(nsub, sx, s2, u, &sumqx, &sumq2);
+		if (sumq2 > 0)
+			scale = sumqx / sumq2;
+	}
+	if (scale < 0) { /* ggml: "should never happen"; flip the signs */
+		scale = -scale;
+		for (int k = 0; k < g / 8; k++)
+			signs[k] = t->even_signs ? (uint8_t)~signs[k] & 127
+						 : (uint8_t)~signs[k];
+	}
+	for (int k = 0; k < nsub; k++)
+		idx[k] = G->map[u[k]];
+	*scale_out = scale;
+	return true;
+}
+#endif
+
 /* 4-bit group scale level of s against the super-block scale 1/id. */
 static int scale_level(float id, float s, int top)
 {
@@ -666,6 +1011,11 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 			   int64_t nrows, int64_t n_per_row, const float *imp)
 {
 	const iq_grid *G = grid_get(t->grid);
+#if QP_HAVE_AVX2
+	/* the IQ2 grids' AVX2 search (8 coordinates, levels 0..2) */
+	const nb8_lists *N8 = t->grid <= G_IQ2S && G && qp_cpu_avx2()
+				      ? nb8_get(t->grid) : NULL;
+#endif
 	const int g = t->group, ngroups = QK_K / g;
 	float weight[32], waux[32], scales[16];
 	int idx[16][8];
@@ -694,6 +1044,12 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 				for (int i = 0; i < g; i++)
 					waux[i] = sqrtf(weight[i]);
 				float scale = 0;
+#if QP_HAVE_AVX2
+				if (N8)
+					full[ib] = lattice8_group_avx2(t, G, N8, xb, weight, waux,
+								       &scale, idx[ib], signs[ib]);
+				else
+#endif
 				full[ib] = lattice_group(t, G, xb, weight, waux, &scale,
 							 idx[ib], signs[ib]);
 				scales[ib] = full[ib] ? scale : 0;
@@ -720,15 +1076,482 @@ void qp_encode_iq2_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
 {
 	encode_lattice(&T_IQ2S, pack_iq2_s, QP_BLOCK_IQ2_S, s, d, nr, n, imp);
 }
+/* ---- IQ3_XXS, IQ3_S: candidate scales in AVX2 lanes ---------------------- */
+
+#if QP_HAVE_AVX2
+/* IQ3's candidate scales are searched eight at a time, one per lane: each
+ * lane rounds, looks up and sums exactly as the scalar loop does for its
+ * candidate, and the candidates are then compared in the scalar order, so
+ * the winner (first best on ties) is the scalar one.  Neighbouring
+ * candidates mostly round a sub-vector to the same off-grid point, so the
+ * lanes that share one share a single pass over its neighbour list, each
+ * lane scoring at its own scale; a score's four terms come from a table
+ * made once per sub-vector and batch.  The final refit (one scale) scores
+ * eight neighbours at a time instead.  Without AVX2, lattice_group is the
+ * twin (make check-plain; tests/unit/quant_iq3.c has the edge rows). */
+
+/* IQ3's tables beside the grid's: q and off hold the neighbour lists with
+ * eight neighbours side by side (list u's batch b, coordinate i, lane l at
+ * q[off[u] + (b*4 + i)*8 + l], the last batch padded with its last
+ * neighbour, which changes no first minimum), for the refit; ent holds
+ * them in order for the shared passes. */
+typedef struct iq3_entry {
+	int32_t code;
+	uint8_t term[4];
+} iq3_entry;
+
+typedef struct iq3_lanes {
+	float *q;
+	int32_t *off;
+	/* list u's neighbours again, in order, from ent[ent_off[u]]: a
+	 * point's code (its levels, 3 bits each) and the byte offsets / 8 of
+	 * its four terms in iq3_best_neighbours_avx2's table */
+	iq3_entry *ent;
+	int32_t *ent_off;
+	bool ok;
+} iq3_lanes;
+
+static iq3_lanes iq3_lane_tabs[2];
+static pthread_once_t iq3_lane_once[2] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT};
+
+static void build_iq3_lanes(int which)
+{
+	const iq_grid *G = grid_get(which ? G_IQ3S : G_IQ3XXS);
+	iq3_lanes *T = &iq3_lane_tabs[which];
+	if (!G)
+		return;
+	enum { MAP = 1 << 12 };
+	int64_t total = 0, n_ent = 0;
+	for (int u = 0; u < MAP; u++)
+		if (G->map[u] < 0 && G->map[u] != INT32_MIN) {
+			total += (neighbours_of(G, u)[0] + 7) / 8 * 32;
+			n_ent += (neighbours_of(G, u)[0] + 1) / 2 * 2;
+		}
+	T->q = malloc((size_t)(total ? total : 1) * sizeof *T->q);
+	T->off = malloc(MAP * sizeof *T->off);
+	T->ent = malloc((size_t)(n_ent ? n_ent : 1) * sizeof *T->ent);
+	T->ent_off = malloc(MAP * sizeof *T->ent_off);
+	if (!T->q || !T->off || !T->ent || !T->ent_off ||
+	    total > INT32_MAX || n_ent > INT32_MAX) {
+		free(T->q);
+		free(T->off);
+		free(T->ent);
+		free(T->ent_off);
+		return;
+	}
+	int64_t off = 0, e = 0;
+	for (int u = 0; u < MAP; u++) {
+		T->off[u] = -1;
+		T->ent_off[u] = -1;
+		if (G->map[u] >= 0 || G->map[u] == INT32_MIN)
+			continue;
+		const uint16_t *nb = neighbours_of(G, u);
+		int n = nb[0];
+		T->off[u] = (int32_t)off;
+		T->ent_off[u] = (int32_t)e;
+		for (int j = 0; j < (n + 1) / 2 * 2; j++, e++) {
+			/* an odd list ends with its last neighbour twice (which
+			 * changes no first minimum) */
+			const int8_t *pg = G->pos + 4 * nb[1 + (j < n ? j : n - 1)];
+			T->ent[e].code = 0;
+			for (int i = 0; i < 4; i++) {
+				int l = (pg[i] - 1) >> 1;
+				T->ent[e].code |= l << 3 * i;
+				T->ent[e].term[i] = (uint8_t)(4 * (8 * i + l));
+			}
+		}
+		for (int b = 0; b < (n + 7) / 8; b++)
+			for (int i = 0; i < 4; i++)
+				for (int l = 0; l < 8; l++) {
+					int j = 8 * b + l < n ? 8 * b + l : n - 1;
+					T->q[off++] = G->pos[4 * nb[1 + j] + i];
+				}
+	}
+	T->ok = true;
+}
+
+static void build_iq3_lanes_xxs(void) { build_iq3_lanes(0); }
+static void build_iq3_lanes_s(void) { build_iq3_lanes(1); }
+
+static const iq3_lanes *iq3_lanes_get(int grid)
+{
+	int which = grid == G_IQ3S;
+	pthread_once(&iq3_lane_once[which],
+		     which ? build_iq3_lanes_s : build_iq3_lanes_xxs);
+	return iq3_lane_tabs[which].ok ? &iq3_lane_tabs[which] : NULL;
+}
+
+/* iq3_find_best_neighbour for list u at `scale`: vx, vw are the four
+ * coordinates' values and weights, each in every lane.  A batch's least
+ * score (NaN lanes as +inf: the scalar loop never takes a NaN) replaces
+ * the best so far only when strictly below it, the first lane of it
+ * within the batch: the scalar loop's first minimum below FLT_MAX. */
+static QP_AVX2 inline int iq3_best_neighbour_avx2(const iq_grid *G,
+						   const iq3_lanes *T, int u,
+						   const __m256 *vx,
+						   const __m256 *vw, float scale)
+{
+	const uint16_t *nb = neighbours_of(G, u);
+	const float *ql = T->q + T->off[u];
+	const __m256 vs = _mm256_set1_ps(scale);
+	const __m256 inf = _mm256_set1_ps(INFINITY);
+	float best_d2 = FLT_MAX;
+	int best = nb[1];
+	for (int b = 0; 8 * b < nb[0]; b++, ql += 32) {
+		__m256 acc = _mm256_setzero_ps();
+		for (int i = 0; i < 4; i++) {
+			__m256 diff = _mm256_sub_ps(_mm256_mul_ps(vs, _mm256_loadu_ps(ql + 8 * i)),
+						    vx[i]);
+			acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(vw[i], diff),
+							       diff));
+		}
+		acc = _mm256_blendv_ps(acc, inf, _mm256_cmp_ps(acc, acc, _CMP_UNORD_Q));
+		__m256 m = _mm256_min_ps(acc, _mm256_permute2f128_ps(acc, acc, 1));
+		m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, 0x4e));
+		m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, 0xb1));
+		float mn = _mm256_cvtss_f32(m);
+		if (mn < best_d2) {
+			int eq = _mm256_movemask_ps(_mm256_cmp_ps(acc, m, _CMP_EQ_OQ));
+			best = nb[1 + 8 * b + __builtin_ctz((unsigned)eq)];
+			best_d2 = mn;
+		}
+	}
+	return best;
+}
+
+/* iq3_find_best_neighbour of list u for eight candidates at once, lane l
+ * at its own scale s: each lane keeps the first neighbour whose score is
+ * strictly below its best so far (from FLT_MAX; a NaN score is never
+ * below), as the scalar loop does, and ends with that neighbour's levels
+ * (3 bits each) in *levels and its coordinates (2*level + 1) in q[0..3]
+ * (one blend of the point's levels per neighbour, decoded at the end).  A
+ * score's four terms w_i (s q - x_i)^2 come from term[8*i + level] (made
+ * by iq3_group_avx2 with the scalar loop's operations on the same
+ * operands, so the same bits) and are added in the scalar order.  (The
+ * scalar score starts 0 + the first term; leaving out the 0 + changes at
+ * most the sign of a zero, which no comparison sees.) */
+static QP_AVX2 inline void iq3_best_neighbours_avx2(const iq_grid *G,
+						    const iq3_lanes *T, int u,
+						    const __m256 *term,
+						    __m256i *levels, __m256 *q)
+{
+	const int n = neighbours_of(G, u)[0];
+	const iq3_entry *en = T->ent + T->ent_off[u];
+	const char *tb = (const char *)term;
+	/* two runs, neighbours 0..h-1 and h..2h-1, side by side (the first
+	 * minimum of the whole list is the second run's only when strictly
+	 * below the first's); min_ps(e, best) is e < best ? e : best, the
+	 * blend the scalar comparison makes */
+	const int h = (n + 1) / 2;
+	__m256 best = _mm256_set1_ps(FLT_MAX), best2 = best;
+	__m256 code = _mm256_castsi256_ps(_mm256_set1_epi32(en[0].code));
+	__m256 code2 = code;
+#define IQ3_TERM(k) (*(const __m256 *)(tb + 8 * (size_t)(k)))
+	for (int j = 0; j < h; j++) {
+		const iq3_entry *a = en + j;
+		__m256 e = _mm256_add_ps(IQ3_TERM(a->term[0]), IQ3_TERM(a->term[1]));
+		e = _mm256_add_ps(e, IQ3_TERM(a->term[2]));
+		e = _mm256_add_ps(e, IQ3_TERM(a->term[3]));
+		__m256 lt = _mm256_cmp_ps(e, best, _CMP_LT_OQ);
+		best = _mm256_min_ps(e, best);
+		code = _mm256_blendv_ps(code, _mm256_castsi256_ps(
+			_mm256_set1_epi32(a->code)), lt);
+		a = en + j + h;
+		e = _mm256_add_ps(IQ3_TERM(a->term[0]), IQ3_TERM(a->term[1]));
+		e = _mm256_add_ps(e, IQ3_TERM(a->term[2]));
+		e = _mm256_add_ps(e, IQ3_TERM(a->term[3]));
+		lt = _mm256_cmp_ps(e, best2, _CMP_LT_OQ);
+		best2 = _mm256_min_ps(e, best2);
+		code2 = _mm256_blendv_ps(code2, _mm256_castsi256_ps(
+			_mm256_set1_epi32(a->code)), lt);
+	}
+#undef IQ3_TERM
+	code = _mm256_blendv_ps(code, code2, _mm256_cmp_ps(best2, best, _CMP_LT_OQ));
+	__m256i ci = _mm256_castps_si256(code);
+	*levels = ci;
+#pragma GCC unroll 4
+	for (int i = 0; i < 4; i++) {
+		__m256i l = _mm256_and_si256(_mm256_srli_epi32(ci, 3 * i),
+					     _mm256_set1_epi32(7));
+		q[i] = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_add_epi32(l, l),
+							   _mm256_set1_epi32(1)));
+	}
+}
+
+/* lattice_group for IQ3 (t->qp_start false, t->refit REFIT_OFF or
+ * REFIT_ANY_ALL, t->group 32, at most 32 candidates): the same operations
+ * in the same order per candidate, eight candidates at a time. */
+static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
+				   const iq3_lanes *T, const float *xb,
+				   const float *w, const float *waux,
+				   float *scale_out, int *idx, uint8_t *signs)
+{
+	float xval[32], wx[32];
+	int8_t L[32];
+	bool on[8];
+	for (int k = 0; k < 4; k++) {
+		int nflip = 0;
+		uint8_t s = 0;
+		for (int i = 0; i < 8; i++) {
+			if (xb[8 * k + i] >= 0) {
+				xval[8 * k + i] = xb[8 * k + i];
+			} else {
+				xval[8 * k + i] = -xb[8 * k + i];
+				nflip++;
+				s |= (uint8_t)(1 << i);
+			}
+		}
+		if (t->even_signs && nflip % 2) {
+			int imin = 0;
+			float min = w[8 * k] * xb[8 * k] * xb[8 * k];
+			for (int i = 1; i < 8; i++) {
+				float ax = w[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
+				if (ax < min) {
+					min = ax;
+					imin = i;
+				}
+			}
+			xval[8 * k + imin] = -xval[8 * k + imin];
+			s ^= (uint8_t)(1 << imin);
+		}
+		signs[k] = t->even_signs ? s & 127 : s;
+	}
+	float max = xval[0];
+	for (int i = 1; i < 32; i++)
+		max = max > xval[i] ? max : xval[i];
+	if (t->eps > 0 ? max < t->eps : max == 0)
+		return false;
+	memset(L, 0, sizeof L);
+	float scale = max / (2 * t->kmax - 1), best = 0;
+	for (int k = 0; k < 8; k++)
+		on[k] = t->init_on_grid;
+	__m256 vx[32], vw[32];
+	for (int i = 0; i < 32; i++) {
+		wx[i] = w[i] * xval[i];
+		vx[i] = _mm256_set1_ps(xval[i]);
+		vw[i] = _mm256_set1_ps(waux[i]);
+	}
+	const __m256 one = _mm256_set1_ps(1), half = _mm256_set1_ps(0.5f);
+	const __m256 magic = _mm256_set1_ps(12582912.f);
+	const __m256i m23 = _mm256_set1_epi32(0x007fffff);
+	const __m256i bias = _mm256_set1_epi32(0x00400000);
+	const __m256i top = _mm256_set1_epi32(t->kmax - 1);
+	const __m256i zero = _mm256_setzero_si256();
+	const __m256i ione = _mm256_set1_epi32(1);
+	const int nc = 2 * t->nstep + 1;
+	/* each candidate's levels and off-grid sub-vectors, kept so that only
+	 * the winner's are unpacked, once */
+	int32_t pts[4][8][8];
+	int offb[4][8];
+	int win = -1;
+	for (int c0 = 0; c0 < nc; c0 += 8) {
+		const int b = c0 / 8;
+		__m256i is = _mm256_add_epi32(_mm256_set1_epi32(c0 - t->nstep),
+					      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+		/* (2*kmax - 1 + is*step) / max, and 1 / that */
+		__m256 id = _mm256_div_ps(
+			_mm256_add_ps(_mm256_set1_ps((float)(2 * t->kmax - 1)),
+				      _mm256_mul_ps(_mm256_cvtepi32_ps(is),
+						    _mm256_set1_ps(t->step))),
+			_mm256_set1_ps(max));
+		float sc[8];
+		_mm256_storeu_ps(sc, _mm256_div_ps(one, id));
+		const int valid = nc - c0 >= 8 ? 0xff : (1 << (nc - c0)) - 1;
+		int32_t uu[8];
+		__m256 sx = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
+		const __m256 vs = _mm256_loadu_ps(sc);
+		__m256 sq[8];	/* s * q for q = 2*level + 1 */
+		for (int v = 0; v < 8; v++)
+			sq[v] = _mm256_mul_ps(vs, _mm256_set1_ps((float)(2 * v + 1)));
+		for (int k = 0; k < 8; k++) {
+			__m256i u = zero;
+			__m256 q[4];
+#pragma GCC unroll 4
+			for (int i = 0; i < 4; i++) {
+				__m256 v = _mm256_mul_ps(half, _mm256_sub_ps(
+					_mm256_mul_ps(id, vx[4 * k + i]), one));
+				__m256i l = _mm256_sub_epi32(_mm256_and_si256(
+					_mm256_castps_si256(_mm256_add_ps(v, magic)), m23), bias);
+				l = _mm256_max_epi32(_mm256_min_epi32(l, top), zero);
+				u = _mm256_or_si256(u, _mm256_slli_epi32(l, 3 * i));
+				q[i] = _mm256_cvtepi32_ps(_mm256_add_epi32(
+					_mm256_add_epi32(l, l), ione));
+			}
+			/* the lanes off the grid (scalar loads: a gather is slower) */
+			_mm256_storeu_si256((__m256i *)uu, u);
+			int off = 0;
+			for (int l = 0; l < 8; l++)
+				off |= (G->map[uu[l]] < 0) << l;
+			off &= valid;
+			offb[b][k] = off;
+			__m256i p = u;	/* each lane's levels */
+			__m256 term[32];
+			if (off) {
+				/* w_i (s q - x_i)^2 for each coordinate and level:
+				 * diff = s*q - x, then (w*diff)*diff */
+#pragma GCC unroll 4
+				for (int i = 0; i < 4; i++)
+#pragma GCC unroll 8
+					for (int v = 0; v < 8; v++) {
+						__m256 d = _mm256_sub_ps(sq[v], vx[4 * k + i]);
+						term[8 * i + v] = _mm256_mul_ps(_mm256_mul_ps(
+							vw[4 * k + i], d), d);
+					}
+			}
+			while (off) {
+				/* the lanes that rounded to the same off-grid point */
+				int u0 = uu[__builtin_ctz((unsigned)off)];
+				__m256 same = _mm256_castsi256_ps(
+					_mm256_cmpeq_epi32(u, _mm256_set1_epi32(u0)));
+				__m256i bp;
+				__m256 bq[4];
+				iq3_best_neighbours_avx2(G, T, u0, term, &bp, bq);
+				p = _mm256_castps_si256(_mm256_blendv_ps(
+					_mm256_castsi256_ps(p), _mm256_castsi256_ps(bp), same));
+#pragma GCC unroll 4
+				for (int i = 0; i < 4; i++)
+					q[i] = _mm256_blendv_ps(q[i], bq[i], same);
+				off &= ~_mm256_movemask_ps(same);
+			}
+			_mm256_storeu_si256((__m256i *)pts[b][k], p);
+#pragma GCC unroll 4
+			for (int i = 0; i < 4; i++) {
+				sx = _mm256_add_ps(sx, _mm256_mul_ps(_mm256_set1_ps(wx[4 * k + i]), q[i]));
+				s2 = _mm256_add_ps(s2, _mm256_mul_ps(_mm256_mul_ps(
+					_mm256_set1_ps(w[4 * k + i]), q[i]), q[i]));
+			}
+		}
+		float fx[8], f2[8];
+		_mm256_storeu_ps(fx, sx);
+		_mm256_storeu_ps(f2, s2);
+		for (int l = 0; l < 8; l++) {
+			if (!(valid >> l & 1))
+				break;
+			if (f2[l] > 0 && fx[l] * fx[l] > best * f2[l]) {
+				scale = fx[l] / f2[l];
+				best = scale * fx[l];
+				win = c0 + l;
+			}
+		}
+	}
+	if (win >= 0)
+		for (int k = 0; k < 8; k++) {
+			int32_t lv = pts[win / 8][k][win % 8];
+			for (int i = 0; i < 4; i++)
+				L[4 * k + i] = (int8_t)(lv >> 3 * i & 7);
+			on[k] = !(offb[win / 8][k] >> win % 8 & 1);
+		}
+	int n_off = 0;
+	for (int k = 0; k < 8; k++)
+		n_off += !on[k];
+	if (n_off > 0 && scale > 0) {
+		float id = 1 / scale;
+		for (int k = 0; k < 8; k++) {
+			if (t->refit == REFIT_OFF && on[k])
+				continue;
+			int u = 0;
+			for (int i = 0; i < 4; i++) {
+				int l = qp_nearest_int(0.5f * (id * xval[4 * k + i] - 1));
+				L[4 * k + i] = (int8_t)qp_clamp_int(l, 0, t->kmax - 1);
+				u |= L[4 * k + i] << 3 * i;
+			}
+			if (G->map[u] >= 0)
+				continue;
+			int p = iq3_best_neighbour_avx2(G, T, u, vx + 4 * k, vw + 4 * k,
+							scale);
+			for (int i = 0; i < 4; i++)
+				L[4 * k + i] = (int8_t)((G->pos[4 * p + i] - 1) >> 1);
+		}
+		float sumqx, sumq2;
+		lattice_sums(32, w, xval, L, &sumqx, &sumq2);
+		if (sumq2 > 0)
+			scale = sumqx / sumq2;
+	}
+	if (scale < 0) { /* ggml: "should never happen"; flip the signs */
+		scale = -scale;
+		for (int k = 0; k < 4; k++)
+			signs[k] = t->even_signs ? (uint8_t)~signs[k] & 127
+						 : (uint8_t)~signs[k];
+	}
+	for (int k = 0; k < 8; k++)
+		idx[k] = G->map[pack_levels(G, L + 4 * k)];
+	*scale_out = scale;
+	return true;
+}
+
+/* encode_lattice with iq3_group_avx2. */
+static QP_AVX2 void encode_iq3_avx2(const lattice_type *t, const iq3_lanes *T,
+				    lattice_pack_fn pack, int block_bytes,
+				    const float *src, uint8_t *dst,
+				    int64_t nrows, int64_t n_per_row,
+				    const float *imp)
+{
+	const iq_grid *G = grid_get(t->grid);
+	float weight[32], waux[32], scales[8];
+	int idx[16][8];
+	uint8_t signs[16][4];
+	bool full[16];
+	for (int64_t r = 0; r < nrows; r++) {
+		const float *x = src + r * n_per_row;
+		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++) {
+			const float *xbl = x + QK_K * ibl;
+			float sigma2 = 2 * qp_sum_squares(xbl, QK_K) / QK_K;
+			float max_scale = 0;
+			for (int ib = 0; ib < QK_K / 32; ib++) {
+				const float *xb = xbl + 32 * ib;
+				/* qw * sqrtf(sigma2 + x*x) or x*x, and its sqrtf, in
+				 * lanes (sqrt_ps rounds as sqrtf does) */
+				const __m256 vs2 = _mm256_set1_ps(sigma2);
+				for (int i = 0; i < 32; i += 8) {
+					__m256 xv = _mm256_loadu_ps(xb + i);
+					__m256 wv = _mm256_mul_ps(xv, xv);
+					if (imp)
+						wv = _mm256_mul_ps(_mm256_loadu_ps(imp + QK_K * ibl + 32 * ib + i),
+								   _mm256_sqrt_ps(_mm256_add_ps(vs2, wv)));
+					_mm256_storeu_ps(weight + i, wv);
+					_mm256_storeu_ps(waux + i, _mm256_sqrt_ps(wv));
+				}
+				float scale = 0;
+				full[ib] = iq3_group_avx2(t, G, T, xb, weight, waux, &scale,
+							  idx[ib], signs[ib]);
+				scales[ib] = full[ib] ? scale : 0;
+				max_scale = max_scale > scales[ib] ? max_scale : scales[ib];
+			}
+			pack(dst, scales, idx, signs, full, max_scale);
+			dst += block_bytes;
+		}
+	}
+}
+#endif
+
+/* IQ3's encoder: the AVX2 lanes when the processor has them (and their
+ * tables could be built), else encode_lattice. */
+static void encode_iq3(const lattice_type *t, lattice_pack_fn pack,
+		       int block_bytes, const float *src, uint8_t *dst,
+		       int64_t nrows, int64_t n_per_row, const float *imp)
+{
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2()) {
+		const iq3_lanes *T = iq3_lanes_get(t->grid);
+		if (T) {
+			encode_iq3_avx2(t, T, pack, block_bytes, src, dst, nrows,
+					n_per_row, imp);
+			return;
+		}
+	}
+#endif
+	encode_lattice(t, pack, block_bytes, src, dst, nrows, n_per_row, imp);
+}
+
 void qp_encode_iq3_xxs(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			   const float *imp)
 {
-	encode_lattice(&T_IQ3XXS, pack_iq3_xxs, QP_BLOCK_IQ3_XXS, s, d, nr, n, imp);
+	encode_iq3(&T_IQ3XXS, pack_iq3_xxs, QP_BLOCK_IQ3_XXS, s, d, nr, n, imp);
 }
 void qp_encode_iq3_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			 const float *imp)
 {
-	encode_lattice(&T_IQ3S, pack_iq3_s, QP_BLOCK_IQ3_S, s, d, nr, n, imp);
+	encode_iq3(&T_IQ3S, pack_iq3_s, QP_BLOCK_IQ3_S, s, d, nr, n, imp);
 }
 
 
@@ -812,9 +1635,79 @@ static int iq1_best_neighbour(const iq_grid *G, int u, const float *xval,
 	return best;
 }
 
-/* Sorts the group's values (ties as the C library's qsort leaves them). */
-static void iq1_sort(const float *xb, int n, iq1_pair *pairs)
+#if QP_HAVE_AVX2
+/* iq1_sort's ranks, eight values side by side (n = 16 or 32): false when
+ * two compare equal or one is NaN. */
+static QP_AVX2 bool iq1_rank_avx2(const float *xb, int n, iq1_pair *pairs)
 {
+	__m256 v[4];
+	__m256i below[4], same[4];
+	const int nv = n / 8;
+	for (int a = 0; a < nv; a++) {
+		v[a] = _mm256_loadu_ps(xb + 8 * a);
+		below[a] = same[a] = _mm256_setzero_si256();
+	}
+	for (int k = 0; k < n; k++) {
+		const __m256 b = _mm256_set1_ps(xb[k]);
+		for (int a = 0; a < nv; a++) {
+			/* a mask lane is -1: subtracting it counts */
+			below[a] = _mm256_sub_epi32(below[a], _mm256_castps_si256(
+				_mm256_cmp_ps(b, v[a], _CMP_LT_OQ)));
+			same[a] = _mm256_sub_epi32(same[a], _mm256_castps_si256(
+				_mm256_cmp_ps(b, v[a], _CMP_EQ_OQ)));
+		}
+	}
+	__m256i bad = _mm256_setzero_si256();
+	for (int a = 0; a < nv; a++)
+		bad = _mm256_or_si256(bad, _mm256_xor_si256(same[a], _mm256_set1_epi32(1)));
+	if (!_mm256_testz_si256(bad, bad))
+		return false;
+	int32_t r[32];
+	for (int a = 0; a < nv; a++)
+		_mm256_storeu_si256((__m256i *)(r + 8 * a), below[a]);
+	for (int j = 0; j < n; j++) {
+		pairs[r[j]].v = xb[j];
+		pairs[r[j]].i = j;
+	}
+	return true;
+}
+#endif
+
+/* Each value to its rank, the count of values below it: false when two
+ * compare equal or one is NaN. */
+static bool iq1_rank(const float *xb, int n, iq1_pair *pairs)
+{
+	for (int j = 0; j < n; j++) {
+		int below = 0, same = 0;
+		for (int k = 0; k < n; k++) {
+			below += xb[k] < xb[j];
+			same += xb[k] == xb[j];
+		}
+		if (same != 1) /* itself, unless NaN */
+			return false;
+		pairs[below].v = xb[j];
+		pairs[below].i = j;
+	}
+	return true;
+}
+
+/* Sorts the group's values (ties as the C library's qsort leaves them).
+ * When no two values compare equal (and none is NaN) the sorted order is
+ * unique, whatever sort makes it: then each value goes to its rank, the
+ * count of values below it (no calls, no branches); otherwise qsort. */
+static void iq1_sort(const float *xb, int n, iq1_pair *pairs, bool avx2)
+{
+	bool ranked;
+#if QP_HAVE_AVX2
+	if (avx2)
+		ranked = iq1_rank_avx2(xb, n, pairs);
+	else
+#else
+	(void)avx2;
+#endif
+	ranked = iq1_rank(xb, n, pairs);
+	if (ranked)
+		return;
 	for (int j = 0; j < n; j++) {
 		pairs[j].v = xb[j];
 		pairs[j].i = j;
@@ -825,16 +1718,26 @@ static void iq1_sort(const float *xb, int n, iq1_pair *pairs)
 /* The grid point of each 8 levels of L (neighbours for off-grid ones, at
  * scale with the shifted values xx[k] of sub-vector k); true when all
  * were on the grid. */
-static bool iq1_points(const iq_grid *G, int nsub, int8_t *L,
-		       const float *xb, const float *w, float scale,
+static bool iq1_points(const iq_grid *G, const nb8_lists *N8, int nsub,
+		       int8_t *L, const float *xb, const float *w, float scale,
 		       const float *const *xx, uint16_t *index)
 {
+#if !QP_HAVE_AVX2
+	(void)N8;
+#endif
 	bool all_on = true;
 	for (int k = 0; k < nsub; k++) {
 		int u = pack_levels(G, L + 8 * k);
 		int gi = G->map[u];
 		if (gi < 0) {
 			all_on = false;
+#if QP_HAVE_AVX2
+			if (N8) {
+				gi = nb8_best(G, N8, u, xb + 8 * k, w + 8 * k, scale, xx[k]);
+				for (int i = 0; i < 8; i++)
+					L[8 * k + i] = (int8_t)((G->pos[8 * gi + i] - 1) >> 1);
+			} else
+#endif
 			gi = iq1_best_neighbour(G, u, xb + 8 * k, w + 8 * k, scale,
 						xx[k], L + 8 * k);
 		}
@@ -884,6 +1787,72 @@ static inline void iq1_split_try(iq1_split *b, float sumqx, float sumq2,
 		b->shift = sh ? -1 : 1;
 	}
 }
+
+#if QP_HAVE_AVX2
+/* iq1_split_search's SSE2 loop with eight i2 side by side (prefix sums
+ * read up to index 39). */
+static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
+					  iq1_split *b)
+{
+	const __m256 p0 = _mm256_set1_ps(iq1_xp[0]), p1 = _mm256_set1_ps(iq1_xp[1]);
+	const __m256 p2 = _mm256_set1_ps(iq1_xp[2]), m0 = _mm256_set1_ps(iq1_xm[0]);
+	const __m256 m1 = _mm256_set1_ps(iq1_xm[1]), m2 = _mm256_set1_ps(iq1_xm[2]);
+	const __m256 x32 = _mm256_set1_ps(sumx[32]), w32 = _mm256_set1_ps(sumw[32]);
+	const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+	const __m256 zero = _mm256_setzero_ps();
+	/* the level 1 tail's terms depend on i2 alone: once per group */
+	float tx0[40], tx1[40], tq0[40], tq1[40];
+	for (int i2 = 0; i2 < 40; i2 += 8) {
+		const __m256 xc = _mm256_sub_ps(x32, _mm256_loadu_ps(sumx + i2));
+		const __m256 wc = _mm256_sub_ps(w32, _mm256_loadu_ps(sumw + i2));
+		_mm256_storeu_ps(tx0 + i2, _mm256_mul_ps(xc, p2));
+		_mm256_storeu_ps(tx1 + i2, _mm256_mul_ps(xc, m2));
+		_mm256_storeu_ps(tq0 + i2, _mm256_mul_ps(_mm256_mul_ps(wc, p2), p2));
+		_mm256_storeu_ps(tq1 + i2, _mm256_mul_ps(_mm256_mul_ps(wc, m2), m2));
+	}
+	for (int i1 = 0; i1 <= 32; i1++) {
+		const __m256 xa = _mm256_set1_ps(sumx[i1] - sumx[0]);
+		const __m256 wa = _mm256_set1_ps(sumw[i1] - sumw[0]);
+		const __m256 x1 = _mm256_set1_ps(sumx[i1]), w1 = _mm256_set1_ps(sumw[i1]);
+		/* the level -1 head's terms, shared by every i2 */
+		const __m256 hx0 = _mm256_mul_ps(xa, p0), hx1 = _mm256_mul_ps(xa, m0);
+		const __m256 hq0 = _mm256_mul_ps(_mm256_mul_ps(wa, p0), p0);
+		const __m256 hq1 = _mm256_mul_ps(_mm256_mul_ps(wa, m0), m0);
+		for (int i2 = i1; i2 <= 32; i2 += 8) {
+			const __m256 xb = _mm256_sub_ps(_mm256_loadu_ps(sumx + i2), x1);
+			const __m256 wb = _mm256_sub_ps(_mm256_loadu_ps(sumw + i2), w1);
+			__m256 qx[2], q2[2];
+			qx[0] = _mm256_add_ps(_mm256_add_ps(hx0, _mm256_mul_ps(xb, p1)),
+					      _mm256_loadu_ps(tx0 + i2));
+			qx[1] = _mm256_add_ps(_mm256_add_ps(hx1, _mm256_mul_ps(xb, m1)),
+					      _mm256_loadu_ps(tx1 + i2));
+			q2[0] = _mm256_add_ps(_mm256_add_ps(hq0, _mm256_mul_ps(_mm256_mul_ps(wb, p1), p1)),
+					      _mm256_loadu_ps(tq0 + i2));
+			q2[1] = _mm256_add_ps(_mm256_add_ps(hq1, _mm256_mul_ps(_mm256_mul_ps(wb, m1), m1)),
+					      _mm256_loadu_ps(tq1 + i2));
+			const __m256 score = _mm256_set1_ps(b->score);
+			const __m256 valid = _mm256_cmp_ps(lane, _mm256_set1_ps((float)(33 - i2)),
+							   _CMP_LT_OQ);
+			__m256 any = zero;
+			for (int sh = 0; sh < 2; sh++)
+				any = _mm256_or_ps(any, _mm256_and_ps(
+					_mm256_cmp_ps(q2[sh], zero, _CMP_GT_OQ),
+					_mm256_cmp_ps(_mm256_mul_ps(qx[sh], qx[sh]),
+						      _mm256_mul_ps(score, q2[sh]), _CMP_GT_OQ)));
+			if (!_mm256_movemask_ps(_mm256_and_ps(any, valid)))
+				continue;
+			float fx[2][8], f2[2][8];
+			for (int sh = 0; sh < 2; sh++) {
+				_mm256_storeu_ps(fx[sh], qx[sh]);
+				_mm256_storeu_ps(f2[sh], q2[sh]);
+			}
+			for (int l = 0; l < 8 && i2 + l <= 32; l++)
+				for (int sh = 0; sh < 2; sh++)
+					iq1_split_try(b, fx[sh][l], f2[sh][l], i1, i2 + l, sh);
+		}
+	}
+}
+#endif
 
 /* Every split (i1 <= i2) and shift, in ggml's order, from the prefix sums
  * sumx, sumw (33 values; SSE2 reads up to index 35).  With SSE2, four i2
@@ -959,7 +1928,13 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
 	const iq_grid *G = grid_get(G_IQ1S);
-	float weight[32], sumx[36] = {0}, sumw[36] = {0}, scales[8];
+	const nb8_lists *N8 = NULL;
+	const bool avx2 = qp_cpu_avx2();
+#if QP_HAVE_AVX2
+	if (G && avx2)
+		N8 = nb8_get(G_IQ1S);
+#endif
+	float weight[32], sumx[40] = {0}, sumw[40] = {0}, scales[8];
 	int8_t L[32], shifts[8];
 	iq1_pair pairs[32];
 	uint16_t index[4];
@@ -984,7 +1959,7 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 				shifts[ib] = 1;
 				if (max < 1e-12f)
 					continue;
-				iq1_sort(xb, 32, pairs);
+				iq1_sort(xb, 32, pairs, avx2);
 				sumx[0] = sumw[0] = 0;
 				for (int j = 0; j < 32; j++) {
 					int i = pairs[j].i;
@@ -992,6 +1967,11 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 					sumw[j + 1] = sumw[j] + weight[i];
 				}
 				iq1_split split = { -FLT_MAX, max, -1, -1, 0 };
+#if QP_HAVE_AVX2
+				if (avx2)
+					iq1_split_search_avx2(sumx, sumw, &split);
+				else
+#endif
 				iq1_split_search(sumx, sumw, &split);
 				float scale = split.scale;
 				int besti1 = split.i1, besti2 = split.i2;
@@ -1008,7 +1988,7 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 				}
 				const float *xs = best_shift == 1 ? iq1_xp : iq1_xm;
 				const float *xx[4] = {xs, xs, xs, xs};
-				if (!iq1_points(G, 4, L, xb, weight, scale, xx, index))
+				if (!iq1_points(G, N8, 4, L, xb, weight, scale, xx, index))
 					scale = iq1_refit(G, 4, index, xb, weight, xx, scale);
 				uint16_t h = 0;
 				for (int k = 0; k < 4; k++) {
@@ -1053,6 +2033,24 @@ static void iq1m_weights(const float *xb, const float *qw, float sigma2,
 			w[i] = xb[i] * xb[i];
 }
 
+/* Whether one of the four candidates (sums sx, sq) beats score as IQ1_M's
+ * search tests them; when none does, none is taken and nothing changes,
+ * so the one-by-one tests are skipped.  Plain C: always true. */
+static inline bool iq1m_any_beats(const float *sx, const float *sq, float score)
+{
+#ifdef __SSE2__
+	const __m128 vx = _mm_loadu_ps(sx), vq = _mm_loadu_ps(sq);
+	return _mm_movemask_ps(_mm_and_ps(_mm_cmpgt_ps(vq, _mm_setzero_ps()),
+					  _mm_cmpgt_ps(_mm_mul_ps(vx, vx),
+						       _mm_mul_ps(_mm_set1_ps(score), vq)))) != 0;
+#else
+	(void)sx;
+	(void)sq;
+	(void)score;
+	return true;
+#endif
+}
+
 /* IQ1_M's exhaustive split search: sorted position j goes to level 0 below
  * i1, 1 below i2, 2 from there; for each split and shift pattern k, ggml
  * sums w v x and w v^2 over j = 0..15 in order from zero.  The sums over
@@ -1088,6 +2086,7 @@ static void iq1m_split_search(const iq1_pair *pairs, const float *weight,
 					sx[k] += tx[2][j][k];
 					sq[k] += tq[2][j][k];
 				}
+			if (iq1m_any_beats(sx, sq, *best_score))
 			for (int k = 0; k < 4; k++)
 				if (sq[k] > 0 && sx[k] * sx[k] > *best_score * sq[k]) {
 					*scale = sx[k] / sq[k];
@@ -1115,6 +2114,12 @@ void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 {
 	static const uint8_t masks[4] = {0x00, 0x80, 0x08, 0x88};
 	const iq_grid *G = grid_get(G_IQ1S);
+	const nb8_lists *N8 = NULL;
+	const bool avx2 = qp_cpu_avx2();
+#if QP_HAVE_AVX2
+	if (G && avx2)
+		N8 = nb8_get(G_IQ1S);
+#endif
 	float weight[16], scales[16];
 	int8_t L[16], shifts[16];
 	iq1_pair pairs[16];
@@ -1139,7 +2144,7 @@ void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 				shifts[ib] = 0;
 				if (max < 1e-7f)
 					continue;
-				iq1_sort(xb, 16, pairs);
+				iq1_sort(xb, 16, pairs, avx2);
 				float best_score = -FLT_MAX, scale = max;
 				int besti1 = -1, besti2 = -1, best_k = -1;
 				iq1m_split_search(pairs, weight, xb, &best_score, &scale,
@@ -1156,7 +2161,7 @@ void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 				}
 				const float *xx[2] = {iq1m_values(best_k, 0),
 						      iq1m_values(best_k, 1)};
-				if (!iq1_points(G, 2, L, xb, weight, scale, xx, index))
+				if (!iq1_points(G, N8, 2, L, xb, weight, scale, xx, index))
 					scale = iq1_refit(G, 2, index, xb, weight, xx, scale);
 				qs[2 * ib] = (uint8_t)(index[0] & 255);
 				qs[2 * ib + 1] = (uint8_t)(index[1] & 255);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "cpu.h"
 #include "fp16.h"
 #include "iq_tables.h"
 #include "le.h"
@@ -31,7 +32,8 @@
 
 /* SSE2 paths below do, lane by lane, the scalar code's float operations on
  * the same operands, so both give the same bytes; the plain C code stays
- * the definition (and is what builds without SSE2). */
+ * the definition (and is what builds without SSE2).  The AVX2 twins
+ * (cpu.h) are chosen once per call when the processor has AVX2. */
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -117,6 +119,16 @@ static void min_max(const float *x, int n, float *min, float *max)
  * a little-endian 32-bit word. */
 static void pack_nibbles(const uint8_t *lv, uint8_t *qs, uint8_t *qh)
 {
+#ifdef __SSE2__
+	const __m128i lo = _mm_loadu_si128((const __m128i *)lv);
+	const __m128i hi = _mm_loadu_si128((const __m128i *)(lv + 16));
+	const __m128i nib = _mm_set1_epi8(0x0f);
+	_mm_storeu_si128((__m128i *)qs, _mm_or_si128(_mm_and_si128(lo, nib),
+		_mm_slli_epi16(_mm_and_si128(hi, nib), 4)));
+	if (qh) /* bit 4 of each byte to bit 7, which movemask collects */
+		le_put_u32(qh, (uint32_t)_mm_movemask_epi8(_mm_slli_epi16(lo, 3)) |
+			       (uint32_t)_mm_movemask_epi8(_mm_slli_epi16(hi, 3)) << 16);
+#else
 	uint32_t h = 0;
 	for (int j = 0; j < 16; j++) {
 		qs[j] = (uint8_t)((lv[j] & 0x0f) | (lv[j + 16] & 0x0f) << 4);
@@ -125,6 +137,7 @@ static void pack_nibbles(const uint8_t *lv, uint8_t *qs, uint8_t *qh)
 	}
 	if (qh)
 		le_put_u32(qh, h);
+#endif
 }
 
 /* ---- reference encoders (no importance matrix) -------------------------- */
@@ -215,6 +228,250 @@ static bool min_max32(const float *x, float *min, float *max)
 }
 #endif
 
+#if QP_HAVE_AVX2
+/* AVX2 twins of the reference encoders, eight blocks at a time: each
+ * block's statistic (absmax, min/max) is found in its own registers, then
+ * the eight scales' divisions and half conversions run once in eight
+ * lanes (a vector division rounds as the scalar one does), and each block's
+ * levels come from the same per-lane operations as the SSE2 code. */
+static QP_AVX2 __m256 abs8(__m256 v)
+{
+	return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));
+}
+
+static QP_AVX2 __m128 hmax8(__m256 m)
+{
+	__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(1, 0, 3, 2)));
+	return _mm_max_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+/* qp_fp32_to_fp16 of eight floats, in the low 16 bits of each lane: the
+ * scalar function's four cases computed in every lane, then chosen by the
+ * same tests on the magnitude's bits (the subnormal case's rint is the
+ * conversion under the default rounding mode).  Checked against the scalar
+ * function on all 2^32 floats. */
+static QP_AVX2 __m256i fp16x8(__m256 f)
+{
+	const __m256i u = _mm256_castps_si256(f);
+	const __m256i abs = _mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff));
+	const __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x8000));
+	const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(abs, 13), _mm256_set1_epi32(1));
+	const __m256i rounded = _mm256_add_epi32(abs, _mm256_add_epi32(odd, _mm256_set1_epi32(0xfff)));
+	__m256i r = _mm256_srli_epi32(_mm256_sub_epi32(rounded, _mm256_set1_epi32(0x38000000)), 13);
+	const __m256i sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x38800000), abs);
+	const __m256i subv = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_castsi256_ps(abs),
+							      _mm256_set1_ps(0x1p24f)));
+	r = _mm256_blendv_epi8(r, subv, sub);
+	const __m256i inf = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x477fefff));
+	r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7c00), inf);
+	const __m256i nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7f800000));
+	const __m256i nanv = _mm256_or_si256(_mm256_set1_epi32(0x7e00),
+		_mm256_and_si256(_mm256_srli_epi32(abs, 13), _mm256_set1_epi32(0x1ff)));
+	r = _mm256_blendv_epi8(r, nanv, nan);
+	return _mm256_or_si256(r, sign);
+}
+
+/* d != 0 ? 1 / d : 0 in eight lanes (NaN != 0, as in C) */
+static QP_AVX2 __m256 inverse_or_zero8(__m256 d)
+{
+	const __m256 nz = _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ);
+	return _mm256_and_ps(nz, _mm256_div_ps(_mm256_set1_ps(1.0f), d));
+}
+
+/* The 16 low bytes of two vectors of eight int32, in order. */
+static QP_AVX2 __m128i low_bytes16_avx2(__m256i a, __m256i b)
+{
+	const __m256i ff = _mm256_set1_epi32(0xff);
+	__m256i p = _mm256_packs_epi32(_mm256_and_si256(a, ff), _mm256_and_si256(b, ff));
+	p = _mm256_permute4x64_epi64(p, _MM_SHUFFLE(3, 1, 2, 0));
+	return _mm_packus_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+}
+
+/* pack_nibbles of 32 int32 levels in l[0..3] (elements 8k..8k+7 in l[k]). */
+static QP_AVX2 void pack_nibbles32_avx2(const __m256i *l, uint8_t *qs, uint8_t *qh)
+{
+	const __m256i nib = _mm256_set1_epi32(0x0f);
+	const __m256i a = _mm256_or_si256(_mm256_and_si256(l[0], nib),
+		_mm256_slli_epi32(_mm256_and_si256(l[2], nib), 4));
+	const __m256i b = _mm256_or_si256(_mm256_and_si256(l[1], nib),
+		_mm256_slli_epi32(_mm256_and_si256(l[3], nib), 4));
+	_mm_storeu_si128((__m128i *)qs, low_bytes16_avx2(a, b));
+	if (qh) {
+		/* bit 4 of each level to the sign bit, which movemask collects */
+		uint32_t h = 0;
+		for (int k = 0; k < 4; k++)
+			h |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(
+				_mm256_slli_epi32(l[k], 27))) << (8 * k);
+		le_put_u32(qh, h);
+	}
+}
+
+/* signed_absmax32 with eight lanes. */
+static QP_AVX2 float signed_absmax32_avx2(const float *x)
+{
+	__m256 a[4], m = _mm256_setzero_ps();
+	for (int k = 0; k < 4; k++) {
+		a[k] = abs8(_mm256_loadu_ps(x + 8 * k));
+		m = _mm256_max_ps(a[k], m); /* NaN: keeps m */
+	}
+	const __m128 amax = hmax8(m);
+	if (!(_mm_cvtss_f32(amax) > 0.0f))
+		return 0.0f;
+	const __m256 am = _mm256_broadcastss_ps(amax);
+	uint32_t hit = 0;
+	for (int k = 0; k < 4; k++)
+		hit |= (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(a[k], am, _CMP_EQ_OQ)) << (8 * k);
+	return x[__builtin_ctz(hit)];
+}
+
+/* Lane b: the largest (smallest) of v[b]'s eight lanes, none NaN; a
+ * transposing reduction, so eight blocks share its shuffles. */
+#define QP_REDUCE8X8(name, op)							\
+static QP_AVX2 __m256 name(const __m256 *v)					\
+{										\
+	__m256 t[4], u[2];							\
+	for (int k = 0; k < 4; k++) /* (a02 b02 a13 b13 | a46 b46 a57 b57) */	\
+		t[k] = op(_mm256_unpacklo_ps(v[2 * k], v[2 * k + 1]),		\
+			  _mm256_unpackhi_ps(v[2 * k], v[2 * k + 1]));		\
+	for (int k = 0; k < 2; k++) { /* (a0-3 b0-3 c0-3 d0-3 | a4-7 ...) */	\
+		const __m256d p = _mm256_castps_pd(t[2 * k]);			\
+		const __m256d q = _mm256_castps_pd(t[2 * k + 1]);		\
+		u[k] = op(_mm256_castpd_ps(_mm256_unpacklo_pd(p, q)),		\
+			  _mm256_castpd_ps(_mm256_unpackhi_pd(p, q)));		\
+	}									\
+	return op(_mm256_permute2f128_ps(u[0], u[1], 0x20),			\
+		  _mm256_permute2f128_ps(u[0], u[1], 0x31));			\
+}
+QP_REDUCE8X8(hmax8x8, _mm256_max_ps)
+QP_REDUCE8X8(hmin8x8, _mm256_min_ps)
+#undef QP_REDUCE8X8
+
+/* qp_signed_absmax of eight blocks, lane b for block b.  With the largest
+ * value hi and the smallest lo of a block (NaN skipped, both starting at
+ * +0), the value of largest magnitude is hi when hi > -lo and lo when
+ * -lo > hi, whichever came first; +0 when both are zero, as the scalar
+ * search leaves it.  Only when hi = -lo != 0 does the order decide: those
+ * blocks are searched one by one. */
+static QP_AVX2 __m256 signed_absmax8x32_avx2(const float *x)
+{
+	__m256 hi[8], lo[8];
+#pragma GCC unroll 8
+	for (int b = 0; b < 8; b++) {
+		__m256 h = _mm256_setzero_ps(), l = _mm256_setzero_ps();
+#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++) {
+			const __m256 v = _mm256_loadu_ps(x + 32 * b + 8 * k);
+			h = _mm256_max_ps(v, h); /* NaN v keeps the accumulator */
+			l = _mm256_min_ps(v, l);
+		}
+		hi[b] = h;
+		lo[b] = l;
+	}
+	const __m256 mx = hmax8x8(hi), mn = hmin8x8(lo);
+	const __m256 neg_mn = _mm256_xor_ps(mn, _mm256_set1_ps(-0.0f));
+	const __m256 max = _mm256_blendv_ps(mn, mx, _mm256_cmp_ps(mx, neg_mn, _CMP_GE_OQ));
+	const int tie = _mm256_movemask_ps(_mm256_and_ps(
+		_mm256_cmp_ps(mx, neg_mn, _CMP_EQ_OQ),
+		_mm256_cmp_ps(mx, _mm256_setzero_ps(), _CMP_NEQ_OQ)));
+	if (!tie)
+		return max;
+	float m[8];
+	_mm256_storeu_ps(m, max);
+	for (int b = 0; b < 8; b++)
+		if (tie >> b & 1)
+			m[b] = signed_absmax32_avx2(x + 32 * b);
+	return _mm256_loadu_ps(m);
+}
+
+/* Eight ref_symmetric blocks. */
+static QP_AVX2 void ref_symmetric8_avx2(const float *x, uint8_t *blk, int bits)
+{
+	const int half = 1 << (bits - 1), bsize = bits == 4 ? 18 : 22;
+	float ids[8];
+	uint32_t h[8];
+	const __m256 d = _mm256_div_ps(signed_absmax8x32_avx2(x), _mm256_set1_ps((float)-half));
+	_mm256_storeu_ps(ids, inverse_or_zero8(d));
+	_mm256_storeu_si256((__m256i *)h, fp16x8(d));
+	const __m256 vbias = _mm256_set1_ps((float)half + 0.5f);
+	const __m256i vtop = _mm256_set1_epi32((1 << bits) - 1);
+	for (int b = 0; b < 8; b++, x += 32, blk += bsize) {
+		le_put_u16(blk, (uint16_t)h[b]);
+		const __m256 vid = _mm256_set1_ps(ids[b]);
+		__m256i l[4];
+#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++) {
+			const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid), vbias);
+			l[k] = _mm256_min_epi32(_mm256_cvttps_epi32(v), vtop);
+		}
+		if (bits == 4)
+			pack_nibbles32_avx2(l, blk + 2, NULL);
+		else
+			pack_nibbles32_avx2(l, blk + 6, blk + 2);
+	}
+}
+
+/* Eight ref_affine blocks. */
+static QP_AVX2 void ref_affine8_avx2(const float *x, uint8_t *blk, int bits)
+{
+	const int top = (1 << bits) - 1, bsize = bits == 4 ? 20 : 24;
+	float mins[8], ids[8];
+	uint32_t hd[8], hm[8];
+	__m256 hi[8], lo[8];
+#pragma GCC unroll 8
+	for (int b = 0; b < 8; b++) {
+		__m256 l = _mm256_set1_ps(FLT_MAX), h = _mm256_set1_ps(-FLT_MAX);
+#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++) {
+			const __m256 v = _mm256_loadu_ps(x + 32 * b + 8 * k);
+			l = _mm256_min_ps(v, l); /* NaN v keeps the accumulator */
+			h = _mm256_max_ps(v, h);
+		}
+		lo[b] = l;
+		hi[b] = h;
+	}
+	__m256 vmin = hmin8x8(lo), vmax = hmax8x8(hi);
+	/* a zero min or max: the scalar order decides between +0 and -0 */
+	const int zero = _mm256_movemask_ps(_mm256_or_ps(
+		_mm256_cmp_ps(vmin, _mm256_setzero_ps(), _CMP_EQ_OQ),
+		_mm256_cmp_ps(vmax, _mm256_setzero_ps(), _CMP_EQ_OQ)));
+	if (zero) {
+		float maxs[8];
+		_mm256_storeu_ps(mins, vmin);
+		_mm256_storeu_ps(maxs, vmax);
+		for (int b = 0; b < 8; b++)
+			if (zero >> b & 1)
+				min_max(x + 32 * b, 32, mins + b, maxs + b);
+		vmin = _mm256_loadu_ps(mins);
+		vmax = _mm256_loadu_ps(maxs);
+	}
+	const __m256 d = _mm256_div_ps(_mm256_sub_ps(vmax, vmin), _mm256_set1_ps((float)top));
+	_mm256_storeu_ps(mins, vmin);
+	_mm256_storeu_ps(ids, inverse_or_zero8(d));
+	_mm256_storeu_si256((__m256i *)hd, fp16x8(d));
+	_mm256_storeu_si256((__m256i *)hm, fp16x8(vmin));
+	const __m256 vhalf = _mm256_set1_ps(0.5f);
+	/* ggml clamps Q4_1 levels but lets Q5_1 wrap */
+	const __m256i vtop = _mm256_set1_epi32(bits == 4 ? top : INT32_MAX);
+	for (int b = 0; b < 8; b++, x += 32, blk += bsize) {
+		le_put_u16(blk, (uint16_t)hd[b]);
+		le_put_u16(blk + 2, (uint16_t)hm[b]);
+		const __m256 vid = _mm256_set1_ps(ids[b]), vm = _mm256_set1_ps(mins[b]);
+		__m256i l[4];
+#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++) {
+			const __m256 xm = _mm256_sub_ps(_mm256_loadu_ps(x + 8 * k), vm);
+			const __m256 v = _mm256_add_ps(_mm256_mul_ps(xm, vid), vhalf);
+			l[k] = _mm256_min_epi32(_mm256_cvttps_epi32(v), vtop);
+		}
+		if (bits == 4)
+			pack_nibbles32_avx2(l, blk + 4, NULL);
+		else
+			pack_nibbles32_avx2(l, blk + 8, blk + 4);
+	}
+}
+#endif
+
 /* Symmetric 4/5-bit: d = max / -2^(bits-1), level = trunc(x/d + 2^(bits-1) + 0.5). */
 static void ref_symmetric(const float *x, uint8_t *blk, int bits)
 {
@@ -285,6 +542,36 @@ static void ref_affine(const float *x, uint8_t *blk, int bits)
 
 /* ---- importance-weighted encoders (searches in quant_search.c) ---------- */
 
+#if QP_HAVE_AVX2
+/* qp_imatrix_weights' w (not its sum) in eight lanes: the same product,
+ * sum, square root (correctly rounded, as sqrtf) and product per value;
+ * n is a multiple of 8. */
+static QP_AVX2 void imatrix_weights_avx2(const float *x, const float *imp,
+					 float sigma2, int n, float *w)
+{
+	const __m256 s2 = _mm256_set1_ps(sigma2);
+	for (int i = 0; i < n; i += 8) {
+		const __m256 xv = _mm256_loadu_ps(x + i);
+		const __m256 r = _mm256_sqrt_ps(_mm256_add_ps(s2, _mm256_mul_ps(xv, xv)));
+		_mm256_storeu_ps(w + i, _mm256_mul_ps(_mm256_loadu_ps(imp + i), r));
+	}
+}
+#endif
+
+/* The importance weights of n values (a multiple of 32). */
+static void imatrix_weights(const float *x, const float *imp, float sigma2,
+			    int n, float *w, bool avx2)
+{
+#if QP_HAVE_AVX2
+	if (avx2) {
+		imatrix_weights_avx2(x, imp, sigma2, n, w);
+		return;
+	}
+#endif
+	(void)avx2;
+	qp_imatrix_weights(x, imp, sigma2, n, w);
+}
+
 /* Blocks searched together, so the search runs four of them side by side. */
 enum { IMAT_BATCH = 4 };
 
@@ -295,7 +582,7 @@ static int batch_size(int64_t ib, int64_t nb)
 
 /* Q4_0 / Q5_0 with an importance matrix. */
 static void imat_symmetric_row(const float *x, uint8_t *dst, int64_t n,
-			       const float *qw, int bits)
+			       const float *qw, int bits, bool avx2)
 {
 	const int bsize = bits == 4 ? 18 : 22;
 	const float sigma2 = qp_sum_squares(x, n) / (float)n; /* ggml's prior */
@@ -303,7 +590,7 @@ static void imat_symmetric_row(const float *x, uint8_t *dst, int64_t n,
 	int8_t L[32 * IMAT_BATCH];
 	for (int64_t ib = 0; ib < n / 32; ib += IMAT_BATCH) {
 		const int nb = batch_size(ib, n / 32);
-		qp_imatrix_weights(x + 32 * ib, qw + 32 * ib, sigma2, 32 * nb, w);
+		imatrix_weights(x + 32 * ib, qw + 32 * ib, sigma2, 32 * nb, w, avx2);
 		qp_fit_symmetric_groups(nb, 32, 1 << (bits - 1), x + 32 * ib,
 					w, L, d, true);
 		for (int k = 0; k < nb; k++) {
@@ -320,7 +607,7 @@ static void imat_symmetric_row(const float *x, uint8_t *dst, int64_t n,
 
 /* Q4_1 / Q5_1 with an importance matrix. */
 static void imat_affine_row(const float *x, uint8_t *dst, int64_t n,
-			    const float *qw, int bits)
+			    const float *qw, int bits, bool avx2)
 {
 	const int bsize = bits == 4 ? 20 : 24;
 	/* ggml's quantize_q4_1 / quantize_q5_1 search: make_qkx3_quants */
@@ -331,7 +618,7 @@ static void imat_affine_row(const float *x, uint8_t *dst, int64_t n,
 	uint8_t L[32 * IMAT_BATCH];
 	for (int64_t ib = 0; ib < n / 32; ib += IMAT_BATCH) {
 		const int nb = batch_size(ib, n / 32);
-		qp_imatrix_weights(x + 32 * ib, qw + 32 * ib, sigma2, 32 * nb, w);
+		imatrix_weights(x + 32 * ib, qw + 32 * ib, sigma2, 32 * nb, w, avx2);
 		qp_fit_asymmetric_groups(nb, 32, &search, x + 32 * ib, w, L, d,
 					 neg_min, true);
 		for (int k = 0; k < nb; k++) {
@@ -352,20 +639,32 @@ static void encode_legacy(const float *src, uint8_t *dst, int64_t nrows,
 {
 	const int bsize = (bits == 4 ? 18 : 22) + (affine ? 2 : 0);
 	const int64_t nb = n_per_row / 32;
+	const bool avx2 = qp_cpu_avx2();
 	for (int64_t r = 0; r < nrows; r++) {
 		const float *x = src + r * n_per_row;
 		uint8_t *row = dst + r * nb * bsize;
 		if (imatrix && affine)
-			imat_affine_row(x, row, n_per_row, imatrix, bits);
+			imat_affine_row(x, row, n_per_row, imatrix, bits, avx2);
 		else if (imatrix)
-			imat_symmetric_row(x, row, n_per_row, imatrix, bits);
-		else
-			for (int64_t ib = 0; ib < nb; ib++) {
+			imat_symmetric_row(x, row, n_per_row, imatrix, bits, avx2);
+		else {
+			int64_t ib = 0;
+#if QP_HAVE_AVX2
+			if (avx2)
+				for (; ib + 8 <= nb; ib += 8) {
+					if (affine)
+						ref_affine8_avx2(x + 32 * ib, row + bsize * ib, bits);
+					else
+						ref_symmetric8_avx2(x + 32 * ib, row + bsize * ib, bits);
+				}
+#endif
+			for (; ib < nb; ib++) {
 				if (affine)
 					ref_affine(x + 32 * ib, row + bsize * ib, bits);
 				else
 					ref_symmetric(x + 32 * ib, row + bsize * ib, bits);
 			}
+		}
 	}
 }
 
@@ -433,23 +732,84 @@ static bool q8_0_block_sse2(const float *src, uint8_t *dst)
 }
 #endif
 
+#if QP_HAVE_AVX2
+/* roundf4 in eight lanes. */
+static QP_AVX2 __m256i roundf8(__m256 v)
+{
+	const __m256i t = _mm256_cvttps_epi32(v);
+	const __m256 frac = abs8(_mm256_sub_ps(v, _mm256_cvtepi32_ps(t)));
+	const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ));
+	const __m256i wild = _mm256_cmpeq_epi32(t, _mm256_set1_epi32(INT32_MIN));
+	const __m256i away = _mm256_or_si256(_mm256_srai_epi32(_mm256_castps_si256(v), 31),
+					     _mm256_set1_epi32(1));
+	return _mm256_add_epi32(t, _mm256_and_si256(_mm256_andnot_si256(wild, up), away));
+}
+
+/* Eight Q8_0 blocks, or false (nothing written) when a NaN in one of them
+ * makes the order of the scalar absmax matter. */
+static QP_AVX2 bool q8_0_8blocks_avx2(const float *src, uint8_t *dst)
+{
+	float ids[8];
+	uint32_t h[8];
+	__m256 nan = _mm256_setzero_ps(), m[8];
+#pragma GCC unroll 8
+	for (int b = 0; b < 8; b++) {
+		m[b] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++) {
+			const __m256 v = _mm256_loadu_ps(src + 32 * b + 8 * k);
+			m[b] = _mm256_max_ps(abs8(v), m[b]);
+			nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+		}
+	}
+	if (_mm256_movemask_ps(nan))
+		return false;
+	const __m256 d = _mm256_div_ps(hmax8x8(m), _mm256_set1_ps(127.0f));
+	_mm256_storeu_ps(ids, inverse_or_zero8(d));
+	_mm256_storeu_si256((__m256i *)h, fp16x8(d));
+	for (int b = 0; b < 8; b++, src += QP_QK32, dst += QP_BLOCK_Q8_0) {
+		le_put_u16(dst, (uint16_t)h[b]);
+		const __m256 vid = _mm256_set1_ps(ids[b]);
+		__m256i l[4];
+#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++)
+			l[k] = roundf8(_mm256_mul_ps(_mm256_loadu_ps(src + 8 * k), vid));
+		_mm_storeu_si128((__m128i *)(dst + 2), low_bytes16_avx2(l[0], l[1]));
+		_mm_storeu_si128((__m128i *)(dst + 18), low_bytes16_avx2(l[2], l[3]));
+	}
+	return true;
+}
+#endif
+
+static void q8_0_block(const float *src, uint8_t *dst)
+{
+#ifdef __SSE2__
+	if (q8_0_block_sse2(src, dst))
+		return;
+#endif
+	const float d = absmax(src, 32) / 127.0f;
+	const float id = d != 0.0f ? 1.0f / d : 0.0f;
+	put_half(dst, d);
+	for (int j = 0; j < 32; j++)
+		dst[2 + j] = (uint8_t)(int8_t)roundf(src[j] * id);
+}
+
 /* Q8_0 ignores the importance matrix in ggml. */
 void qp_encode_q8_0(const float *src, uint8_t *dst, int64_t nrows,
 		    int64_t n_per_row, const float *imatrix)
 {
 	(void)imatrix;
 	const int64_t nb = nrows * n_per_row / QP_QK32;
-	for (int64_t ib = 0; ib < nb; ib++, src += QP_QK32, dst += QP_BLOCK_Q8_0) {
-#ifdef __SSE2__
-		if (q8_0_block_sse2(src, dst))
-			continue;
+	int64_t ib = 0;
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2())
+		for (; ib + 8 <= nb; ib += 8, src += 8 * QP_QK32, dst += 8 * QP_BLOCK_Q8_0)
+			if (!q8_0_8blocks_avx2(src, dst))
+				for (int k = 0; k < 8; k++)
+					q8_0_block(src + QP_QK32 * k, dst + QP_BLOCK_Q8_0 * k);
 #endif
-		const float d = absmax(src, 32) / 127.0f;
-		const float id = d != 0.0f ? 1.0f / d : 0.0f;
-		put_half(dst, d);
-		for (int j = 0; j < 32; j++)
-			dst[2 + j] = (uint8_t)(int8_t)roundf(src[j] * id);
-	}
+	for (; ib < nb; ib++, src += QP_QK32, dst += QP_BLOCK_Q8_0)
+		q8_0_block(src, dst);
 }
 
 /* ---- MXFP4 -------------------------------------------------------------- */
@@ -571,11 +931,66 @@ static uint8_t mxfp4_exponent(float amax)
 	return (uint8_t)(int)(floorf(log2f(amax)) - 2 + 127);
 }
 
+#if QP_HAVE_AVX2
+/* MXFP4 blocks with eight lanes.  When the scale d = 2^k is far from the
+ * ends of the float range and every |x| <= 16 d, the midpoints m d of
+ * qp_e2m1_pack's midpoint path (m = 0.5 1.5 2.5 3.5 5 7 10) are exact,
+ * and so is z = |x| * 2^-k unless it underflows (and then it is below
+ * every m, as |x| is below every m d); so |x| > m d exactly when z > m,
+ * and the index is the number of such m, as there.  Other blocks go
+ * through qp_e2m1_pack. */
+static QP_AVX2 void mxfp4_blocks_avx2(const float *src, uint8_t *dst, int64_t nb)
+{
+	static const float mids[7] = {0.5f, 1.5f, 2.5f, 3.5f, 5.0f, 7.0f, 10.0f};
+	__m256 mid[7];
+	for (int i = 0; i < 7; i++)
+		mid[i] = _mm256_set1_ps(mids[i]);
+	const __m256i eight = _mm256_set1_epi32(8);
+	for (int64_t ib = 0; ib < nb; ib++, src += QP_QK32, dst += QP_BLOCK_MXFP4) {
+		__m256 y[4], m = _mm256_setzero_ps();
+		for (int k = 0; k < 4; k++) {
+			y[k] = abs8(_mm256_loadu_ps(src + 8 * k));
+			m = _mm256_max_ps(y[k], m); /* NaN: keeps m */
+		}
+		const float amax = _mm_cvtss_f32(hmax8(m));
+		const uint8_t e = mxfp4_exponent(amax);
+		const float d = qp_e8m0_half(e);
+		dst[0] = e;
+		if (e < 32 || e > 224 || !(amax <= 16.0f * d)) {
+			qp_e2m1_pack(src, 32, d, dst + 1);
+			continue;
+		}
+		const __m256 inv_d = _mm256_set1_ps(qp_f32_from_bits((uint32_t)(255 - e) << 23));
+		__m256i l[4];
+		for (int k = 0; k < 4; k++) {
+			const __m256 z = _mm256_mul_ps(y[k], inv_d);
+			const __m256i first = _mm256_castps_si256(_mm256_cmp_ps(z, mid[0], _CMP_GT_OQ));
+			__m256i idx = _mm256_sub_epi32(_mm256_setzero_si256(), first);
+			for (int i = 1; i < 7; i++)
+				idx = _mm256_sub_epi32(idx, _mm256_castps_si256(
+					_mm256_cmp_ps(z, mid[i], _CMP_GT_OQ)));
+			/* a negative x with a nonzero index: the negative half */
+			const __m256i neg = _mm256_srai_epi32(_mm256_loadu_si256((const __m256i *)(src + 8 * k)), 31);
+			l[k] = _mm256_or_si256(idx, _mm256_and_si256(_mm256_and_si256(neg, first), eight));
+		}
+		const __m256i a = _mm256_or_si256(l[0], _mm256_slli_epi32(l[2], 4));
+		const __m256i b = _mm256_or_si256(l[1], _mm256_slli_epi32(l[3], 4));
+		_mm_storeu_si128((__m128i *)(dst + 1), low_bytes16_avx2(a, b));
+	}
+}
+#endif
+
 void qp_encode_mxfp4(const float *src, uint8_t *dst, int64_t nrows,
 		     int64_t n_per_row, const float *imatrix)
 {
 	(void)imatrix;
 	const int64_t nb = nrows * n_per_row / QP_QK32;
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2()) {
+		mxfp4_blocks_avx2(src, dst, nb);
+		return;
+	}
+#endif
 	for (int64_t ib = 0; ib < nb; ib++, src += QP_QK32, dst += QP_BLOCK_MXFP4) {
 #ifdef __SSE2__
 		__m128 m = _mm_setzero_ps();

@@ -165,6 +165,72 @@ static void check_threads(void)
 	free(b.out);
 }
 
+/* Inputs where a lane mistake in a SIMD twin shows: blocks of one value
+ * under equal importances (many neighbours with exactly equal errors, so
+ * the first-minimum rule decides), values from a five-value set (ties in
+ * every sort), subnormals, zero importances, large magnitudes, and a NaN
+ * and an infinity in a block of their own.  Fingerprints of the bytes of
+ * the version checked against llama-quantize (before the AVX2 search),
+ * which the AVX2, SSE2 and plain builds must all give. */
+static void fill_special(float *v, float *im)
+{
+	for (int i = 0; i < COLS; i++)
+		im[i] = i < 256 ? 1.0f : i % 7 == 0 ? 0.0f
+			: (float)(uniform01() * uniform01() * 10);
+	fill(v, N, 0.02f);
+	for (int i = 0; i < 256; i++) {
+		v[i] = 0.01f;				/* row 0: one value */
+		v[1024 + i] = -0.003f;			/* row 1: one value */
+		v[256 + i] = 0.01f * (float)(i * 7 % 5 - 2); /* five values */
+		v[512 + i] = i % 16 ? 1e-40f * (float)(i % 5 - 2) : 0.01f;
+		v[1024 + 256 + i] = 1e15f * (float)(i % 9 - 4);
+	}
+	v[2048 + 300] = NAN;
+	v[3072 + 600] = INFINITY;
+}
+
+static const struct special_case {
+	uint32_t type;
+	bool plain;
+	uint64_t fnv_imat, fnv_plain;
+} special_cases[] = {
+	{QP_IQ2_S, true, 0xbeea6c533f69921aull, 0x43943c66fc760619ull},
+	{QP_IQ2_XS, false, 0xd174f8720f4aa0a8ull, 0},
+	{QP_IQ2_XXS, false, 0x9ef53c3775318149ull, 0},
+	{QP_IQ1_S, false, 0x9e2320347aa6bc39ull, 0},
+	{QP_IQ1_M, true, 0x9de5077c86765858ull, 0x8b281e67ef817315ull},
+};
+
+static void check_special(int print)
+{
+	float *v = malloc(N * sizeof *v), *im = malloc(COLS * sizeof *im);
+	char buf[16];
+	qp_err e;
+	fill_special(v, im);
+	for (size_t k = 0; k < sizeof special_cases / sizeof *special_cases; k++) {
+		const struct special_case *c = &special_cases[k];
+		const char *nm = qp_type_name(c->type, buf);
+		qp_quantize(c->type, v, q, ROWS, COLS, im, &e);
+		uint64_t h = fnv1a(q, nbytes(c->type)), hp = 0;
+		if (c->plain) {
+			qp_quantize(c->type, v, q, ROWS, COLS, NULL, &e);
+			hp = fnv1a(q, nbytes(c->type));
+		}
+		if (print) {
+			printf("special %s 0x%016llxull 0x%016llxull\n", nm,
+			       (unsigned long long)h, (unsigned long long)hp);
+			continue;
+		}
+		ok(h == c->fnv_imat, "%s, special inputs, with imatrix: same bytes "
+		   "as the checked version", nm);
+		if (c->plain)
+			ok(hp == c->fnv_plain, "%s, special inputs, without imatrix: "
+			   "same bytes as the checked version", nm);
+	}
+	free(v);
+	free(im);
+}
+
 static void check_nvfp4_block(void)
 {
 	/* scales 0x38 (1.0, halved: 0.5), 0x00 (0), 0x7f (0), 0x01
@@ -214,10 +280,12 @@ int main(int argc, char **argv)
 		imat[i] = (float)(uniform01() * uniform01() * 10);
 	if (argc > 1 && strcmp(argv[1], "--print-golden") == 0) {
 		check_cases(1);
+		check_special(1);
 		return 0;
 	}
 	check_threads();
 	check_cases(0);
+	check_special(0);
 	check_nvfp4_block();
 	check_zero_rows();
 	free(x);

@@ -625,11 +625,150 @@ static void check_edge_golden(int print)
 	free(q);
 }
 
+/* Rows made for the eight-block vector paths of the legacy encoders and
+ * MXFP4: 13 blocks a row (a batch of eight and a tail), and among them
+ * blocks whose largest magnitude comes twice with both signs (either sign
+ * first), both infinities, NaN alone and all NaN, +0/-0 mixtures, a zero
+ * as the minimum, constant blocks, scales whose half overflows or is
+ * subnormal or sits on a rounding tie, MXFP4 levels and midpoints at
+ * exact powers of two and at the ends of the float range.  Fingerprints
+ * made with the plain C code. */
+static void fill_batch_edges(float *x, int64_t n)
+{
+	const int8_t *v = qp_mxfp4_values;
+	fill_weights(x, n, 0.03f);
+	for (int64_t b = 0; b < n / 32; b++) {
+		float *xb = x + 32 * b;
+		const float s = ldexpf(1.f, -(int)(b % 5));
+		switch (b % 17) {
+		case 0: /* the largest magnitude twice, negative first */
+			xb[3] = -0.5f;
+			xb[20] = 0.5f;
+			break;
+		case 1: /* ... positive first */
+			xb[2] = 0.25f;
+			xb[30] = -0.25f;
+			break;
+		case 2:
+			xb[7] = INFINITY;
+			xb[1] = -INFINITY;
+			break;
+		case 3: /* scales too large for a half */
+			for (int j = 0; j < 32; j++)
+				xb[j] *= 3e7f;
+			break;
+		case 4: /* scales that are subnormal halves */
+			for (int j = 0; j < 32; j++)
+				xb[j] *= 1e-4f;
+			break;
+		case 5: /* d = 1 + 2^-11 (Q4_0) or 127 (1 + 3 2^-11) / 127: ties */
+			xb[9] = -8.f * (1.f + 0x1p-11f);
+			xb[10] = 127.f * (1.f + 3 * 0x1p-11f) / 32;
+			break;
+		case 6:
+			xb[13] = NAN;
+			break;
+		case 7:
+			for (int j = 0; j < 32; j++)
+				xb[j] = j % 3 ? -0.0f : 0.0f;
+			break;
+		case 8: /* a zero minimum, a -0 after it */
+			for (int j = 0; j < 32; j++)
+				xb[j] = fabsf(xb[j]) + 0.01f;
+			xb[5] = 0.0f;
+			xb[17] = -0.0f;
+			break;
+		case 9:
+			for (int j = 0; j < 32; j++)
+				xb[j] = -0.5f;
+			break;
+		case 10: /* MXFP4 levels and midpoints at d = s */
+			for (int j = 0; j < 32; j++) {
+				int k = (int)(uniform01() * 7);
+				float val = uniform01() < 0.5 ? (float)v[k]
+					: ((float)v[k] + (float)v[k + 1]) / 2;
+				xb[j] = (uniform01() < 0.5 ? -val : val) * s / 2;
+			}
+			xb[0] = 12.f * s / 2;
+			break;
+		case 11: /* near the top of the float range */
+			for (int j = 0; j < 32; j++)
+				xb[j] *= 0x1p110f;
+			break;
+		case 12: /* small normal floats */
+			for (int j = 0; j < 32; j++)
+				xb[j] *= 0x1p-110f;
+			break;
+		case 13: /* the largest magnitude a power of two */
+			xb[4] = -4.0f;
+			break;
+		case 14:
+			for (int j = 0; j < 32; j++)
+				xb[j] = NAN;
+			break;
+		case 15: /* negative only, the maximum a zero */
+			for (int j = 0; j < 32; j++)
+				xb[j] = -fabsf(xb[j]);
+			xb[11] = 0.0f;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void check_batch_edge_golden(int print)
+{
+	enum { ROWS = 6, COLS = 13 * 32, N = ROWS * COLS };
+	static const struct {
+		uint32_t type;
+		bool imatrix;
+		uint64_t fnv;
+	} golden[] = {
+		{QP_Q4_0, false, 0xb7dd12013eb72aeaull},
+		{QP_Q4_1, false, 0x15be90443d79f5e5ull},
+		{QP_Q5_0, false, 0x386ab74f14f7dd09ull},
+		{QP_Q5_1, false, 0x5555fd5990affebdull},
+		{QP_Q8_0, false, 0x953dcfbbc97c1664ull},
+		{QP_MXFP4, false, 0xabde12d2c64dd94dull},
+		{QP_Q4_0, true, 0x6d065cfd2c0e1e33ull},
+		{QP_Q4_1, true, 0x126fac813ad93150ull},
+		{QP_Q5_0, true, 0x7667921e93bd25b1ull},
+		{QP_Q5_1, true, 0x8168c4ab57c8015dull},
+	};
+	float *x = malloc(N * sizeof *x), *imat = malloc(COLS * sizeof *imat);
+	uint8_t *q = malloc(N * 4);
+	qp_err e;
+	rng_state = 0xa4093822299f31d0ull;
+	fill_batch_edges(x, N);
+	for (int i = 0; i < COLS; i++)
+		imat[i] = (float)(uniform01() * uniform01() * 100);
+	for (size_t k = 0; k < sizeof golden / sizeof *golden; k++) {
+		const qp_type_info *ti = qp_type_info_by_id(golden[k].type);
+		size_t bytes = (size_t)N / ti->block_size * ti->type_size;
+		qp_quantize(golden[k].type, x, q, ROWS, COLS,
+			    golden[k].imatrix ? imat : NULL, &e);
+		uint64_t h = fnv1a(q, bytes);
+		if (print)
+			printf("%s %s 0x%016llxull\n", ti->name,
+			       golden[k].imatrix ? "imatrix" : "plain",
+			       (unsigned long long)h);
+		else
+			ok(h == golden[k].fnv, "%s %s on batch edge values: same "
+			   "bytes as the plain C code", ti->name,
+			   golden[k].imatrix ? "with imatrix" : "without imatrix");
+	}
+	free(x);
+	free(imat);
+	free(q);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--print-golden") == 0) {
 		check_imatrix_golden(1);
 		check_edge_golden(1);
+		check_batch_edge_golden(1);
 		return 0;
 	}
 	check_tables();
@@ -640,6 +779,7 @@ int main(int argc, char **argv)
 	check_capabilities();
 	check_imatrix_golden(0);
 	check_edge_golden(0);
+	check_batch_edge_golden(0);
 	done_testing();
 	return exit_status();
 }

@@ -1,0 +1,121 @@
+/* Unit tests for IQ3_S and IQ3_XXS's lane kernels (common/quant_iq.c):
+ * fingerprints of rows built so that a slip in one lane of a candidate
+ * batch or of a neighbour batch changes bytes — every group of a row sees
+ * a different mix of candidates on and off the grid, exact ties between
+ * neighbours (all-equal and repeated values), zero and tiny (denormal)
+ * groups, a group whose scale candidates overflow to infinity, infinite
+ * and NaN inputs, both signs, and equal, zero and negative importances.  The fingerprints were made by the
+ * scalar search that tests/t0410-qerr-grid.t checks against llama-quantize;
+ * the AVX2, SSE2 and plain builds must all give them (make check,
+ * make check-plain). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tap.h"
+#include "quant.h"
+#include "types.h"
+
+enum { ROWS = 3, COLS = 2048, N = ROWS * COLS };
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+static double uniform01(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (double)(rng_state >> 11) * 0x1p-53;
+}
+
+static uint64_t fnv1a(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* Row 0: ordinary heavy-tailed groups, each with its own spread (so the
+ * winning candidate moves across lanes); row 1: the edge groups; row 2:
+ * coarse values on few levels (many on-grid points, many exact ties). */
+static void fill(float *x)
+{
+	for (int i = 0; i < COLS; i++) {
+		double u = uniform01() * 2 - 1, v = uniform01() + 0.05;
+		double spread = 0.002 * (1 + (i / 32) % 13);
+		x[i] = (float)(spread * u / v);
+	}
+	float *r = x + COLS;
+	for (int i = 0; i < COLS; i++)
+		r[i] = (float)(0.01 * (uniform01() * 2 - 1));
+	for (int i = 0; i < 32; i++) {
+		r[i] = 0.25f;			/* all equal */
+		r[32 + i] = i % 2 ? -0.25f : 0.25f;	/* equal magnitudes */
+		r[64 + i] = 0;			/* empty */
+		r[96 + i] = 1e-40f * (float)(i % 5);	/* denormal: id overflows */
+		r[128 + i] = i == 7 ? 1e30f : 1e-3f;	/* one huge value */
+		r[160 + i] = i < 16 ? 0 : 0.5f;	/* half zero */
+		r[192 + i] = (float)(i % 8) * 0.125f;	/* on levels */
+		r[224 + i] = -(float)(i % 3) * 0.1f;	/* all signs negative */
+	}
+	r[256 + 5] = INFINITY;				/* an infinite value */
+	r[512 + 9] = -INFINITY;
+	r[768 + 3] = NAN;				/* a NaN: its super-block */
+	r[1024 + 40] = 1e-30f;				/* tiny beside ordinary */
+	float *c = x + 2 * COLS;
+	for (int i = 0; i < COLS; i++)
+		c[i] = (float)((int)(uniform01() * 9) - 4) * 0.03f;
+}
+
+static const struct iq3_case {
+	uint32_t type;
+	uint64_t fnv_imat, fnv_plain;
+} cases[] = {
+	{QP_IQ3_S, 0x30210c1079e519c5ull, 0x11c790b355d4098bull},
+	{QP_IQ3_XXS, 0x5959fad584ad431eull, 0x22981b2d571ab8f3ull},
+};
+
+int main(int argc, char **argv)
+{
+	float *x = malloc(N * sizeof *x), *imat = malloc(COLS * sizeof *imat);
+	uint8_t *q = malloc(N);
+	fill(x);
+	for (int i = 0; i < COLS; i++)
+		imat[i] = (float)(uniform01() * uniform01() * 10);
+	for (int i = 0; i < 64; i++)	/* equal importances: exact ties */
+		imat[i] = 1;
+	imat[40] = 0;	/* a zero weight */
+	imat[41] = -1;	/* a negative one: its weights are NaN */
+	int print = argc > 1 && strcmp(argv[1], "--print-golden") == 0;
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		const struct iq3_case *c = &cases[k];
+		const qp_type_info *ti = qp_type_info_by_id(c->type);
+		size_t nb = (size_t)N / ti->block_size * ti->type_size;
+		char buf[16];
+		const char *nm = qp_type_name(c->type, buf);
+		qp_err e;
+		int rc = qp_quantize(c->type, x, q, ROWS, COLS, imat, &e);
+		uint64_t hi = fnv1a(q, nb);
+		rc |= qp_quantize(c->type, x, q, ROWS, COLS, NULL, &e);
+		uint64_t hp = fnv1a(q, nb);
+		if (print) {
+			printf("%s 0x%016llxull 0x%016llxull\n", nm,
+			       (unsigned long long)hi, (unsigned long long)hp);
+			continue;
+		}
+		ok(rc == 0 && hi == c->fnv_imat, "%s edge rows with imatrix: "
+		   "the checked version's bytes", nm);
+		ok(hp == c->fnv_plain, "%s edge rows without imatrix: the "
+		   "checked version's bytes", nm);
+	}
+	free(x);
+	free(imat);
+	free(q);
+	if (print)
+		return 0;
+	done_testing();
+	return exit_status();
+}
