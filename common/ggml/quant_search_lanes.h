@@ -9,7 +9,10 @@
  * scalar routine's sequence of float operations; a data-dependent branch
  * of the scalar code becomes a per-lane select, and work a lane would have
  * skipped is done and then discarded.  So the width never changes a bit.
- * The includer defines LANES (4 or 8), LN(name) (a name for this width),
+ * So do symmetric_candidates (one group, its candidate scales in lanes)
+ * and, eight lanes only, symmetric_pairs and asymmetric_pairs (four groups
+ * twice over, two candidates or steps at a time), which the drivers use
+ * where lanes of groups would idle.  The includer defines LANES (4 or 8), LN(name) (a name for this width),
  * VATTR (the functions' attribute: QP_AVX2 or nothing), LANES_SSE2 and
  * LANES_AVX2 (which intrinsics the width may use).  Not a module header:
  * no include guard, meant to be included more than once.
