@@ -2,8 +2,10 @@
  *
  * Promise: qp_fp16_to_fp32 is exact (a signalling NaN comes back quiet,
  * as F16C and ggml give it); qp_fp32_to_fp16 rounds to nearest
- * even (what ggml's F16C path and its portable fallback both produce,
- * including subnormals, infinities and NaN); the bf16 pair matches ggml's
+ * even, subnormals and infinities included, and writes every NaN as
+ * sign | 0x7e00: bit for bit ggml's portable ggml_compute_fp32_to_fp16,
+ * the conversion llama-quantize's scales and F16 rows go through (F16C
+ * would keep a NaN's payload); the bf16 pair matches ggml's
  * ggml_compute_fp32_to_bf16 / bf16_to_fp32.
  */
 #ifndef QP_FP16_H
@@ -50,8 +52,8 @@ static inline uint16_t qp_fp32_to_fp16(float f)
 	uint32_t u = qp_f32_bits(f);
 	uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
 	uint32_t abs = u & 0x7fffffffu;
-	if (abs > 0x7f800000u) /* nan: quiet, keep top payload bits */
-		return (uint16_t)(sign | 0x7e00 | (abs >> 13 & 0x1ff));
+	if (abs > 0x7f800000u) /* nan: ggml's portable conversion drops the payload */
+		return (uint16_t)(sign | 0x7e00);
 	if (abs >= 0x477ff000u) /* rounds to >= 65520: infinity */
 		return (uint16_t)(sign | 0x7c00);
 	if (abs < 0x38800000u) { /* below 2^-14: subnormal half */

@@ -25,7 +25,14 @@
  * twin (make check-plain compares them through the unit fingerprints);
  * IQ1_S's split search scores four splits side by side the same way;
  * IQ1_M's split search carries its shared partial sums forward instead of
- * re-adding them.  NVFP4 packs its E2M1 levels with MXFP4's code
+ * re-adding them and skips the one-by-one tests of a split none of whose
+ * four candidates beats the score.  With AVX2 (chosen at run time), the
+ * IQ2 types and IQ1_S/IQ1_M score eight neighbours at a time from a table
+ * of the 24 possible error terms (nb8_best), the IQ2 search rounds and
+ * sums eight candidate scales side by side before ggml's comparisons in
+ * its order, IQ1_S's split search takes eight splits at a time, and IQ1
+ * sorts by counting ranks when no two values tie (qsort otherwise).
+ * NVFP4 packs its E2M1 levels with MXFP4's code
  * (qp_e2m1_pack in quant_legacy.c: ggml uses best_index_mxfp4 for both).
  */
 #include "quant_iq.h"
@@ -358,8 +365,9 @@ static inline int best_neighbour_dim(const iq_grid *G, int u, const float *xval,
 /* ---- AVX2: the 8-coordinate grids' neighbour search by table ----------- */
 
 typedef struct nb8_lists {
-	int32_t *off;	/* [map size]: offset in lu, -1 when not off-grid */
-	uint32_t *lu;
+	int32_t *off;	/* [map size]: offset of u's list in lu, -1 if none */
+	uint32_t *lu;	/* per list: n, the level groups, then per neighbour
+			 * its point << 16 | its packed levels */
 	uint16_t *point_u;	/* [n_points]: the point's packed levels */
 	bool ok;
 } nb8_lists;
@@ -372,10 +380,12 @@ typedef struct nb8_lists {
  * loop's operations in its order), then scores eight neighbours side by
  * side, picking each lane's term with a permute by the lane's level and
  * adding in the scalar loop's order.  Each list keeps its neighbours'
- * packed levels (2 bits per coordinate), eight side by side: group g,
- * lane l at lu[off[u] + 8 g + l] (the last group padded with its last
- * neighbour); the permute reads the low two bits of a lane, so a shift
- * right by 2 i gives coordinate i's index. */
+ * levels, eight side by side: group g, lane l at lu[off[u] + 1 + 8 g + l]
+ * (the last group padded with its last neighbour), 3 bits per coordinate
+ * i: the level, plus 4 for i >= 4, the permute's index into a table with
+ * coordinate i % 4's terms in its low half and i % 4 + 4's in its high
+ * half; the permute reads the low three bits, so a shift right by 3 i
+ * gives coordinate i's index. */
 static nb8_lists nb8[G_IQ1S + 1];
 static pthread_once_t nb8_once[G_IQ1S + 1] = {
 	PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
@@ -392,7 +402,8 @@ static void nb8_build(int g)
 	int64_t total = 0;
 	for (int u = 0; u < map_size; u++)
 		if (G->map[u] < 0 && G->map[u] != INT32_MIN)
-			total += (neighbours_of(G, u)[0] + 7) / 8 * 8;
+			total += 1 + (neighbours_of(G, u)[0] + 7) / 8 * 8 +
+				 neighbours_of(G, u)[0];
 	N->off = malloc((size_t)map_size * sizeof *N->off);
 	N->lu = malloc((size_t)(total ? total : 1) * sizeof *N->lu);
 	N->point_u = malloc((size_t)G->n_points * sizeof *N->point_u);
@@ -416,8 +427,16 @@ static void nb8_build(int g)
 		const uint16_t *nb = neighbours_of(G, u);
 		int n = nb[0];
 		N->off[u] = (int32_t)off;
-		for (int j = 0; j < (n + 7) / 8 * 8; j++)
-			N->lu[off++] = N->point_u[nb[1 + (j < n ? j : n - 1)]];
+		N->lu[off++] = (uint32_t)n;
+		for (int j = 0; j < (n + 7) / 8 * 8; j++) {
+			const int8_t *pg = G->pos + 8 * nb[1 + (j < n ? j : n - 1)];
+			uint32_t v = 0;
+			for (int i = 0; i < 8; i++)
+				v |= (uint32_t)(((pg[i] - 1) >> 1) | (i < 4 ? 0 : 4)) << 3 * i;
+			N->lu[off++] = v;
+		}
+		for (int j = 0; j < n; j++)
+			N->lu[off++] = (uint32_t)nb[1 + j] << 16 | N->point_u[nb[1 + j]];
 	}
 	N->ok = true;
 }
@@ -437,41 +456,44 @@ static const nb8_lists *nb8_get(int g)
 }
 
 /* The neighbour of off-grid u of least sum w (s*q[level] - x)^2, the first
- * on ties (as best_neighbour_dim and iq1_best_neighbour): its point. */
-static inline __attribute__((always_inline)) QP_AVX2 int
-nb8_best_inline(const iq_grid *G, const nb8_lists *N, int u,
-		const float *xval, const float *w, float scale, const float *q)
+ * on ties (as best_neighbour_dim and iq1_best_neighbour): its point times
+ * 65536 plus its packed levels. */
+static inline __attribute__((always_inline)) QP_AVX2 uint32_t
+nb8_best(const nb8_lists *N, int u,
+	 const float *xval, const float *w, float scale, const float *q)
 {
-	const uint16_t *nb = neighbours_of(G, u);
-	const int n = nb[0];
+	const uint32_t *list = N->lu + N->off[u];
+	const int n = (int)list[0], ng = (n + 7) / 8;
+	const uint32_t *lu = list + 1, *point = lu + 8 * ng;
 	const __m256 x = _mm256_loadu_ps(xval), wv = _mm256_loadu_ps(w);
 	const __m256 s = _mm256_set1_ps(scale);
-	__m256 e[4];
-	for (int l = 0; l < 3; l++) {
-		__m256 d = _mm256_sub_ps(_mm256_mul_ps(s, _mm256_set1_ps(q[l])), x);
-		e[l] = _mm256_mul_ps(_mm256_mul_ps(wv, d), d);
-	}
-	e[3] = e[2];
-	/* transpose: t[i] holds coordinate i's three terms in both halves */
-	__m256 a0 = _mm256_unpacklo_ps(e[0], e[1]), a1 = _mm256_unpacklo_ps(e[2], e[3]);
-	__m256 a2 = _mm256_unpackhi_ps(e[0], e[1]), a3 = _mm256_unpackhi_ps(e[2], e[3]);
-	__m256 r[4] = {_mm256_shuffle_ps(a0, a1, 0x44), _mm256_shuffle_ps(a0, a1, 0xee),
-		       _mm256_shuffle_ps(a2, a3, 0x44), _mm256_shuffle_ps(a2, a3, 0xee)};
-	__m256 t[8];
-	for (int i = 0; i < 4; i++) {
-		t[i] = _mm256_permute2f128_ps(r[i], r[i], 0x00);
-		t[i + 4] = _mm256_permute2f128_ps(r[i], r[i], 0x11);
-	}
-	const uint32_t *lu = N->lu + N->off[u];
+	const __m256 d0 = _mm256_sub_ps(_mm256_mul_ps(s, _mm256_set1_ps(q[0])), x);
+	const __m256 d1 = _mm256_sub_ps(_mm256_mul_ps(s, _mm256_set1_ps(q[1])), x);
+	const __m256 d2v = _mm256_sub_ps(_mm256_mul_ps(s, _mm256_set1_ps(q[2])), x);
+	const __m256 e0 = _mm256_mul_ps(_mm256_mul_ps(wv, d0), d0);
+	const __m256 e1 = _mm256_mul_ps(_mm256_mul_ps(wv, d1), d1);
+	const __m256 e2 = _mm256_mul_ps(_mm256_mul_ps(wv, d2v), d2v);
+	/* transpose: t[i] holds coordinate i's three terms in its low half
+	 * and coordinate i + 4's in its high half */
+	const __m256 a0 = _mm256_unpacklo_ps(e0, e1), a1 = _mm256_unpacklo_ps(e2, e2);
+	const __m256 a2 = _mm256_unpackhi_ps(e0, e1), a3 = _mm256_unpackhi_ps(e2, e2);
+	const __m256 t0 = _mm256_shuffle_ps(a0, a1, 0x44), t1 = _mm256_shuffle_ps(a0, a1, 0xee);
+	const __m256 t2 = _mm256_shuffle_ps(a2, a3, 0x44), t3 = _mm256_shuffle_ps(a2, a3, 0xee);
 	float d2[2048 + 8];
 	__m256 vmin = _mm256_set1_ps(FLT_MAX);
-	for (int gr = 0; gr < (n + 7) / 8; gr++) {
+	for (int gr = 0; gr < ng; gr++) {
 		__m256 acc = _mm256_setzero_ps();
 		const __m256i lev = _mm256_loadu_si256((const __m256i *)(lu + 8 * gr));
-#pragma GCC unroll 8
-		for (int i = 0; i < 8; i++)
-			acc = _mm256_add_ps(acc, _mm256_permutevar_ps(
-				t[i], _mm256_srli_epi32(lev, 2 * i)));
+		/* the permute reads the low 3 bits: level, plus 4 (the high
+		 * half) for coordinates 4..7 */
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t0, lev));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t1, _mm256_srli_epi32(lev, 3)));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t2, _mm256_srli_epi32(lev, 6)));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t3, _mm256_srli_epi32(lev, 9)));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t0, _mm256_srli_epi32(lev, 12)));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t1, _mm256_srli_epi32(lev, 15)));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t2, _mm256_srli_epi32(lev, 18)));
+		acc = _mm256_add_ps(acc, _mm256_permutevar8x32_ps(t3, _mm256_srli_epi32(lev, 21)));
 		_mm256_storeu_ps(d2 + 8 * gr, acc);
 		vmin = _mm256_min_ps(acc, vmin); /* a NaN lane keeps vmin */
 	}
@@ -480,7 +502,7 @@ nb8_best_inline(const iq_grid *G, const nb8_lists *N, int u,
 	m = _mm_min_ps(m, _mm_shuffle_ps(m, m, 0xb1));
 	float mn = _mm_cvtss_f32(m);
 	if (!(mn < FLT_MAX))
-		return nb[1];
+		return point[0];
 	/* the first lane equal to mn: a padded lane repeats the last
 	 * neighbour, so a match there comes after the real one */
 	const __m256 vm = _mm256_set1_ps(mn);
@@ -488,16 +510,10 @@ nb8_best_inline(const iq_grid *G, const nb8_lists *N, int u,
 		int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(d2 + 8 * gr),
 							   vm, _CMP_EQ_OQ));
 		if (hit)
-			return nb[1 + 8 * gr + __builtin_ctz((unsigned)hit)];
+			return point[8 * gr + __builtin_ctz((unsigned)hit)];
 	}
 }
 
-static QP_AVX2 int nb8_best(const iq_grid *G, const nb8_lists *N, int u,
-			    const float *xval, const float *w, float scale,
-			    const float *q)
-{
-	return nb8_best_inline(G, N, u, xval, w, scale, q);
-}
 #endif
 
 /* ---- IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S ------------------------------ */
@@ -720,7 +736,7 @@ round8_point(const iq_grid *G, const nb8_lists *N, const float *xval,
 	*on = G->map[u] >= 0;
 	if (*on)
 		return u;
-	return N->point_u[nb8_best_inline(G, N, u, xval, waux, scale, q)];
+	return (int)(nb8_best(N, u, xval, waux, scale, q) & 0xffff);
 }
 
 /* lattice_sums from the per-value tables sx[i][l] = (w x) q and
@@ -738,6 +754,105 @@ static inline void lattice8_sums(int nsub, float (*sx)[4],
 		}
 	*sumqx = a;
 	*sumq2 = b;
+}
+
+/* qp_fit_positive (make_qp_quants, IQ2_XXS's start) with its eight trial
+ * scales in AVX2 lanes, each lane the scalar loop's operations in its
+ * order, then the scalar comparisons in order; the rest as there. */
+static QP_AVX2 float fit_positive_avx2(int n, int nmax, const float *x,
+				       uint8_t *q, const float *w)
+{
+	float max = 0;
+	for (int i = 0; i < n; i++)
+		max = max > x[i] ? max : x[i];
+	if (max < QP_GROUP_EPS) {
+		memset(q, 0, (size_t)n);
+		return 0.f;
+	}
+	float iscale = (float)nmax / max;
+	for (int i = 0; i < n; i++)
+		q[i] = (uint8_t)qp_nearest_int(iscale * x[i]);
+	float scale = 1 / iscale;
+	float best = 0;
+	for (int i = 0; i < n; i++) {
+		float diff = x[i] - scale * (float)q[i];
+		best += w[i] * diff * diff;
+	}
+	float cand[8], cand_scale[8], err[8];
+	for (int c = 0; c < 8; c++) { /* steps -4..-1, 1..4 */
+		int step = c < 4 ? c - 4 : c - 3;
+		cand[c] = (0.1f * (float)step + (float)nmax) / max;
+		cand_scale[c] = 1 / cand[c];
+	}
+	const __m256 vc = _mm256_loadu_ps(cand), vs = _mm256_loadu_ps(cand_scale);
+	const __m256i top = _mm256_set1_epi32(nmax);
+	__m256 acc = _mm256_setzero_ps();
+	for (int i = 0; i < n; i++) {
+		const __m256 xi = _mm256_set1_ps(x[i]);
+		__m256i b = _mm256_castps_si256(_mm256_add_ps(_mm256_mul_ps(vc, xi),
+							      _mm256_set1_ps(12582912.f)));
+		__m256i l = _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)),
+					     _mm256_set1_epi32(0x00400000));
+		l = _mm256_min_epi32(l, top);
+		__m256 diff = _mm256_sub_ps(xi, _mm256_mul_ps(vs, _mm256_cvtepi32_ps(l)));
+		acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(w[i]),
+								     diff), diff));
+	}
+	_mm256_storeu_ps(err, acc);
+	for (int c = 0; c < 8; c++)
+		if (err[c] < best) {
+			best = err[c];
+			iscale = cand[c];
+		}
+	float sumlx = 0, suml2 = 0;
+	for (int i = 0; i < n; i++) {
+		int l = qp_nearest_int(iscale * x[i]);
+		if (l > nmax)
+			l = nmax;
+		q[i] = (uint8_t)l;
+		sumlx += w[i] * x[i] * (float)l;
+		suml2 += w[i] * (float)l * (float)l;
+	}
+	for (int pass = 0; pass < 5; pass++) {
+		int changed = 0;
+		for (int i = 0; i < n; i++) {
+			float slx = sumlx - w[i] * x[i] * (float)q[i];
+			float sl2 = suml2 - w[i] * (float)q[i] * (float)q[i];
+			if (!(slx > 0 && sl2 > 0))
+				continue;
+			int l = qp_nearest_int(x[i] * sl2 / slx);
+			if (l > nmax)
+				l = nmax;
+			if (l == q[i])
+				continue;
+			slx += w[i] * x[i] * (float)l;
+			sl2 += w[i] * (float)l * (float)l;
+			if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+				q[i] = (uint8_t)l;
+				sumlx = slx;
+				suml2 = sl2;
+				changed++;
+			}
+		}
+		if (!changed)
+			break;
+	}
+	return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/* Stores eight values' four terms (a, b, c, d: vectors over the values)
+ * as t[i] = {a[i], b[i], c[i], d[i]}. */
+static inline __attribute__((always_inline)) QP_AVX2 void
+lattice8_table_store(float (*t)[4], __m256 a, __m256 b, __m256 c, __m256 d)
+{
+	const __m256 a0 = _mm256_unpacklo_ps(a, b), a1 = _mm256_unpacklo_ps(c, d);
+	const __m256 a2 = _mm256_unpackhi_ps(a, b), a3 = _mm256_unpackhi_ps(c, d);
+	const __m256 r[4] = {_mm256_shuffle_ps(a0, a1, 0x44), _mm256_shuffle_ps(a0, a1, 0xee),
+			     _mm256_shuffle_ps(a2, a3, 0x44), _mm256_shuffle_ps(a2, a3, 0xee)};
+	for (int i = 0; i < 4; i++) {
+		_mm_storeu_ps(t[i], _mm256_castps256_ps128(r[i]));
+		_mm_storeu_ps(t[i + 4], _mm256_extractf128_ps(r[i], 1));
+	}
 }
 
 /* lattice_group for IQ2_XXS, IQ2_XS and IQ2_S (8 coordinates, levels
@@ -784,14 +899,17 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 		max = max > xval[i] ? max : xval[i];
 	if (t->eps > 0 ? max < t->eps : max == 0)
 		return false;
-	for (int i = 0; i < g; i++) {
-		float wx = w[i] * xval[i];
-		for (int l = 0; l < 3; l++) {
-			float q = 2 * l + 1;
-			sx[i][l] = wx * q;
-			s2[i][l] = w[i] * q * q;
-		}
-		sx[i][3] = s2[i][3] = 0;
+	/* sx[i][l] = (w x) q, s2[i][l] = (w q) q, eight values at a time */
+	for (int i0 = 0; i0 < g; i0 += 8) {
+		const __m256 wi = _mm256_loadu_ps(w + i0);
+		const __m256 wx = _mm256_mul_ps(wi, _mm256_loadu_ps(xval + i0));
+		const __m256 q1 = _mm256_set1_ps(1), q3 = _mm256_set1_ps(3);
+		const __m256 q5 = _mm256_set1_ps(5), z = _mm256_setzero_ps();
+		lattice8_table_store(sx + i0, _mm256_mul_ps(wx, q1), _mm256_mul_ps(wx, q3),
+				     _mm256_mul_ps(wx, q5), z);
+		lattice8_table_store(s2 + i0, _mm256_mul_ps(_mm256_mul_ps(wi, q1), q1),
+				     _mm256_mul_ps(_mm256_mul_ps(wi, q3), q3),
+				     _mm256_mul_ps(_mm256_mul_ps(wi, q5), q5), z);
 	}
 	for (int k = 0; k < nsub; k++)
 		u[k] = 0;
@@ -799,7 +917,7 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 	if (t->qp_start) {
 		uint8_t L0[32];
 		memset(L0, 0, sizeof L0);
-		scale = qp_fit_positive(g, t->kmax + 1, xval, L0, w);
+		scale = fit_positive_avx2(g, t->kmax + 1, xval, L0, w);
 		eff_max = scale * t->kmax;
 		if (eff_max <= 0)
 			return false;
@@ -819,14 +937,40 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 	int32_t cu[4][24] = {{0}};
 	bool con[4][24];
 	float csx[24], cs2[24];
+	float cid[24] = {0}, cscale[24];
 	for (int c = 0; c < nc; c++) {
 		int is = c - t->nstep;
-		float id = (2 * t->kmax - 1 + is * t->step) / eff_max;
-		float this_scale = 1 / id;
-		for (int k = 0; k < nsub; k++)
-			cu[k][c] = round8_point(G, N, xval + 8 * k, waux + 8 * k, id,
-						this_scale, &con[k][c]);
+		cid[c] = (2 * t->kmax - 1 + is * t->step) / eff_max;
+		cscale[c] = 1 / cid[c];
 	}
+	/* round8_avx2's rounding, eight candidates side by side (lanes past
+	 * nc round at id 0 to level 0, unused) */
+	for (int c0 = 0; c0 < nc; c0 += 8) {
+		const __m256 vid = _mm256_loadu_ps(cid + c0);
+		for (int k = 0; k < nsub; k++) {
+			__m256i uk = _mm256_setzero_si256();
+			for (int i = 0; i < 8; i++) {
+				__m256 v = _mm256_mul_ps(_mm256_set1_ps(0.5f), _mm256_sub_ps(
+					_mm256_mul_ps(vid, _mm256_set1_ps(xval[8 * k + i])),
+					_mm256_set1_ps(1)));
+				__m256i b = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.f)));
+				__m256i l = _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)),
+							     _mm256_set1_epi32(0x00400000));
+				l = _mm256_min_epi32(_mm256_max_epi32(l, _mm256_setzero_si256()),
+						     _mm256_set1_epi32(2));
+				uk = _mm256_or_si256(uk, _mm256_slli_epi32(l, 2 * i));
+			}
+			_mm256_storeu_si256((__m256i *)(cu[k] + c0), uk);
+		}
+	}
+	static const float q135[3] = {1, 3, 5};
+	for (int c = 0; c < nc; c++)
+		for (int k = 0; k < nsub; k++) {
+			con[k][c] = G->map[cu[k][c]] >= 0;
+			if (!con[k][c])
+				cu[k][c] = (int32_t)(0xffff & nb8_best(N, cu[k][c], xval + 8 * k,
+								       waux + 8 * k, cscale[c], q135));
+		}
 	for (int c0 = 0; c0 < nc; c0 += 8) {
 		__m256 ax = _mm256_setzero_ps(), aq = _mm256_setzero_ps();
 		for (int k = 0; k < nsub; k++) {
@@ -1006,6 +1150,58 @@ typedef void (*lattice_pack_fn)(uint8_t *y, const float *scales,
 				int idx[][8], uint8_t signs[][4],
 				const bool *full, float max_scale);
 
+#if QP_HAVE_AVX2
+/* encode_lattice for the IQ2 grids with the AVX2 search; the weights
+ * eight at a time (each the scalar expression's operations; the square
+ * root is exact in both). */
+static QP_AVX2 void encode_lattice8_avx2(const lattice_type *t, const iq_grid *G,
+					 const nb8_lists *N8, lattice_pack_fn pack,
+					 int block_bytes, const float *src,
+					 uint8_t *dst, int64_t nrows,
+					 int64_t n_per_row, const float *imp)
+{
+	const int g = t->group, ngroups = QK_K / g;
+	float weight[32], waux[32], scales[16];
+	int idx[16][8];
+	uint8_t signs[16][4];
+	bool full[16];
+	for (int64_t r = 0; r < nrows; r++) {
+		const float *x = src + r * n_per_row;
+		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++) {
+			const float *xbl = x + QK_K * ibl;
+			float sumx2 = qp_sum_squares(xbl, QK_K);
+			float sigma2 = t->sigma_twice ? 2 * sumx2 / QK_K : sumx2 / QK_K;
+			const __m256 vsig = _mm256_set1_ps(sigma2);
+			const __m256 vplain = _mm256_set1_ps(t->plain_sigma * sigma2);
+			float max_scale = 0;
+			for (int ib = 0; ib < ngroups; ib++) {
+				const float *xb = xbl + g * ib;
+				for (int i = 0; i < g; i += 8) {
+					__m256 xi = _mm256_loadu_ps(xb + i), wi;
+					__m256 x2 = _mm256_mul_ps(xi, xi);
+					if (imp)
+						wi = _mm256_mul_ps(_mm256_loadu_ps(imp + QK_K * ibl + g * ib + i),
+								   _mm256_sqrt_ps(_mm256_add_ps(vsig, x2)));
+					else if (t->plain_sigma > 0)
+						wi = _mm256_add_ps(vplain, x2);
+					else
+						wi = x2;
+					_mm256_storeu_ps(weight + i, wi);
+					_mm256_storeu_ps(waux + i, _mm256_sqrt_ps(wi));
+				}
+				float scale = 0;
+				full[ib] = lattice8_group_avx2(t, G, N8, xb, weight, waux,
+							       &scale, idx[ib], signs[ib]);
+				scales[ib] = full[ib] ? scale : 0;
+				max_scale = max_scale > scales[ib] ? max_scale : scales[ib];
+			}
+			pack(dst, scales, idx, signs, full, max_scale);
+			dst += block_bytes;
+		}
+	}
+}
+#endif
+
 static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 			   int block_bytes, const float *src, uint8_t *dst,
 			   int64_t nrows, int64_t n_per_row, const float *imp)
@@ -1015,6 +1211,11 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 	/* the IQ2 grids' AVX2 search (8 coordinates, levels 0..2) */
 	const nb8_lists *N8 = t->grid <= G_IQ2S && G && qp_cpu_avx2()
 				      ? nb8_get(t->grid) : NULL;
+	if (N8) {
+		encode_lattice8_avx2(t, G, N8, pack, block_bytes, src, dst, nrows,
+				     n_per_row, imp);
+		return;
+	}
 #endif
 	const int g = t->group, ngroups = QK_K / g;
 	float weight[32], waux[32], scales[16];
@@ -1044,12 +1245,6 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 				for (int i = 0; i < g; i++)
 					waux[i] = sqrtf(weight[i]);
 				float scale = 0;
-#if QP_HAVE_AVX2
-				if (N8)
-					full[ib] = lattice8_group_avx2(t, G, N8, xb, weight, waux,
-								       &scale, idx[ib], signs[ib]);
-				else
-#endif
 				full[ib] = lattice_group(t, G, xb, weight, waux, &scale,
 							 idx[ib], signs[ib]);
 				scales[ib] = full[ib] ? scale : 0;
@@ -1290,17 +1485,13 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 	int8_t L[32];
 	bool on[8];
 	for (int k = 0; k < 4; k++) {
-		int nflip = 0;
-		uint8_t s = 0;
-		for (int i = 0; i < 8; i++) {
-			if (xb[8 * k + i] >= 0) {
-				xval[8 * k + i] = xb[8 * k + i];
-			} else {
-				xval[8 * k + i] = -xb[8 * k + i];
-				nflip++;
-				s |= (uint8_t)(1 << i);
-			}
-		}
+		/* x >= 0 ? x : -x, and a sign bit where not (NaN included) */
+		__m256 v = _mm256_loadu_ps(xb + 8 * k);
+		__m256 ge = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
+		_mm256_storeu_ps(xval + 8 * k, _mm256_blendv_ps(
+			_mm256_xor_ps(v, _mm256_set1_ps(-0.0f)), v, ge));
+		uint8_t s = (uint8_t)~_mm256_movemask_ps(ge);
+		int nflip = __builtin_popcount(s);
 		if (t->even_signs && nflip % 2) {
 			int imin = 0;
 			float min = w[8 * k] * xb[8 * k] * xb[8 * k];
@@ -1641,35 +1832,30 @@ static int iq1_best_neighbour(const iq_grid *G, int u, const float *xval,
 static QP_AVX2 bool iq1_rank_avx2(const float *xb, int n, iq1_pair *pairs)
 {
 	__m256 v[4];
-	__m256i below[4], same[4];
+	__m256i below[4];
 	const int nv = n / 8;
 	for (int a = 0; a < nv; a++) {
 		v[a] = _mm256_loadu_ps(xb + 8 * a);
-		below[a] = same[a] = _mm256_setzero_si256();
+		below[a] = _mm256_setzero_si256();
 	}
 	for (int k = 0; k < n; k++) {
 		const __m256 b = _mm256_set1_ps(xb[k]);
-		for (int a = 0; a < nv; a++) {
-			/* a mask lane is -1: subtracting it counts */
+		for (int a = 0; a < nv; a++) /* a mask lane is -1: subtracting counts */
 			below[a] = _mm256_sub_epi32(below[a], _mm256_castps_si256(
 				_mm256_cmp_ps(b, v[a], _CMP_LT_OQ)));
-			same[a] = _mm256_sub_epi32(same[a], _mm256_castps_si256(
-				_mm256_cmp_ps(b, v[a], _CMP_EQ_OQ)));
-		}
 	}
-	__m256i bad = _mm256_setzero_si256();
-	for (int a = 0; a < nv; a++)
-		bad = _mm256_or_si256(bad, _mm256_xor_si256(same[a], _mm256_set1_epi32(1)));
-	if (!_mm256_testz_si256(bad, bad))
-		return false;
+	/* the ranks are a permutation exactly when no two values compare
+	 * equal and none is NaN (a NaN, and the least other value, rank 0) */
 	int32_t r[32];
 	for (int a = 0; a < nv; a++)
 		_mm256_storeu_si256((__m256i *)(r + 8 * a), below[a]);
+	uint32_t seen = 0;
 	for (int j = 0; j < n; j++) {
+		seen |= 1u << r[j];
 		pairs[r[j]].v = xb[j];
 		pairs[r[j]].i = j;
 	}
-	return true;
+	return seen == (n == 32 ? 0xffffffffu : (1u << n) - 1);
 }
 #endif
 
@@ -1715,6 +1901,29 @@ static void iq1_sort(const float *xb, int n, iq1_pair *pairs, bool avx2)
 	qsort(pairs, (size_t)n, sizeof *pairs, iq1_pair_cmp);
 }
 
+#if QP_HAVE_AVX2
+/* iq1_points with the AVX2 neighbour search inlined. */
+static QP_AVX2 bool iq1_points_avx2(const iq_grid *G, const nb8_lists *N8,
+				    int nsub, int8_t *L, const float *xb,
+				    const float *w, float scale,
+				    const float *const *xx, uint16_t *index)
+{
+	bool all_on = true;
+	for (int k = 0; k < nsub; k++) {
+		int u = pack_levels(G, L + 8 * k);
+		int gi = G->map[u];
+		if (gi < 0) {
+			all_on = false;
+			gi = (int)(nb8_best(N8, u, xb + 8 * k, w + 8 * k, scale, xx[k]) >> 16);
+			for (int i = 0; i < 8; i++)
+				L[8 * k + i] = (int8_t)((G->pos[8 * gi + i] - 1) >> 1);
+		}
+		index[k] = (uint16_t)gi;
+	}
+	return all_on;
+}
+#endif
+
 /* The grid point of each 8 levels of L (neighbours for off-grid ones, at
  * scale with the shifted values xx[k] of sub-vector k); true when all
  * were on the grid. */
@@ -1722,7 +1931,10 @@ static bool iq1_points(const iq_grid *G, const nb8_lists *N8, int nsub,
 		       int8_t *L, const float *xb, const float *w, float scale,
 		       const float *const *xx, uint16_t *index)
 {
-#if !QP_HAVE_AVX2
+#if QP_HAVE_AVX2
+	if (N8)
+		return iq1_points_avx2(G, N8, nsub, L, xb, w, scale, xx, index);
+#else
 	(void)N8;
 #endif
 	bool all_on = true;
@@ -1731,13 +1943,6 @@ static bool iq1_points(const iq_grid *G, const nb8_lists *N8, int nsub,
 		int gi = G->map[u];
 		if (gi < 0) {
 			all_on = false;
-#if QP_HAVE_AVX2
-			if (N8) {
-				gi = nb8_best(G, N8, u, xb + 8 * k, w + 8 * k, scale, xx[k]);
-				for (int i = 0; i < 8; i++)
-					L[8 * k + i] = (int8_t)((G->pos[8 * gi + i] - 1) >> 1);
-			} else
-#endif
 			gi = iq1_best_neighbour(G, u, xb + 8 * k, w + 8 * k, scale,
 						xx[k], L + 8 * k);
 		}
@@ -1798,8 +2003,6 @@ static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
 	const __m256 p2 = _mm256_set1_ps(iq1_xp[2]), m0 = _mm256_set1_ps(iq1_xm[0]);
 	const __m256 m1 = _mm256_set1_ps(iq1_xm[1]), m2 = _mm256_set1_ps(iq1_xm[2]);
 	const __m256 x32 = _mm256_set1_ps(sumx[32]), w32 = _mm256_set1_ps(sumw[32]);
-	const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
-	const __m256 zero = _mm256_setzero_ps();
 	/* the level 1 tail's terms depend on i2 alone: once per group */
 	float tx0[40], tx1[40], tq0[40], tq1[40];
 	for (int i2 = 0; i2 < 40; i2 += 8) {
@@ -1831,15 +2034,15 @@ static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
 			q2[1] = _mm256_add_ps(_mm256_add_ps(hq1, _mm256_mul_ps(_mm256_mul_ps(wb, m1), m1)),
 					      _mm256_loadu_ps(tq1 + i2));
 			const __m256 score = _mm256_set1_ps(b->score);
-			const __m256 valid = _mm256_cmp_ps(lane, _mm256_set1_ps((float)(33 - i2)),
-							   _CMP_LT_OQ);
-			__m256 any = zero;
-			for (int sh = 0; sh < 2; sh++)
-				any = _mm256_or_ps(any, _mm256_and_ps(
-					_mm256_cmp_ps(q2[sh], zero, _CMP_GT_OQ),
-					_mm256_cmp_ps(_mm256_mul_ps(qx[sh], qx[sh]),
-						      _mm256_mul_ps(score, q2[sh]), _CMP_GT_OQ)));
-			if (!_mm256_movemask_ps(_mm256_and_ps(any, valid)))
+			/* sumq2 > 0 is left to the one-by-one tests: a batch none
+			 * of whose candidates passes the other test is skipped */
+			const __m256 any = _mm256_or_ps(
+				_mm256_cmp_ps(_mm256_mul_ps(qx[0], qx[0]),
+					      _mm256_mul_ps(score, q2[0]), _CMP_GT_OQ),
+				_mm256_cmp_ps(_mm256_mul_ps(qx[1], qx[1]),
+					      _mm256_mul_ps(score, q2[1]), _CMP_GT_OQ));
+			const int valid = 33 - i2 < 8 ? (1 << (33 - i2)) - 1 : 0xff;
+			if (!(_mm256_movemask_ps(any) & valid))
 				continue;
 			float fx[2][8], f2[2][8];
 			for (int sh = 0; sh < 2; sh++) {

@@ -234,12 +234,12 @@ static bool min_max32(const float *x, float *min, float *max)
  * the eight scales' divisions and half conversions run once in eight
  * lanes (a vector division rounds as the scalar one does), and each block's
  * levels come from the same per-lane operations as the SSE2 code. */
-static QP_AVX2 __m256 abs8(__m256 v)
+static inline QP_AVX2 __m256 abs8(__m256 v)
 {
 	return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));
 }
 
-static QP_AVX2 __m128 hmax8(__m256 m)
+static inline QP_AVX2 __m128 hmax8(__m256 m)
 {
 	__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
 	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -251,7 +251,7 @@ static QP_AVX2 __m128 hmax8(__m256 m)
  * same tests on the magnitude's bits (the subnormal case's rint is the
  * conversion under the default rounding mode).  Checked against the scalar
  * function on all 2^32 floats. */
-static QP_AVX2 __m256i fp16x8(__m256 f)
+static inline QP_AVX2 __m256i fp16x8(__m256 f)
 {
 	const __m256i u = _mm256_castps_si256(f);
 	const __m256i abs = _mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff));
@@ -266,21 +266,19 @@ static QP_AVX2 __m256i fp16x8(__m256 f)
 	const __m256i inf = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x477fefff));
 	r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7c00), inf);
 	const __m256i nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7f800000));
-	const __m256i nanv = _mm256_or_si256(_mm256_set1_epi32(0x7e00),
-		_mm256_and_si256(_mm256_srli_epi32(abs, 13), _mm256_set1_epi32(0x1ff)));
-	r = _mm256_blendv_epi8(r, nanv, nan);
+	r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7e00), nan);
 	return _mm256_or_si256(r, sign);
 }
 
 /* d != 0 ? 1 / d : 0 in eight lanes (NaN != 0, as in C) */
-static QP_AVX2 __m256 inverse_or_zero8(__m256 d)
+static inline QP_AVX2 __m256 inverse_or_zero8(__m256 d)
 {
 	const __m256 nz = _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ);
 	return _mm256_and_ps(nz, _mm256_div_ps(_mm256_set1_ps(1.0f), d));
 }
 
 /* The 16 low bytes of two vectors of eight int32, in order. */
-static QP_AVX2 __m128i low_bytes16_avx2(__m256i a, __m256i b)
+static inline QP_AVX2 __m128i low_bytes16_avx2(__m256i a, __m256i b)
 {
 	const __m256i ff = _mm256_set1_epi32(0xff);
 	__m256i p = _mm256_packs_epi32(_mm256_and_si256(a, ff), _mm256_and_si256(b, ff));
@@ -288,23 +286,23 @@ static QP_AVX2 __m128i low_bytes16_avx2(__m256i a, __m256i b)
 	return _mm_packus_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
 }
 
-/* pack_nibbles of 32 int32 levels in l[0..3] (elements 8k..8k+7 in l[k]). */
-static QP_AVX2 void pack_nibbles32_avx2(const __m256i *l, uint8_t *qs, uint8_t *qh)
+/* pack_nibbles of 32 int32 levels in l[0..3] (elements 8k..8k+7 in l[k]):
+ * their low bytes in order in one vector, then as pack_nibbles' SSE2 code
+ * (one movemask collects the fifth bits). */
+static inline QP_AVX2 void pack_nibbles32_avx2(const __m256i *l, uint8_t *qs, uint8_t *qh)
 {
-	const __m256i nib = _mm256_set1_epi32(0x0f);
-	const __m256i a = _mm256_or_si256(_mm256_and_si256(l[0], nib),
-		_mm256_slli_epi32(_mm256_and_si256(l[2], nib), 4));
-	const __m256i b = _mm256_or_si256(_mm256_and_si256(l[1], nib),
-		_mm256_slli_epi32(_mm256_and_si256(l[3], nib), 4));
-	_mm_storeu_si128((__m128i *)qs, low_bytes16_avx2(a, b));
-	if (qh) {
-		/* bit 4 of each level to the sign bit, which movemask collects */
-		uint32_t h = 0;
-		for (int k = 0; k < 4; k++)
-			h |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(
-				_mm256_slli_epi32(l[k], 27))) << (8 * k);
-		le_put_u32(qh, h);
-	}
+	const __m256i ff = _mm256_set1_epi32(0xff);
+	const __m256i p01 = _mm256_packs_epi32(_mm256_and_si256(l[0], ff), _mm256_and_si256(l[1], ff));
+	const __m256i p23 = _mm256_packs_epi32(_mm256_and_si256(l[2], ff), _mm256_and_si256(l[3], ff));
+	/* dwords: l0[0-3] l1[0-3] l2[0-3] l3[0-3] l0[4-7] l1[4-7] l2[4-7] l3[4-7] */
+	const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23),
+		_mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+	const __m128i lo = _mm256_castsi256_si128(bytes), hi = _mm256_extracti128_si256(bytes, 1);
+	const __m128i nib = _mm_set1_epi8(0x0f);
+	_mm_storeu_si128((__m128i *)qs, _mm_or_si128(_mm_and_si128(lo, nib),
+		_mm_slli_epi16(_mm_and_si128(hi, nib), 4)));
+	if (qh) /* bit 4 of each byte to bit 7, which movemask collects */
+		le_put_u32(qh, (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(bytes, 3)));
 }
 
 /* signed_absmax32 with eight lanes. */
@@ -328,7 +326,7 @@ static QP_AVX2 float signed_absmax32_avx2(const float *x)
 /* Lane b: the largest (smallest) of v[b]'s eight lanes, none NaN; a
  * transposing reduction, so eight blocks share its shuffles. */
 #define QP_REDUCE8X8(name, op)							\
-static QP_AVX2 __m256 name(const __m256 *v)					\
+static inline QP_AVX2 __m256 name(const __m256 *v)					\
 {										\
 	__m256 t[4], u[2];							\
 	for (int k = 0; k < 4; k++) /* (a02 b02 a13 b13 | a46 b46 a57 b57) */	\
@@ -347,18 +345,15 @@ QP_REDUCE8X8(hmax8x8, _mm256_max_ps)
 QP_REDUCE8X8(hmin8x8, _mm256_min_ps)
 #undef QP_REDUCE8X8
 
-/* qp_signed_absmax of eight blocks, lane b for block b.  With the largest
- * value hi and the smallest lo of a block (NaN skipped, both starting at
- * +0), the value of largest magnitude is hi when hi > -lo and lo when
- * -lo > hi, whichever came first; +0 when both are zero, as the scalar
- * search leaves it.  Only when hi = -lo != 0 does the order decide: those
- * blocks are searched one by one. */
-static QP_AVX2 __m256 signed_absmax8x32_avx2(const float *x)
+/* The largest and smallest value of each of eight 32-value blocks (lane b
+ * for block b), NaN skipped, starting from hi0 and lo0. */
+static inline QP_AVX2 __attribute__((always_inline))
+void max_min8x32_avx2(const float *x, __m256 hi0, __m256 lo0, __m256 *max, __m256 *min)
 {
 	__m256 hi[8], lo[8];
 #pragma GCC unroll 8
 	for (int b = 0; b < 8; b++) {
-		__m256 h = _mm256_setzero_ps(), l = _mm256_setzero_ps();
+		__m256 h = hi0, l = lo0;
 #pragma GCC unroll 4
 		for (int k = 0; k < 4; k++) {
 			const __m256 v = _mm256_loadu_ps(x + 32 * b + 8 * k);
@@ -368,7 +363,20 @@ static QP_AVX2 __m256 signed_absmax8x32_avx2(const float *x)
 		hi[b] = h;
 		lo[b] = l;
 	}
-	const __m256 mx = hmax8x8(hi), mn = hmin8x8(lo);
+	*max = hmax8x8(hi);
+	*min = hmin8x8(lo);
+}
+
+/* qp_signed_absmax of eight blocks, lane b for block b.  With the largest
+ * value hi and the smallest lo of a block (NaN skipped, both starting at
+ * +0), the value of largest magnitude is hi when hi > -lo and lo when
+ * -lo > hi, whichever came first; +0 when both are zero, as the scalar
+ * search leaves it.  Only when hi = -lo != 0 does the order decide: those
+ * blocks are searched one by one. */
+static QP_AVX2 __m256 signed_absmax8x32_avx2(const float *x)
+{
+	__m256 mx, mn;
+	max_min8x32_avx2(x, _mm256_setzero_ps(), _mm256_setzero_ps(), &mx, &mn);
 	const __m256 neg_mn = _mm256_xor_ps(mn, _mm256_set1_ps(-0.0f));
 	const __m256 max = _mm256_blendv_ps(mn, mx, _mm256_cmp_ps(mx, neg_mn, _CMP_GE_OQ));
 	const int tie = _mm256_movemask_ps(_mm256_and_ps(
@@ -384,8 +392,9 @@ static QP_AVX2 __m256 signed_absmax8x32_avx2(const float *x)
 	return _mm256_loadu_ps(m);
 }
 
-/* Eight ref_symmetric blocks. */
-static QP_AVX2 void ref_symmetric8_avx2(const float *x, uint8_t *blk, int bits)
+/* Eight ref_symmetric blocks (bits a constant where it is inlined). */
+static inline QP_AVX2 __attribute__((always_inline))
+void ref_symmetric8_bits(const float *x, uint8_t *blk, int bits)
 {
 	const int half = 1 << (bits - 1), bsize = bits == 4 ? 18 : 22;
 	float ids[8];
@@ -411,26 +420,15 @@ static QP_AVX2 void ref_symmetric8_avx2(const float *x, uint8_t *blk, int bits)
 	}
 }
 
-/* Eight ref_affine blocks. */
-static QP_AVX2 void ref_affine8_avx2(const float *x, uint8_t *blk, int bits)
+/* Eight ref_affine blocks (bits a constant where it is inlined). */
+static inline QP_AVX2 __attribute__((always_inline))
+void ref_affine8_bits(const float *x, uint8_t *blk, int bits)
 {
 	const int top = (1 << bits) - 1, bsize = bits == 4 ? 20 : 24;
 	float mins[8], ids[8];
 	uint32_t hd[8], hm[8];
-	__m256 hi[8], lo[8];
-#pragma GCC unroll 8
-	for (int b = 0; b < 8; b++) {
-		__m256 l = _mm256_set1_ps(FLT_MAX), h = _mm256_set1_ps(-FLT_MAX);
-#pragma GCC unroll 4
-		for (int k = 0; k < 4; k++) {
-			const __m256 v = _mm256_loadu_ps(x + 32 * b + 8 * k);
-			l = _mm256_min_ps(v, l); /* NaN v keeps the accumulator */
-			h = _mm256_max_ps(v, h);
-		}
-		lo[b] = l;
-		hi[b] = h;
-	}
-	__m256 vmin = hmin8x8(lo), vmax = hmax8x8(hi);
+	__m256 vmax, vmin;
+	max_min8x32_avx2(x, _mm256_set1_ps(-FLT_MAX), _mm256_set1_ps(FLT_MAX), &vmax, &vmin);
 	/* a zero min or max: the scalar order decides between +0 and -0 */
 	const int zero = _mm256_movemask_ps(_mm256_or_ps(
 		_mm256_cmp_ps(vmin, _mm256_setzero_ps(), _CMP_EQ_OQ),
@@ -452,7 +450,7 @@ static QP_AVX2 void ref_affine8_avx2(const float *x, uint8_t *blk, int bits)
 	_mm256_storeu_si256((__m256i *)hm, fp16x8(vmin));
 	const __m256 vhalf = _mm256_set1_ps(0.5f);
 	/* ggml clamps Q4_1 levels but lets Q5_1 wrap */
-	const __m256i vtop = _mm256_set1_epi32(bits == 4 ? top : INT32_MAX);
+	const __m256i vtop = _mm256_set1_epi32(top);
 	for (int b = 0; b < 8; b++, x += 32, blk += bsize) {
 		le_put_u16(blk, (uint16_t)hd[b]);
 		le_put_u16(blk + 2, (uint16_t)hm[b]);
@@ -462,13 +460,36 @@ static QP_AVX2 void ref_affine8_avx2(const float *x, uint8_t *blk, int bits)
 		for (int k = 0; k < 4; k++) {
 			const __m256 xm = _mm256_sub_ps(_mm256_loadu_ps(x + 8 * k), vm);
 			const __m256 v = _mm256_add_ps(_mm256_mul_ps(xm, vid), vhalf);
-			l[k] = _mm256_min_epi32(_mm256_cvttps_epi32(v), vtop);
+			l[k] = _mm256_cvttps_epi32(v);
+			if (bits == 4)
+				l[k] = _mm256_min_epi32(l[k], vtop);
 		}
 		if (bits == 4)
 			pack_nibbles32_avx2(l, blk + 4, NULL);
 		else
 			pack_nibbles32_avx2(l, blk + 8, blk + 4);
 	}
+}
+
+/* The blocks of a row in batches of eight; returns how many were done. */
+static QP_AVX2 int64_t ref_row_avx2(const float *x, uint8_t *row, int64_t nb,
+				    int bits, bool affine)
+{
+	const int bsize = (bits == 4 ? 18 : 22) + (affine ? 2 : 0);
+	int64_t ib = 0;
+	for (; ib + 8 <= nb; ib += 8) {
+		const float *xb = x + 32 * ib;
+		uint8_t *blk = row + bsize * ib;
+		if (affine && bits == 4)
+			ref_affine8_bits(xb, blk, 4);
+		else if (affine)
+			ref_affine8_bits(xb, blk, 5);
+		else if (bits == 4)
+			ref_symmetric8_bits(xb, blk, 4);
+		else
+			ref_symmetric8_bits(xb, blk, 5);
+	}
+	return ib;
 }
 #endif
 
@@ -651,12 +672,7 @@ static void encode_legacy(const float *src, uint8_t *dst, int64_t nrows,
 			int64_t ib = 0;
 #if QP_HAVE_AVX2
 			if (avx2)
-				for (; ib + 8 <= nb; ib += 8) {
-					if (affine)
-						ref_affine8_avx2(x + 32 * ib, row + bsize * ib, bits);
-					else
-						ref_symmetric8_avx2(x + 32 * ib, row + bsize * ib, bits);
-				}
+				ib = ref_row_avx2(x, row, nb, bits, affine);
 #endif
 			for (; ib < nb; ib++) {
 				if (affine)
@@ -734,7 +750,7 @@ static bool q8_0_block_sse2(const float *src, uint8_t *dst)
 
 #if QP_HAVE_AVX2
 /* roundf4 in eight lanes. */
-static QP_AVX2 __m256i roundf8(__m256 v)
+static inline QP_AVX2 __m256i roundf8(__m256 v)
 {
 	const __m256i t = _mm256_cvttps_epi32(v);
 	const __m256 frac = abs8(_mm256_sub_ps(v, _mm256_cvtepi32_ps(t)));
@@ -781,6 +797,16 @@ static QP_AVX2 bool q8_0_8blocks_avx2(const float *src, uint8_t *dst)
 }
 #endif
 
+/* The low byte of (int32_t)v.  C leaves the conversion of NaN, infinities
+ * and |v| >= 2^31 undefined; ggml's x86 build converts with a 32-bit
+ * truncation that gives INT32_MIN for them (what the SIMD twins do), and
+ * compilers differ on the undefined case, so it is spelled out. */
+static uint8_t low_byte_of_int32(float v)
+{
+	const int32_t i = v >= -0x1p31f && v < 0x1p31f ? (int32_t)v : INT32_MIN;
+	return (uint8_t)(i & 0xff);
+}
+
 static void q8_0_block(const float *src, uint8_t *dst)
 {
 #ifdef __SSE2__
@@ -791,7 +817,7 @@ static void q8_0_block(const float *src, uint8_t *dst)
 	const float id = d != 0.0f ? 1.0f / d : 0.0f;
 	put_half(dst, d);
 	for (int j = 0; j < 32; j++)
-		dst[2 + j] = (uint8_t)(int8_t)roundf(src[j] * id);
+		dst[2 + j] = low_byte_of_int32(roundf(src[j] * id));
 }
 
 /* Q8_0 ignores the importance matrix in ggml. */
@@ -855,7 +881,10 @@ static __m128i mxfp4_nearest4(__m128 x, const __m128 *level_d)
 					       _mm_set1_epi32(8)));
 }
 
-/* mxfp4_nearest4 by midpoints, when every |x| <= 16 d (d > 0): within
+/* mxfp4_nearest4 by midpoints, when every |x| <= 16 d (0 < d <= 2^123, so
+ * that the levels and midpoints are finite and exact: v d and (v + w) d / 2
+ * have few significant bits, MXFP4's d is a power of two and NVFP4's a
+ * UE4M3 value): within
  * [a, b] of two neighbouring levels (b <= 2a, or a = 0) both errors y - a
  * and b - y are exact (Sterbenz), so the nearer one is decided exactly at
  * the midpoint, the lower on a tie as the first-minimum scan keeps it; the
@@ -898,7 +927,8 @@ void qp_e2m1_pack(const float *x, int n, float d, uint8_t *qs)
 		mid[i] = _mm_set1_ps((float)(qp_mxfp4_values[i] + qp_mxfp4_values[i + 1]) * d / 2);
 	for (int j = 0; j < n; j += 4)
 		m = _mm_max_ps(abs4(_mm_loadu_ps(x + j)), m); /* NaN: keeps m */
-	const bool by_mid = d > 0.0f && _mm_cvtss_f32(hmax4(m)) <= 16.0f * d;
+	/* d <= 2^123: 20 d, the largest midpoint sum, stays finite */
+	const bool by_mid = d > 0.0f && d <= 0x1p123f && _mm_cvtss_f32(hmax4(m)) <= 16.0f * d;
 	const __m128i lo = mxfp4_indices16(x, level_d, by_mid ? mid : NULL);
 	if (n == 32) {
 		const __m128i hi = mxfp4_indices16(x + 16, level_d, by_mid ? mid : NULL);

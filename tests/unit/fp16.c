@@ -57,11 +57,13 @@ static void test_round_trip_and_rounding(void)
 	is_int(qp_fp32_to_fp16(0x1p-25f), 0x0000, "2^-25 ties to zero");
 	is_int(qp_fp32_to_bf16(1.00390625f), 0x3f80, "bf16 ties to even");
 	is_int(qp_fp32_to_bf16(qp_f32_from_bits(0x7f800001)), 0x7fc0, "bf16 of a signalling NaN is quiet");
+	is_int(qp_fp32_to_fp16(qp_f32_from_bits(0xff80e001)), 0xfe00,
+	       "a NaN half is sign | 0x7e00, the payload dropped (ggml's portable conversion)");
 }
 
 int main(void)
 {
-	plan(9);
+	plan(10);
 	test_known_halves();
 	test_row_matches_scalar();
 	test_round_trip_and_rounding();

@@ -392,6 +392,28 @@ static void check_half_rounding(void)
 	   "BF16: ties to even");
 }
 
+/* ggml's portable fp32->fp16 (the one llama-quantize runs) writes every
+ * NaN as sign | 0x7e00, payload dropped; F16C would keep it. */
+static void check_nan_halves(void)
+{
+	qp_err e;
+	const float nan_payload = qp_f32_from_bits(0x7fc7e000u);
+	float h[2] = {nan_payload, -nan_payload};
+	uint8_t q[9 * 34];
+	qp_quantize(QP_F16, h, q, 1, 2, NULL, &e);
+	ok(q[0] == 0x00 && q[1] == 0x7e && q[2] == 0x00 && q[3] == 0xfe,
+	   "F16: a NaN's payload is dropped, its sign kept");
+	/* Q8_0's amax is NaN when a block's last value is: blocks 2 (inside
+	 * an eight-block batch) and 8 (the tail) get a NaN scale */
+	float x[9 * 32];
+	for (int i = 0; i < 9 * 32; i++)
+		x[i] = 0.5f;
+	x[2 * 32 + 31] = x[8 * 32 + 31] = nan_payload;
+	qp_quantize(QP_Q8_0, x, q, 1, 9 * 32, NULL, &e);
+	ok(q[2 * 34] == 0x00 && q[2 * 34 + 1] == 0x7e && q[8 * 34] == 0x00 &&
+	   q[8 * 34 + 1] == 0x7e, "Q8_0: a NaN scale is stored as ggml's 0x7e00");
+}
+
 /* ---- fallbacks ---------------------------------------------------------- */
 
 static void check_fallbacks(void)
@@ -578,14 +600,51 @@ static void fill_edges(float *x, int64_t n)
 	}
 }
 
+/* One fingerprint: a type, with or without the importance matrix. */
+typedef struct golden_case {
+	uint32_t type;
+	bool imatrix;
+	uint64_t fnv;
+} golden_case;
+
+/* Quantizes ROWS x COLS values made by fill (from seed) with every case's
+ * type and compares the bytes' hash with the case's, or prints the hashes
+ * (--print-golden, run on the plain C build to make them). */
+static void check_golden(const golden_case *golden, size_t ncases, int rows,
+			 int cols, void (*fill)(float *, int64_t), uint64_t seed,
+			 const char *what, int print)
+{
+	const int n = rows * cols;
+	float *x = malloc((size_t)n * sizeof *x), *imat = malloc((size_t)cols * sizeof *imat);
+	uint8_t *q = malloc((size_t)n * 4);
+	qp_err e;
+	rng_state = seed;
+	fill(x, n);
+	for (int i = 0; i < cols; i++)
+		imat[i] = (float)(uniform01() * uniform01() * 100);
+	for (size_t k = 0; k < ncases; k++) {
+		const qp_type_info *ti = qp_type_info_by_id(golden[k].type);
+		size_t bytes = (size_t)n / ti->block_size * ti->type_size;
+		qp_quantize(golden[k].type, x, q, rows, cols,
+			    golden[k].imatrix ? imat : NULL, &e);
+		uint64_t h = fnv1a(q, bytes);
+		if (print)
+			printf("%s %s 0x%016llxull\n", ti->name,
+			       golden[k].imatrix ? "imatrix" : "plain",
+			       (unsigned long long)h);
+		else
+			ok(h == golden[k].fnv, "%s %s on %s: same bytes as the "
+			   "plain C code", ti->name,
+			   golden[k].imatrix ? "with imatrix" : "without imatrix", what);
+	}
+	free(x);
+	free(imat);
+	free(q);
+}
+
 static void check_edge_golden(int print)
 {
-	enum { ROWS = 8, COLS = 1024, N = ROWS * COLS };
-	static const struct {
-		uint32_t type;
-		bool imatrix;
-		uint64_t fnv;
-	} golden[] = {
+	static const golden_case golden[] = {
 		{QP_IQ4_NL, false, 0x684372316b295a6full},
 		{QP_IQ4_NL, true, 0x405cae4a54f9a097ull},
 		{QP_IQ4_XS, false, 0x46c6eae69ae7649dull},
@@ -598,31 +657,8 @@ static void check_edge_golden(int print)
 		{QP_Q5_0, false, 0x89fe5554e32fc400ull},
 		{QP_Q5_1, false, 0x64cbc4e929f76c71ull},
 	};
-	float *x = malloc(N * sizeof *x), *imat = malloc(COLS * sizeof *imat);
-	uint8_t *q = malloc(N * 4);
-	qp_err e;
-	rng_state = 0x13198a2e03707344ull;
-	fill_edges(x, N);
-	for (int i = 0; i < COLS; i++)
-		imat[i] = (float)(uniform01() * uniform01() * 100);
-	for (size_t k = 0; k < sizeof golden / sizeof *golden; k++) {
-		const qp_type_info *ti = qp_type_info_by_id(golden[k].type);
-		size_t bytes = (size_t)N / ti->block_size * ti->type_size;
-		qp_quantize(golden[k].type, x, q, ROWS, COLS,
-			    golden[k].imatrix ? imat : NULL, &e);
-		uint64_t h = fnv1a(q, bytes);
-		if (print)
-			printf("%s %s 0x%016llxull\n", ti->name,
-			       golden[k].imatrix ? "imatrix" : "plain",
-			       (unsigned long long)h);
-		else
-			ok(h == golden[k].fnv, "%s %s on edge values: same bytes "
-			   "as the plain C code", ti->name,
-			   golden[k].imatrix ? "with imatrix" : "without imatrix");
-	}
-	free(x);
-	free(imat);
-	free(q);
+	check_golden(golden, sizeof golden / sizeof *golden, 8, 1024, fill_edges,
+		     0x13198a2e03707344ull, "edge values", print);
 }
 
 /* Rows made for the eight-block vector paths of the legacy encoders and
@@ -631,7 +667,8 @@ static void check_edge_golden(int print)
  * first), both infinities, NaN alone and all NaN, +0/-0 mixtures, a zero
  * as the minimum, constant blocks, scales whose half overflows or is
  * subnormal or sits on a rounding tie, MXFP4 levels and midpoints at
- * exact powers of two and at the ends of the float range.  Fingerprints
+ * exact powers of two and at the ends of the float range (where 20 d,
+ * a sum of two MXFP4 levels, overflows).  Fingerprints
  * made with the plain C code. */
 static void fill_batch_edges(float *x, int64_t n)
 {
@@ -711,6 +748,12 @@ static void fill_batch_edges(float *x, int64_t n)
 				xb[j] = -fabsf(xb[j]);
 			xb[11] = 0.0f;
 			break;
+		case 16: /* the top of the float range: MXFP4 e = 252, 253 */
+			for (int j = 0; j < 32; j++)
+				xb[j] *= 1e38f;
+			xb[6] = b % 2 ? 3e38f : -3.3e38f;
+			xb[21] = b % 2 ? -2.9e38f : 1.9e38f;
+			break;
 		default:
 			break;
 		}
@@ -719,48 +762,20 @@ static void fill_batch_edges(float *x, int64_t n)
 
 static void check_batch_edge_golden(int print)
 {
-	enum { ROWS = 6, COLS = 13 * 32, N = ROWS * COLS };
-	static const struct {
-		uint32_t type;
-		bool imatrix;
-		uint64_t fnv;
-	} golden[] = {
-		{QP_Q4_0, false, 0xb7dd12013eb72aeaull},
-		{QP_Q4_1, false, 0x15be90443d79f5e5ull},
-		{QP_Q5_0, false, 0x386ab74f14f7dd09ull},
-		{QP_Q5_1, false, 0x5555fd5990affebdull},
-		{QP_Q8_0, false, 0x953dcfbbc97c1664ull},
-		{QP_MXFP4, false, 0xabde12d2c64dd94dull},
-		{QP_Q4_0, true, 0x6d065cfd2c0e1e33ull},
-		{QP_Q4_1, true, 0x126fac813ad93150ull},
-		{QP_Q5_0, true, 0x7667921e93bd25b1ull},
-		{QP_Q5_1, true, 0x8168c4ab57c8015dull},
+	static const golden_case golden[] = {
+		{QP_Q4_0, false, 0xdc0131870059221cull},
+		{QP_Q4_1, false, 0x11c2167a4846c599ull},
+		{QP_Q5_0, false, 0x69cd410411d156b7ull},
+		{QP_Q5_1, false, 0x7722fc9c29a60952ull},
+		{QP_Q8_0, false, 0x61fab50517667427ull},
+		{QP_MXFP4, false, 0x70b6b04e929d5782ull},
+		{QP_Q4_0, true, 0x29358ec75b38a469ull},
+		{QP_Q4_1, true, 0x9f1184039fa60f24ull},
+		{QP_Q5_0, true, 0xa7ef1c1cc56c863full},
+		{QP_Q5_1, true, 0x93d2559c5cda1292ull},
 	};
-	float *x = malloc(N * sizeof *x), *imat = malloc(COLS * sizeof *imat);
-	uint8_t *q = malloc(N * 4);
-	qp_err e;
-	rng_state = 0xa4093822299f31d0ull;
-	fill_batch_edges(x, N);
-	for (int i = 0; i < COLS; i++)
-		imat[i] = (float)(uniform01() * uniform01() * 100);
-	for (size_t k = 0; k < sizeof golden / sizeof *golden; k++) {
-		const qp_type_info *ti = qp_type_info_by_id(golden[k].type);
-		size_t bytes = (size_t)N / ti->block_size * ti->type_size;
-		qp_quantize(golden[k].type, x, q, ROWS, COLS,
-			    golden[k].imatrix ? imat : NULL, &e);
-		uint64_t h = fnv1a(q, bytes);
-		if (print)
-			printf("%s %s 0x%016llxull\n", ti->name,
-			       golden[k].imatrix ? "imatrix" : "plain",
-			       (unsigned long long)h);
-		else
-			ok(h == golden[k].fnv, "%s %s on batch edge values: same "
-			   "bytes as the plain C code", ti->name,
-			   golden[k].imatrix ? "with imatrix" : "without imatrix");
-	}
-	free(x);
-	free(imat);
-	free(q);
+	check_golden(golden, sizeof golden / sizeof *golden, 6, 13 * 32, fill_batch_edges,
+		     0xa4093822299f31d0ull, "batch edge values", print);
 }
 
 int main(int argc, char **argv)
@@ -775,6 +790,7 @@ int main(int argc, char **argv)
 	check_known_blocks();
 	check_roundtrips();
 	check_half_rounding();
+	check_nan_halves();
 	check_fallbacks();
 	check_capabilities();
 	check_imatrix_golden(0);
