@@ -29,6 +29,23 @@
  * k, k+32, k+64, k+96 of that 128-value half. */
 static void pack_2bit(const uint8_t *q, uint8_t *qs)
 {
+#ifdef __SSE2__
+	/* levels are 0..3: 16-bit shifts by at most 6 keep them in their byte */
+	for (int half = 0; half < 2; half++)
+		for (int k = 0; k < 32; k += 16) {
+			const uint8_t *v = q + 128 * half + k;
+			__m128i a = _mm_loadu_si128((const __m128i *)v);
+			__m128i b = _mm_loadu_si128((const __m128i *)(v + 32));
+			__m128i c = _mm_loadu_si128((const __m128i *)(v + 64));
+			__m128i e = _mm_loadu_si128((const __m128i *)(v + 96));
+			__m128i r = _mm_or_si128(
+				_mm_or_si128(a, _mm_slli_epi16(b, 2)),
+				_mm_or_si128(_mm_slli_epi16(c, 4),
+					     _mm_slli_epi16(e, 6)));
+			_mm_storeu_si128((__m128i *)(qs + 32 * half + k), r);
+		}
+	return;
+#endif
 	for (int half = 0; half < 2; half++)
 		for (int k = 0; k < 32; k++) {
 			const uint8_t *v = q + 128 * half + k;

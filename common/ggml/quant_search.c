@@ -319,6 +319,11 @@ void qp_fit_asymmetric_groups(int n_groups, int n, const qp_asym_search *p,
 					      neg_mins);
 			return;
 		}
+		if (qp_cpu_avx2() && n_groups == 4 && n % 4 == 0) {
+			/* four groups twice, two steps side by side */
+			asymmetric_pairs_x8(n, p, x, w, q, scales, neg_mins);
+			return;
+		}
 #endif
 		asymmetric_batches_x4(n_groups, n, p, x, w, q, scales,
 				      neg_mins);
@@ -348,6 +353,11 @@ void qp_fit_symmetric_groups(int n_groups, int n, int nmax, const float *x,
 		if (qp_cpu_avx2() && n_groups > 4) {
 			symmetric_batches_x8(n_groups, n, nmax, x, w, q,
 					     scales);
+			return;
+		}
+		if (qp_cpu_avx2() && n_groups == 4 && n % 4 == 0) {
+			/* four groups twice, two candidates side by side */
+			symmetric_pairs_x8(n, nmax, x, w, q, scales);
 			return;
 		}
 #endif

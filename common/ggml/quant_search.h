@@ -12,12 +12,15 @@
  *   qp_fit_positive          make_qp_quants
  * plus ggml's nearest_int and the final symmetric levels round(x / d).
  * The *_groups drivers run a search over consecutive groups of n values
- * (group j at x + n * j); with lanes set they search four groups side by
- * side (a last batch of fewer beside zero groups whose results are
- * dropped), each lane doing the scalar search's float operations in its
- * order, so the bytes are the same either way (lanes only change speed:
- * 2-3x; they also beat searching one group's 19 or 37 candidates side by
- * side, 1.35x for make_qx_quants and 1.55x for make_qkx3_quants).
+ * (group j at x + n * j); with lanes set they search groups side by side,
+ * eight in AVX2 lanes where the processor has them (quant_search_lanes.h,
+ * picked once per call), else four (SSE2 or plain C vectors); a last batch
+ * of fewer runs beside zero groups whose results are dropped.  Each lane
+ * does the scalar search's float operations in its order, so the bytes
+ * are the same either way: lanes only change speed.  Where lanes of groups
+ * would idle, the symmetric search puts candidates in lanes instead: one
+ * group's 18 candidate scales side by side, or four groups twice over in
+ * eight lanes, two candidates at a time.
  * Bit-exactness needs -ffp-contract=off (the Makefile's flag), never
  * -ffast-math.  n is at most 32.  No allocation, no global state.
  */

@@ -9,7 +9,10 @@
  * scalar routine's sequence of float operations; a data-dependent branch
  * of the scalar code becomes a per-lane select, and work a lane would have
  * skipped is done and then discarded.  So the width never changes a bit.
- * The includer defines LANES (4 or 8), LN(name) (a name for this width),
+ * So do symmetric_candidates (one group, its candidate scales in lanes)
+ * and, eight lanes only, symmetric_pairs and asymmetric_pairs (four groups
+ * twice over, two candidates or steps at a time), which the drivers use
+ * where lanes of groups would idle.  The includer defines LANES (4 or 8), LN(name) (a name for this width),
  * VATTR (the functions' attribute: QP_AVX2 or nothing), LANES_SSE2 and
  * LANES_AVX2 (which intrinsics the width may use).  Not a module header:
  * no include guard, meant to be included more than once.
@@ -39,6 +42,11 @@
 #define symmetric_level LN(symmetric_level)
 #define symmetric_lanes LN(symmetric_lanes)
 #define symmetric_candidates LN(symmetric_candidates)
+#define symmetric_pairs LN(symmetric_pairs)
+#define asymmetric_pairs LN(asymmetric_pairs)
+#define high_half LN(high_half)
+#define low_half LN(low_half)
+#define to_lanes_twice LN(to_lanes_twice)
 #define refine_lanes LN(refine_lanes)
 #define padded LN(padded)
 #define lanes_done LN(lanes_done)
@@ -484,6 +492,248 @@ static VATTR void symmetric_lanes(int n, int nmax, const float *x, const float *
 	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
 }
 
+#if LANES_AVX2
+/* Four groups' value i in lanes 0-3 and again in lanes 4-7 of xt[i] (n a
+ * multiple of 4). */
+static inline VATTR void to_lanes_twice(int n, const float *x, vf *xt)
+{
+	int i = 0;
+	do { /* n >= 4: tells the compiler xt[0] is set */
+		__m128 r0 = _mm_loadu_ps(x + i), r1 = _mm_loadu_ps(x + n + i);
+		__m128 r2 = _mm_loadu_ps(x + 2 * n + i);
+		__m128 r3 = _mm_loadu_ps(x + 3 * n + i);
+		_MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+		__m128 r[4] = { r0, r1, r2, r3 };
+		for (int k = 0; k < 4; k++) {
+			__m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(r[k]),
+							r[k], 1);
+			memcpy(&xt[i + k], &v, sizeof v);
+		}
+	} while ((i += 4) < n);
+}
+
+/* The low (or high) four lanes copied to both halves. */
+static inline VATTR vf low_half(vf v)
+{
+	return (vf)_mm256_permute2f128_ps((__m256)v, (__m256)v, 0x00);
+}
+
+static inline VATTR vf high_half(vf v)
+{
+	return (vf)_mm256_permute2f128_ps((__m256)v, (__m256)v, 0x11);
+}
+
+/* qp_fit_asymmetric for exactly four groups (n a multiple of 4) in eight
+ * lanes: both halves hold the same four groups, the low half trying step
+ * k and the high half step k + 1, both relative to the min of before step
+ * k.  Step k is decided first (its half copied to both); when no group
+ * wins there, the min is unchanged and step k + 1's sums are the ones the
+ * scalar search finds, so it is decided too and the search moves on by
+ * two; otherwise step k + 1 is searched again with the new mins. */
+static VATTR void asymmetric_pairs(int n, const qp_asym_search *p,
+				   const float *x, const float *w, uint8_t *q,
+				   float *scales, float *neg_mins)
+{
+	vf xt[32], wt[32], lv[32], xm[32], trial[32];
+	to_lanes_twice(n, x, xt);
+	to_lanes_twice(n, w, wt);
+	vf min = xt[0], max = xt[0];
+	vf sum_w = wt[0];
+	vf sum_x = sum_w * xt[0];
+	for (int i = 1; i < n; i++) {
+		min = vsel(xt[i] < min, xt[i], min);
+		max = vsel(xt[i] > max, xt[i], max);
+		sum_w += wt[i];
+		sum_x += wt[i] * xt[i];
+	}
+	const vf data_min = min, data_max = max;
+	min = vsel(min > vsplat(0), vsplat(0), min);
+	vi flat = p->variant == QP_ASYM_QKX2 ? max == min : max <= min;
+	vf flat_min = min;
+	vf nmaxf = vsplat((float)p->nmax);
+	vf iscale = nmaxf / (max - min);
+	vf scale = vsplat(1) / iscale;
+	vf best = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		lv[i] = vtofloat(vclamp(vround(iscale * (xt[i] - min)), 0,
+					p->nmax));
+		best += wt[i] * asym_err_v(scale * lv[i] + min - xt[i],
+					   p->use_mad);
+	}
+	for (int i = 0; i < n; i++)
+		xm[i] = xt[i] - min;
+	int step = 0;
+	while (step <= p->nstep) {
+		const bool pair = step < p->nstep;
+		const float ka = p->rmin + p->rdelta * (float)step +
+				 (float)p->nmax;
+		const float kb = pair ? p->rmin + p->rdelta * (float)(step + 1) +
+					(float)p->nmax
+				      : ka;
+		vf cand = (vf){ ka, ka, ka, ka, kb, kb, kb, kb } / (max - min);
+		vf sum_l = vsplat(0), sum_l2 = vsplat(0), sum_xl = vsplat(0);
+		bool fast = true;
+		if (p->variant == QP_ASYM_QKX2) {
+			const vf lim = vsplat(4194304.f);
+			fast = all_lanes((vabs(cand * (data_min - min)) < lim) &
+					 (vabs(cand * (data_max - min)) < lim));
+		}
+		for (int i = 0; i < n; i++) {
+			vf l = fast ? float_level(cand * xm[i], nmaxf)
+				    : vtofloat(asym_level_v(cand * xm[i], nmaxf,
+							    p->nmax, p->variant));
+			trial[i] = l;
+			vf wl = wt[i] * l;
+			sum_l += wl;
+			sum_l2 += wl * l;
+			sum_xl += wl * xt[i];
+		}
+		vf det = sum_w * sum_l2 - sum_l * sum_l;
+		vi ok = det > vsplat(0);
+		if (!any_lane(ok)) {
+			step += pair ? 2 : 1;
+			continue;
+		}
+		vf this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+		vf this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+		vi pos = this_min > vsplat(0);
+		this_min = vsel(pos, vsplat(0), this_min);
+		this_scale = vsel(pos, sum_xl / sum_l2, this_scale);
+		vf err = vsplat(0);
+		for (int i = 0; i < n; i++)
+			err += wt[i] * asym_err_v(this_scale * trial[i] +
+							  this_min - xt[i],
+						  p->use_mad);
+		/* step k: the low half */
+		vi win = (vi)low_half((vf)ok) & (low_half(err) < best);
+		if (any_lane(win)) {
+			for (int i = 0; i < n; i++)
+				lv[i] = vsel(win, low_half(trial[i]), lv[i]);
+			best = vsel(win, low_half(err), best);
+			scale = vsel(win, low_half(this_scale), scale);
+			min = vsel(win, low_half(this_min), min);
+			for (int i = 0; i < n; i++)
+				xm[i] = xt[i] - min;
+			step += 1; /* step k + 1 went by the old mins */
+			continue;
+		}
+		if (!pair)
+			break;
+		/* step k + 1: the high half, found with the mins it needs */
+		win = (vi)high_half((vf)ok) & (high_half(err) < best);
+		if (any_lane(win)) {
+			for (int i = 0; i < n; i++)
+				lv[i] = vsel(win, high_half(trial[i]), lv[i]);
+			best = vsel(win, high_half(err), best);
+			scale = vsel(win, high_half(this_scale), scale);
+			min = vsel(win, high_half(this_min), min);
+			for (int i = 0; i < n; i++)
+				xm[i] = xt[i] - min;
+		}
+		step += 2;
+	}
+	uint8_t rows[8 * 32];
+	for (int j = 0; j < 4; j++) {
+		bool is_flat = flat[j] != 0;
+		scales[j] = is_flat ? 0.f : scale[j];
+		neg_mins[j] = is_flat ? -flat_min[j] : -min[j];
+	}
+	from_lanes(n, lv, 0, ~flat, rows);
+	memcpy(q, rows, (size_t)(4 * n));
+	_mm256_zeroupper(); /* see lanes_done */
+}
+#endif
+
+#if LANES_AVX2
+/* qp_fit_symmetric for exactly four groups (n a multiple of 4) in eight
+ * lanes: both halves hold the same four groups, the low half trying steps
+ * -9..-1 and the high half steps 1..9, nine pairs three per pass; each
+ * candidate is then compared in ggml's order with its half copied to both
+ * (so every decision is made twice, identically). */
+static VATTR void symmetric_pairs(int n, int nmax, const float *x,
+				  const float *w, int8_t *q, float *scales)
+{
+	vf xt[32], wt[32], wx[32], lv[32];
+	to_lanes_twice(n, x, xt);
+	to_lanes_twice(n, w, wt);
+	vi zero;
+	vf signed_max = signed_absmax_lanes(n, xt, &zero);
+	vf iscale = vsplat((float)-nmax) / signed_max;
+	vf sumlx = vsplat(0), suml2 = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax,
+				       nmax - 1));
+		lv[i] = l;
+		wx[i] = wt[i] * xt[i]; /* ggml's w*x*l is (w*x)*l */
+		sumlx += wx[i] * l;
+		suml2 += wt[i] * l * l;
+	}
+	vf scale = vsel(suml2 != vsplat(0), sumlx / suml2, vsplat(0));
+	vf best = scale * sumlx;
+	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
+	vf cand[9], slx[9], sl2[9];
+	for (int m = 0; m < 9; m++) {
+		float a = (float)nmax + 0.1f * (float)(m - 9);
+		float b = (float)nmax + 0.1f * (float)(m + 1);
+		cand[m] = -(vf){ a, a, a, a, b, b, b, b } / signed_max;
+	}
+	for (int m = 0; m < 9; m += 3) {
+		const vf c0 = cand[m], c1 = cand[m + 1], c2 = cand[m + 2];
+		vf a0 = vsplat(0), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
+		for (int i = 0; i < n; i++) {
+			vf l0 = symmetric_level(c0 * xt[i], lo, hi);
+			vf l1 = symmetric_level(c1 * xt[i], lo, hi);
+			vf l2 = symmetric_level(c2 * xt[i], lo, hi);
+			a0 += wx[i] * l0;
+			a1 += wx[i] * l1;
+			a2 += wx[i] * l2;
+			b0 += wt[i] * l0 * l0;
+			b1 += wt[i] * l1 * l1;
+			b2 += wt[i] * l2 * l2;
+		}
+		slx[m] = a0;
+		slx[m + 1] = a1;
+		slx[m + 2] = a2;
+		sl2[m] = b0;
+		sl2[m + 1] = b1;
+		sl2[m + 2] = b2;
+	}
+	vi won = isplat(0);
+	vf won_cand = vsplat(0);
+	for (int k = 0; k < 18; k++) {
+		const int m = k % 9;
+		vf sx, s2, c;
+		if (k < 9) { /* steps -9..-1: the low half to both */
+			sx = (vf)_mm256_permute2f128_ps((__m256)slx[m], (__m256)slx[m], 0x00);
+			s2 = (vf)_mm256_permute2f128_ps((__m256)sl2[m], (__m256)sl2[m], 0x00);
+			c = (vf)_mm256_permute2f128_ps((__m256)cand[m], (__m256)cand[m], 0x00);
+		} else { /* steps 1..9: the high half */
+			sx = (vf)_mm256_permute2f128_ps((__m256)slx[m], (__m256)slx[m], 0x11);
+			s2 = (vf)_mm256_permute2f128_ps((__m256)sl2[m], (__m256)sl2[m], 0x11);
+			c = (vf)_mm256_permute2f128_ps((__m256)cand[m], (__m256)cand[m], 0x11);
+		}
+		vi win = (s2 > vsplat(0)) & (sx * sx > best * s2);
+		if (!any_lane(win))
+			continue;
+		scale = vsel(win, sx / s2, scale);
+		best = vsel(win, scale * sx, best);
+		won_cand = vsel(win, c, won_cand);
+		won |= win;
+	}
+	if (any_lane(won))
+		for (int i = 0; i < n; i++)
+			lv[i] = vsel(won, symmetric_level(won_cand * xt[i], lo,
+							  hi),
+				     lv[i]);
+	uint8_t rows[8 * 32];
+	float both[8];
+	store_symmetric_lanes(n, nmax, zero, scale, lv, (int8_t *)rows, both);
+	memcpy(q, rows, (size_t)(4 * n));
+	memcpy(scales, both, 4 * sizeof *scales);
+	_mm256_zeroupper(); /* see lanes_done */
+}
+#endif
+
 /* qp_fit_symmetric for one group, its 18 candidate scales in lanes (for a
  * lone group, as Q3_K's scales, lanes of groups would idle).  Each lane
  * adds its candidate's terms in the scalar loop's order; the candidates
@@ -710,6 +960,11 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 #undef symmetric_level
 #undef symmetric_lanes
 #undef symmetric_candidates
+#undef symmetric_pairs
+#undef asymmetric_pairs
+#undef high_half
+#undef low_half
+#undef to_lanes_twice
 #undef refine_lanes
 #undef padded
 #undef lanes_done

@@ -1,0 +1,192 @@
+/* quant_search.c — the lane searches against the scalar ones, directly.
+ *
+ * Every *_groups driver with lanes must give, for every group, the scalar
+ * search's bytes (levels, scale, offset): for every group count from 1 to
+ * 19 (whole batches of four and eight, and every tail), for the group
+ * sizes, level counts and variants the encoders use, on groups of edge
+ * cases mixed so that lanes of one batch hold different ones: zero,
+ * constant, one-signed, a lone spike, denormal, tiny and huge, ties, NaN
+ * with payloads, infinities, ranges that overflow.  `make check` runs this
+ * on the AVX2 kernels (eight lanes), `make check-plain` on SSE2 and plain C
+ * (four lanes).
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant_search.h"
+#include "../tap.h"
+
+enum { MAX_GROUPS = 19, MAX_N = 32, N_KINDS = 14, N_CASES = 3 * N_KINDS };
+
+static uint64_t rng_state = 0x2545f4914f6cdd1du;
+
+static double uniform(void)
+{
+	rng_state = rng_state * 6364136223846793005u + 1442695040888963407u;
+	return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+static float gauss(void)
+{
+	double u1 = uniform() + 1e-300, u2 = uniform();
+	return (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+static float nan_payload(int i)
+{
+	uint32_t bits = 0x7fc00000u | (uint32_t)(i * 2654435761u & 0x3fffffu);
+	if (i & 1)
+		bits |= 0x80000000u;
+	float f;
+	memcpy(&f, &bits, sizeof f);
+	return f;
+}
+
+/* One group of n values of the given kind, and its weights. */
+static void fill_group(int kind, int n, float *x, float *w)
+{
+	for (int i = 0; i < n; i++) {
+		float g = gauss();
+		switch (kind) {
+		case 0: x[i] = 0.02f * g; break;
+		case 1: x[i] = 0; break;
+		case 2: x[i] = -0.75f; break;
+		case 3: x[i] = fabsf(g); break;
+		case 4: x[i] = -fabsf(g) * 1e-3f; break;
+		case 5: x[i] = i == n / 3 ? 3.0f : 1e-4f * g; break;
+		case 6: x[i] = (float)(i - n / 2) * 1e-40f; break;
+		case 7: x[i] = 3e4f * g; break;
+		case 8: x[i] = (float)((int)(g * 4)) * 0.25f; break;
+		case 9: x[i] = i % 7 == 2 ? nan_payload(i) : g; break;
+		case 10: x[i] = i == 5 ? (n & 1 ? -INFINITY : INFINITY) : g; break;
+		case 11: x[i] = (i & 1 ? 3e38f : -3e38f) * (0.5f + 0.1f * g); break;
+		case 12: x[i] = 1e-20f * g; break;
+		default: x[i] = (i & 1) ? 1.0f : -1.0f; break;
+		}
+		double u = uniform();
+		w[i] = u < 0.1 ? 0 : (float)(u * u * 50);
+		if (kind == 13 && i == 3)
+			w[i] = nan_payload(i + 7);
+	}
+}
+
+/* Groups of mixed kinds: group j of case c gets kind (j * 5 + c) % N_KINDS
+ * (each mix three times over, on fresh values). */
+static void fill_case(int c, int n, int n_groups, float *x, float *w)
+{
+	for (int j = 0; j < n_groups; j++)
+		fill_group((j * 5 + c) % N_KINDS, n, x + n * j, w + n * j);
+}
+
+static bool same_bits(const float *a, const float *b, int n)
+{
+	return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
+}
+
+static void check_symmetric(int n, int nmax)
+{
+	int bad = 0, runs = 0;
+	for (int c = 0; c < N_CASES; c++)
+		for (int g = 1; g <= MAX_GROUPS; g++) {
+			float x[MAX_GROUPS * MAX_N], w[MAX_GROUPS * MAX_N];
+			float sa[MAX_GROUPS], sb[MAX_GROUPS];
+			int8_t qa[MAX_GROUPS * MAX_N], qb[MAX_GROUPS * MAX_N];
+			fill_case(c, n, g, x, w);
+			qp_fit_symmetric_groups(g, n, nmax, x, w, qa, sa, true);
+			qp_fit_symmetric_groups(g, n, nmax, x, w, qb, sb, false);
+			bad += !same_bits(sa, sb, g) || memcmp(qa, qb, (size_t)(n * g));
+			runs++;
+		}
+	ok(bad == 0, "symmetric n=%d nmax=%d: lanes == scalar, %d/%d runs of "
+	   "1..%d mixed edge groups", n, nmax, runs - bad, runs, MAX_GROUPS);
+}
+
+static void check_refine(int n, int nmax)
+{
+	int bad = 0, runs = 0;
+	for (int c = 0; c < N_CASES; c++)
+		for (int g = 1; g <= MAX_GROUPS; g++) {
+			float x[MAX_GROUPS * MAX_N], w[MAX_GROUPS * MAX_N];
+			float sa[MAX_GROUPS], sb[MAX_GROUPS];
+			int8_t qa[MAX_GROUPS * MAX_N], qb[MAX_GROUPS * MAX_N];
+			fill_case(c, n, g, x, w);
+			qp_fit_symmetric_refine_groups(g, n, nmax, x, qa, sa, true);
+			qp_fit_symmetric_refine_groups(g, n, nmax, x, qb, sb, false);
+			bad += !same_bits(sa, sb, g) || memcmp(qa, qb, (size_t)(n * g));
+			runs++;
+		}
+	ok(bad == 0, "refine n=%d nmax=%d: lanes == scalar, %d/%d runs",
+	   n, nmax, runs - bad, runs);
+}
+
+static void check_asymmetric(int n, const qp_asym_search *p, const char *what)
+{
+	int bad = 0, runs = 0;
+	for (int c = 0; c < N_CASES; c++)
+		for (int g = 1; g <= MAX_GROUPS; g++) {
+			float x[MAX_GROUPS * MAX_N], w[MAX_GROUPS * MAX_N];
+			float sa[MAX_GROUPS], sb[MAX_GROUPS];
+			float ma[MAX_GROUPS], mb[MAX_GROUPS];
+			uint8_t qa[MAX_GROUPS * MAX_N], qb[MAX_GROUPS * MAX_N];
+			fill_case(c, n, g, x, w);
+			qp_fit_asymmetric_groups(g, n, p, x, w, qa, sa, ma, true);
+			qp_fit_asymmetric_groups(g, n, p, x, w, qb, sb, mb, false);
+			bad += !same_bits(sa, sb, g) || !same_bits(ma, mb, g) ||
+			       memcmp(qa, qb, (size_t)(n * g));
+			runs++;
+		}
+	ok(bad == 0, "asymmetric %s n=%d: lanes == scalar, %d/%d runs", what,
+	   n, runs - bad, runs);
+}
+
+/* The final levels for groups: a zero scale keeps the group's levels. */
+static void check_levels_groups(void)
+{
+	enum { G = 16, N = 16 };
+	int bad = 0;
+	for (int c = 0; c < N_KINDS; c++) {
+		float x[G * N], w[G * N], d[G];
+		int8_t qa[G * N], qb[G * N];
+		fill_case(c, N, G, x, w);
+		for (int j = 0; j < G; j++)
+			d[j] = j % 5 == 0 ? 0.f : j % 7 == 3 ? nan_payload(j)
+						  : 0.01f * (float)(j - 8);
+		memset(qa, 7, sizeof qa);
+		memset(qb, 7, sizeof qb);
+		qp_symmetric_levels_groups(G, N, 32, x, d, qa);
+		for (int j = 0; j < G; j++)
+			if (d[j] != 0)
+				qp_symmetric_levels(N, 32, x + N * j, d[j],
+						    qb + N * j);
+		bad += memcmp(qa, qb, sizeof qa) != 0;
+	}
+	ok(bad == 0, "symmetric levels of groups == per group, zero scales "
+	   "keep their levels (%d bad)", bad);
+}
+
+int main(void)
+{
+	check_symmetric(16, 4);   /* Q3_K with importance */
+	check_symmetric(16, 32);  /* Q6_K; Q3_K's scales (one group) */
+	check_symmetric(32, 8);   /* Q4_0 with importance */
+	check_symmetric(32, 16);  /* Q5_0 with importance */
+	check_refine(16, 4);      /* Q3_K reference */
+	static const qp_asym_search q2_ref = { 3, -0.5f, 0.1f, 15, true, QP_ASYM_QKX2 };
+	static const qp_asym_search q4_ref = { 15, -1.f, 0.1f, 20, false, QP_ASYM_QKX2 };
+	static const qp_asym_search q5_ref = { 31, -0.5f, 0.1f, 15, false, QP_ASYM_QKX2 };
+	static const qp_asym_search imat4 = { 15, -0.9f, 0.05f, 36, false, QP_ASYM_QKX3 };
+	static const qp_asym_search imat2 = { 3, -0.9f, 0.05f, 36, false, QP_ASYM_QKX3 };
+	static const qp_asym_search imat5 = { 31, -0.9f, 0.05f, 36, false, QP_ASYM_QKX3 };
+	check_asymmetric(16, &q2_ref, "qkx2 mad nmax=3");
+	check_asymmetric(16, &imat2, "qkx3 nmax=3");
+	check_asymmetric(32, &q4_ref, "qkx2 nmax=15");
+	check_asymmetric(32, &q5_ref, "qkx2 nmax=31");
+	check_asymmetric(32, &imat4, "qkx3 nmax=15");
+	check_asymmetric(32, &imat5, "qkx3 nmax=31");
+	check_levels_groups();
+	done_testing();
+	return exit_status();
+}
