@@ -561,11 +561,12 @@ static int pack_levels(const iq_grid *G, const int8_t *L)
 	return u;
 }
 
-/* Rounds the sub-vector at scale 1/id to levels 0..kmax-1 in L; true when
- * that point is in the grid, else L is the best neighbour at `scale`. */
-static inline bool round_sub_dim(const lattice_type *t, const iq_grid *G,
-				 float id, float scale, const float *xval,
-				 const float *waux, int8_t *L, const int dim)
+/* Rounds the sub-vector at scale 1/id to levels 0..kmax-1 in L; returns
+ * the point's code (the grid map's index).  Plain C, so that it inlines
+ * into the AVX2 kernels too. */
+static inline int round_levels(const lattice_type *t, const iq_grid *G,
+			       float id, const float *xval, int8_t *L,
+			       const int dim)
 {
 	int u = 0;
 	for (int i = 0; i < dim; i++) {
@@ -573,6 +574,16 @@ static inline bool round_sub_dim(const lattice_type *t, const iq_grid *G,
 		L[i] = (int8_t)qp_clamp_int(l, 0, t->kmax - 1);
 		u |= L[i] << (G->bits * i);
 	}
+	return u;
+}
+
+/* round_levels; true when that point is in the grid, else L is the best
+ * neighbour at `scale`. */
+static inline bool round_sub_dim(const lattice_type *t, const iq_grid *G,
+				 float id, float scale, const float *xval,
+				 const float *waux, int8_t *L, const int dim)
+{
+	int u = round_levels(t, G, id, xval, L, dim);
 	if (G->map[u] >= 0)
 		return true;
 	best_neighbour_dim(G, u, xval, waux, scale, L, dim);
@@ -602,16 +613,17 @@ static void lattice_sums(int n, const float *w, const float *xval,
 	*sumq2 = s2;
 }
 
-/* One group: its scale (< 0 never returned) and grid points idx[], sign
- * bytes signs[]; false for an empty group (nothing stored). */
-static bool lattice_group(const lattice_type *t, const iq_grid *G,
-			  const float *xb, const float *w, const float *waux,
-			  float *scale_out, int *idx, uint8_t *signs)
+/* The pieces of a group's search that every kernel (lattice_group and the
+ * AVX2 ones) shares: plain scalar C, static inline, so that they inline
+ * into the QP_AVX2 kernels as well. */
+
+/* xval = |xb| and the sign bytes signs[] (a bit where xb is not >= 0, NaN
+ * included); with even_signs an odd count flips the value of least
+ * w x^2 back, as ggml does.  False for an empty group (ggml's max test). */
+static inline bool lattice_signs(const lattice_type *t, int g, const float *xb,
+				 const float *w, float *xval, uint8_t *signs,
+				 float *max_out)
 {
-	const int g = t->group, dim = G->dim, nsub = g / dim;
-	float xval[32];
-	int8_t L[32], Laux[32];
-	bool on[8], on_aux[8];
 	for (int k = 0; k < g / 8; k++) {
 		int nflip = 0;
 		uint8_t s = 0;
@@ -642,7 +654,59 @@ static bool lattice_group(const lattice_type *t, const iq_grid *G,
 	float max = xval[0];
 	for (int i = 1; i < g; i++)
 		max = max > xval[i] ? max : xval[i];
-	if (t->eps > 0 ? max < t->eps : max == 0)
+	*max_out = max;
+	return !(t->eps > 0 ? max < t->eps : max == 0);
+}
+
+/* Whether the final refit runs, for the winner's on-grid flags on[]. */
+static inline bool lattice_wants_refit(const lattice_type *t, const bool *on,
+				       int nsub, float scale)
+{
+	int n_off = 0;
+	for (int k = 0; k < nsub; k++)
+		n_off += !on[k];
+	return t->refit == REFIT_ALL ? scale > 0 : n_off > 0 && scale > 0;
+}
+
+/* The refit's new scale from the refitted levels L (kept when sum w q^2
+ * is 0). */
+static inline float lattice_refit_scale(int g, const float *w,
+					const float *xval, const int8_t *L,
+					float scale)
+{
+	float sumqx, sumq2;
+	lattice_sums(g, w, xval, L, &sumqx, &sumq2);
+	return sumq2 > 0 ? sumqx / sumq2 : scale;
+}
+
+/* Stores the group: a negative scale (ggml: "should never happen") flips
+ * the signs; idx[] the points of L. */
+static inline void lattice_store(const lattice_type *t, const iq_grid *G,
+				 int g, const int8_t *L, float scale,
+				 float *scale_out, int *idx, uint8_t *signs)
+{
+	if (scale < 0) {
+		scale = -scale;
+		for (int k = 0; k < g / 8; k++)
+			signs[k] = t->even_signs ? (uint8_t)~signs[k] & 127
+						 : (uint8_t)~signs[k];
+	}
+	for (int k = 0; k < g / G->dim; k++)
+		idx[k] = G->map[pack_levels(G, L + G->dim * k)];
+	*scale_out = scale;
+}
+
+/* One group: its scale (< 0 never returned) and grid points idx[], sign
+ * bytes signs[]; false for an empty group (nothing stored). */
+static bool lattice_group(const lattice_type *t, const iq_grid *G,
+			  const float *xb, const float *w, const float *waux,
+			  float *scale_out, int *idx, uint8_t *signs)
+{
+	const int g = t->group, dim = G->dim, nsub = g / dim;
+	float xval[32], max;
+	int8_t L[32], Laux[32];
+	bool on[8], on_aux[8];
+	if (!lattice_signs(t, g, xb, w, xval, signs, &max))
 		return false;
 	memset(L, 0, (size_t)g);
 	float scale, eff_max;
@@ -673,11 +737,7 @@ static bool lattice_group(const lattice_type *t, const iq_grid *G,
 			memcpy(on, on_aux, sizeof on);
 		}
 	}
-	int n_off = 0;
-	for (int k = 0; k < nsub; k++)
-		n_off += !on[k];
-	bool refit = t->refit == REFIT_ALL ? scale > 0 : n_off > 0 && scale > 0;
-	if (refit) {
+	if (lattice_wants_refit(t, on, nsub, scale)) {
 		float id = 1 / scale;
 		for (int k = 0; k < nsub; k++) {
 			if (t->refit == REFIT_OFF && on[k])
@@ -685,20 +745,9 @@ static bool lattice_group(const lattice_type *t, const iq_grid *G,
 			round_sub(t, G, id, scale, xval + dim * k, waux + dim * k,
 				  L + dim * k);
 		}
-		float sumqx, sumq2;
-		lattice_sums(g, w, xval, L, &sumqx, &sumq2);
-		if (sumq2 > 0)
-			scale = sumqx / sumq2;
+		scale = lattice_refit_scale(g, w, xval, L, scale);
 	}
-	if (scale < 0) { /* ggml: "should never happen"; flip the signs */
-		scale = -scale;
-		for (int k = 0; k < g / 8; k++)
-			signs[k] = t->even_signs ? (uint8_t)~signs[k] & 127
-						 : (uint8_t)~signs[k];
-	}
-	for (int k = 0; k < nsub; k++)
-		idx[k] = G->map[pack_levels(G, L + dim * k)];
-	*scale_out = scale;
+	lattice_store(t, G, g, L, scale, scale_out, idx, signs);
 	return true;
 }
 
@@ -1157,53 +1206,85 @@ typedef void (*lattice_pack_fn)(uint8_t *y, const float *scales,
 				const bool *full, float max_scale);
 
 #if QP_HAVE_AVX2
-/* encode_lattice for the IQ2 grids with the AVX2 search; the weights
- * eight at a time (each the scalar expression's operations; the square
- * root is exact in both). */
-static QP_AVX2 void encode_lattice8_avx2(const lattice_type *t, const iq_grid *G,
-					 const nb8_lists *N8, lattice_pack_fn pack,
-					 int block_bytes, const float *src,
-					 uint8_t *dst, int64_t nrows,
-					 int64_t n_per_row, const float *imp)
+typedef struct iq3_lanes iq3_lanes;
+static const iq3_lanes *iq3_lanes_get(int grid);
+static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
+				   const iq3_lanes *T, const float *xb,
+				   const float *w, const float *waux,
+				   float *scale_out, int *idx, uint8_t *signs);
+#endif
+
+/* The group kernels lattice_group and its AVX2 twins, chosen once per
+ * call: N8 the IQ2 grids' (8 coordinates, levels 0..2), T3 IQ3's; with
+ * neither, lattice_group. */
+typedef struct lattice_kernel {
+#if QP_HAVE_AVX2
+	const nb8_lists *N8;
+	const iq3_lanes *T3;
+#else
+	char none;	/* C has no empty struct */
+#endif
+} lattice_kernel;
+
+static bool lattice_kernel_group(const lattice_type *t, const iq_grid *G,
+				 const lattice_kernel *K, const float *xb,
+				 const float *w, const float *waux,
+				 float *scale_out, int *idx, uint8_t *signs)
 {
-	const int g = t->group, ngroups = QK_K / g;
-	float weight[32], waux[32], scales[16];
-	int idx[16][8];
-	uint8_t signs[16][4];
-	bool full[16];
-	for (int64_t r = 0; r < nrows; r++) {
-		const float *x = src + r * n_per_row;
-		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++) {
-			const float *xbl = x + QK_K * ibl;
-			float sumx2 = qp_sum_squares(xbl, QK_K);
-			float sigma2 = t->sigma_twice ? 2 * sumx2 / QK_K : sumx2 / QK_K;
-			const __m256 vsig = _mm256_set1_ps(sigma2);
-			const __m256 vplain = _mm256_set1_ps(t->plain_sigma * sigma2);
-			float max_scale = 0;
-			for (int ib = 0; ib < ngroups; ib++) {
-				const float *xb = xbl + g * ib;
-				for (int i = 0; i < g; i += 8) {
-					__m256 xi = _mm256_loadu_ps(xb + i), wi;
-					__m256 x2 = _mm256_mul_ps(xi, xi);
-					if (imp)
-						wi = _mm256_mul_ps(_mm256_loadu_ps(imp + QK_K * ibl + g * ib + i),
-								   _mm256_sqrt_ps(_mm256_add_ps(vsig, x2)));
-					else if (t->plain_sigma > 0)
-						wi = _mm256_add_ps(vplain, x2);
-					else
-						wi = x2;
-					_mm256_storeu_ps(weight + i, wi);
-					_mm256_storeu_ps(waux + i, _mm256_sqrt_ps(wi));
-				}
-				float scale = 0;
-				full[ib] = lattice8_group_avx2(t, G, N8, xb, weight, waux,
-							       &scale, idx[ib], signs[ib]);
-				scales[ib] = full[ib] ? scale : 0;
-				max_scale = max_scale > scales[ib] ? max_scale : scales[ib];
-			}
-			pack(dst, scales, idx, signs, full, max_scale);
-			dst += block_bytes;
-		}
+#if QP_HAVE_AVX2
+	if (K->N8)
+		return lattice8_group_avx2(t, G, K->N8, xb, w, waux, scale_out,
+					   idx, signs);
+	if (K->T3)
+		return iq3_group_avx2(t, G, K->T3, xb, w, waux, scale_out, idx,
+				      signs);
+#else
+	(void)K;
+#endif
+	return lattice_group(t, G, xb, w, waux, scale_out, idx, signs);
+}
+
+/* A group's weights: qw sqrt(sigma2 + x^2) with an imatrix, else
+ * plain_sigma sigma2 + x^2 or x^2; waux their square roots. */
+static void lattice_weights(const lattice_type *t, int g, const float *xb,
+			    const float *qw, float sigma2, float *weight,
+			    float *waux)
+{
+	if (qw) {
+		for (int i = 0; i < g; i++)
+			weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+	} else if (t->plain_sigma > 0) {
+		for (int i = 0; i < g; i++)
+			weight[i] = t->plain_sigma * sigma2 + xb[i] * xb[i];
+	} else {
+		for (int i = 0; i < g; i++)
+			weight[i] = xb[i] * xb[i];
+	}
+	for (int i = 0; i < g; i++)
+		waux[i] = sqrtf(weight[i]);
+}
+
+#if QP_HAVE_AVX2
+/* lattice_weights eight at a time: each the scalar expression's
+ * operations (the square root is exact in both). */
+static QP_AVX2 void lattice_weights_avx2(const lattice_type *t, int g,
+					 const float *xb, const float *qw,
+					 float sigma2, float *weight, float *waux)
+{
+	const __m256 vsig = _mm256_set1_ps(sigma2);
+	const __m256 vplain = _mm256_set1_ps(t->plain_sigma * sigma2);
+	for (int i = 0; i < g; i += 8) {
+		__m256 xi = _mm256_loadu_ps(xb + i), wi;
+		__m256 x2 = _mm256_mul_ps(xi, xi);
+		if (qw)
+			wi = _mm256_mul_ps(_mm256_loadu_ps(qw + i),
+					   _mm256_sqrt_ps(_mm256_add_ps(vsig, x2)));
+		else if (t->plain_sigma > 0)
+			wi = _mm256_add_ps(vplain, x2);
+		else
+			wi = x2;
+		_mm256_storeu_ps(weight + i, wi);
+		_mm256_storeu_ps(waux + i, _mm256_sqrt_ps(wi));
 	}
 }
 #endif
@@ -1213,14 +1294,13 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 			   int64_t nrows, int64_t n_per_row, const float *imp)
 {
 	const iq_grid *G = grid_get(t->grid);
+	lattice_kernel K = {0};
 #if QP_HAVE_AVX2
-	/* the IQ2 grids' AVX2 search (8 coordinates, levels 0..2) */
-	const nb8_lists *N8 = t->grid <= G_IQ2S && G && qp_cpu_avx2()
-				      ? nb8_get(t->grid) : NULL;
-	if (N8) {
-		encode_lattice8_avx2(t, G, N8, pack, block_bytes, src, dst, nrows,
-				     n_per_row, imp);
-		return;
+	if (G && qp_cpu_avx2()) {
+		if (t->grid <= G_IQ2S)
+			K.N8 = nb8_get(t->grid);
+		else
+			K.T3 = iq3_lanes_get(t->grid);
 	}
 #endif
 	const int g = t->group, ngroups = QK_K / g;
@@ -1237,22 +1317,16 @@ static void encode_lattice(const lattice_type *t, lattice_pack_fn pack,
 			float max_scale = 0;
 			for (int ib = 0; ib < ngroups; ib++) {
 				const float *xb = xbl + g * ib;
-				if (imp) {
-					const float *qw = imp + QK_K * ibl + g * ib;
-					for (int i = 0; i < g; i++)
-						weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
-				} else if (t->plain_sigma > 0) {
-					for (int i = 0; i < g; i++)
-						weight[i] = t->plain_sigma * sigma2 + xb[i] * xb[i];
-				} else {
-					for (int i = 0; i < g; i++)
-						weight[i] = xb[i] * xb[i];
-				}
-				for (int i = 0; i < g; i++)
-					waux[i] = sqrtf(weight[i]);
+				const float *qw = imp ? imp + QK_K * ibl + g * ib : NULL;
+#if QP_HAVE_AVX2
+				if (K.N8 || K.T3)
+					lattice_weights_avx2(t, g, xb, qw, sigma2, weight, waux);
+				else
+#endif
+					lattice_weights(t, g, xb, qw, sigma2, weight, waux);
 				float scale = 0;
-				full[ib] = lattice_group(t, G, xb, weight, waux, &scale,
-							 idx[ib], signs[ib]);
+				full[ib] = lattice_kernel_group(t, G, &K, xb, weight, waux,
+								&scale, idx[ib], signs[ib]);
 				scales[ib] = full[ib] ? scale : 0;
 				max_scale = max_scale > scales[ib] ? max_scale : scales[ib];
 			}
@@ -1487,36 +1561,10 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 				   const float *w, const float *waux,
 				   float *scale_out, int *idx, uint8_t *signs)
 {
-	float xval[32], wx[32];
+	float xval[32], wx[32], max;
 	int8_t L[32];
 	bool on[8];
-	for (int k = 0; k < 4; k++) {
-		/* x >= 0 ? x : -x, and a sign bit where not (NaN included) */
-		__m256 v = _mm256_loadu_ps(xb + 8 * k);
-		__m256 ge = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
-		_mm256_storeu_ps(xval + 8 * k, _mm256_blendv_ps(
-			_mm256_xor_ps(v, _mm256_set1_ps(-0.0f)), v, ge));
-		uint8_t s = (uint8_t)~_mm256_movemask_ps(ge);
-		int nflip = __builtin_popcount(s);
-		if (t->even_signs && nflip % 2) {
-			int imin = 0;
-			float min = w[8 * k] * xb[8 * k] * xb[8 * k];
-			for (int i = 1; i < 8; i++) {
-				float ax = w[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
-				if (ax < min) {
-					min = ax;
-					imin = i;
-				}
-			}
-			xval[8 * k + imin] = -xval[8 * k + imin];
-			s ^= (uint8_t)(1 << imin);
-		}
-		signs[k] = t->even_signs ? s & 127 : s;
-	}
-	float max = xval[0];
-	for (int i = 1; i < 32; i++)
-		max = max > xval[i] ? max : xval[i];
-	if (t->eps > 0 ? max < t->eps : max == 0)
+	if (!lattice_signs(t, 32, xb, w, xval, signs, &max))
 		return false;
 	memset(L, 0, sizeof L);
 	float scale = max / (2 * t->kmax - 1), best = 0;
@@ -1638,20 +1686,12 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 				L[4 * k + i] = (int8_t)(lv >> 3 * i & 7);
 			on[k] = !(offb[win / 8][k] >> win % 8 & 1);
 		}
-	int n_off = 0;
-	for (int k = 0; k < 8; k++)
-		n_off += !on[k];
-	if (n_off > 0 && scale > 0) {
+	if (lattice_wants_refit(t, on, 8, scale)) {
 		float id = 1 / scale;
 		for (int k = 0; k < 8; k++) {
 			if (t->refit == REFIT_OFF && on[k])
 				continue;
-			int u = 0;
-			for (int i = 0; i < 4; i++) {
-				int l = qp_nearest_int(0.5f * (id * xval[4 * k + i] - 1));
-				L[4 * k + i] = (int8_t)qp_clamp_int(l, 0, t->kmax - 1);
-				u |= L[4 * k + i] << 3 * i;
-			}
+			int u = round_levels(t, G, id, xval + 4 * k, L + 4 * k, 4);
 			if (G->map[u] >= 0)
 				continue;
 			int p = iq3_best_neighbour_avx2(G, T, u, vx + 4 * k, vw + 4 * k,
@@ -1659,96 +1699,23 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 			for (int i = 0; i < 4; i++)
 				L[4 * k + i] = (int8_t)((G->pos[4 * p + i] - 1) >> 1);
 		}
-		float sumqx, sumq2;
-		lattice_sums(32, w, xval, L, &sumqx, &sumq2);
-		if (sumq2 > 0)
-			scale = sumqx / sumq2;
+		scale = lattice_refit_scale(32, w, xval, L, scale);
 	}
-	if (scale < 0) { /* ggml: "should never happen"; flip the signs */
-		scale = -scale;
-		for (int k = 0; k < 4; k++)
-			signs[k] = t->even_signs ? (uint8_t)~signs[k] & 127
-						 : (uint8_t)~signs[k];
-	}
-	for (int k = 0; k < 8; k++)
-		idx[k] = G->map[pack_levels(G, L + 4 * k)];
-	*scale_out = scale;
+	lattice_store(t, G, 32, L, scale, scale_out, idx, signs);
 	return true;
 }
 
-/* encode_lattice with iq3_group_avx2. */
-static QP_AVX2 void encode_iq3_avx2(const lattice_type *t, const iq3_lanes *T,
-				    lattice_pack_fn pack, int block_bytes,
-				    const float *src, uint8_t *dst,
-				    int64_t nrows, int64_t n_per_row,
-				    const float *imp)
-{
-	const iq_grid *G = grid_get(t->grid);
-	float weight[32], waux[32], scales[8];
-	int idx[16][8];
-	uint8_t signs[16][4];
-	bool full[16];
-	for (int64_t r = 0; r < nrows; r++) {
-		const float *x = src + r * n_per_row;
-		for (int64_t ibl = 0; ibl < n_per_row / QK_K; ibl++) {
-			const float *xbl = x + QK_K * ibl;
-			float sigma2 = 2 * qp_sum_squares(xbl, QK_K) / QK_K;
-			float max_scale = 0;
-			for (int ib = 0; ib < QK_K / 32; ib++) {
-				const float *xb = xbl + 32 * ib;
-				/* qw * sqrtf(sigma2 + x*x) or x*x, and its sqrtf, in
-				 * lanes (sqrt_ps rounds as sqrtf does) */
-				const __m256 vs2 = _mm256_set1_ps(sigma2);
-				for (int i = 0; i < 32; i += 8) {
-					__m256 xv = _mm256_loadu_ps(xb + i);
-					__m256 wv = _mm256_mul_ps(xv, xv);
-					if (imp)
-						wv = _mm256_mul_ps(_mm256_loadu_ps(imp + QK_K * ibl + 32 * ib + i),
-								   _mm256_sqrt_ps(_mm256_add_ps(vs2, wv)));
-					_mm256_storeu_ps(weight + i, wv);
-					_mm256_storeu_ps(waux + i, _mm256_sqrt_ps(wv));
-				}
-				float scale = 0;
-				full[ib] = iq3_group_avx2(t, G, T, xb, weight, waux, &scale,
-							  idx[ib], signs[ib]);
-				scales[ib] = full[ib] ? scale : 0;
-				max_scale = max_scale > scales[ib] ? max_scale : scales[ib];
-			}
-			pack(dst, scales, idx, signs, full, max_scale);
-			dst += block_bytes;
-		}
-	}
-}
 #endif
-
-/* IQ3's encoder: the AVX2 lanes when the processor has them (and their
- * tables could be built), else encode_lattice. */
-static void encode_iq3(const lattice_type *t, lattice_pack_fn pack,
-		       int block_bytes, const float *src, uint8_t *dst,
-		       int64_t nrows, int64_t n_per_row, const float *imp)
-{
-#if QP_HAVE_AVX2
-	if (qp_cpu_avx2()) {
-		const iq3_lanes *T = iq3_lanes_get(t->grid);
-		if (T) {
-			encode_iq3_avx2(t, T, pack, block_bytes, src, dst, nrows,
-					n_per_row, imp);
-			return;
-		}
-	}
-#endif
-	encode_lattice(t, pack, block_bytes, src, dst, nrows, n_per_row, imp);
-}
 
 void qp_encode_iq3_xxs(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			   const float *imp)
 {
-	encode_iq3(&T_IQ3XXS, pack_iq3_xxs, QP_BLOCK_IQ3_XXS, s, d, nr, n, imp);
+	encode_lattice(&T_IQ3XXS, pack_iq3_xxs, QP_BLOCK_IQ3_XXS, s, d, nr, n, imp);
 }
 void qp_encode_iq3_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
 			 const float *imp)
 {
-	encode_iq3(&T_IQ3S, pack_iq3_s, QP_BLOCK_IQ3_S, s, d, nr, n, imp);
+	encode_lattice(&T_IQ3S, pack_iq3_s, QP_BLOCK_IQ3_S, s, d, nr, n, imp);
 }
 
 
