@@ -627,14 +627,12 @@ static inline bool lattice_signs(const lattice_type *t, int g, const float *xb,
 	for (int k = 0; k < g / 8; k++) {
 		int nflip = 0;
 		uint8_t s = 0;
-		for (int i = 0; i < 8; i++) {
-			if (xb[8 * k + i] >= 0) {
-				xval[8 * k + i] = xb[8 * k + i];
-			} else {
-				xval[8 * k + i] = -xb[8 * k + i];
-				nflip++;
-				s |= (uint8_t)(1 << i);
-			}
+		for (int i = 0; i < 8; i++) { /* no branch: signs are random */
+			const float v = xb[8 * k + i];
+			const int neg = !(v >= 0);
+			xval[8 * k + i] = neg ? -v : v;
+			nflip += neg;
+			s |= (uint8_t)(neg << i);
 		}
 		if (t->even_signs && nflip % 2) {
 			int imin = 0;
@@ -919,14 +917,12 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 	for (int k = 0; k < g / 8; k++) {
 		int nflip = 0;
 		uint8_t s = 0;
-		for (int i = 0; i < 8; i++) {
-			if (xb[8 * k + i] >= 0) {
-				xval[8 * k + i] = xb[8 * k + i];
-			} else {
-				xval[8 * k + i] = -xb[8 * k + i];
-				nflip++;
-				s |= (uint8_t)(1 << i);
-			}
+		for (int i = 0; i < 8; i++) { /* no branch: signs are random */
+			const float v = xb[8 * k + i];
+			const int neg = !(v >= 0);
+			xval[8 * k + i] = neg ? -v : v;
+			nflip += neg;
+			s |= (uint8_t)(neg << i);
 		}
 		if (t->even_signs && nflip % 2) {
 			int imin = 0;
