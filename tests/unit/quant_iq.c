@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../fingerprint.h"
 #include "../tap.h"
 #include "quant.h"
 #include "types.h"
@@ -47,15 +48,6 @@ static void fill(float *x, int64_t n, float scale)
 		for (int i = 768; i < 800; i++)		/* a tiny group */
 			x[i] = 1e-9f * (float)(i % 7 - 3);
 	}
-}
-
-static uint64_t fnv1a(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
 }
 
 static double rel_rmse(const float *x, const float *y, int64_t n)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../fingerprint.h"
 #include "../tap.h"
 #include "quant.h"
 #include "types.h"
@@ -30,15 +31,6 @@ static double uniform01(void)
 	rng_state ^= rng_state >> 7;
 	rng_state ^= rng_state << 17;
 	return (double)(rng_state >> 11) * 0x1p-53;
-}
-
-static uint64_t fnv1a(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
 }
 
 /* Row 0: ordinary heavy-tailed groups, each with its own spread (so the

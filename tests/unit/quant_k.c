@@ -25,6 +25,7 @@
 #include "mapfile.h"
 #include "quant.h"
 #include "quant_k.h"
+#include "../fingerprint.h"
 #include "../tap.h"
 
 typedef int (*quant_fn)(const float *, void *, int64_t, int64_t,
@@ -311,14 +312,6 @@ static void check_scale_invariance(void)
  * batch.  Made with the plain C build (`make check-plain`'s build-plain);
  * the SSE2 and AVX2 builds must give the same bytes, and so must the
  * scalar path. */
-static uint64_t fnv1a(const uint8_t *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3u;
-	return h;
-}
-
 static void check_edge_fingerprints(bool print)
 {
 	enum { ROWS = 3 * N_PATTERNS };

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "../fingerprint.h"
 #include "../tap.h"
 #include "fp16.h"
 #include "iq_tables.h"
@@ -12,15 +13,6 @@
 #include "types.h"
 
 /* ---- constant tables ---------------------------------------------------- */
-
-static uint64_t fnv1a(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
-}
 
 static int all_in(const uint8_t *b, size_t n, const uint8_t *set, int nset)
 {
