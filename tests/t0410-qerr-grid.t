@@ -59,6 +59,25 @@ test_expect_success 'kjv-llama: IQ3_S and NVFP4 without an imatrix equal llama-q
 	same_crc "$W/kjv-NVFP4.gguf" got.tsv NVFP4 30
 '
 
+# ggml's IQ3_S stores a super-block with an all-zero group of 32 (a pruned
+# block) in its own layout: the later groups take the empty one's place.
+test_expect_success 'kjv-llama: IQ3_S of weights with all-zero groups equals llama-quantize, with and without the imatrix' '
+	cp "$K/model-f32.gguf" zeroed.gguf &&
+	off=$(rec-show -k tensor -f name,offset --tsv "$W/kjv.mp" | awk -F"\t" "\$1 == \"blk.0.attn_q.weight\" { print \$2 }") &&
+	test -n "$off" &&
+	for g in 2 21 40; do
+		dd if=/dev/zero of=zeroed.gguf bs=4 seek=$((off / 4 + 32 * g)) count=32 conv=notrunc status=none || return 1
+	done &&
+	gguf-dump zeroed.gguf >zeroed.mp &&
+	"$LQ" --pure zeroed.gguf zeroed-plain.gguf IQ3_S >log 2>&1 &&
+	qerr-measure --crc -t IQ3_S zeroed.mp | rec-show --tsv -H -f name,qerr.IQ3_S.crc32 | sort >got.tsv &&
+	same_crc zeroed-plain.gguf got.tsv IQ3_S 30 &&
+	"$LQ" --pure --imatrix "$K/imatrix.gguf" --token-embedding-type q8_0 zeroed.gguf zeroed-imat.gguf IQ3_S >log 2>&1 &&
+	qerr-measure --crc -t IQ3_S --imatrix "$K/imatrix.gguf" zeroed.mp |
+		rec-show --tsv -H -f name,qerr.IQ3_S.crc32 | sort >got.tsv &&
+	same_crc zeroed-imat.gguf got.tsv IQ3_S 29
+'
+
 # token_embd and output are exempt from llama-quantize's imatrix rule, so
 # it writes IQ2_S, IQ3_XXS and IQ1_M there through ggml's no-imatrix paths.
 test_expect_success 'kjv-llama: the no-imatrix paths of IQ2_S IQ3_XXS IQ1_M on token_embd and output' '

@@ -1148,14 +1148,20 @@ static void pack_iq3_s(uint8_t *y, const float *scales, int idx[][8],
 		       uint8_t signs[][4], const bool *full, float max_scale)
 {
 	memset(y, 0, 110);
+	/* ggml moves its qs and signs pointers on only past a group it
+	 * quantized: an all-zero group takes no slot there, the later
+	 * groups move up and the block's last slots stay zero (qh keeps
+	 * each group's own byte) */
+	int slot = 0;
 	for (int ib = 0; ib < 8; ib++) {
 		if (!full[ib])
 			continue;
 		for (int k = 0; k < 8; k++) {
-			y[2 + 8 * ib + k] = (uint8_t)(idx[ib][k] & 255);
+			y[2 + 8 * slot + k] = (uint8_t)(idx[ib][k] & 255);
 			y[66 + ib] |= (uint8_t)((idx[ib][k] >> 8) << k);
 		}
-		memcpy(y + 74 + 4 * ib, signs[ib], 4);
+		memcpy(y + 74 + 4 * slot, signs[ib], 4);
+		slot++;
 	}
 	if (!max_scale)
 		return;

@@ -345,18 +345,15 @@ QP_REDUCE8X8(hmax8x8, _mm256_max_ps)
 QP_REDUCE8X8(hmin8x8, _mm256_min_ps)
 #undef QP_REDUCE8X8
 
-/* qp_signed_absmax of eight blocks, lane b for block b.  With the largest
- * value hi and the smallest lo of a block (NaN skipped, both starting at
- * +0), the value of largest magnitude is hi when hi > -lo and lo when
- * -lo > hi, whichever came first; +0 when both are zero, as the scalar
- * search leaves it.  Only when hi = -lo != 0 does the order decide: those
- * blocks are searched one by one. */
-static QP_AVX2 __m256 signed_absmax8x32_avx2(const float *x)
+/* The largest and smallest value of each of eight 32-value blocks (lane b
+ * for block b), NaN skipped, starting from hi0 and lo0. */
+static inline QP_AVX2 __attribute__((always_inline))
+void max_min8x32_avx2(const float *x, __m256 hi0, __m256 lo0, __m256 *max, __m256 *min)
 {
 	__m256 hi[8], lo[8];
 #pragma GCC unroll 8
 	for (int b = 0; b < 8; b++) {
-		__m256 h = _mm256_setzero_ps(), l = _mm256_setzero_ps();
+		__m256 h = hi0, l = lo0;
 #pragma GCC unroll 4
 		for (int k = 0; k < 4; k++) {
 			const __m256 v = _mm256_loadu_ps(x + 32 * b + 8 * k);
@@ -366,7 +363,20 @@ static QP_AVX2 __m256 signed_absmax8x32_avx2(const float *x)
 		hi[b] = h;
 		lo[b] = l;
 	}
-	const __m256 mx = hmax8x8(hi), mn = hmin8x8(lo);
+	*max = hmax8x8(hi);
+	*min = hmin8x8(lo);
+}
+
+/* qp_signed_absmax of eight blocks, lane b for block b.  With the largest
+ * value hi and the smallest lo of a block (NaN skipped, both starting at
+ * +0), the value of largest magnitude is hi when hi > -lo and lo when
+ * -lo > hi, whichever came first; +0 when both are zero, as the scalar
+ * search leaves it.  Only when hi = -lo != 0 does the order decide: those
+ * blocks are searched one by one. */
+static QP_AVX2 __m256 signed_absmax8x32_avx2(const float *x)
+{
+	__m256 mx, mn;
+	max_min8x32_avx2(x, _mm256_setzero_ps(), _mm256_setzero_ps(), &mx, &mn);
 	const __m256 neg_mn = _mm256_xor_ps(mn, _mm256_set1_ps(-0.0f));
 	const __m256 max = _mm256_blendv_ps(mn, mx, _mm256_cmp_ps(mx, neg_mn, _CMP_GE_OQ));
 	const int tie = _mm256_movemask_ps(_mm256_and_ps(
@@ -417,20 +427,8 @@ void ref_affine8_bits(const float *x, uint8_t *blk, int bits)
 	const int top = (1 << bits) - 1, bsize = bits == 4 ? 20 : 24;
 	float mins[8], ids[8];
 	uint32_t hd[8], hm[8];
-	__m256 hi[8], lo[8];
-#pragma GCC unroll 8
-	for (int b = 0; b < 8; b++) {
-		__m256 l = _mm256_set1_ps(FLT_MAX), h = _mm256_set1_ps(-FLT_MAX);
-#pragma GCC unroll 4
-		for (int k = 0; k < 4; k++) {
-			const __m256 v = _mm256_loadu_ps(x + 32 * b + 8 * k);
-			l = _mm256_min_ps(v, l); /* NaN v keeps the accumulator */
-			h = _mm256_max_ps(v, h);
-		}
-		lo[b] = l;
-		hi[b] = h;
-	}
-	__m256 vmin = hmin8x8(lo), vmax = hmax8x8(hi);
+	__m256 vmax, vmin;
+	max_min8x32_avx2(x, _mm256_set1_ps(-FLT_MAX), _mm256_set1_ps(FLT_MAX), &vmax, &vmin);
 	/* a zero min or max: the scalar order decides between +0 and -0 */
 	const int zero = _mm256_movemask_ps(_mm256_or_ps(
 		_mm256_cmp_ps(vmin, _mm256_setzero_ps(), _CMP_EQ_OQ),
@@ -799,6 +797,16 @@ static QP_AVX2 bool q8_0_8blocks_avx2(const float *src, uint8_t *dst)
 }
 #endif
 
+/* The low byte of (int32_t)v.  C leaves the conversion of NaN, infinities
+ * and |v| >= 2^31 undefined; ggml's x86 build converts with a 32-bit
+ * truncation that gives INT32_MIN for them (what the SIMD twins do), and
+ * compilers differ on the undefined case, so it is spelled out. */
+static uint8_t low_byte_of_int32(float v)
+{
+	const int32_t i = v >= -0x1p31f && v < 0x1p31f ? (int32_t)v : INT32_MIN;
+	return (uint8_t)(i & 0xff);
+}
+
 static void q8_0_block(const float *src, uint8_t *dst)
 {
 #ifdef __SSE2__
@@ -809,7 +817,7 @@ static void q8_0_block(const float *src, uint8_t *dst)
 	const float id = d != 0.0f ? 1.0f / d : 0.0f;
 	put_half(dst, d);
 	for (int j = 0; j < 32; j++)
-		dst[2 + j] = (uint8_t)(int8_t)roundf(src[j] * id);
+		dst[2 + j] = low_byte_of_int32(roundf(src[j] * id));
 }
 
 /* Q8_0 ignores the importance matrix in ggml. */

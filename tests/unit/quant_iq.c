@@ -77,7 +77,10 @@ static const struct grid_case {
 	bool plain;		/* ggml quantizes it without an imatrix */
 	uint64_t fnv_imat, fnv_plain;
 } cases[] = {
-	{QP_IQ3_S, 0.25, true, 0x30e73a0676115081ull, 0x1aed5816a80470c2ull},
+	/* IQ3_S: ggml packs the groups after fill's empty one a slot early
+	 * (quant_ggml_edges), so that super-block decodes wrong, as llama.cpp
+	 * decodes it: hence the looser bound */
+	{QP_IQ3_S, 0.40, true, 0x876c0dd0249806a1ull, 0x3c0e0405d129cc62ull},
 	{QP_IQ3_XXS, 0.30, true, 0x0531c9175aeff588ull, 0x107d437932894072ull},
 	{QP_IQ2_S, 0.40, true, 0x09d5b341e6aa5cffull, 0x80ba68bb462e7e2aull},
 	{QP_IQ2_XS, 0.45, false, 0x5964a2c06771e374ull, 0},

@@ -600,14 +600,51 @@ static void fill_edges(float *x, int64_t n)
 	}
 }
 
+/* One fingerprint: a type, with or without the importance matrix. */
+typedef struct golden_case {
+	uint32_t type;
+	bool imatrix;
+	uint64_t fnv;
+} golden_case;
+
+/* Quantizes ROWS x COLS values made by fill (from seed) with every case's
+ * type and compares the bytes' hash with the case's, or prints the hashes
+ * (--print-golden, run on the plain C build to make them). */
+static void check_golden(const golden_case *golden, size_t ncases, int rows,
+			 int cols, void (*fill)(float *, int64_t), uint64_t seed,
+			 const char *what, int print)
+{
+	const int n = rows * cols;
+	float *x = malloc((size_t)n * sizeof *x), *imat = malloc((size_t)cols * sizeof *imat);
+	uint8_t *q = malloc((size_t)n * 4);
+	qp_err e;
+	rng_state = seed;
+	fill(x, n);
+	for (int i = 0; i < cols; i++)
+		imat[i] = (float)(uniform01() * uniform01() * 100);
+	for (size_t k = 0; k < ncases; k++) {
+		const qp_type_info *ti = qp_type_info_by_id(golden[k].type);
+		size_t bytes = (size_t)n / ti->block_size * ti->type_size;
+		qp_quantize(golden[k].type, x, q, rows, cols,
+			    golden[k].imatrix ? imat : NULL, &e);
+		uint64_t h = fnv1a(q, bytes);
+		if (print)
+			printf("%s %s 0x%016llxull\n", ti->name,
+			       golden[k].imatrix ? "imatrix" : "plain",
+			       (unsigned long long)h);
+		else
+			ok(h == golden[k].fnv, "%s %s on %s: same bytes as the "
+			   "plain C code", ti->name,
+			   golden[k].imatrix ? "with imatrix" : "without imatrix", what);
+	}
+	free(x);
+	free(imat);
+	free(q);
+}
+
 static void check_edge_golden(int print)
 {
-	enum { ROWS = 8, COLS = 1024, N = ROWS * COLS };
-	static const struct {
-		uint32_t type;
-		bool imatrix;
-		uint64_t fnv;
-	} golden[] = {
+	static const golden_case golden[] = {
 		{QP_IQ4_NL, false, 0x684372316b295a6full},
 		{QP_IQ4_NL, true, 0x405cae4a54f9a097ull},
 		{QP_IQ4_XS, false, 0x46c6eae69ae7649dull},
@@ -620,31 +657,8 @@ static void check_edge_golden(int print)
 		{QP_Q5_0, false, 0x89fe5554e32fc400ull},
 		{QP_Q5_1, false, 0x64cbc4e929f76c71ull},
 	};
-	float *x = malloc(N * sizeof *x), *imat = malloc(COLS * sizeof *imat);
-	uint8_t *q = malloc(N * 4);
-	qp_err e;
-	rng_state = 0x13198a2e03707344ull;
-	fill_edges(x, N);
-	for (int i = 0; i < COLS; i++)
-		imat[i] = (float)(uniform01() * uniform01() * 100);
-	for (size_t k = 0; k < sizeof golden / sizeof *golden; k++) {
-		const qp_type_info *ti = qp_type_info_by_id(golden[k].type);
-		size_t bytes = (size_t)N / ti->block_size * ti->type_size;
-		qp_quantize(golden[k].type, x, q, ROWS, COLS,
-			    golden[k].imatrix ? imat : NULL, &e);
-		uint64_t h = fnv1a(q, bytes);
-		if (print)
-			printf("%s %s 0x%016llxull\n", ti->name,
-			       golden[k].imatrix ? "imatrix" : "plain",
-			       (unsigned long long)h);
-		else
-			ok(h == golden[k].fnv, "%s %s on edge values: same bytes "
-			   "as the plain C code", ti->name,
-			   golden[k].imatrix ? "with imatrix" : "without imatrix");
-	}
-	free(x);
-	free(imat);
-	free(q);
+	check_golden(golden, sizeof golden / sizeof *golden, 8, 1024, fill_edges,
+		     0x13198a2e03707344ull, "edge values", print);
 }
 
 /* Rows made for the eight-block vector paths of the legacy encoders and
@@ -748,12 +762,7 @@ static void fill_batch_edges(float *x, int64_t n)
 
 static void check_batch_edge_golden(int print)
 {
-	enum { ROWS = 6, COLS = 13 * 32, N = ROWS * COLS };
-	static const struct {
-		uint32_t type;
-		bool imatrix;
-		uint64_t fnv;
-	} golden[] = {
+	static const golden_case golden[] = {
 		{QP_Q4_0, false, 0xdc0131870059221cull},
 		{QP_Q4_1, false, 0x11c2167a4846c599ull},
 		{QP_Q5_0, false, 0x69cd410411d156b7ull},
@@ -765,31 +774,8 @@ static void check_batch_edge_golden(int print)
 		{QP_Q5_0, true, 0xa7ef1c1cc56c863full},
 		{QP_Q5_1, true, 0x93d2559c5cda1292ull},
 	};
-	float *x = malloc(N * sizeof *x), *imat = malloc(COLS * sizeof *imat);
-	uint8_t *q = malloc(N * 4);
-	qp_err e;
-	rng_state = 0xa4093822299f31d0ull;
-	fill_batch_edges(x, N);
-	for (int i = 0; i < COLS; i++)
-		imat[i] = (float)(uniform01() * uniform01() * 100);
-	for (size_t k = 0; k < sizeof golden / sizeof *golden; k++) {
-		const qp_type_info *ti = qp_type_info_by_id(golden[k].type);
-		size_t bytes = (size_t)N / ti->block_size * ti->type_size;
-		qp_quantize(golden[k].type, x, q, ROWS, COLS,
-			    golden[k].imatrix ? imat : NULL, &e);
-		uint64_t h = fnv1a(q, bytes);
-		if (print)
-			printf("%s %s 0x%016llxull\n", ti->name,
-			       golden[k].imatrix ? "imatrix" : "plain",
-			       (unsigned long long)h);
-		else
-			ok(h == golden[k].fnv, "%s %s on batch edge values: same "
-			   "bytes as the plain C code", ti->name,
-			   golden[k].imatrix ? "with imatrix" : "without imatrix");
-	}
-	free(x);
-	free(imat);
-	free(q);
+	check_golden(golden, sizeof golden / sizeof *golden, 6, 13 * 32, fill_batch_edges,
+		     0xa4093822299f31d0ull, "batch edge values", print);
 }
 
 int main(int argc, char **argv)
