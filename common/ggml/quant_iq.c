@@ -980,13 +980,24 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 	 * by side, then ggml's comparisons in its order */
 	const int nc = 2 * t->nstep + 1;
 	int32_t cu[4][24] = {{0}};
-	bool con[4][24];
 	float csx[24], cs2[24];
-	float cid[24] = {0}, cscale[24];
-	for (int c = 0; c < nc; c++) {
-		int is = c - t->nstep;
-		cid[c] = (2 * t->kmax - 1 + is * t->step) / eff_max;
-		cscale[c] = 1 / cid[c];
+	float cid[24], cscale[24];
+	/* cid = (2 kmax - 1 + is step) / eff_max (is = c - nstep: the int
+	 * product converted to float as in the scalar expression),
+	 * cscale = 1 / cid, eight candidates at a time; lanes past nc get
+	 * id 0 */
+	for (int c0 = 0; c0 < nc; c0 += 8) {
+		const __m256i c8 = _mm256_add_epi32(_mm256_set1_epi32(c0),
+						    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+		const __m256 live = _mm256_castsi256_ps(
+			_mm256_cmpgt_epi32(_mm256_set1_epi32(nc), c8));
+		const __m256 is = _mm256_cvtepi32_ps(
+			_mm256_sub_epi32(c8, _mm256_set1_epi32(t->nstep)));
+		const __m256 num = _mm256_add_ps(_mm256_set1_ps((float)(2 * t->kmax - 1)),
+						 _mm256_mul_ps(is, _mm256_set1_ps(t->step)));
+		const __m256 id8 = _mm256_and_ps(live, _mm256_div_ps(num, _mm256_set1_ps(eff_max)));
+		_mm256_storeu_ps(cid + c0, id8);
+		_mm256_storeu_ps(cscale + c0, _mm256_div_ps(_mm256_set1_ps(1), id8));
 	}
 	/* round8_avx2's rounding, eight candidates side by side (lanes past
 	 * nc round at id 0 to level 0, unused) */
@@ -1008,14 +1019,24 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 			_mm256_storeu_si256((__m256i *)(cu[k] + c0), uk);
 		}
 	}
+	/* off[k] bit c: candidate c's sub-vector k rounds off the grid
+	 * (map < 0, by a gather of eight map entries); those get their
+	 * nearest neighbour */
 	static const float q135[3] = {1, 3, 5};
-	for (int c = 0; c < nc; c++)
-		for (int k = 0; k < nsub; k++) {
-			con[k][c] = G->map[cu[k][c]] >= 0;
-			if (!con[k][c])
-				cu[k][c] = (int32_t)(0xffff & nb8_best(N, cu[k][c], xval + 8 * k,
-								       waux + 8 * k, cscale[c], q135));
+	unsigned off[4] = {0};
+	for (int k = 0; k < nsub; k++) {
+		for (int c0 = 0; c0 < nc; c0 += 8) {
+			const __m256i m = _mm256_i32gather_epi32(G->map,
+				_mm256_loadu_si256((const __m256i *)(cu[k] + c0)), 4);
+			off[k] |= (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(m)) << c0;
 		}
+		off[k] &= (1u << nc) - 1;
+		for (unsigned o = off[k]; o; o &= o - 1) {
+			const int c = __builtin_ctz(o);
+			cu[k][c] = (int32_t)(0xffff & nb8_best(N, cu[k][c], xval + 8 * k,
+							       waux + 8 * k, cscale[c], q135));
+		}
+	}
 	for (int c0 = 0; c0 < nc; c0 += 8) {
 		__m256 ax = _mm256_setzero_ps(), aq = _mm256_setzero_ps();
 		for (int k = 0; k < nsub; k++) {
@@ -1039,7 +1060,7 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 			best = scale * sumqx;
 			for (int k = 0; k < nsub; k++) {
 				u[k] = cu[k][c];
-				on[k] = con[k][c];
+				on[k] = !((off[k] >> c) & 1);
 			}
 		}
 	}
@@ -1964,7 +1985,8 @@ static inline void iq1_split_try(iq1_split *b, float sumqx, float sumq2,
 
 #if QP_HAVE_AVX2
 /* iq1_split_search's SSE2 loop with eight i2 side by side (prefix sums
- * read up to index 39). */
+ * read up to index 39; those past 32 are NaN, so the lanes past i2 = 32
+ * fail every comparison and need no mask). */
 static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
 					  iq1_split *b)
 {
@@ -2010,17 +2032,44 @@ static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
 					      _mm256_mul_ps(score, q2[0]), _CMP_GT_OQ),
 				_mm256_cmp_ps(_mm256_mul_ps(qx[1], qx[1]),
 					      _mm256_mul_ps(score, q2[1]), _CMP_GT_OQ));
-			const int valid = 33 - i2 < 8 ? (1 << (33 - i2)) - 1 : 0xff;
-			if (!(_mm256_movemask_ps(any) & valid))
+			if (!_mm256_movemask_ps(any))
 				continue;
 			float fx[2][8], f2[2][8];
 			for (int sh = 0; sh < 2; sh++) {
 				_mm256_storeu_ps(fx[sh], qx[sh]);
 				_mm256_storeu_ps(f2[sh], q2[sh]);
 			}
-			for (int l = 0; l < 8 && i2 + l <= 32; l++)
-				for (int sh = 0; sh < 2; sh++)
-					iq1_split_try(b, fx[sh][l], f2[sh][l], i1, i2 + l, sh);
+			/* ggml's order is l, then sh: the first candidate that
+			 * passes iq1_split_try's test against the current score
+			 * is the lowest lane of the lowest l whose test (the
+			 * same operations in lanes) holds; it is taken, the
+			 * rest are tested again against its score */
+			const __m256 z = _mm256_setzero_ps();
+			const __m256 xx0 = _mm256_mul_ps(qx[0], qx[0]);
+			const __m256 xx1 = _mm256_mul_ps(qx[1], qx[1]);
+			const unsigned pos0 = (unsigned)_mm256_movemask_ps(
+				_mm256_cmp_ps(q2[0], z, _CMP_GT_OQ));
+			const unsigned pos1 = (unsigned)_mm256_movemask_ps(
+				_mm256_cmp_ps(q2[1], z, _CMP_GT_OQ));
+			unsigned from0 = 0xff, from1 = 0xff; /* untried lanes */
+			for (;;) {
+				const __m256 sc = _mm256_set1_ps(b->score);
+				unsigned a0 = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(
+					xx0, _mm256_mul_ps(sc, q2[0]), _CMP_GT_OQ)) & pos0 & from0;
+				unsigned a1 = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(
+					xx1, _mm256_mul_ps(sc, q2[1]), _CMP_GT_OQ)) & pos1 & from1;
+				if (!(a0 | a1))
+					break;
+				const int l = __builtin_ctz(a0 | a1);
+				const int sh = (a0 >> l) & 1 ? 0 : 1;
+				b->scale = fx[sh][l] / f2[sh][l];
+				b->score = b->scale * fx[sh][l];
+				b->i1 = i1;
+				b->i2 = i2 + l;
+				b->shift = sh ? -1 : 1;
+				from1 = ~0u << (l + sh);
+				from0 = ~0u << (l + 1);
+			}
 		}
 	}
 }
@@ -2106,7 +2155,9 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 	if (G && avx2)
 		N8 = nb8_get(G_IQ1S);
 #endif
-	float weight[32], sumx[40] = {0}, sumw[40] = {0}, scales[8];
+	float weight[32], sumx[40], sumw[40], scales[8];
+	for (int i = 33; i < 40; i++) /* the lanes past the 33 sums: see */
+		sumx[i] = sumw[i] = NAN; /* iq1_split_search_avx2 */
 	int8_t L[32], shifts[8];
 	iq1_pair pairs[32];
 	uint16_t index[4];
