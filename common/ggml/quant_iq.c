@@ -803,90 +803,6 @@ static inline void lattice8_sums(int nsub, float (*sx)[4],
 	*sumq2 = b;
 }
 
-/* qp_fit_positive (make_qp_quants, IQ2_XXS's start) with its eight trial
- * scales in AVX2 lanes, each lane the scalar loop's operations in its
- * order, then the scalar comparisons in order; the rest as there. */
-static QP_AVX2 float fit_positive_avx2(int n, int nmax, const float *x,
-				       uint8_t *q, const float *w)
-{
-	float max = 0;
-	for (int i = 0; i < n; i++)
-		max = max > x[i] ? max : x[i];
-	if (max < QP_GROUP_EPS) {
-		memset(q, 0, (size_t)n);
-		return 0.f;
-	}
-	float iscale = (float)nmax / max;
-	for (int i = 0; i < n; i++)
-		q[i] = (uint8_t)qp_nearest_int(iscale * x[i]);
-	float scale = 1 / iscale;
-	float best = 0;
-	for (int i = 0; i < n; i++) {
-		float diff = x[i] - scale * (float)q[i];
-		best += w[i] * diff * diff;
-	}
-	float cand[8], cand_scale[8], err[8];
-	for (int c = 0; c < 8; c++) { /* steps -4..-1, 1..4 */
-		int step = c < 4 ? c - 4 : c - 3;
-		cand[c] = (0.1f * (float)step + (float)nmax) / max;
-		cand_scale[c] = 1 / cand[c];
-	}
-	const __m256 vc = _mm256_loadu_ps(cand), vs = _mm256_loadu_ps(cand_scale);
-	const __m256i top = _mm256_set1_epi32(nmax);
-	__m256 acc = _mm256_setzero_ps();
-	for (int i = 0; i < n; i++) {
-		const __m256 xi = _mm256_set1_ps(x[i]);
-		__m256i b = _mm256_castps_si256(_mm256_add_ps(_mm256_mul_ps(vc, xi),
-							      _mm256_set1_ps(12582912.f)));
-		__m256i l = _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)),
-					     _mm256_set1_epi32(0x00400000));
-		l = _mm256_min_epi32(l, top);
-		__m256 diff = _mm256_sub_ps(xi, _mm256_mul_ps(vs, _mm256_cvtepi32_ps(l)));
-		acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(w[i]),
-								     diff), diff));
-	}
-	_mm256_storeu_ps(err, acc);
-	for (int c = 0; c < 8; c++)
-		if (err[c] < best) {
-			best = err[c];
-			iscale = cand[c];
-		}
-	float sumlx = 0, suml2 = 0;
-	for (int i = 0; i < n; i++) {
-		int l = qp_nearest_int(iscale * x[i]);
-		if (l > nmax)
-			l = nmax;
-		q[i] = (uint8_t)l;
-		sumlx += w[i] * x[i] * (float)l;
-		suml2 += w[i] * (float)l * (float)l;
-	}
-	for (int pass = 0; pass < 5; pass++) {
-		int changed = 0;
-		for (int i = 0; i < n; i++) {
-			float slx = sumlx - w[i] * x[i] * (float)q[i];
-			float sl2 = suml2 - w[i] * (float)q[i] * (float)q[i];
-			if (!(slx > 0 && sl2 > 0))
-				continue;
-			int l = qp_nearest_int(x[i] * sl2 / slx);
-			if (l > nmax)
-				l = nmax;
-			if (l == q[i])
-				continue;
-			slx += w[i] * x[i] * (float)l;
-			sl2 += w[i] * (float)l * (float)l;
-			if (slx * slx * suml2 > sumlx * sumlx * sl2) {
-				q[i] = (uint8_t)l;
-				sumlx = slx;
-				suml2 = sl2;
-				changed++;
-			}
-		}
-		if (!changed)
-			break;
-	}
-	return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
-}
-
 /* Stores eight values' four terms (a, b, c, d: vectors over the values)
  * as t[i] = {a[i], b[i], c[i], d[i]}. */
 static inline __attribute__((always_inline)) QP_AVX2 void
@@ -962,7 +878,7 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 	if (t->qp_start) {
 		uint8_t L0[32];
 		memset(L0, 0, sizeof L0);
-		scale = fit_positive_avx2(g, t->kmax + 1, xval, L0, w);
+		scale = qp_fit_positive(g, t->kmax + 1, xval, L0, w);
 		eff_max = scale * t->kmax;
 		if (eff_max <= 0)
 			return false;

@@ -198,28 +198,11 @@ float qp_fit_asymmetric(int n, const qp_asym_search *p, const float *x,
 	return scale;
 }
 
-/* ggml's make_qp_quants: a scale for non-negative levels 0..nmax of the
- * (non-negative) group scales or mins, weighted by the groups' total
- * importance; refined like qp_fit_symmetric_refine. */
-float qp_fit_positive(int n, int nmax, const float *x, uint8_t *q,
-		      const float *w)
+/* make_qp_quants' trial scales (nmax + 0.1 step) / max, step -4..4 but 0:
+ * the first of least error wins over best (the error at iscale). */
+static float positive_trials(int n, int nmax, const float *x, const float *w,
+			     float max, float iscale, float best)
 {
-	float max = 0;
-	for (int i = 0; i < n; i++)
-		max = max > x[i] ? max : x[i];
-	if (max < QP_GROUP_EPS) {
-		memset(q, 0, (size_t)n);
-		return 0.f;
-	}
-	float iscale = (float)nmax / max;
-	for (int i = 0; i < n; i++)
-		q[i] = (uint8_t)qp_nearest_int(iscale * x[i]);
-	float scale = 1 / iscale;
-	float best = 0;
-	for (int i = 0; i < n; i++) {
-		float diff = x[i] - scale * (float)q[i];
-		best += w[i] * diff * diff;
-	}
 	for (int step = -4; step <= 4; step++) {
 		if (step == 0)
 			continue;
@@ -238,6 +221,52 @@ float qp_fit_positive(int n, int nmax, const float *x, uint8_t *q,
 			iscale = cand;
 		}
 	}
+	return iscale;
+}
+
+#if QP_HAVE_AVX2
+/* positive_trials with the eight trial scales in AVX2 lanes, each lane the
+ * scalar loop's operations in its order, then the comparisons in order. */
+static QP_AVX2 float positive_trials_avx2(int n, int nmax, const float *x,
+					  const float *w, float max,
+					  float iscale, float best)
+{
+	float cand[8], cand_scale[8], err[8];
+	for (int c = 0; c < 8; c++) { /* steps -4..-1, 1..4 */
+		int step = c < 4 ? c - 4 : c - 3;
+		cand[c] = (0.1f * (float)step + (float)nmax) / max;
+		cand_scale[c] = 1 / cand[c];
+	}
+	const __m256 vc = _mm256_loadu_ps(cand), vs = _mm256_loadu_ps(cand_scale);
+	const __m256i top = _mm256_set1_epi32(nmax);
+	__m256 acc = _mm256_setzero_ps();
+	for (int i = 0; i < n; i++) {
+		const __m256 xi = _mm256_set1_ps(x[i]);
+		/* qp_nearest_int in lanes: the magic add, then the mantissa */
+		__m256i b = _mm256_castps_si256(_mm256_add_ps(_mm256_mul_ps(vc, xi),
+							      _mm256_set1_ps(12582912.f)));
+		__m256i l = _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)),
+					     _mm256_set1_epi32(0x00400000));
+		l = _mm256_min_epi32(l, top);
+		__m256 diff = _mm256_sub_ps(xi, _mm256_mul_ps(vs, _mm256_cvtepi32_ps(l)));
+		acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(w[i]),
+								     diff), diff));
+	}
+	_mm256_storeu_ps(err, acc);
+	for (int c = 0; c < 8; c++)
+		if (err[c] < best) {
+			best = err[c];
+			iscale = cand[c];
+		}
+	return iscale;
+}
+#endif
+
+/* make_qp_quants' end: the levels at iscale, then up to five passes that
+ * move single levels while the weighted fit improves. */
+static float positive_refine(int n, int nmax, const float *x, uint8_t *q,
+			     const float *w, float iscale)
+{
 	float sumlx = 0, suml2 = 0;
 	for (int i = 0; i < n; i++) {
 		int l = qp_nearest_int(iscale * x[i]);
@@ -272,6 +301,37 @@ float qp_fit_positive(int n, int nmax, const float *x, uint8_t *q,
 			break;
 	}
 	return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/* ggml's make_qp_quants: a scale for non-negative levels 0..nmax of the
+ * (non-negative) group scales or mins, weighted by the groups' total
+ * importance; refined like qp_fit_symmetric_refine. */
+float qp_fit_positive(int n, int nmax, const float *x, uint8_t *q,
+		      const float *w)
+{
+	float max = 0;
+	for (int i = 0; i < n; i++)
+		max = max > x[i] ? max : x[i];
+	if (max < QP_GROUP_EPS) {
+		memset(q, 0, (size_t)n);
+		return 0.f;
+	}
+	float iscale = (float)nmax / max;
+	for (int i = 0; i < n; i++)
+		q[i] = (uint8_t)qp_nearest_int(iscale * x[i]);
+	float scale = 1 / iscale;
+	float best = 0;
+	for (int i = 0; i < n; i++) {
+		float diff = x[i] - scale * (float)q[i];
+		best += w[i] * diff * diff;
+	}
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2())
+		iscale = positive_trials_avx2(n, nmax, x, w, max, iscale, best);
+	else
+#endif
+		iscale = positive_trials(n, nmax, x, w, max, iscale, best);
+	return positive_refine(n, nmax, x, q, w, iscale);
 }
 
 /* ---- the same searches, four or eight groups at a time --------------- */
