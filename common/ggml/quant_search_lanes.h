@@ -38,6 +38,10 @@
 #define signed_absmax_lanes LN(signed_absmax_lanes)
 #define store_symmetric_lanes LN(store_symmetric_lanes)
 #define from_lanes LN(from_lanes)
+#define asym_state LN(asym_state)
+#define asym_start LN(asym_start)
+#define asym_step_fit LN(asym_step_fit)
+#define asym_store LN(asym_store)
 #define asymmetric_lanes LN(asymmetric_lanes)
 #define symmetric_level LN(symmetric_level)
 #define symmetric_lanes LN(symmetric_lanes)
@@ -303,14 +307,19 @@ static inline VATTR void store_symmetric_lanes(int n, int nmax, vi zero, vf scal
 	from_lanes(n, lv, nmax, ~zero, (uint8_t *)q);
 }
 
-/* qp_fit_asymmetric for LANES groups of n values (x, w: group-major). */
-static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *x,
-			     const float *w, uint8_t *q, float *scales,
-			     float *neg_mins)
+/* What qp_fit_asymmetric knows of LANES groups before its steps: their
+ * extremes and weighted sums, which groups are flat (no range: scale 0),
+ * and the first fit (levels lv, its scale, min and error best). */
+typedef struct asym_state {
+	vf data_min, data_max, min, max, sum_w, sum_x, flat_min, nmaxf;
+	vf scale, best;
+	vi flat;
+} asym_state;
+
+static inline VATTR void asym_start(int n, const qp_asym_search *p,
+				    const vf *xt, const vf *wt, vf *lv,
+				    asym_state *st)
 {
-	vf xt[32], wt[32], lv[32], trial[32];
-	to_lanes(n, x, xt);
-	to_lanes(n, w, wt);
 	vf min = xt[0], max = xt[0];
 	vf sum_w = wt[0];
 	vf sum_x = sum_w * xt[0];
@@ -320,12 +329,13 @@ static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *
 		sum_w += wt[i];
 		sum_x += wt[i] * xt[i];
 	}
-	const vf data_min = min, data_max = max;
+	st->data_min = min;
+	st->data_max = max;
 	min = vsel(min > vsplat(0), vsplat(0), min);
-	vi flat = p->variant == QP_ASYM_QKX2 ? max == min : max <= min;
-	vf flat_min = min;
-	vf nmaxf = vsplat((float)p->nmax);
-	vf iscale = nmaxf / (max - min);
+	st->flat = p->variant == QP_ASYM_QKX2 ? max == min : max <= min;
+	st->flat_min = min;
+	st->nmaxf = vsplat((float)p->nmax);
+	vf iscale = st->nmaxf / (max - min);
 	vf scale = vsplat(1) / iscale;
 	vf best = vsplat(0);
 	for (int i = 0; i < n; i++) {
@@ -334,6 +344,62 @@ static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *
 		best += wt[i] * asym_err_v(scale * lv[i] + min - xt[i],
 					   p->use_mad);
 	}
+	st->min = min;
+	st->max = max;
+	st->sum_w = sum_w;
+	st->sum_x = sum_x;
+	st->scale = scale;
+	st->best = best;
+}
+
+/* A step's least-squares scale and min for the trial levels (the min
+ * clamped to <= 0, the scale refit then), and their weighted error. */
+static inline VATTR vf asym_step_fit(int n, bool use_mad, const vf *xt,
+				     const vf *wt, const vf *trial,
+				     const asym_state *st, vf sum_l, vf sum_l2,
+				     vf sum_xl, vf det, vf *scale_out,
+				     vf *min_out)
+{
+	vf this_scale = (st->sum_w * sum_xl - st->sum_x * sum_l) / det;
+	vf this_min = (sum_l2 * st->sum_x - sum_l * sum_xl) / det;
+	vi pos = this_min > vsplat(0);
+	this_min = vsel(pos, vsplat(0), this_min);
+	this_scale = vsel(pos, sum_xl / sum_l2, this_scale);
+	vf err = vsplat(0);
+	for (int i = 0; i < n; i++)
+		err += wt[i] * asym_err_v(this_scale * trial[i] + this_min - xt[i],
+					  use_mad);
+	*scale_out = this_scale;
+	*min_out = this_min;
+	return err;
+}
+
+/* The first ngroups lanes' results: a flat group keeps scale 0 and its
+ * own min. */
+static inline VATTR void asym_store(const asym_state *st, int ngroups,
+				    vf scale, vf min, float *scales,
+				    float *neg_mins)
+{
+	for (int j = 0; j < ngroups; j++) {
+		bool is_flat = st->flat[j] != 0;
+		scales[j] = is_flat ? 0.f : scale[j];
+		neg_mins[j] = is_flat ? -st->flat_min[j] : -min[j];
+	}
+}
+
+/* qp_fit_asymmetric for LANES groups of n values (x, w: group-major). */
+static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *x,
+			     const float *w, uint8_t *q, float *scales,
+			     float *neg_mins)
+{
+	vf xt[32], wt[32], lv[32], trial[32];
+	to_lanes(n, x, xt);
+	to_lanes(n, w, wt);
+	asym_state st;
+	asym_start(n, p, xt, wt, lv, &st);
+	const vf data_min = st.data_min, data_max = st.data_max;
+	const vf sum_w = st.sum_w, nmaxf = st.nmaxf;
+	vf min = st.min, max = st.max, scale = st.scale, best = st.best;
 	/* A step's levels can be found in floats (float_level) when that gives
 	 * asym_level_v's integers: always for qkx3 (it clamps before
 	 * rounding); for qkx2 when every v is below 2^22 in magnitude (where
@@ -377,16 +443,9 @@ static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *
 		vi ok = det > vsplat(0);
 		if (!any_lane(ok))
 			continue;
-		vf this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
-		vf this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
-		vi pos = this_min > vsplat(0);
-		this_min = vsel(pos, vsplat(0), this_min);
-		this_scale = vsel(pos, sum_xl / sum_l2, this_scale);
-		vf err = vsplat(0);
-		for (int i = 0; i < n; i++)
-			err += wt[i] * asym_err_v(this_scale * trial[i] +
-							  this_min - xt[i],
-						  p->use_mad);
+		vf this_scale, this_min;
+		vf err = asym_step_fit(n, p->use_mad, xt, wt, trial, &st, sum_l,
+				       sum_l2, sum_xl, det, &this_scale, &this_min);
 		vi win = ok & (err < best);
 		if (!any_lane(win))
 			continue;
@@ -396,12 +455,8 @@ static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *
 		scale = vsel(win, this_scale, scale);
 		min = vsel(win, this_min, min);
 	}
-	for (int j = 0; j < LANES; j++) {
-		bool is_flat = flat[j] != 0;
-		scales[j] = is_flat ? 0.f : scale[j];
-		neg_mins[j] = is_flat ? -flat_min[j] : -min[j];
-	}
-	from_lanes(n, lv, 0, ~flat, q);
+	asym_store(&st, LANES, scale, min, scales, neg_mins);
+	from_lanes(n, lv, 0, ~st.flat, q);
 }
 
 /* clamp(nearest_int(v), lo, hi) of a search step as a float, found in
@@ -537,29 +592,11 @@ static VATTR void asymmetric_pairs(int n, const qp_asym_search *p,
 	vf xt[32], wt[32], lv[32], xm[32], trial[32];
 	to_lanes_twice(n, x, xt);
 	to_lanes_twice(n, w, wt);
-	vf min = xt[0], max = xt[0];
-	vf sum_w = wt[0];
-	vf sum_x = sum_w * xt[0];
-	for (int i = 1; i < n; i++) {
-		min = vsel(xt[i] < min, xt[i], min);
-		max = vsel(xt[i] > max, xt[i], max);
-		sum_w += wt[i];
-		sum_x += wt[i] * xt[i];
-	}
-	const vf data_min = min, data_max = max;
-	min = vsel(min > vsplat(0), vsplat(0), min);
-	vi flat = p->variant == QP_ASYM_QKX2 ? max == min : max <= min;
-	vf flat_min = min;
-	vf nmaxf = vsplat((float)p->nmax);
-	vf iscale = nmaxf / (max - min);
-	vf scale = vsplat(1) / iscale;
-	vf best = vsplat(0);
-	for (int i = 0; i < n; i++) {
-		lv[i] = vtofloat(vclamp(vround(iscale * (xt[i] - min)), 0,
-					p->nmax));
-		best += wt[i] * asym_err_v(scale * lv[i] + min - xt[i],
-					   p->use_mad);
-	}
+	asym_state st;
+	asym_start(n, p, xt, wt, lv, &st);
+	const vf data_min = st.data_min, data_max = st.data_max;
+	const vf sum_w = st.sum_w, nmaxf = st.nmaxf;
+	vf min = st.min, max = st.max, scale = st.scale, best = st.best;
 	for (int i = 0; i < n; i++)
 		xm[i] = xt[i] - min;
 	int step = 0;
@@ -594,16 +631,9 @@ static VATTR void asymmetric_pairs(int n, const qp_asym_search *p,
 			step += pair ? 2 : 1;
 			continue;
 		}
-		vf this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
-		vf this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
-		vi pos = this_min > vsplat(0);
-		this_min = vsel(pos, vsplat(0), this_min);
-		this_scale = vsel(pos, sum_xl / sum_l2, this_scale);
-		vf err = vsplat(0);
-		for (int i = 0; i < n; i++)
-			err += wt[i] * asym_err_v(this_scale * trial[i] +
-							  this_min - xt[i],
-						  p->use_mad);
+		vf this_scale, this_min;
+		vf err = asym_step_fit(n, p->use_mad, xt, wt, trial, &st, sum_l,
+				       sum_l2, sum_xl, det, &this_scale, &this_min);
 		/* step k: the low half */
 		vi win = (vi)low_half((vf)ok) & (low_half(err) < best);
 		if (any_lane(win)) {
@@ -633,12 +663,8 @@ static VATTR void asymmetric_pairs(int n, const qp_asym_search *p,
 		step += 2;
 	}
 	uint8_t rows[8 * 32];
-	for (int j = 0; j < 4; j++) {
-		bool is_flat = flat[j] != 0;
-		scales[j] = is_flat ? 0.f : scale[j];
-		neg_mins[j] = is_flat ? -flat_min[j] : -min[j];
-	}
-	from_lanes(n, lv, 0, ~flat, rows);
+	asym_store(&st, 4, scale, min, scales, neg_mins);
+	from_lanes(n, lv, 0, ~st.flat, rows);
 	memcpy(q, rows, (size_t)(4 * n));
 	_mm256_zeroupper(); /* see lanes_done */
 }
@@ -956,6 +982,10 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 #undef signed_absmax_lanes
 #undef store_symmetric_lanes
 #undef from_lanes
+#undef asym_state
+#undef asym_start
+#undef asym_step_fit
+#undef asym_store
 #undef asymmetric_lanes
 #undef symmetric_level
 #undef symmetric_lanes
