@@ -44,6 +44,7 @@
 #define asym_store LN(asym_store)
 #define asymmetric_lanes LN(asymmetric_lanes)
 #define symmetric_level LN(symmetric_level)
+#define symmetric_sums3 LN(symmetric_sums3)
 #define symmetric_lanes LN(symmetric_lanes)
 #define symmetric_candidates LN(symmetric_candidates)
 #define symmetric_pairs LN(symmetric_pairs)
@@ -473,6 +474,34 @@ static inline VATTR vf symmetric_level(vf v, vf lo, vf hi)
 	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
 }
 
+/* Three candidates' sums of (w x) l and w l^2, each in the scalar order,
+ * side by side: one candidate's adds alone are bound by their latency
+ * (the named sums stay in registers). */
+static inline VATTR __attribute__((always_inline)) void
+symmetric_sums3(int n, const vf *cand, const vf *xt, const vf *wx,
+		const vf *wt, vf lo, vf hi, vf *slx, vf *sl2)
+{
+	const vf c0 = cand[0], c1 = cand[1], c2 = cand[2];
+	vf a0 = vsplat(0), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
+	for (int i = 0; i < n; i++) {
+		vf l0 = symmetric_level(c0 * xt[i], lo, hi);
+		vf l1 = symmetric_level(c1 * xt[i], lo, hi);
+		vf l2 = symmetric_level(c2 * xt[i], lo, hi);
+		a0 += wx[i] * l0;
+		a1 += wx[i] * l1;
+		a2 += wx[i] * l2;
+		b0 += wt[i] * l0 * l0;
+		b1 += wt[i] * l1 * l1;
+		b2 += wt[i] * l2 * l2;
+	}
+	slx[0] = a0;
+	slx[1] = a1;
+	slx[2] = a2;
+	sl2[0] = b0;
+	sl2[1] = b1;
+	sl2[2] = b2;
+}
+
 /* qp_fit_symmetric for LANES groups of n values (x, w: group-major).  A
  * candidate's sums depend only on its scale, not on which earlier one won,
  * so they are found three candidates per pass over the values (three
@@ -506,27 +535,8 @@ static VATTR void symmetric_lanes(int n, int nmax, const float *x, const float *
 		if (step != 0)
 			cand[k++] = -vsplat((float)nmax + 0.1f * (float)step) /
 				    signed_max;
-	for (int k = 0; k < N_CAND; k += 3) { /* named sums stay in registers */
-		const vf c0 = cand[k], c1 = cand[k + 1], c2 = cand[k + 2];
-		vf a0 = vsplat(0), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
-		for (int i = 0; i < n; i++) {
-			vf l0 = symmetric_level(c0 * xt[i], lo, hi);
-			vf l1 = symmetric_level(c1 * xt[i], lo, hi);
-			vf l2 = symmetric_level(c2 * xt[i], lo, hi);
-			a0 += wx[i] * l0;
-			a1 += wx[i] * l1;
-			a2 += wx[i] * l2;
-			b0 += wt[i] * l0 * l0;
-			b1 += wt[i] * l1 * l1;
-			b2 += wt[i] * l2 * l2;
-		}
-		slx[k] = a0;
-		slx[k + 1] = a1;
-		slx[k + 2] = a2;
-		sl2[k] = b0;
-		sl2[k + 1] = b1;
-		sl2[k + 2] = b2;
-	}
+	for (int k = 0; k < N_CAND; k += 3)
+		symmetric_sums3(n, cand + k, xt, wx, wt, lo, hi, slx + k, sl2 + k);
 	vi won = isplat(0);
 	vf won_cand = vsplat(0);
 	for (int k = 0; k < N_CAND; k++) {
@@ -703,27 +713,8 @@ static VATTR void symmetric_pairs(int n, int nmax, const float *x,
 		float b = (float)nmax + 0.1f * (float)(m + 1);
 		cand[m] = -(vf){ a, a, a, a, b, b, b, b } / signed_max;
 	}
-	for (int m = 0; m < 9; m += 3) {
-		const vf c0 = cand[m], c1 = cand[m + 1], c2 = cand[m + 2];
-		vf a0 = vsplat(0), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
-		for (int i = 0; i < n; i++) {
-			vf l0 = symmetric_level(c0 * xt[i], lo, hi);
-			vf l1 = symmetric_level(c1 * xt[i], lo, hi);
-			vf l2 = symmetric_level(c2 * xt[i], lo, hi);
-			a0 += wx[i] * l0;
-			a1 += wx[i] * l1;
-			a2 += wx[i] * l2;
-			b0 += wt[i] * l0 * l0;
-			b1 += wt[i] * l1 * l1;
-			b2 += wt[i] * l2 * l2;
-		}
-		slx[m] = a0;
-		slx[m + 1] = a1;
-		slx[m + 2] = a2;
-		sl2[m] = b0;
-		sl2[m + 1] = b1;
-		sl2[m + 2] = b2;
-	}
+	for (int m = 0; m < 9; m += 3)
+		symmetric_sums3(n, cand + m, xt, wx, wt, lo, hi, slx + m, sl2 + m);
 	vi won = isplat(0);
 	vf won_cand = vsplat(0);
 	for (int k = 0; k < 18; k++) {
@@ -988,6 +979,7 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 #undef asym_store
 #undef asymmetric_lanes
 #undef symmetric_level
+#undef symmetric_sums3
 #undef symmetric_lanes
 #undef symmetric_candidates
 #undef symmetric_pairs
