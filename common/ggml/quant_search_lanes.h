@@ -45,6 +45,8 @@
 #define asymmetric_lanes LN(asymmetric_lanes)
 #define symmetric_level LN(symmetric_level)
 #define symmetric_sums3 LN(symmetric_sums3)
+#define symmetric_start LN(symmetric_start)
+#define symmetric_won_levels LN(symmetric_won_levels)
 #define symmetric_lanes LN(symmetric_lanes)
 #define symmetric_candidates LN(symmetric_candidates)
 #define symmetric_pairs LN(symmetric_pairs)
@@ -502,6 +504,39 @@ symmetric_sums3(int n, const vf *cand, const vf *xt, const vf *wx,
 	sl2[2] = b2;
 }
 
+/* make_qx_quants' first fit for LANES groups: the signed extreme (zero
+ * lanes: an all-zero group), the levels at -nmax / max in lv, w x in wx
+ * (ggml's w*x*l is (w*x)*l), the fit's scale and its score best. */
+static inline VATTR __attribute__((always_inline)) void
+symmetric_start(int n, int nmax, const vf *xt, const vf *wt, vf *wx, vf *lv,
+		vi *zero, vf *signed_max, vf *scale, vf *best)
+{
+	*signed_max = signed_absmax_lanes(n, xt, zero);
+	vf iscale = vsplat((float)-nmax) / *signed_max;
+	vf sumlx = vsplat(0), suml2 = vsplat(0);
+	for (int i = 0; i < n; i++) {
+		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax,
+				       nmax - 1));
+		lv[i] = l;
+		wx[i] = wt[i] * xt[i];
+		sumlx += wx[i] * l;
+		suml2 += wt[i] * l * l;
+	}
+	*scale = vsel(suml2 != vsplat(0), sumlx / suml2, vsplat(0));
+	*best = *scale * sumlx;
+}
+
+/* The levels of the lanes a candidate won (won_cand: its scale). */
+static inline VATTR __attribute__((always_inline)) void
+symmetric_won_levels(int n, vi won, vf won_cand, const vf *xt, vf lo, vf hi,
+		     vf *lv)
+{
+	if (any_lane(won))
+		for (int i = 0; i < n; i++)
+			lv[i] = vsel(won, symmetric_level(won_cand * xt[i], lo, hi),
+				     lv[i]);
+}
+
 /* qp_fit_symmetric for LANES groups of n values (x, w: group-major).  A
  * candidate's sums depend only on its scale, not on which earlier one won,
  * so they are found three candidates per pass over the values (three
@@ -516,19 +551,8 @@ static VATTR void symmetric_lanes(int n, int nmax, const float *x, const float *
 	to_lanes(n, x, xt);
 	to_lanes(n, w, wt);
 	vi zero;
-	vf signed_max = signed_absmax_lanes(n, xt, &zero);
-	vf iscale = vsplat((float)-nmax) / signed_max;
-	vf sumlx = vsplat(0), suml2 = vsplat(0);
-	for (int i = 0; i < n; i++) {
-		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax,
-				       nmax - 1));
-		lv[i] = l;
-		wx[i] = wt[i] * xt[i]; /* ggml's w*x*l is (w*x)*l */
-		sumlx += wx[i] * l;
-		suml2 += wt[i] * l * l;
-	}
-	vf scale = vsel(suml2 != vsplat(0), sumlx / suml2, vsplat(0));
-	vf best = scale * sumlx;
+	vf signed_max, scale, best;
+	symmetric_start(n, nmax, xt, wt, wx, lv, &zero, &signed_max, &scale, &best);
 	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
 	vf cand[N_CAND], slx[N_CAND], sl2[N_CAND];
 	for (int k = 0, step = -9; step <= 9; step++)
@@ -549,11 +573,7 @@ static VATTR void symmetric_lanes(int n, int nmax, const float *x, const float *
 		won_cand = vsel(win, cand[k], won_cand);
 		won |= win;
 	}
-	if (any_lane(won))
-		for (int i = 0; i < n; i++)
-			lv[i] = vsel(won, symmetric_level(won_cand * xt[i], lo,
-							  hi),
-				     lv[i]);
+	symmetric_won_levels(n, won, won_cand, xt, lo, hi, lv);
 	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
 }
 
@@ -693,19 +713,8 @@ static VATTR void symmetric_pairs(int n, int nmax, const float *x,
 	to_lanes_twice(n, x, xt);
 	to_lanes_twice(n, w, wt);
 	vi zero;
-	vf signed_max = signed_absmax_lanes(n, xt, &zero);
-	vf iscale = vsplat((float)-nmax) / signed_max;
-	vf sumlx = vsplat(0), suml2 = vsplat(0);
-	for (int i = 0; i < n; i++) {
-		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax,
-				       nmax - 1));
-		lv[i] = l;
-		wx[i] = wt[i] * xt[i]; /* ggml's w*x*l is (w*x)*l */
-		sumlx += wx[i] * l;
-		suml2 += wt[i] * l * l;
-	}
-	vf scale = vsel(suml2 != vsplat(0), sumlx / suml2, vsplat(0));
-	vf best = scale * sumlx;
+	vf signed_max, scale, best;
+	symmetric_start(n, nmax, xt, wt, wx, lv, &zero, &signed_max, &scale, &best);
 	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
 	vf cand[9], slx[9], sl2[9];
 	for (int m = 0; m < 9; m++) {
@@ -737,11 +746,7 @@ static VATTR void symmetric_pairs(int n, int nmax, const float *x,
 		won_cand = vsel(win, c, won_cand);
 		won |= win;
 	}
-	if (any_lane(won))
-		for (int i = 0; i < n; i++)
-			lv[i] = vsel(won, symmetric_level(won_cand * xt[i], lo,
-							  hi),
-				     lv[i]);
+	symmetric_won_levels(n, won, won_cand, xt, lo, hi, lv);
 	uint8_t rows[8 * 32];
 	float both[8];
 	store_symmetric_lanes(n, nmax, zero, scale, lv, (int8_t *)rows, both);
@@ -980,6 +985,8 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 #undef asymmetric_lanes
 #undef symmetric_level
 #undef symmetric_sums3
+#undef symmetric_start
+#undef symmetric_won_levels
 #undef symmetric_lanes
 #undef symmetric_candidates
 #undef symmetric_pairs
