@@ -677,11 +677,10 @@ static inline float lattice_refit_scale(int g, const float *w,
 	return sumq2 > 0 ? sumqx / sumq2 : scale;
 }
 
-/* Stores the group: a negative scale (ggml: "should never happen") flips
- * the signs; idx[] the points of L. */
-static inline void lattice_store(const lattice_type *t, const iq_grid *G,
-				 int g, const int8_t *L, float scale,
-				 float *scale_out, int *idx, uint8_t *signs)
+/* A negative scale (ggml: "should never happen") made positive, the
+ * signs flipped with it. */
+static inline float lattice_unflip(const lattice_type *t, int g, float scale,
+				   uint8_t *signs)
 {
 	if (scale < 0) {
 		scale = -scale;
@@ -689,9 +688,17 @@ static inline void lattice_store(const lattice_type *t, const iq_grid *G,
 			signs[k] = t->even_signs ? (uint8_t)~signs[k] & 127
 						 : (uint8_t)~signs[k];
 	}
+	return scale;
+}
+
+/* Stores the group: idx[] the points of L, the scale made positive. */
+static inline void lattice_store(const lattice_type *t, const iq_grid *G,
+				 int g, const int8_t *L, float scale,
+				 float *scale_out, int *idx, uint8_t *signs)
+{
 	for (int k = 0; k < g / G->dim; k++)
 		idx[k] = G->map[pack_levels(G, L + G->dim * k)];
-	*scale_out = scale;
+	*scale_out = lattice_unflip(t, g, scale, signs);
 }
 
 /* One group: its scale (< 0 never returned) and grid points idx[], sign
@@ -830,35 +837,8 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 	_Alignas(16) float sx[32][4], s2[32][4];
 	int u[4];
 	bool on[4];
-	for (int k = 0; k < g / 8; k++) {
-		int nflip = 0;
-		uint8_t s = 0;
-		for (int i = 0; i < 8; i++) { /* no branch: signs are random */
-			const float v = xb[8 * k + i];
-			const int neg = !(v >= 0);
-			xval[8 * k + i] = neg ? -v : v;
-			nflip += neg;
-			s |= (uint8_t)(neg << i);
-		}
-		if (t->even_signs && nflip % 2) {
-			int imin = 0;
-			float min = w[8 * k] * xb[8 * k] * xb[8 * k];
-			for (int i = 1; i < 8; i++) {
-				float ax = w[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
-				if (ax < min) {
-					min = ax;
-					imin = i;
-				}
-			}
-			xval[8 * k + imin] = -xval[8 * k + imin];
-			s ^= (uint8_t)(1 << imin);
-		}
-		signs[k] = t->even_signs ? s & 127 : s;
-	}
-	float max = xval[0];
-	for (int i = 1; i < g; i++)
-		max = max > xval[i] ? max : xval[i];
-	if (t->eps > 0 ? max < t->eps : max == 0)
+	float max;
+	if (!lattice_signs(t, g, xb, w, xval, signs, &max))
 		return false;
 	/* sx[i][l] = (w x) q, s2[i][l] = (w q) q, eight values at a time */
 	for (int i0 = 0; i0 < g; i0 += 8) {
@@ -980,11 +960,7 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 			}
 		}
 	}
-	int n_off = 0;
-	for (int k = 0; k < nsub; k++)
-		n_off += !on[k];
-	bool refit = t->refit == REFIT_ALL ? scale > 0 : n_off > 0 && scale > 0;
-	if (refit) {
+	if (lattice_wants_refit(t, on, nsub, scale)) {
 		float id = 1 / scale;
 		for (int k = 0; k < nsub; k++) {
 			if (t->refit == REFIT_OFF && on[k])
@@ -998,15 +974,9 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 		if (sumq2 > 0)
 			scale = sumqx / sumq2;
 	}
-	if (scale < 0) { /* ggml: "should never happen"; flip the signs */
-		scale = -scale;
-		for (int k = 0; k < g / 8; k++)
-			signs[k] = t->even_signs ? (uint8_t)~signs[k] & 127
-						 : (uint8_t)~signs[k];
-	}
 	for (int k = 0; k < nsub; k++)
 		idx[k] = G->map[u[k]];
-	*scale_out = scale;
+	*scale_out = lattice_unflip(t, g, scale, signs);
 	return true;
 }
 #endif
