@@ -41,6 +41,8 @@
 #define asym_state LN(asym_state)
 #define asym_start LN(asym_start)
 #define asym_step_fit LN(asym_step_fit)
+#define asym_fast_levels LN(asym_fast_levels)
+#define asym_step_sums LN(asym_step_sums)
 #define asym_store LN(asym_store)
 #define asymmetric_lanes LN(asymmetric_lanes)
 #define symmetric_level LN(symmetric_level)
@@ -314,7 +316,7 @@ static inline VATTR void store_symmetric_lanes(int n, int nmax, vi zero, vf scal
  * extremes and weighted sums, which groups are flat (no range: scale 0),
  * and the first fit (levels lv, its scale, min and error best). */
 typedef struct asym_state {
-	vf data_min, data_max, min, max, sum_w, sum_x, flat_min, nmaxf;
+	vf data_min, data_max, min, max, sum_w, sum_x, flat_min;
 	vf scale, best;
 	vi flat;
 } asym_state;
@@ -337,8 +339,7 @@ static inline VATTR void asym_start(int n, const qp_asym_search *p,
 	min = vsel(min > vsplat(0), vsplat(0), min);
 	st->flat = p->variant == QP_ASYM_QKX2 ? max == min : max <= min;
 	st->flat_min = min;
-	st->nmaxf = vsplat((float)p->nmax);
-	vf iscale = st->nmaxf / (max - min);
+	vf iscale = vsplat((float)p->nmax) / (max - min);
 	vf scale = vsplat(1) / iscale;
 	vf best = vsplat(0);
 	for (int i = 0; i < n; i++) {
@@ -353,6 +354,53 @@ static inline VATTR void asym_start(int n, const qp_asym_search *p,
 	st->sum_x = sum_x;
 	st->scale = scale;
 	st->best = best;
+}
+
+/* Whether a step's levels can be found in floats (float_level): always
+ * for qkx3, for qkx2 when cand * (x - min) stays below 2^22 at the
+ * groups' extremes (see asymmetric_lanes). */
+static inline VATTR __attribute__((always_inline)) bool
+asym_fast_levels(const qp_asym_search *p, vf cand, const asym_state *st, vf min)
+{
+	if (p->variant != QP_ASYM_QKX2)
+		return true;
+	const vf lim = vsplat(4194304.f);
+	return all_lanes((vabs(cand * (st->data_min - min)) < lim) &
+			 (vabs(cand * (st->data_max - min)) < lim));
+}
+
+/* A step's trial levels of x - min at cand (xm: those differences, or
+ * NULL to form them here), and their weighted sums of l, l^2 and x l, in
+ * the scalar loop's order. */
+static inline VATTR __attribute__((always_inline)) void
+asym_step_sums(int n, const qp_asym_search *p, vf cand, bool fast,
+	       const vf *xm, vf min, const vf *xt, const vf *wt, vf *trial,
+	       vf *sum_l_out, vf *sum_l2_out, vf *sum_xl_out)
+{
+	const vf nmaxf = vsplat((float)p->nmax);
+	vf sum_l = vsplat(0), sum_l2 = vsplat(0), sum_xl = vsplat(0);
+	if (fast)
+		for (int i = 0; i < n; i++) {
+			vf l = float_level(cand * (xm ? xm[i] : xt[i] - min), nmaxf);
+			trial[i] = l;
+			vf wl = wt[i] * l;
+			sum_l += wl;
+			sum_l2 += wl * l;
+			sum_xl += wl * xt[i];
+		}
+	else
+		for (int i = 0; i < n; i++) {
+			vf l = vtofloat(asym_level_v(cand * (xm ? xm[i] : xt[i] - min), nmaxf, p->nmax,
+						     p->variant));
+			trial[i] = l;
+			vf wl = wt[i] * l;
+			sum_l += wl;
+			sum_l2 += wl * l;
+			sum_xl += wl * xt[i];
+		}
+	*sum_l_out = sum_l;
+	*sum_l2_out = sum_l2;
+	*sum_xl_out = sum_xl;
 }
 
 /* A step's least-squares scale and min for the trial levels (the min
@@ -400,8 +448,7 @@ static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *
 	to_lanes(n, w, wt);
 	asym_state st;
 	asym_start(n, p, xt, wt, lv, &st);
-	const vf data_min = st.data_min, data_max = st.data_max;
-	const vf sum_w = st.sum_w, nmaxf = st.nmaxf;
+	const vf sum_w = st.sum_w;
 	vf min = st.min, max = st.max, scale = st.scale, best = st.best;
 	/* A step's levels can be found in floats (float_level) when that gives
 	 * asym_level_v's integers: always for qkx3 (it clamps before
@@ -415,33 +462,9 @@ static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *
 	for (int step = 0; step <= p->nstep; step++) {
 		vf cand = vsplat(p->rmin + p->rdelta * (float)step +
 				 (float)p->nmax) / (max - min);
-		vf sum_l = vsplat(0), sum_l2 = vsplat(0), sum_xl = vsplat(0);
-		bool fast = true;
-		if (p->variant == QP_ASYM_QKX2) {
-			const vf lim = vsplat(4194304.f);
-			fast = all_lanes((vabs(cand * (data_min - min)) < lim) &
-					 (vabs(cand * (data_max - min)) < lim));
-		}
-		if (fast)
-			for (int i = 0; i < n; i++) {
-				vf l = float_level(cand * (xt[i] - min), nmaxf);
-				trial[i] = l;
-				vf wl = wt[i] * l;
-				sum_l += wl;
-				sum_l2 += wl * l;
-				sum_xl += wl * xt[i];
-			}
-		else
-			for (int i = 0; i < n; i++) {
-				vf l = vtofloat(asym_level_v(cand * (xt[i] - min),
-							     nmaxf, p->nmax,
-							     p->variant));
-				trial[i] = l;
-				vf wl = wt[i] * l;
-				sum_l += wl;
-				sum_l2 += wl * l;
-				sum_xl += wl * xt[i];
-			}
+		vf sum_l, sum_l2, sum_xl;
+		asym_step_sums(n, p, cand, asym_fast_levels(p, cand, &st, min), NULL,
+			       min, xt, wt, trial, &sum_l, &sum_l2, &sum_xl);
 		vf det = sum_w * sum_l2 - sum_l * sum_l;
 		vi ok = det > vsplat(0);
 		if (!any_lane(ok))
@@ -624,8 +647,7 @@ static VATTR void asymmetric_pairs(int n, const qp_asym_search *p,
 	to_lanes_twice(n, w, wt);
 	asym_state st;
 	asym_start(n, p, xt, wt, lv, &st);
-	const vf data_min = st.data_min, data_max = st.data_max;
-	const vf sum_w = st.sum_w, nmaxf = st.nmaxf;
+	const vf sum_w = st.sum_w;
 	vf min = st.min, max = st.max, scale = st.scale, best = st.best;
 	for (int i = 0; i < n; i++)
 		xm[i] = xt[i] - min;
@@ -638,23 +660,9 @@ static VATTR void asymmetric_pairs(int n, const qp_asym_search *p,
 					(float)p->nmax
 				      : ka;
 		vf cand = (vf){ ka, ka, ka, ka, kb, kb, kb, kb } / (max - min);
-		vf sum_l = vsplat(0), sum_l2 = vsplat(0), sum_xl = vsplat(0);
-		bool fast = true;
-		if (p->variant == QP_ASYM_QKX2) {
-			const vf lim = vsplat(4194304.f);
-			fast = all_lanes((vabs(cand * (data_min - min)) < lim) &
-					 (vabs(cand * (data_max - min)) < lim));
-		}
-		for (int i = 0; i < n; i++) {
-			vf l = fast ? float_level(cand * xm[i], nmaxf)
-				    : vtofloat(asym_level_v(cand * xm[i], nmaxf,
-							    p->nmax, p->variant));
-			trial[i] = l;
-			vf wl = wt[i] * l;
-			sum_l += wl;
-			sum_l2 += wl * l;
-			sum_xl += wl * xt[i];
-		}
+		vf sum_l, sum_l2, sum_xl;
+		asym_step_sums(n, p, cand, asym_fast_levels(p, cand, &st, min), xm,
+			       min, xt, wt, trial, &sum_l, &sum_l2, &sum_xl);
 		vf det = sum_w * sum_l2 - sum_l * sum_l;
 		vi ok = det > vsplat(0);
 		if (!any_lane(ok)) {
@@ -981,6 +989,8 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 #undef asym_state
 #undef asym_start
 #undef asym_step_fit
+#undef asym_fast_levels
+#undef asym_step_sums
 #undef asym_store
 #undef asymmetric_lanes
 #undef symmetric_level
