@@ -656,6 +656,23 @@ static inline bool lattice_signs(const lattice_type *t, int g, const float *xb,
 	return !(t->eps > 0 ? max < t->eps : max == 0);
 }
 
+/* The search's starting scale and the maximum its candidates divide:
+ * make_qp_quants' fit (IQ2_XXS; its levels in L) or max / (2 kmax - 1).
+ * False when the fit leaves nothing to quantize. */
+static inline bool lattice_start(const lattice_type *t, int g,
+				 const float *xval, const float *w, float max,
+				 uint8_t *L, float *scale, float *eff_max)
+{
+	if (t->qp_start) {
+		*scale = qp_fit_positive(g, t->kmax + 1, xval, L, w);
+		*eff_max = *scale * t->kmax;
+		return *eff_max > 0;
+	}
+	*eff_max = max;
+	*scale = max / (2 * t->kmax - 1);
+	return true;
+}
+
 /* Whether the final refit runs, for the winner's on-grid flags on[]. */
 static inline bool lattice_wants_refit(const lattice_type *t, const bool *on,
 				       int nsub, float scale)
@@ -715,15 +732,8 @@ static bool lattice_group(const lattice_type *t, const iq_grid *G,
 		return false;
 	memset(L, 0, (size_t)g);
 	float scale, eff_max;
-	if (t->qp_start) {
-		scale = qp_fit_positive(g, t->kmax + 1, xval, (uint8_t *)L, w);
-		eff_max = scale * t->kmax;
-		if (eff_max <= 0)
-			return false;
-	} else {
-		eff_max = max;
-		scale = max / (2 * t->kmax - 1);
-	}
+	if (!lattice_start(t, g, xval, w, max, (uint8_t *)L, &scale, &eff_max))
+		return false;
 	float best = 0;
 	for (int k = 0; k < nsub; k++)
 		on[k] = t->init_on_grid;
@@ -855,20 +865,14 @@ static QP_AVX2 bool lattice8_group_avx2(const lattice_type *t, const iq_grid *G,
 	for (int k = 0; k < nsub; k++)
 		u[k] = 0;
 	float scale, eff_max;
-	if (t->qp_start) {
-		uint8_t L0[32];
-		memset(L0, 0, sizeof L0);
-		scale = qp_fit_positive(g, t->kmax + 1, xval, L0, w);
-		eff_max = scale * t->kmax;
-		if (eff_max <= 0)
-			return false;
+	uint8_t L0[32];
+	memset(L0, 0, sizeof L0);
+	if (!lattice_start(t, g, xval, w, max, L0, &scale, &eff_max))
+		return false;
+	if (t->qp_start)
 		for (int k = 0; k < nsub; k++)
 			for (int i = 0; i < 8; i++)
 				u[k] |= L0[8 * k + i] << 2 * i;
-	} else {
-		eff_max = max;
-		scale = max / (2 * t->kmax - 1);
-	}
 	float best = 0;
 	for (int k = 0; k < nsub; k++)
 		on[k] = t->init_on_grid;
