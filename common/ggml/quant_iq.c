@@ -666,7 +666,7 @@ static inline bool lattice_start(const lattice_type *t, int g,
 	if (t->qp_start) {
 		*scale = qp_fit_positive(g, t->kmax + 1, xval, L, w);
 		*eff_max = *scale * t->kmax;
-		return *eff_max > 0;
+		return !(*eff_max <= 0); /* ggml's test: a NaN goes on */
 	}
 	*eff_max = max;
 	*scale = max / (2 * t->kmax - 1);
