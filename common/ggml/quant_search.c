@@ -14,28 +14,43 @@
 
 /* ---- per-group searches (scalar) ------------------------------------ */
 
+/* make_qx_quants' first fit: levels at -nmax / signed_max into q (stored
+ * + nmax), wx = w x (ggml's w*x*l is (w*x)*l), the fit's scale and its
+ * score best.  False for an all-zero group (q zeroed, scale 0). */
+static inline bool symmetric_first_fit(int n, int nmax, const float *x,
+				       const float *w, int8_t *q, float *wx,
+				       float *signed_max, float *scale,
+				       float *best)
+{
+	float amax;
+	*signed_max = qp_signed_absmax(x, n, &amax);
+	if (amax < QP_GROUP_EPS) {
+		memset(q, 0, (size_t)n);
+		return false;
+	}
+	float iscale = (float)-nmax / *signed_max;
+	float sumlx = 0, suml2 = 0;
+	for (int i = 0; i < n; i++) {
+		int l = qp_clamp_int(qp_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+		q[i] = (int8_t)(l + nmax);
+		wx[i] = w[i] * x[i];
+		sumlx += wx[i] * (float)l;
+		suml2 += w[i] * (float)l * (float)l;
+	}
+	*scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
+	*best = *scale * sumlx;
+	return true;
+}
+
 /* ggml's make_qx_quants with rmse_type 1: a symmetric scale for levels
  * -nmax..nmax-1 (stored as 0..2*nmax-1 in q), chosen among 19 candidate
  * inverse scales by the weighted least-squares criterion. */
 float qp_fit_symmetric(int n, int nmax, const float *x, const float *w,
 		       int8_t *q)
 {
-	float amax;
-	float signed_max = qp_signed_absmax(x, n, &amax);
-	if (amax < QP_GROUP_EPS) {
-		memset(q, 0, (size_t)n);
+	float wx[32], signed_max, scale, best;
+	if (!symmetric_first_fit(n, nmax, x, w, q, wx, &signed_max, &scale, &best))
 		return 0.f;
-	}
-	float iscale = (float)-nmax / signed_max;
-	float sumlx = 0, suml2 = 0;
-	for (int i = 0; i < n; i++) {
-		int l = qp_clamp_int(qp_nearest_int(iscale * x[i]), -nmax, nmax - 1);
-		q[i] = (int8_t)(l + nmax);
-		sumlx += w[i] * x[i] * (float)l;
-		suml2 += w[i] * (float)l * (float)l;
-	}
-	float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
-	float best = scale * sumlx;
 	for (int step = -9; step <= 9; step++) {
 		if (step == 0)
 			continue;

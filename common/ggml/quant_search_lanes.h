@@ -773,23 +773,9 @@ static VATTR float symmetric_candidates(int n, int nmax, const float *x,
 					const float *w, int8_t *q)
 {
 	enum { N_CAND = 18, N_VEC = (N_CAND + LANES - 1) / LANES };
-	float amax;
-	float signed_max = qp_signed_absmax(x, n, &amax);
-	if (amax < QP_GROUP_EPS) {
-		memset(q, 0, (size_t)n);
+	float wx[32], signed_max, scale, best;
+	if (!symmetric_first_fit(n, nmax, x, w, q, wx, &signed_max, &scale, &best))
 		return 0.f;
-	}
-	float iscale = (float)-nmax / signed_max;
-	float sumlx = 0, suml2 = 0, wx[32];
-	for (int i = 0; i < n; i++) {
-		int l = qp_clamp_int(qp_nearest_int(iscale * x[i]), -nmax, nmax - 1);
-		q[i] = (int8_t)(l + nmax);
-		wx[i] = w[i] * x[i]; /* ggml's w*x*l is (w*x)*l */
-		sumlx += wx[i] * (float)l;
-		suml2 += w[i] * (float)l * (float)l;
-	}
-	float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
-	float best = scale * sumlx;
 	float cand[N_VEC * LANES], slx[N_VEC * LANES], sl2[N_VEC * LANES];
 	for (int k = 0, step = -9; k < N_VEC * LANES; k++, step++) {
 		step += step == 0;
