@@ -1284,6 +1284,9 @@ void qp_encode_iq2_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
 typedef struct iq3_lanes {
 	int32_t *cw;
 	int32_t *ls;
+	/* for each 8-bit mask, the indices of its set bits in order, one
+	 * byte each */
+	uint64_t lane_list[256];
 	bool ok;
 } iq3_lanes;
 
@@ -1311,6 +1314,13 @@ static void build_iq3_lanes(int which)
 		free(T->cw);
 		free(T->ls);
 		return;
+	}
+	for (int m = 0; m < 256; m++) {
+		uint64_t v = 0;
+		for (int l = 7; l >= 0; l--)
+			if (m >> l & 1)
+				v = v << 8 | (uint64_t)l;
+		T->lane_list[m] = v;
 	}
 	int64_t off = 0;
 	for (int u = 0; u < MAP; u++) {
@@ -1589,7 +1599,14 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 			_mm256_set1_ps(max));
 		float sc[8];
 		_mm256_storeu_ps(sc, _mm256_div_ps(one, id));
-		__m256 sx = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
+		/* first every sub-vector's rounding and the lanes off the grid
+		 * (scalar loads: a gather is slower), listed as 8 k + lane in
+		 * work[]; then the searches, one loop for the batch; then the
+		 * sums */
+		int32_t lsv[8][8];
+		uint8_t work[64];
+		int nw = 0;
+#pragma GCC unroll 8
 		for (int k = 0; k < 8; k++) {
 			__m256i u = zero;
 #pragma GCC unroll 4
@@ -1601,26 +1618,30 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 				l = _mm256_max_epi32(_mm256_min_epi32(l, top), zero);
 				u = _mm256_or_si256(u, _mm256_slli_epi32(l, 3 * i));
 			}
-			/* the lanes off the grid (scalar loads: a gather is slower) */
-			int32_t uu[8], lsv[8];
-			_mm256_storeu_si256((__m256i *)uu, u);
+			_mm256_storeu_si256((__m256i *)pts[b][k], u);
 #pragma GCC unroll 8
 			for (int l = 0; l < 8; l++)
-				lsv[l] = T->ls[uu[l]];
-			unsigned off = (unsigned)_mm256_movemask_ps(_mm256_loadu_ps(
-				(const float *)lsv)) & valid;
+				lsv[k][l] = T->ls[pts[b][k][l]];
+			const unsigned off = (unsigned)_mm256_movemask_ps(
+				_mm256_loadu_ps((const float *)lsv[k])) & valid;
 			offb[b][k] = (int)off;
-			if (off) {
-				for (; off; off &= off - 1) {
-					const int l = __builtin_ctz(off);
-					uu[l] = iq3_lane_best(T->cw + 8 * (lsv[l] >> 4 & 0x7ffffff),
-							      lsv[l] & 15,
-							      _mm256_mul_ps(_mm256_set1_ps(sc[l]), qf),
-							      vx + 4 * k, vw + 4 * k);
-				}
-				u = _mm256_loadu_si256((const __m256i *)uu);
-			}
-			_mm256_storeu_si256((__m256i *)pts[b][k], u);
+			const uint64_t lanes = T->lane_list[off] +
+					       0x0808080808080808ull * (uint64_t)k;
+			memcpy(work + nw, &lanes, 8);
+			nw += __builtin_popcount(off);
+		}
+		for (int j = 0; j < nw; j++) {
+			const int k = work[j] >> 3, l = work[j] & 7;
+			const int32_t e = lsv[k][l];
+			pts[b][k][l] = iq3_lane_best(T->cw + 8 * (e >> 4 & 0x7ffffff),
+						     e & 15,
+						     _mm256_mul_ps(_mm256_set1_ps(sc[l]), qf),
+						     vx + 4 * k, vw + 4 * k);
+		}
+		__m256 sx = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
+#pragma GCC unroll 8
+		for (int k = 0; k < 8; k++) {
+			const __m256i u = _mm256_loadu_si256((const __m256i *)pts[b][k]);
 #pragma GCC unroll 4
 			for (int i = 0; i < 4; i++) {
 				const __m256 q = _mm256_permutevar8x32_ps(qf,
@@ -1633,13 +1654,12 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 		float fx[8], f2[8];
 		_mm256_storeu_ps(fx, sx);
 		_mm256_storeu_ps(f2, s2);
-		for (int l = 0; l < nl; l++) {
+		for (int l = 0; l < nl; l++)
 			if (f2[l] > 0 && fx[l] * fx[l] > best * f2[l]) {
 				scale = fx[l] / f2[l];
 				best = scale * fx[l];
 				win = c0 + l;
 			}
-		}
 	}
 	int32_t code[8];
 	bool on[8];
