@@ -1343,6 +1343,12 @@ static void build_iq3_lanes(int which)
 	T->ok = true;
 }
 
+/* The entries of the list that ls entry e (off the grid) names. */
+static inline const int32_t *iq3_list(const iq3_lanes *T, int32_t e)
+{
+	return (const int32_t *)((const char *)T->cw + 2 * (e & 0x7ffffff0));
+}
+
 static void build_iq3_lanes_xxs(void) { build_iq3_lanes(0); }
 static void build_iq3_lanes_s(void) { build_iq3_lanes(1); }
 
@@ -1366,8 +1372,9 @@ iq3_scores8(const __m256 *t, __m256i c)
 	return _mm256_add_ps(e, _mm256_permutevar8x32_ps(t[3], _mm256_srli_epi32(c, 9)));
 }
 
-/* iq3_find_best_neighbour at one scale: the levels (3 bits each) of the
- * neighbour of least sum w_i (s q - x_i)^2 in list cw (nbatch batches),
+/* iq3_find_best_neighbour at one scale: the entry of list cw (nbatch
+ * batches; the levels, 3 bits each, in its low 12 bits) of the
+ * neighbour of least sum w_i (s q - x_i)^2,
  * the first one on ties, the first neighbour when no score is below
  * FLT_MAX (NaN scores are never below), as the scalar loop takes them.
  * sq holds s q for the eight levels, vx and vw the four coordinates'
@@ -1408,7 +1415,7 @@ iq3_lane_best(const int32_t *cw, int nbatch, __m256 sq, const __m256 *vx,
 	int32_t r = cs[__builtin_ctz(eq)];
 	for (eq &= eq - 1; eq; eq &= eq - 1) /* a tie: the least index */
 		r = cs[__builtin_ctz(eq)] < r ? cs[__builtin_ctz(eq)] : r;
-	return r & 0xfff;
+	return r;
 }
 
 /* xval, signs[] and the maximum as lattice_signs makes them for a group
@@ -1523,9 +1530,9 @@ iq3_refit_avx2(const lattice_type *t, const iq3_lanes *T, const float *xval,
 		}
 		const int32_t e = T->ls[uu[j]];
 		if (e)
-			uu[j] = iq3_lane_best(T->cw + 8 * (e >> 4 & 0x7ffffff), e & 15, sq,
+			uu[j] = iq3_lane_best(iq3_list(T, e), e & 15, sq,
 					      vx + 4 * k, vw + 4 * k);
-		code[k] = uu[j];
+		code[k] = uu[j] & 0xfff;
 	}
 	u = _mm256_loadu_si256((const __m256i *)uu);
 	const __m256 qf = _mm256_setr_ps(1, 3, 5, 7, 9, 11, 13, 15);
@@ -1631,12 +1638,12 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 			nw += __builtin_popcount(off);
 		}
 		for (int j = 0; j < nw; j++) {
-			const int k = work[j] >> 3, l = work[j] & 7;
-			const int32_t e = lsv[k][l];
-			pts[b][k][l] = iq3_lane_best(T->cw + 8 * (e >> 4 & 0x7ffffff),
-						     e & 15,
-						     _mm256_mul_ps(_mm256_set1_ps(sc[l]), qf),
-						     vx + 4 * k, vw + 4 * k);
+			/* work[j] = 8 k + l indexes lsv[k][l] and pts[b][k][l] */
+			const int kl = work[j], k = kl >> 3, l = kl & 7;
+			const int32_t e = (&lsv[0][0])[kl];
+			(&pts[b][0][0])[kl] = iq3_lane_best(iq3_list(T, e), e & 15,
+				_mm256_mul_ps(_mm256_set1_ps(sc[l]), qf),
+				vx + 4 * k, vw + 4 * k);
 		}
 		__m256 sx = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
 #pragma GCC unroll 8
@@ -1664,7 +1671,7 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 	int32_t code[8];
 	bool on[8];
 	for (int k = 0; k < 8; k++) {
-		code[k] = win >= 0 ? pts[win / 8][k][win % 8] : 0;
+		code[k] = win >= 0 ? pts[win / 8][k][win % 8] & 0xfff : 0;
 		on[k] = win >= 0 ? !(offb[win / 8][k] >> win % 8 & 1) : t->init_on_grid;
 	}
 	if (lattice_wants_refit(t, on, 8, scale))
