@@ -1575,8 +1575,11 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 		return false;
 	float scale = max / (2 * t->kmax - 1), best = 0;
 	__m256 vx[32], vw[32];
+	for (int i = 0; i < 32; i += 8)	/* w x, the scalar product */
+		_mm256_storeu_ps(wx + i, _mm256_mul_ps(_mm256_loadu_ps(w + i),
+						       _mm256_loadu_ps(xval + i)));
+#pragma GCC unroll 8
 	for (int i = 0; i < 32; i++) {
-		wx[i] = w[i] * xval[i];
 		vx[i] = _mm256_set1_ps(xval[i]);
 		vw[i] = _mm256_set1_ps(waux[i]);
 	}
@@ -1606,8 +1609,8 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 			_mm256_set1_ps(max));
 		float sc[8];
 		_mm256_storeu_ps(sc, _mm256_div_ps(one, id));
-		/* first every sub-vector's rounding and the lanes off the grid
-		 * (scalar loads: a gather is slower), listed as 8 k + lane in
+		/* first every sub-vector's rounding and the lanes off the grid,
+		 * listed as 8 k + lane in
 		 * work[]; then the searches, one loop for the batch; then the
 		 * sums */
 		int32_t lsv[8][8];
@@ -1626,11 +1629,14 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 				u = _mm256_or_si256(u, _mm256_slli_epi32(l, 3 * i));
 			}
 			_mm256_storeu_si256((__m256i *)pts[b][k], u);
-#pragma GCC unroll 8
-			for (int l = 0; l < 8; l++)
-				lsv[k][l] = T->ls[pts[b][k][l]];
+			/* one gather: here (with the rounding done first for
+			 * the whole batch) 10% faster than eight scalar loads
+			 * on this machine's Xeon; Intel cores with the GDS
+			 * (Downfall) microcode make gathers slower */
+			const __m256i g = _mm256_i32gather_epi32(T->ls, u, 4);
+			_mm256_storeu_si256((__m256i *)lsv[k], g);
 			const unsigned off = (unsigned)_mm256_movemask_ps(
-				_mm256_loadu_ps((const float *)lsv[k])) & valid;
+				_mm256_castsi256_ps(g)) & valid;
 			offb[b][k] = (int)off;
 			const uint64_t lanes = T->lane_list[off] +
 					       0x0808080808080808ull * (uint64_t)k;
