@@ -69,13 +69,6 @@ static void pack_q3_scales(const int *ls, uint8_t *sc)
 	}
 }
 
-static int unpack_q3_scale(const uint8_t *sc, int j)
-{
-	int lo = j < 8 ? sc[j] & 0xF : sc[j - 8] >> 4;
-	int hi = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
-	return (int)(int8_t)(lo | hi << 4) - 32;
-}
-
 /* Q4_K / Q5_K: eight 6-bit scales and mins in 12 bytes. */
 static void pack_k4_scales(const uint8_t *ls, const uint8_t *lm, uint8_t *sc)
 {
@@ -261,13 +254,15 @@ static void q2_k_block_imat(const float *x, const float *imp, uint8_t *blk,
 
 /* ---- Q3_K: 16 groups of 16, 3-bit levels, 6-bit signed scales ------- */
 
-static void q3_k_finish(const float *x, uint8_t *blk, int8_t *q)
+/* ls: the 16 scales as packed (0..63; ggml reads back ls - 32 from the
+ * packed bytes: lo | hi << 4 is ls again, sign-extended from 8 bits). */
+static void q3_k_finish(const float *x, uint8_t *blk, const int *ls, int8_t *q)
 {
-	uint8_t *hmask = blk, *qs = blk + 32, *sc = blk + 96;
+	uint8_t *hmask = blk, *qs = blk + 32;
 	float d_all = qp_fp16_to_fp32(le_u16(blk + 108));
 	float d[16];
 	for (int j = 0; j < 16; j++)
-		d[j] = d_all * (float)unpack_q3_scale(sc, j);
+		d[j] = d_all * (float)(ls[j] - 32);
 	qp_symmetric_levels_groups(16, 16, 4, x, d, q);
 	uint8_t low[256];
 	/* levels are 0..7: bit 2 goes to the high-bit mask, l & 3 (that is
@@ -316,7 +311,7 @@ static void q3_k_block_ref(const float *x, uint8_t *blk, bool fast)
 	}
 	pack_q3_scales(ls, blk + 96);
 	le_put_u16(blk + 108, qp_fp32_to_fp16(d));
-	q3_k_finish(x, blk, q);
+	q3_k_finish(x, blk, ls, q);
 }
 
 static void q3_k_block_imat(const float *x, const float *imp, uint8_t *blk,
@@ -336,7 +331,7 @@ static void q3_k_block_imat(const float *x, const float *imp, uint8_t *blk,
 		ls[j] = lq[j];
 	pack_q3_scales(ls, blk + 96);
 	le_put_u16(blk + 108, qp_fp32_to_fp16(d));
-	q3_k_finish(x, blk, q);
+	q3_k_finish(x, blk, ls, q);
 }
 
 /* ---- Q4_K and Q5_K: 8 groups of 32, 6-bit scales and mins ----------- */

@@ -490,39 +490,52 @@ void qp_symmetric_levels(int n, int nmax, const float *x, float d, int8_t *q)
 }
 
 #if QP_HAVE_AVX2
-/* qp_symmetric_levels, sixteen values per step: the same division, the
- * same rounding (1.5 * 2^23 added, the low mantissa bits read) and the
- * same clamp, eight lanes wide. */
-static QP_AVX2 void symmetric_levels_avx2(int n, int nmax, const float *x,
-					  float d, int8_t *q)
+/* qp_symmetric_levels_groups, sixteen values per step: the same division,
+ * the same rounding (1.5 * 2^23 added, the low mantissa bits read) and the
+ * same clamp, eight lanes wide; the constants once for all groups. */
+static QP_AVX2 void symmetric_levels_groups_avx2(int n_groups, int n,
+						 int nmax, const float *x,
+						 const float *d, int8_t *q)
 {
-	const __m256 dv = _mm256_set1_ps(d), magic = _mm256_set1_ps(12582912.f);
+	const __m256 magic = _mm256_set1_ps(12582912.f);
 	const __m256i mant = _mm256_set1_epi32(0x007fffff);
 	const __m256i bias = _mm256_set1_epi32(0x00400000 - nmax);
 	const __m256i lo = _mm256_setzero_si256();
 	const __m256i hi = _mm256_set1_epi32(2 * nmax - 1);
-	int i = 0;
-	for (; i + 16 <= n; i += 16) {
-		__m256i l[2];
-		for (int k = 0; k < 2; k++) {
-			__m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i + 8 * k),
-						 dv);
-			__m256i r = _mm256_castps_si256(_mm256_add_ps(v, magic));
-			/* nearest_int(v) + nmax, then clamped to 0..2*nmax-1 */
-			r = _mm256_sub_epi32(_mm256_and_si256(r, mant), bias);
-			l[k] = _mm256_min_epi32(_mm256_max_epi32(r, lo), hi);
+	for (int j = 0; j < n_groups; j++, x += n, q += n) {
+		if (d[j] == 0) /* ggml skips the group: its levels stay */
+			continue;
+		const __m256 dv = _mm256_set1_ps(d[j]);
+		int i = 0;
+		for (; i + 16 <= n; i += 16) {
+			__m256i l[2];
+			for (int k = 0; k < 2; k++) {
+				__m256 v = _mm256_div_ps(
+					_mm256_loadu_ps(x + i + 8 * k), dv);
+				__m256i r = _mm256_castps_si256(
+					_mm256_add_ps(v, magic));
+				/* nearest_int(v) + nmax, clamped to
+				 * 0..2*nmax-1 */
+				r = _mm256_sub_epi32(_mm256_and_si256(r, mant),
+						     bias);
+				l[k] = _mm256_min_epi32(_mm256_max_epi32(r, lo),
+							hi);
+			}
+			/* levels are 0..2*nmax-1 <= 127: the saturating
+			 * packs keep them; packs work per 128-bit half, the
+			 * permute puts them in order */
+			__m256i p16 = _mm256_permute4x64_epi64(
+				_mm256_packs_epi32(l[0], l[1]), 0xD8);
+			__m128i p8 = _mm_packs_epi16(
+				_mm256_castsi256_si128(p16),
+				_mm256_extracti128_si256(p16, 1));
+			_mm_storeu_si128((__m128i *)(q + i), p8);
 		}
-		/* levels are 0..2*nmax-1 <= 127: the saturating packs keep them;
-		 * packs work per 128-bit half, the permute puts them in order */
-		__m256i p16 = _mm256_permute4x64_epi64(
-			_mm256_packs_epi32(l[0], l[1]), 0xD8);
-		__m128i p8 = _mm_packs_epi16(_mm256_castsi256_si128(p16),
-					     _mm256_extracti128_si256(p16, 1));
-		_mm_storeu_si128((__m128i *)(q + i), p8);
+		for (; i < n; i++)
+			q[i] = (int8_t)(qp_clamp_int(qp_nearest_int(x[i] / d[j]),
+						     -nmax, nmax - 1) + nmax);
 	}
-	for (; i < n; i++)
-		q[i] = (int8_t)(qp_clamp_int(qp_nearest_int(x[i] / d), -nmax,
-					     nmax - 1) + nmax);
+	_mm256_zeroupper();
 }
 #endif
 
@@ -531,10 +544,7 @@ void qp_symmetric_levels_groups(int n_groups, int n, int nmax, const float *x,
 {
 #if QP_HAVE_AVX2
 	if (qp_cpu_avx2()) {
-		for (int j = 0; j < n_groups; j++)
-			if (d[j] != 0)
-				symmetric_levels_avx2(n, nmax, x + n * j, d[j],
-						      q + n * j);
+		symmetric_levels_groups_avx2(n_groups, n, nmax, x, d, q);
 		return;
 	}
 #endif

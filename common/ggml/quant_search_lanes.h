@@ -108,6 +108,10 @@ static inline VATTR vi vround(vf v)
 
 static inline VATTR vi vclamp(vi v, int lo, int hi)
 {
+#if LANES_AVX2
+	return (vi)_mm256_min_epi32(_mm256_max_epi32((__m256i)v, (__m256i)isplat(lo)),
+				    (__m256i)isplat(hi));
+#endif
 	v = isel(v < isplat(lo), isplat(lo), v);
 	return isel(v > isplat(hi), isplat(hi), v);
 }
@@ -134,6 +138,32 @@ static inline VATTR bool any_lane(vi mask)
 /* Group j's value i goes to lane j of xt[i]. */
 static VATTR void to_lanes(int n, const float *x, vf *xt)
 {
+#if LANES_AVX2
+	if (n % 4 == 0) { /* per four values: group k's in the low half of
+			   * row k, group k + 4's in its high half, then an
+			   * in-half 4x4 transpose: lane j = group j */
+		const float *g = x;
+		for (int i = 0; i < n; i += 4, g += 4) {
+			__m256 r0 = _mm256_insertf128_ps(_mm256_castps128_ps256(
+				_mm_loadu_ps(g)), _mm_loadu_ps(g + 4 * n), 1);
+			__m256 r1 = _mm256_insertf128_ps(_mm256_castps128_ps256(
+				_mm_loadu_ps(g + n)), _mm_loadu_ps(g + 5 * n), 1);
+			__m256 r2 = _mm256_insertf128_ps(_mm256_castps128_ps256(
+				_mm_loadu_ps(g + 2 * n)), _mm_loadu_ps(g + 6 * n), 1);
+			__m256 r3 = _mm256_insertf128_ps(_mm256_castps128_ps256(
+				_mm_loadu_ps(g + 3 * n)), _mm_loadu_ps(g + 7 * n), 1);
+			__m256 t0 = _mm256_unpacklo_ps(r0, r1);
+			__m256 t1 = _mm256_unpackhi_ps(r0, r1);
+			__m256 t2 = _mm256_unpacklo_ps(r2, r3);
+			__m256 t3 = _mm256_unpackhi_ps(r2, r3);
+			xt[i] = (vf)_mm256_shuffle_ps(t0, t2, 0x44);
+			xt[i + 1] = (vf)_mm256_shuffle_ps(t0, t2, 0xEE);
+			xt[i + 2] = (vf)_mm256_shuffle_ps(t1, t3, 0x44);
+			xt[i + 3] = (vf)_mm256_shuffle_ps(t1, t3, 0xEE);
+		}
+		return;
+	}
+#endif
 #if LANES_SSE2 || LANES_AVX2
 	if (n % 4 == 0) { /* 4x4 transposes, no store-forwarding stalls */
 		for (int i = 0; i < n; i += 4) {
@@ -830,31 +860,37 @@ static VATTR void refine_lanes(int n, int nmax, const float *x, int8_t *q,
 		sumlx += wx[i] * l;
 		suml2 += wt[i] * l * l;
 	}
-	vi active = ~zero;
-	for (int pass = 0; pass < 5 && any_lane(active); pass++) {
-		vi changed = isplat(0);
-		for (int i = 0; i < n; i++) {
-			vf slx = sumlx - wx[i] * lv[i];
-			vf sl2 = suml2 - wt[i] * lv[i] * lv[i];
-			vf l = vtofloat(vclamp(vround(xt[i] * sl2 / slx), -nmax,
-					       nmax - 1));
-			vi try_it = active & (slx > vsplat(0)) & (l != lv[i]);
-			/* usually no lane moves: branching keeps the sums
-			 * off the dependency chain, as in the scalar loop */
-			if (!any_lane(try_it))
-				continue;
-			slx += wx[i] * l;
-			sl2 += wt[i] * l * l;
-			vi take = try_it & (sl2 > vsplat(0)) &
-				  (slx * slx * suml2 > sumlx * sumlx * sl2);
-			if (!any_lane(take))
-				continue;
-			lv[i] = vsel(take, l, lv[i]);
-			sumlx = vsel(take, slx, sumlx);
-			suml2 = vsel(take, sl2, suml2);
-			changed |= take;
-		}
-		active &= changed;
+	/* The scalar passes, value after value (t counts the evaluations):
+	 * an evaluation is a pure function of the lane's sums and levels, so
+	 * once a lane has gone n evaluations without a change, its state is
+	 * the one it had n evaluations before and it never changes again;
+	 * that is also when the scalar loop would end with a pass without
+	 * changes (a later evaluation in a last pass changes nothing), or a
+	 * lane stopped by the five passes' limit.  So all lanes are done n
+	 * evaluations after the last change of any, or at 5 n; before, each
+	 * lane is evaluated as in its scalar pass.  The first pass is whole. */
+	const vi valid = ~zero;
+	int stop = n;
+	for (int t = 0, i = 0; t < stop; t++, i = i + 1 == n ? 0 : i + 1) {
+		vf slx = sumlx - wx[i] * lv[i];
+		vf sl2 = suml2 - wt[i] * lv[i] * lv[i];
+		vf l = vtofloat(vclamp(vround(xt[i] * sl2 / slx), -nmax,
+				       nmax - 1));
+		vi try_it = valid & (slx > vsplat(0)) & (l != lv[i]);
+		/* usually no lane moves: branching keeps the sums off the
+		 * dependency chain, as in the scalar loop */
+		if (!any_lane(try_it))
+			continue;
+		slx += wx[i] * l;
+		sl2 += wt[i] * l * l;
+		vi take = try_it & (sl2 > vsplat(0)) &
+			  (slx * slx * suml2 > sumlx * sumlx * sl2);
+		if (!any_lane(take))
+			continue;
+		lv[i] = vsel(take, l, lv[i]);
+		sumlx = vsel(take, slx, sumlx);
+		suml2 = vsel(take, sl2, suml2);
+		stop = t + 1 + n < 5 * n ? t + 1 + n : 5 * n;
 	}
 	vf scale = vsel(suml2 > vsplat(0), sumlx / suml2, vsplat(0));
 	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
