@@ -254,15 +254,27 @@ static void q2_k_block_imat(const float *x, const float *imp, uint8_t *blk,
 
 /* ---- Q3_K: 16 groups of 16, 3-bit levels, 6-bit signed scales ------- */
 
-/* ls: the 16 scales as packed (0..63; ggml reads back ls - 32 from the
- * packed bytes: lo | hi << 4 is ls again, sign-extended from 8 bits). */
-static void q3_k_finish(const float *x, uint8_t *blk, const int *ls, int8_t *q)
+/* The groups' final scales d_all * (ls - 32) from the packed scales ls
+ * (0..63: ggml reads back ls - 32 from the packed bytes, lo | hi << 4 is
+ * ls again); true when one is 0: ggml keeps that group's search levels,
+ * so the caller needs them (the searches run without storing levels
+ * first, as most blocks have none). */
+static bool q3_group_scales(const uint8_t *blk, const int *ls, float *d)
+{
+	float d_all = qp_fp16_to_fp32(le_u16(blk + 108));
+	bool some_zero = false;
+	for (int j = 0; j < 16; j++) {
+		d[j] = d_all * (float)(ls[j] - 32);
+		some_zero |= d[j] == 0;
+	}
+	return some_zero;
+}
+
+/* q: the search's levels of the groups whose d is 0 (the others are
+ * found here). */
+static void q3_k_finish(const float *x, uint8_t *blk, const float *d, int8_t *q)
 {
 	uint8_t *hmask = blk, *qs = blk + 32;
-	float d_all = qp_fp16_to_fp32(le_u16(blk + 108));
-	float d[16];
-	for (int j = 0; j < 16; j++)
-		d[j] = d_all * (float)(ls[j] - 32);
 	qp_symmetric_levels_groups(16, 16, 4, x, d, q);
 	uint8_t low[256];
 	/* levels are 0..7: bit 2 goes to the high-bit mask, l & 3 (that is
@@ -297,7 +309,7 @@ static void q3_k_block_ref(const float *x, uint8_t *blk, bool fast)
 {
 	int8_t q[256];
 	float scales[16], amax;
-	qp_fit_symmetric_refine_groups(16, 16, 4, x, q, scales, fast);
+	qp_fit_symmetric_refine_groups(16, 16, 4, x, NULL, scales, fast);
 	float max_scale = qp_signed_absmax(scales, 16, &amax);
 	int ls[16] = { 0 };
 	float d = 0;
@@ -311,7 +323,10 @@ static void q3_k_block_ref(const float *x, uint8_t *blk, bool fast)
 	}
 	pack_q3_scales(ls, blk + 96);
 	le_put_u16(blk + 108, qp_fp32_to_fp16(d));
-	q3_k_finish(x, blk, ls, q);
+	float dj[16];
+	if (q3_group_scales(blk, ls, dj))
+		qp_fit_symmetric_refine_groups(16, 16, 4, x, q, scales, fast);
+	q3_k_finish(x, blk, dj, q);
 }
 
 static void q3_k_block_imat(const float *x, const float *imp, uint8_t *blk,
@@ -323,7 +338,7 @@ static void q3_k_block_imat(const float *x, const float *imp, uint8_t *blk,
 	for (int j = 0; j < 16; j++)
 		sw[j] = qp_imatrix_weights(x + 16 * j, imp + 16 * j, sigma2, 16,
 					   w + 16 * j);
-	qp_fit_symmetric_groups(16, 16, 4, x, w, q, scales, fast);
+	qp_fit_symmetric_groups(16, 16, 4, x, w, NULL, scales, fast);
 	float d;
 	qp_fit_symmetric_groups(1, 16, 32, scales, sw, lq, &d, fast);
 	int ls[16];
@@ -331,7 +346,10 @@ static void q3_k_block_imat(const float *x, const float *imp, uint8_t *blk,
 		ls[j] = lq[j];
 	pack_q3_scales(ls, blk + 96);
 	le_put_u16(blk + 108, qp_fp32_to_fp16(d));
-	q3_k_finish(x, blk, ls, q);
+	float dj[16];
+	if (q3_group_scales(blk, ls, dj))
+		qp_fit_symmetric_groups(16, 16, 4, x, w, q, scales, fast);
+	q3_k_finish(x, blk, dj, q);
 }
 
 /* ---- Q4_K and Q5_K: 8 groups of 32, 6-bit scales and mins ----------- */
@@ -482,7 +500,8 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
 	if (!imp)
 		for (int i = 0; i < 256; i++)
 			w[i] = x[i] * x[i];
-	qp_fit_symmetric_groups(16, 16, 32, x, imp ? imp : w, q, scales, fast);
+	const float *wq = imp ? imp : w;
+	qp_fit_symmetric_groups(16, 16, 32, x, wq, NULL, scales, fast);
 	float max_scale = qp_signed_absmax(scales, 16, &max_abs);
 	memset(blk, 0, QP_Q6_K_BLOCK_BYTES);
 	if (max_abs < QP_GROUP_EPS)
@@ -497,8 +516,13 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
 		sc[j] = (int8_t)(l < 127 ? l : 127);
 	}
 	float dj[16];
-	for (int j = 0; j < 16; j++)
+	bool some_zero = false;
+	for (int j = 0; j < 16; j++) {
 		dj[j] = d * (float)sc[j];
+		some_zero |= dj[j] == 0;
+	}
+	if (some_zero) /* ggml keeps those groups' search levels */
+		qp_fit_symmetric_groups(16, 16, 32, x, wq, q, scales, fast);
 	qp_symmetric_levels_groups(16, 16, 32, x, dj, q);
 	uint8_t *ql = blk, *qh = blk + 128;
 #ifdef __SSE2__

@@ -413,6 +413,13 @@ void qp_fit_symmetric_groups(int n_groups, int n, int nmax, const float *x,
 			     const float *w, int8_t *q, float *scales,
 			     bool lanes)
 {
+	int8_t scratch[32];
+	if (!q && (!lanes || n_groups == 1)) { /* levels made, then dropped */
+		for (int j = 0; j < n_groups; j++)
+			qp_fit_symmetric_groups(1, n, nmax, x + n * j, w + n * j,
+						scratch, scales + j, lanes);
+		return;
+	}
 	if (lanes && n_groups == 1) { /* candidates in lanes instead */
 #if QP_HAVE_AVX2
 		if (qp_cpu_avx2()) {
@@ -458,9 +465,10 @@ void qp_fit_symmetric_refine_groups(int n_groups, int n, int nmax,
 		refine_batches_x4(n_groups, n, nmax, x, q, scales);
 		return;
 	}
+	int8_t scratch[32];
 	for (int j = 0; j < n_groups; j++)
 		scales[j] = qp_fit_symmetric_refine(n, nmax, x + n * j,
-						    q + n * j);
+						    q ? q + n * j : scratch);
 }
 
 /* ---- final levels ----------------------------------------------------- */

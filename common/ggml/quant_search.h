@@ -20,7 +20,8 @@
  * are the same either way: lanes only change speed.  Where lanes of groups
  * would idle, the symmetric search puts candidates in lanes instead: one
  * group's 18 candidate scales side by side, or four groups twice over in
- * eight lanes, two candidates at a time.
+ * eight lanes, two candidates at a time.  For the symmetric searches q
+ * may be NULL: the scales only (the lanes then skip storing levels).
  * Bit-exactness needs -ffp-contract=off (the Makefile's flag), never
  * -ffast-math.  n is at most 32.  No allocation, no global state.
  */

@@ -46,6 +46,7 @@
 #define asym_store LN(asym_store)
 #define asymmetric_lanes LN(asymmetric_lanes)
 #define symmetric_level LN(symmetric_level)
+#define symmetric_level_hi LN(symmetric_level_hi)
 #define symmetric_sums3 LN(symmetric_sums3)
 #define symmetric_start LN(symmetric_start)
 #define symmetric_won_levels LN(symmetric_won_levels)
@@ -339,7 +340,8 @@ static inline VATTR void store_symmetric_lanes(int n, int nmax, vi zero, vf scal
 {
 	for (int j = 0; j < LANES; j++)
 		scales[j] = zero[j] ? 0.f : scale[j];
-	from_lanes(n, lv, nmax, ~zero, (uint8_t *)q);
+	if (q) /* NULL: the caller wants the scales only */
+		from_lanes(n, lv, nmax, ~zero, (uint8_t *)q);
 }
 
 /* What qp_fit_asymmetric knows of LANES groups before its steps: their
@@ -529,26 +531,51 @@ static inline VATTR vf symmetric_level(vf v, vf lo, vf hi)
 	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
 }
 
+/* symmetric_level where the lower clamp provably changes nothing: for the
+ * candidates of steps -9..4, cand = -(nmax + 0.1 step) / signed_max and
+ * every |x| <= |signed_max| (NaN aside), so cand * x >= -(nmax + 0.4 +
+ * 2^-24) (0.1f * 4 is 0.4 + 6e-9) times 1 + 2^-22 at most for the
+ * roundings of the constant, the division and the product: above -nmax -
+ * 0.5 for every nmax <= 2^16, so it rounds to -nmax or more.  (Step 5 may
+ * reach -nmax - 0.5 and step 6 goes below: those keep the clamp; the unit
+ * tests fail when step 6 loses it.)  A NaN v lands on hi instead of lo; as above, it never
+ * matters. */
+static inline VATTR vf symmetric_level_hi(vf v, vf hi)
+{
+	vf t = vmin_first(v, hi);
+	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
+}
+
 /* Three candidates' sums of (w x) l and w l^2, each in the scalar order,
  * side by side: one candidate's adds alone are bound by their latency
  * (the named sums stay in registers). */
 static inline VATTR __attribute__((always_inline)) void
 symmetric_sums3(int n, const vf *cand, const vf *xt, const vf *wx,
-		const vf *wt, vf lo, vf hi, vf *slx, vf *sl2)
+		const vf *wt, vf lo, vf hi, bool need_lo, vf *slx, vf *sl2)
 {
 	const vf c0 = cand[0], c1 = cand[1], c2 = cand[2];
 	vf a0 = vsplat(0), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
-	for (int i = 0; i < n; i++) {
-		vf l0 = symmetric_level(c0 * xt[i], lo, hi);
-		vf l1 = symmetric_level(c1 * xt[i], lo, hi);
-		vf l2 = symmetric_level(c2 * xt[i], lo, hi);
-		a0 += wx[i] * l0;
-		a1 += wx[i] * l1;
-		a2 += wx[i] * l2;
-		b0 += wt[i] * l0 * l0;
-		b1 += wt[i] * l1 * l1;
-		b2 += wt[i] * l2 * l2;
+#define SUMS3_BODY(LEVEL)                                        \
+	for (int i = 0; i < n; i++) {                            \
+		vf l0 = LEVEL(c0 * xt[i]);                       \
+		vf l1 = LEVEL(c1 * xt[i]);                       \
+		vf l2 = LEVEL(c2 * xt[i]);                       \
+		a0 += wx[i] * l0;                                \
+		a1 += wx[i] * l1;                                \
+		a2 += wx[i] * l2;                                \
+		b0 += wt[i] * l0 * l0;                           \
+		b1 += wt[i] * l1 * l1;                           \
+		b2 += wt[i] * l2 * l2;                           \
 	}
+#define LEVEL_BOTH(v) symmetric_level(v, lo, hi)
+#define LEVEL_HI(v) symmetric_level_hi(v, hi)
+	if (need_lo)
+		SUMS3_BODY(LEVEL_BOTH)
+	else
+		SUMS3_BODY(LEVEL_HI)
+#undef LEVEL_BOTH
+#undef LEVEL_HI
+#undef SUMS3_BODY
 	slx[0] = a0;
 	slx[1] = a1;
 	slx[2] = a2;
@@ -608,12 +635,16 @@ static VATTR void symmetric_lanes(int n, int nmax, const float *x, const float *
 	symmetric_start(n, nmax, xt, wt, wx, lv, &zero, &signed_max, &scale, &best);
 	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
 	vf cand[N_CAND], slx[N_CAND], sl2[N_CAND];
-	for (int k = 0, step = -9; step <= 9; step++)
-		if (step != 0)
-			cand[k++] = -vsplat((float)nmax + 0.1f * (float)step) /
-				    signed_max;
+	float num[N_CAND]; /* -(nmax + 0.1 step), steps -9..-1, 1..9 */
+	for (int k = 0; k < N_CAND; k++)
+		num[k] = -((float)nmax + 0.1f * (float)(k < 9 ? k - 9 : k - 8));
+	for (int k = 0; k < N_CAND; k++)
+		cand[k] = vsplat(num[k]) / signed_max;
+	/* candidates 0..11 are steps -9..3: no lower clamp (symmetric_level_hi);
+	 * 12..14 hold step 4 to 6, 15..17 steps 7 to 9 */
 	for (int k = 0; k < N_CAND; k += 3)
-		symmetric_sums3(n, cand + k, xt, wx, wt, lo, hi, slx + k, sl2 + k);
+		symmetric_sums3(n, cand + k, xt, wx, wt, lo, hi, k >= 12, slx + k,
+				sl2 + k);
 	vi won = isplat(0);
 	vf won_cand = vsplat(0);
 	for (int k = 0; k < N_CAND; k++) {
@@ -760,8 +791,11 @@ static VATTR void symmetric_pairs(int n, int nmax, const float *x,
 		float b = (float)nmax + 0.1f * (float)(m + 1);
 		cand[m] = -(vf){ a, a, a, a, b, b, b, b } / signed_max;
 	}
+	/* pairs 0..2 are steps -9..-7 and 1..3: no lower clamp (see
+	 * symmetric_level_hi); the others hold a step of 4 or more */
 	for (int m = 0; m < 9; m += 3)
-		symmetric_sums3(n, cand + m, xt, wx, wt, lo, hi, slx + m, sl2 + m);
+		symmetric_sums3(n, cand + m, xt, wx, wt, lo, hi, m >= 3, slx + m,
+				sl2 + m);
 	vi won = isplat(0);
 	vf won_cand = vsplat(0);
 	for (int k = 0; k < 18; k++) {
@@ -787,8 +821,10 @@ static VATTR void symmetric_pairs(int n, int nmax, const float *x,
 	symmetric_won_levels(n, won, won_cand, xt, lo, hi, lv);
 	uint8_t rows[8 * 32];
 	float both[8];
-	store_symmetric_lanes(n, nmax, zero, scale, lv, (int8_t *)rows, both);
-	memcpy(q, rows, (size_t)(4 * n));
+	store_symmetric_lanes(n, nmax, zero, scale, lv, q ? (int8_t *)rows : NULL,
+			      both);
+	if (q)
+		memcpy(q, rows, (size_t)(4 * n));
 	memcpy(scales, both, 4 * sizeof *scales);
 	_mm256_zeroupper(); /* see lanes_done */
 }
@@ -930,7 +966,8 @@ static VATTR void pad_groups(padded *b, int n_groups, int n, const float *x,
 static VATTR void unpad_groups(const padded *b, int n_groups, int n, void *q,
 			       float *scales, float *neg_mins)
 {
-	memcpy(q, b->q, (size_t)(n * n_groups));
+	if (q)
+		memcpy(q, b->q, (size_t)(n * n_groups));
 	memcpy(scales, b->scales, sizeof(float) * (size_t)n_groups);
 	if (neg_mins)
 		memcpy(neg_mins, b->neg_mins, sizeof(float) * (size_t)n_groups);
@@ -961,13 +998,14 @@ static VATTR void symmetric_batches(int n_groups, int n, int nmax,
 {
 	int j = 0;
 	for (; j + LANES <= n_groups; j += LANES)
-		symmetric_lanes(n, nmax, x + n * j, w + n * j, q + n * j,
-				scales + j);
+		symmetric_lanes(n, nmax, x + n * j, w + n * j,
+				q ? q + n * j : NULL, scales + j);
 	if (j < n_groups) {
 		padded b;
 		pad_groups(&b, n_groups - j, n, x + n * j, w + n * j);
 		symmetric_lanes(n, nmax, b.x, b.w, (int8_t *)b.q, b.scales);
-		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j, NULL);
+		unpad_groups(&b, n_groups - j, n, q ? q + n * j : NULL,
+			     scales + j, NULL);
 	}
 	lanes_done();
 }
@@ -977,12 +1015,14 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 {
 	int j = 0;
 	for (; j + LANES <= n_groups; j += LANES)
-		refine_lanes(n, nmax, x + n * j, q + n * j, scales + j);
+		refine_lanes(n, nmax, x + n * j, q ? q + n * j : NULL,
+			     scales + j);
 	if (j < n_groups) {
 		padded b;
 		pad_groups(&b, n_groups - j, n, x + n * j, NULL);
 		refine_lanes(n, nmax, b.x, (int8_t *)b.q, b.scales);
-		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j, NULL);
+		unpad_groups(&b, n_groups - j, n, q ? q + n * j : NULL,
+			     scales + j, NULL);
 	}
 	lanes_done();
 }
@@ -1016,6 +1056,7 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 #undef asym_store
 #undef asymmetric_lanes
 #undef symmetric_level
+#undef symmetric_level_hi
 #undef symmetric_sums3
 #undef symmetric_start
 #undef symmetric_won_levels
