@@ -471,6 +471,60 @@ void qp_fit_symmetric_refine_groups(int n_groups, int n, int nmax,
 						    q ? q + n * j : scratch);
 }
 
+/* ---- sums of squares, eight runs at a time ---------------------------- */
+
+#if QP_HAVE_AVX2
+/* Eight runs' sums: eight values of each run loaded, an 8x8 transpose
+ * puts value i of run j in lane j of v[i], then each lane adds its
+ * squares in order (the product, then the sum: the scalar loop's two
+ * roundings). */
+static QP_AVX2 void sum_squares8_avx2(int64_t stride, int64_t n,
+				      const float *x, float *sums)
+{
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n; i += 8) {
+		__m256 r[8], t[8], u[8];
+		for (int k = 0; k < 8; k++)
+			r[k] = _mm256_loadu_ps(x + stride * k + i);
+		for (int k = 0; k < 8; k += 2) {
+			t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+			t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+		}
+		for (int k = 0; k < 8; k += 4) {
+			u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+			u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
+			u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+			u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+		}
+		/* u[m] (m < 4): values m and m + 4 of runs 0-3; u[m + 4]: of
+		 * runs 4-7 */
+		for (int m = 0; m < 4; m++) {
+			__m256 v = _mm256_permute2f128_ps(u[m], u[m + 4], 0x20);
+			acc = _mm256_add_ps(acc, _mm256_mul_ps(v, v));
+		}
+		for (int m = 0; m < 4; m++) {
+			__m256 v = _mm256_permute2f128_ps(u[m], u[m + 4], 0x31);
+			acc = _mm256_add_ps(acc, _mm256_mul_ps(v, v));
+		}
+	}
+	_mm256_storeu_ps(sums, acc);
+	_mm256_zeroupper();
+}
+#endif
+
+void qp_sum_squares_groups(int n_groups, int64_t stride, int64_t n,
+			   const float *x, float *sums)
+{
+	int j = 0;
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2())
+		for (; j + 8 <= n_groups; j += 8)
+			sum_squares8_avx2(stride, n, x + stride * j, sums + j);
+#endif
+	for (; j < n_groups; j++)
+		sums[j] = qp_sum_squares(x + stride * j, n);
+}
+
 /* ---- final levels ----------------------------------------------------- */
 
 void qp_symmetric_levels(int n, int nmax, const float *x, float d, int8_t *q)

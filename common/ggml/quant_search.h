@@ -77,6 +77,13 @@ static inline float qp_sum_squares(const float *x, int64_t n)
 	return s;
 }
 
+/* qp_sum_squares of n_groups runs of n values, run j at x + stride * j,
+ * into sums[j]; with AVX2 eight runs side by side (lane j: run j's adds
+ * in their order), so the serial chain of adds is paid once for eight.
+ * n a multiple of 8. */
+void qp_sum_squares_groups(int n_groups, int64_t stride, int64_t n,
+			   const float *x, float *sums);
+
 /* ggml's importance weights w = imp * sqrt(sigma2 + x^2); returns their
  * sequential float sum. */
 static inline float qp_imatrix_weights(const float *x, const float *imp,
