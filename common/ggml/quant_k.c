@@ -58,15 +58,12 @@ static void pack_2bit(const uint8_t *q, uint8_t *qs)
  * 0..7 low, 8..15 high nibble), the top two bits in bytes 8..11. */
 static void pack_q3_scales(const int *ls, uint8_t *sc)
 {
-	memset(sc, 0, 12);
-	for (int j = 0; j < 16; j++) {
-		int l = ls[j];
-		if (j < 8)
-			sc[j] = (uint8_t)(l & 0xF);
-		else
-			sc[j - 8] |= (uint8_t)((l & 0xF) << 4);
-		sc[8 + j % 4] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
-	}
+	for (int j = 0; j < 8; j++)
+		sc[j] = (uint8_t)((ls[j] & 0xF) | (ls[j + 8] & 0xF) << 4);
+	for (int m = 0; m < 4; m++)
+		sc[8 + m] = (uint8_t)((ls[m] >> 4) | (ls[m + 4] >> 4) << 2 |
+				      (ls[m + 8] >> 4) << 4 |
+				      (ls[m + 12] >> 4) << 6);
 }
 
 /* Q4_K / Q5_K: eight 6-bit scales and mins in 12 bytes. */

@@ -882,20 +882,28 @@ static VATTR float symmetric_candidates(int n, int nmax, const float *x,
 static VATTR void refine_lanes(int n, int nmax, const float *x, int8_t *q,
 			 float *scales)
 {
-	vf xt[32], lv[32], wt[32], wx[32];
+	vf xt[32], wt[32], wx[32], p1[32], p2[32];
+	vi li[32];
 	to_lanes(n, x, xt);
 	vi zero;
 	vf signed_max = signed_absmax_lanes(n, xt, &zero);
 	vf iscale = vsplat((float)-nmax) / signed_max;
 	vf sumlx = vsplat(0), suml2 = vsplat(0);
 	for (int i = 0; i < n; i++) {
-		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax, nmax - 1));
-		lv[i] = l;
+		li[i] = vclamp(vround(iscale * xt[i]), -nmax, nmax - 1);
+		vf l = vtofloat(li[i]);
 		wt[i] = xt[i] * xt[i]; /* ggml's weights x^2 */
 		wx[i] = wt[i] * xt[i]; /* its w*x*l is (w*x)*l */
-		sumlx += wx[i] * l;
-		suml2 += wt[i] * l * l;
+		/* value i's terms of the sums at its level (ggml's products,
+		 * each the same float wherever it is formed): they change
+		 * only when the level does */
+		p1[i] = wx[i] * l;
+		p2[i] = wt[i] * l * l;
+		sumlx += p1[i];
+		suml2 += p2[i];
 	}
+	/* all-zero groups (results dropped) never try a move: slx is NaN */
+	sumlx = vsel(zero, vsplat(NAN), sumlx);
 	/* The scalar passes, value after value (t counts the evaluations):
 	 * an evaluation is a pure function of the lane's sums and levels, so
 	 * once a lane has gone n evaluations without a change, its state is
@@ -905,30 +913,40 @@ static VATTR void refine_lanes(int n, int nmax, const float *x, int8_t *q,
 	 * lane stopped by the five passes' limit.  So all lanes are done n
 	 * evaluations after the last change of any, or at 5 n; before, each
 	 * lane is evaluated as in its scalar pass.  The first pass is whole. */
-	const vi valid = ~zero;
 	int stop = n;
-	for (int t = 0, i = 0; t < stop; t++, i = i + 1 == n ? 0 : i + 1) {
-		vf slx = sumlx - wx[i] * lv[i];
-		vf sl2 = suml2 - wt[i] * lv[i] * lv[i];
-		vf l = vtofloat(vclamp(vround(xt[i] * sl2 / slx), -nmax,
-				       nmax - 1));
-		vi try_it = valid & (slx > vsplat(0)) & (l != lv[i]);
-		/* usually no lane moves: branching keeps the sums off the
-		 * dependency chain, as in the scalar loop */
-		if (!any_lane(try_it))
-			continue;
-		slx += wx[i] * l;
-		sl2 += wt[i] * l * l;
-		vi take = try_it & (sl2 > vsplat(0)) &
-			  (slx * slx * suml2 > sumlx * sumlx * sl2);
-		if (!any_lane(take))
-			continue;
-		lv[i] = vsel(take, l, lv[i]);
-		sumlx = vsel(take, slx, sumlx);
-		suml2 = vsel(take, sl2, suml2);
-		stop = t + 1 + n < 5 * n ? t + 1 + n : 5 * n;
+	for (int t0 = 0; t0 < stop; t0 += n) { /* t0: the pass's first t */
+		int end = stop - t0 < n ? stop - t0 : n;
+		for (int i = 0; i < end; i++) {
+			vf slx = sumlx - p1[i];
+			vf sl2 = suml2 - p2[i];
+			vi l = vclamp(vround(xt[i] * sl2 / slx), -nmax, nmax - 1);
+			vi try_it = ~(l == li[i]) & (slx > vsplat(0));
+			/* usually no lane moves: branching keeps the sums
+			 * off the dependency chain, as in the scalar loop */
+			if (!any_lane(try_it))
+				continue;
+			vf lf = vtofloat(l);
+			vf q1 = wx[i] * lf, q2 = wt[i] * lf * lf;
+			slx += q1;
+			sl2 += q2;
+			vi take = try_it & (sl2 > vsplat(0)) &
+				  (slx * slx * suml2 > sumlx * sumlx * sl2);
+			if (!any_lane(take))
+				continue;
+			li[i] = isel(take, l, li[i]);
+			p1[i] = vsel(take, q1, p1[i]);
+			p2[i] = vsel(take, q2, p2[i]);
+			sumlx = vsel(take, slx, sumlx);
+			suml2 = vsel(take, sl2, suml2);
+			stop = t0 + i + 1 + n < 5 * n ? t0 + i + 1 + n : 5 * n;
+			end = stop - t0 < n ? stop - t0 : n;
+		}
 	}
 	vf scale = vsel(suml2 > vsplat(0), sumlx / suml2, vsplat(0));
+	vf lv[32];
+	if (q)
+		for (int i = 0; i < n; i++)
+			lv[i] = vtofloat(li[i]);
 	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
 }
 
