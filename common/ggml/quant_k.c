@@ -269,8 +269,74 @@ static bool q3_group_scales(const uint8_t *blk, const int *ls, float *d)
 
 /* q: the search's levels of the groups whose d is 0 (the others are
  * found here). */
+#if QP_HAVE_AVX2
+/* q3_k_finish in AVX2: two groups' levels per step (qp_symmetric_levels'
+ * division, rounding by 1.5 * 2^23 and clamp, 0..7 after the offset), a
+ * group whose d is 0 taking the search's levels instead; then, per 32
+ * values (bit c of the high-bit mask, 2-bit plane c % 4 of half c / 4),
+ * bit 2 to the mask and l & 3 shifted into the planes: a byte's bits
+ * never cross into its neighbour once masked. */
+static QP_AVX2 void q3_k_finish_avx2(const float *x, uint8_t *blk,
+				     const float *d, const int8_t *q)
+{
+	uint8_t lv[256];
+	const __m256 magic = _mm256_set1_ps(12582912.f);
+	const __m256i mant = _mm256_set1_epi32(0x007fffff);
+	const __m256i bias = _mm256_set1_epi32(0x00400000 - 4);
+	const __m256i lo = _mm256_setzero_si256(), hi = _mm256_set1_epi32(7);
+	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	for (int j = 0; j < 16; j += 2) {
+		__m256i l[4];
+		const __m256 d0 = _mm256_set1_ps(d[j]), d1 = _mm256_set1_ps(d[j + 1]);
+#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++) {
+			__m256 v = _mm256_div_ps(_mm256_loadu_ps(x + 16 * j + 8 * k),
+						 k < 2 ? d0 : d1);
+			__m256i r = _mm256_castps_si256(_mm256_add_ps(v, magic));
+			r = _mm256_sub_epi32(_mm256_and_si256(r, mant), bias);
+			l[k] = _mm256_min_epi32(_mm256_max_epi32(r, lo), hi);
+		}
+		/* packs work per 128-bit half: dwords (four levels each) come
+		 * out as 0 2 4 6 1 3 5 7 of the 32, the permute orders them */
+		__m256i b = _mm256_packs_epi16(_mm256_packs_epi32(l[0], l[1]),
+					       _mm256_packs_epi32(l[2], l[3]));
+		_mm256_storeu_si256((__m256i *)(lv + 16 * j),
+				    _mm256_permutevar8x32_epi32(b, order));
+		if (d[j] == 0) /* ggml keeps the search's levels */
+			memcpy(lv + 16 * j, q + 16 * j, 16);
+		if (d[j + 1] == 0)
+			memcpy(lv + 16 * (j + 1), q + 16 * (j + 1), 16);
+	}
+	const __m256i three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+	__m256i hm = _mm256_setzero_si256();
+#pragma GCC unroll 2
+	for (int h = 0; h < 2; h++) {
+		__m256i planes = _mm256_setzero_si256();
+#pragma GCC unroll 4
+		for (int s = 0; s < 4; s++) {
+			const int c = 4 * h + s;
+			__m256i v = _mm256_loadu_si256((const __m256i *)(lv + 32 * c));
+			__m256i high = _mm256_cmpeq_epi8(_mm256_and_si256(v, four), four);
+			hm = _mm256_or_si256(hm, _mm256_and_si256(high,
+					     _mm256_set1_epi8((char)(1 << c))));
+			planes = _mm256_or_si256(planes, _mm256_slli_epi16(
+					_mm256_and_si256(v, three), 2 * s));
+		}
+		_mm256_storeu_si256((__m256i *)(blk + 32 + 32 * h), planes);
+	}
+	_mm256_storeu_si256((__m256i *)blk, hm);
+	_mm256_zeroupper();
+}
+#endif
+
 static void q3_k_finish(const float *x, uint8_t *blk, const float *d, int8_t *q)
 {
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2()) {
+		q3_k_finish_avx2(x, blk, d, q);
+		return;
+	}
+#endif
 	uint8_t *hmask = blk, *qs = blk + 32;
 	qp_symmetric_levels_groups(16, 16, 4, x, d, q);
 	uint8_t low[256];
