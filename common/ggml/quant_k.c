@@ -559,11 +559,8 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
 		       bool fast)
 {
 	int8_t q[256];
-	float scales[16], w[256], max_abs;
-	if (!imp)
-		for (int i = 0; i < 256; i++)
-			w[i] = x[i] * x[i];
-	const float *wq = imp ? imp : w;
+	float scales[16], max_abs;
+	const float *wq = imp; /* NULL: ggml's default weights x^2 */
 	qp_fit_symmetric_groups(16, 16, 32, x, wq, NULL, scales, fast);
 	float max_scale = qp_signed_absmax(scales, 16, &max_abs);
 	memset(blk, 0, QP_Q6_K_BLOCK_BYTES);

@@ -413,6 +413,22 @@ void qp_fit_symmetric_groups(int n_groups, int n, int nmax, const float *x,
 			     const float *w, int8_t *q, float *scales,
 			     bool lanes)
 {
+	if (!w && !(lanes && n_groups > 1 &&
+		    !(qp_cpu_avx2() && n_groups == 4 && n % 4 == 0))) {
+		/* ggml's default weights x^2, made here for the searches that
+		 * do not make them in lanes */
+		float wx2[16 * 32];
+		for (int j = 0; j < n_groups; j += 16) { /* 16 groups a time */
+			int m = n_groups - j < 16 ? n_groups - j : 16;
+			const float *xj = x + n * j;
+			for (int i = 0; i < m * n; i++)
+				wx2[i] = xj[i] * xj[i];
+			qp_fit_symmetric_groups(m, n, nmax, xj, wx2,
+						q ? q + n * j : NULL, scales + j,
+						lanes);
+		}
+		return;
+	}
 	int8_t scratch[32];
 	if (!q && (!lanes || n_groups == 1)) { /* levels made, then dropped */
 		for (int j = 0; j < n_groups; j++)
@@ -571,6 +587,7 @@ static QP_AVX2 void symmetric_levels_groups_avx2(int n_groups, int n,
 		int i = 0;
 		for (; i + 16 <= n; i += 16) {
 			__m256i l[2];
+#pragma GCC unroll 2
 			for (int k = 0; k < 2; k++) {
 				__m256 v = _mm256_div_ps(
 					_mm256_loadu_ps(x + i + 8 * k), dv);

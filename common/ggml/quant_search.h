@@ -21,7 +21,8 @@
  * would idle, the symmetric search puts candidates in lanes instead: one
  * group's 18 candidate scales side by side, or four groups twice over in
  * eight lanes, two candidates at a time.  For the symmetric searches q
- * may be NULL: the scales only (the lanes then skip storing levels).
+ * may be NULL: the scales only (the lanes then skip storing levels); w
+ * may be NULL: ggml's default weights x^2 (made in lanes where they run).
  * Bit-exactness needs -ffp-contract=off (the Makefile's flag), never
  * -ffast-math.  n is at most 32.  No allocation, no global state.
  */

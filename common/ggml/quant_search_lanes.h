@@ -629,17 +629,28 @@ static VATTR void symmetric_lanes(int n, int nmax, const float *x, const float *
 	enum { N_CAND = 18 }; /* steps -9..9 but 0, three per pass */
 	vf xt[32], wt[32], wx[32], lv[32];
 	to_lanes(n, x, xt);
-	to_lanes(n, w, wt);
+	if (w)
+		to_lanes(n, w, wt);
+	else /* ggml's default weights x^2 */
+		for (int i = 0; i < n; i++)
+			wt[i] = xt[i] * xt[i];
 	vi zero;
 	vf signed_max, scale, best;
 	symmetric_start(n, nmax, xt, wt, wx, lv, &zero, &signed_max, &scale, &best);
 	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
 	vf cand[N_CAND], slx[N_CAND], sl2[N_CAND];
-	float num[N_CAND]; /* -(nmax + 0.1 step), steps -9..-1, 1..9 */
+	/* ggml's 0.1f * step, steps -9..-1, 1..9 (float products, rounded
+	 * as at run time: the translation uses the same IEEE single) */
+	static const float tenth[N_CAND] = {
+		0.1f * -9.f, 0.1f * -8.f, 0.1f * -7.f, 0.1f * -6.f, 0.1f * -5.f,
+		0.1f * -4.f, 0.1f * -3.f, 0.1f * -2.f, 0.1f * -1.f, 0.1f * 1.f,
+		0.1f * 2.f, 0.1f * 3.f, 0.1f * 4.f, 0.1f * 5.f, 0.1f * 6.f,
+		0.1f * 7.f, 0.1f * 8.f, 0.1f * 9.f
+	};
+	const float nmaxf = (float)nmax;
+#pragma GCC unroll 18
 	for (int k = 0; k < N_CAND; k++)
-		num[k] = -((float)nmax + 0.1f * (float)(k < 9 ? k - 9 : k - 8));
-	for (int k = 0; k < N_CAND; k++)
-		cand[k] = vsplat(num[k]) / signed_max;
+		cand[k] = vsplat(-(nmaxf + tenth[k])) / signed_max;
 	/* candidates 0..11 are steps -9..3: no lower clamp (symmetric_level_hi);
 	 * 12..14 hold step 4 to 6, 15..17 steps 7 to 9 */
 	for (int k = 0; k < N_CAND; k += 3)
@@ -1016,12 +1027,13 @@ static VATTR void symmetric_batches(int n_groups, int n, int nmax,
 {
 	int j = 0;
 	for (; j + LANES <= n_groups; j += LANES)
-		symmetric_lanes(n, nmax, x + n * j, w + n * j,
+		symmetric_lanes(n, nmax, x + n * j, w ? w + n * j : NULL,
 				q ? q + n * j : NULL, scales + j);
 	if (j < n_groups) {
 		padded b;
-		pad_groups(&b, n_groups - j, n, x + n * j, w + n * j);
-		symmetric_lanes(n, nmax, b.x, b.w, (int8_t *)b.q, b.scales);
+		pad_groups(&b, n_groups - j, n, x + n * j, w ? w + n * j : NULL);
+		symmetric_lanes(n, nmax, b.x, w ? b.w : NULL, (int8_t *)b.q,
+				b.scales);
 		unpad_groups(&b, n_groups - j, n, q ? q + n * j : NULL,
 			     scales + j, NULL);
 	}

@@ -123,7 +123,8 @@ static void check_refine(int n, int nmax)
 }
 
 /* q = NULL (scales only: the lanes skip storing levels) gives the scales
- * of the full search, for the symmetric and the refine searches. */
+ * of the full search, for the symmetric and the refine searches; w = NULL
+ * (weights x^2, made in lanes) the search's with those weights given. */
 static void check_scales_only(int n, int nmax)
 {
 	int bad = 0, runs = 0;
@@ -140,10 +141,19 @@ static void check_scales_only(int n, int nmax)
 				qp_fit_symmetric_refine_groups(g, n, nmax, x, q, ra, false);
 				qp_fit_symmetric_refine_groups(g, n, nmax, x, NULL, rb, lanes);
 				bad += !same_bits(sa, sb, g) || !same_bits(ra, rb, g);
+				/* w NULL: ggml's default weights x^2 */
+				float x2[MAX_GROUPS * MAX_N], sc[MAX_GROUPS];
+				int8_t qc[MAX_GROUPS * MAX_N];
+				for (int i = 0; i < g * n; i++)
+					x2[i] = x[i] * x[i];
+				qp_fit_symmetric_groups(g, n, nmax, x, x2, q, sa, false);
+				qp_fit_symmetric_groups(g, n, nmax, x, NULL, qc, sc, lanes);
+				bad += !same_bits(sa, sc, g) || memcmp(q, qc, (size_t)(g * n));
 				runs++;
 			}
 		}
 	ok(bad == 0, "n=%d nmax=%d: scales only (q NULL) == the full search's, "
+	   "w NULL == w x^2, "
 	   "%d/%d runs", n, nmax, runs - bad, runs);
 }
 
