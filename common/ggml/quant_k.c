@@ -231,14 +231,12 @@ static void q2_k_block_ref(const float *x, uint8_t *blk, bool fast)
 }
 
 static void q2_k_block_imat(const float *x, const float *imp, uint8_t *blk,
-			    bool fast)
+			    bool fast, float sum_x2)
 {
 	uint8_t q[256], ls[16], lm[16];
 	float w[256], sw[16], scales[16], mins[16];
-	float sigma2 = qp_sum_squares(x, 256) / 256.f;
-	for (int j = 0; j < 16; j++)
-		sw[j] = qp_imatrix_weights(x + 16 * j, imp + 16 * j, sigma2, 16,
-					   w + 16 * j);
+	float sigma2 = sum_x2 / 256.f;
+	qp_imatrix_weights_groups(16, 16, x, imp, sigma2, w, sw);
 	qp_fit_asymmetric_groups(16, 16, &Q2_IMAT, x, w, q, scales, mins, fast);
 	float d = qp_fit_positive(16, 15, scales, ls, sw);
 	float dmin = qp_fit_positive(16, 15, mins, lm, sw);
@@ -368,22 +366,84 @@ static void q3_k_finish(const float *x, uint8_t *blk, const float *d, int8_t *q)
 	pack_2bit(low, qs);
 }
 
-static void q3_k_block_ref(const float *x, uint8_t *blk, bool fast)
+#if QP_HAVE_AVX2
+/* q3_k_block_ref's scale levels in AVX2: the signed extreme of the 16
+ * scales (its magnitude by a max reduction, NaN skipped as maxps keeps
+ * the other operand; then the first scale of that magnitude, as the
+ * scalar search's strict > finds it), and each level's product, rounding
+ * (the low mantissa bits after adding 1.5 * 2^23), int8 wrap and clamp. */
+static QP_AVX2 float q3_scale_levels_avx2(const float *scales, int *ls)
 {
-	int8_t q[256];
-	float scales[16], amax;
-	qp_fit_symmetric_refine_groups(16, 16, 4, x, NULL, scales, fast);
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 s0 = _mm256_loadu_ps(scales), s1 = _mm256_loadu_ps(scales + 8);
+	__m256 a0 = _mm256_andnot_ps(sign, s0), a1 = _mm256_andnot_ps(sign, s1);
+	/* maxps(v, m) is m when v is NaN: no NaN enters the maximum */
+	__m256 m = _mm256_max_ps(a1, _mm256_max_ps(a0, _mm256_setzero_ps()));
+	__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(1, 0, 3, 2)));
+	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(2, 3, 0, 1)));
+	float max_scale = 0;
+	if (_mm_cvtss_f32(h) > 0) {
+		__m256 am = _mm256_broadcastss_ps(h);
+		unsigned hit = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a0, am, _CMP_EQ_OQ)) |
+			       (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a1, am, _CMP_EQ_OQ)) << 8;
+		max_scale = scales[__builtin_ctz(hit)];
+	}
+	if (max_scale == 0) {
+		memset(ls, 0, 16 * sizeof *ls);
+		_mm256_zeroupper();
+		return 0;
+	}
+	const __m256 is = _mm256_set1_ps(-32.f / max_scale);
+	const __m256 magic = _mm256_set1_ps(12582912.f);
+	const __m256i mant = _mm256_set1_epi32(0x007fffff);
+	const __m256i bias = _mm256_set1_epi32(0x00400000);
+	__m256 sv[2] = { s0, s1 };
+	for (int k = 0; k < 2; k++) {
+		__m256i r = _mm256_castps_si256(_mm256_add_ps(_mm256_mul_ps(is, sv[k]), magic));
+		r = _mm256_sub_epi32(_mm256_and_si256(r, mant), bias);
+		r = _mm256_srai_epi32(_mm256_slli_epi32(r, 24), 24); /* (int8_t) */
+		r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(-32)),
+				     _mm256_set1_epi32(31));
+		_mm256_storeu_si256((__m256i *)(ls + 8 * k),
+				    _mm256_add_epi32(r, _mm256_set1_epi32(32)));
+	}
+	_mm256_zeroupper();
+	return max_scale;
+}
+#endif
+
+/* ggml's 6-bit scale levels of the 16 group scales (0 when all are 0);
+ * returns the signed extreme they are relative to. */
+static float q3_scale_levels(const float *scales, int *ls)
+{
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2())
+		return q3_scale_levels_avx2(scales, ls);
+#endif
+	float amax;
 	float max_scale = qp_signed_absmax(scales, 16, &amax);
-	int ls[16] = { 0 };
-	float d = 0;
+	memset(ls, 0, 16 * sizeof *ls);
 	if (max_scale != 0) {
 		float iscale = -32.f / max_scale;
 		for (int j = 0; j < 16; j++) {
 			int l = (int8_t)qp_nearest_int(iscale * scales[j]);
 			ls[j] = qp_clamp_int(l, -32, 31) + 32;
 		}
-		d = 1 / iscale;
 	}
+	return max_scale;
+}
+
+static void q3_k_block_ref(const float *x, uint8_t *blk, bool fast)
+{
+	int8_t q[256];
+	float scales[16];
+	qp_fit_symmetric_refine_groups(16, 16, 4, x, NULL, scales, fast);
+	int ls[16];
+	float max_scale = q3_scale_levels(scales, ls);
+	float d = 0;
+	if (max_scale != 0)
+		d = 1 / (-32.f / max_scale);
 	pack_q3_scales(ls, blk + 96);
 	le_put_u16(blk + 108, qp_fp32_to_fp16(d));
 	float dj[16];
@@ -393,14 +453,12 @@ static void q3_k_block_ref(const float *x, uint8_t *blk, bool fast)
 }
 
 static void q3_k_block_imat(const float *x, const float *imp, uint8_t *blk,
-			    bool fast)
+			    bool fast, float sum_x2)
 {
 	int8_t q[256], lq[16];
 	float w[256], sw[16], scales[16];
-	float sigma2 = 2 * qp_sum_squares(x, 256) / 256.f;
-	for (int j = 0; j < 16; j++)
-		sw[j] = qp_imatrix_weights(x + 16 * j, imp + 16 * j, sigma2, 16,
-					   w + 16 * j);
+	float sigma2 = 2 * sum_x2 / 256.f;
+	qp_imatrix_weights_groups(16, 16, x, imp, sigma2, w, sw);
 	qp_fit_symmetric_groups(16, 16, 4, x, w, NULL, scales, fast);
 	float d;
 	qp_fit_symmetric_groups(1, 16, 32, scales, sw, lq, &d, fast);
@@ -480,13 +538,11 @@ static void k4_fit_ref(const float *x, const qp_asym_search *p, uint8_t *q,
 
 static void k4_fit_imat(const float *x, const float *imp,
 			const qp_asym_search *p, uint8_t *q, float *scales,
-			float *mins, float *sw, bool fast)
+			float *mins, float *sw, bool fast, float sum_x2)
 {
 	float w[256];
-	float sigma2 = 2 * qp_sum_squares(x, 256) / 256.f;
-	for (int j = 0; j < 8; j++)
-		sw[j] = qp_imatrix_weights(x + 32 * j, imp + 32 * j, sigma2, 32,
-					   w + 32 * j);
+	float sigma2 = 2 * sum_x2 / 256.f;
+	qp_imatrix_weights_groups(8, 32, x, imp, sigma2, w, sw);
 	qp_fit_asymmetric_groups(8, 32, p, x, w, q, scales, mins, fast);
 }
 
@@ -519,7 +575,7 @@ static void q5_k_pack(const uint8_t *q, uint8_t *blk)
 }
 
 static void k4_block(const float *x, const float *imp, uint8_t *blk,
-		     bool five_bit, bool fast)
+		     bool five_bit, bool fast, float sum_x2)
 {
 	uint8_t q[256];
 	float scales[8], mins[8], sw[8];
@@ -530,7 +586,7 @@ static void k4_block(const float *x, const float *imp, uint8_t *blk,
 		k4_header_ref(scales, mins, blk);
 	} else {
 		k4_fit_imat(x, imp, five_bit ? &Q5_IMAT : &Q4_IMAT, q, scales,
-			    mins, sw, fast);
+			    mins, sw, fast, sum_x2);
 		uint8_t ls[8], lm[8];
 		float d = qp_fit_positive(8, 63, scales, ls, sw);
 		float dmin = qp_fit_positive(8, 63, mins, lm, sw);
@@ -634,51 +690,70 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
 
 /* ---- row drivers ---------------------------------------------------- */
 
+/* sum_x2: the block's sum of x^2, in ggml's order (the importance prior
+ * of Q2_K..Q5_K; unused without an imatrix and by Q6_K). */
 typedef void (*block_fn)(const float *x, const float *imp, uint8_t *blk,
-			 bool fast);
+			 bool fast, float sum_x2);
 
 static void q2_k_block(const float *x, const float *imp, uint8_t *blk,
-		       bool fast)
+		       bool fast, float sum_x2)
 {
 	if (imp)
-		q2_k_block_imat(x, imp, blk, fast);
+		q2_k_block_imat(x, imp, blk, fast, sum_x2);
 	else
 		q2_k_block_ref(x, blk, fast);
 }
 
 static void q3_k_block(const float *x, const float *imp, uint8_t *blk,
-		       bool fast)
+		       bool fast, float sum_x2)
 {
 	if (imp)
-		q3_k_block_imat(x, imp, blk, fast);
+		q3_k_block_imat(x, imp, blk, fast, sum_x2);
 	else
 		q3_k_block_ref(x, blk, fast);
 }
 
 static void q4_k_block(const float *x, const float *imp, uint8_t *blk,
-		       bool fast)
+		       bool fast, float sum_x2)
 {
-	k4_block(x, imp, blk, false, fast);
+	k4_block(x, imp, blk, false, fast, sum_x2);
 }
 
 static void q5_k_block(const float *x, const float *imp, uint8_t *blk,
-		       bool fast)
+		       bool fast, float sum_x2)
 {
-	k4_block(x, imp, blk, true, fast);
+	k4_block(x, imp, blk, true, fast, sum_x2);
 }
 
+static void q6_k_block_fn(const float *x, const float *imp, uint8_t *blk,
+			  bool fast, float sum_x2)
+{
+	(void)sum_x2;
+	q6_k_block(x, imp, blk, fast);
+}
+
+/* With an imatrix the blocks' sums of x^2 are found eight blocks at a
+ * time on the lane path (qp_sum_squares_groups: eight serial chains of
+ * adds side by side instead of one after another), one by one on the
+ * scalar path. */
 static int quantize_rows(block_fn fn, size_t block_bytes, const float *src,
 			 void *dst, int64_t nrows, int64_t n_per_row,
-			 const float *imatrix, bool fast)
+			 const float *imatrix, bool fast, bool wants_sums)
 {
 	int64_t nb = n_per_row / QP_QK_K;
 	uint8_t *out = dst;
+	float sums[8] = { 0 };
 	for (int64_t r = 0; r < nrows; r++)
 		for (int64_t b = 0; b < nb; b++) {
 			const float *x = src + r * n_per_row + b * QP_QK_K;
 			const float *imp = imatrix ? imatrix + b * QP_QK_K
 						   : NULL;
-			fn(x, imp, out, fast);
+			if (imp && wants_sums && !fast)
+				sums[0] = qp_sum_squares(x, QP_QK_K);
+			else if (imp && wants_sums && b % 8 == 0)
+				qp_sum_squares_groups(nb - b < 8 ? (int)(nb - b) : 8,
+						      QP_QK_K, QP_QK_K, x, sums);
+			fn(x, imp, out, fast, sums[fast ? b % 8 : 0]);
 			out += block_bytes;
 		}
 	return 0;
@@ -691,19 +766,19 @@ static int quantize_type(uint32_t type, const float *src, void *dst,
 	switch (type) {
 	case QP_Q2_K:
 		return quantize_rows(q2_k_block, QP_Q2_K_BLOCK_BYTES, src, dst,
-				     nrows, n_per_row, imatrix, fast);
+				     nrows, n_per_row, imatrix, fast, true);
 	case QP_Q3_K:
 		return quantize_rows(q3_k_block, QP_Q3_K_BLOCK_BYTES, src, dst,
-				     nrows, n_per_row, imatrix, fast);
+				     nrows, n_per_row, imatrix, fast, true);
 	case QP_Q4_K:
 		return quantize_rows(q4_k_block, QP_Q4_K_BLOCK_BYTES, src, dst,
-				     nrows, n_per_row, imatrix, fast);
+				     nrows, n_per_row, imatrix, fast, true);
 	case QP_Q5_K:
 		return quantize_rows(q5_k_block, QP_Q5_K_BLOCK_BYTES, src, dst,
-				     nrows, n_per_row, imatrix, fast);
+				     nrows, n_per_row, imatrix, fast, true);
 	case QP_Q6_K:
-		return quantize_rows(q6_k_block, QP_Q6_K_BLOCK_BYTES, src, dst,
-				     nrows, n_per_row, imatrix, fast);
+		return quantize_rows(q6_k_block_fn, QP_Q6_K_BLOCK_BYTES, src, dst,
+				     nrows, n_per_row, imatrix, fast, false);
 	}
 	return -1;
 }

@@ -541,6 +541,42 @@ void qp_sum_squares_groups(int n_groups, int64_t stride, int64_t n,
 		sums[j] = qp_sum_squares(x + stride * j, n);
 }
 
+#if QP_HAVE_AVX2
+static QP_AVX2 void imatrix_weights_avx2(int count, const float *x,
+					 const float *imp, float sigma2,
+					 float *w)
+{
+	const __m256 s2 = _mm256_set1_ps(sigma2);
+	for (int i = 0; i < count; i += 8) {
+		const __m256 xv = _mm256_loadu_ps(x + i);
+		const __m256 r = _mm256_sqrt_ps(_mm256_add_ps(s2, _mm256_mul_ps(xv, xv)));
+		_mm256_storeu_ps(w + i, _mm256_mul_ps(_mm256_loadu_ps(imp + i), r));
+	}
+	_mm256_zeroupper();
+}
+#endif
+
+void qp_imatrix_weights_groups(int n_groups, int n, const float *x,
+			       const float *imp, float sigma2, float *w,
+			       float *sums)
+{
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2()) {
+		imatrix_weights_avx2(n_groups * n, x, imp, sigma2, w);
+		for (int j = 0; j < n_groups; j++) {
+			float s = 0;
+			for (int i = 0; i < n; i++)
+				s += w[n * j + i];
+			sums[j] = s;
+		}
+		return;
+	}
+#endif
+	for (int j = 0; j < n_groups; j++)
+		sums[j] = qp_imatrix_weights(x + n * j, imp + n * j, sigma2, n,
+					     w + n * j);
+}
+
 /* ---- final levels ----------------------------------------------------- */
 
 void qp_symmetric_levels(int n, int nmax, const float *x, float d, int8_t *q)

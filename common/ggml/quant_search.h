@@ -98,6 +98,14 @@ static inline float qp_imatrix_weights(const float *x, const float *imp,
 	return s;
 }
 
+/* qp_imatrix_weights for n_groups groups of n values (n a multiple of 8):
+ * w for all of them (with AVX2 eight at a time: the same product, sum,
+ * correctly rounded square root and product per value), then each group's
+ * sequential sum into sums[j]. */
+void qp_imatrix_weights_groups(int n_groups, int n, const float *x,
+			       const float *imp, float sigma2, float *w,
+			       float *sums);
+
 /* make_qx_quants: levels -nmax..nmax-1, stored as 0..2*nmax-1 in q; the
  * best of 19 candidate scales by the weighted least-squares criterion.
  * Returns the scale. */
