@@ -491,11 +491,12 @@ void qp_fit_symmetric_refine_groups(int n_groups, int n, int nmax,
 
 #if QP_HAVE_AVX2
 /* Eight runs' sums: eight values of each run loaded, an 8x8 transpose
- * puts value i of run j in lane j of v[i], then each lane adds its
- * squares in order (the product, then the sum: the scalar loop's two
- * roundings). */
-static QP_AVX2 void sum_squares8_avx2(int64_t stride, int64_t n,
-				      const float *x, float *sums)
+ * puts value i of run j in lane j of v[i], then each lane adds its values
+ * (square: their squares, the product then the sum, the scalar loop's two
+ * roundings) in order. */
+static inline QP_AVX2 __attribute__((always_inline)) void
+sums8_avx2(int64_t stride, int64_t n, const float *x, float *sums,
+	   bool square)
 {
 	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n; i += 8) {
@@ -516,14 +517,20 @@ static QP_AVX2 void sum_squares8_avx2(int64_t stride, int64_t n,
 		 * runs 4-7 */
 		for (int m = 0; m < 4; m++) {
 			__m256 v = _mm256_permute2f128_ps(u[m], u[m + 4], 0x20);
-			acc = _mm256_add_ps(acc, _mm256_mul_ps(v, v));
+			acc = _mm256_add_ps(acc, square ? _mm256_mul_ps(v, v) : v);
 		}
 		for (int m = 0; m < 4; m++) {
 			__m256 v = _mm256_permute2f128_ps(u[m], u[m + 4], 0x31);
-			acc = _mm256_add_ps(acc, _mm256_mul_ps(v, v));
+			acc = _mm256_add_ps(acc, square ? _mm256_mul_ps(v, v) : v);
 		}
 	}
 	_mm256_storeu_ps(sums, acc);
+}
+
+static QP_AVX2 void sum_squares8_avx2(int64_t stride, int64_t n,
+				      const float *x, float *sums)
+{
+	sums8_avx2(stride, n, x, sums, true);
 	_mm256_zeroupper();
 }
 #endif
@@ -542,15 +549,24 @@ void qp_sum_squares_groups(int n_groups, int64_t stride, int64_t n,
 }
 
 #if QP_HAVE_AVX2
-static QP_AVX2 void imatrix_weights_avx2(int count, const float *x,
-					 const float *imp, float sigma2,
-					 float *w)
+static QP_AVX2 void imatrix_weights_avx2(int n_groups, int n,
+					 const float *x, const float *imp,
+					 float sigma2, float *w, float *sums)
 {
 	const __m256 s2 = _mm256_set1_ps(sigma2);
-	for (int i = 0; i < count; i += 8) {
+	for (int i = 0; i < n_groups * n; i += 8) {
 		const __m256 xv = _mm256_loadu_ps(x + i);
 		const __m256 r = _mm256_sqrt_ps(_mm256_add_ps(s2, _mm256_mul_ps(xv, xv)));
 		_mm256_storeu_ps(w + i, _mm256_mul_ps(_mm256_loadu_ps(imp + i), r));
+	}
+	int j = 0;
+	for (; j + 8 <= n_groups; j += 8) /* the sums in lanes */
+		sums8_avx2(n, n, w + n * j, sums + j, false);
+	for (; j < n_groups; j++) {
+		float s = 0;
+		for (int i = 0; i < n; i++)
+			s += w[n * j + i];
+		sums[j] = s;
 	}
 	_mm256_zeroupper();
 }
@@ -562,13 +578,7 @@ void qp_imatrix_weights_groups(int n_groups, int n, const float *x,
 {
 #if QP_HAVE_AVX2
 	if (qp_cpu_avx2()) {
-		imatrix_weights_avx2(n_groups * n, x, imp, sigma2, w);
-		for (int j = 0; j < n_groups; j++) {
-			float s = 0;
-			for (int i = 0; i < n; i++)
-				s += w[n * j + i];
-			sums[j] = s;
-		}
+		imatrix_weights_avx2(n_groups, n, x, imp, sigma2, w, sums);
 		return;
 	}
 #endif

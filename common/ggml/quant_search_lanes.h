@@ -71,7 +71,7 @@ typedef int32_t vi __attribute__((vector_size(4 * LANES)));
 
 static inline VATTR vf vsplat(float v)
 {
-	vf r;
+	vf r = { 0 }; /* set in full below; gcc 12 cannot always tell */
 	for (int j = 0; j < LANES; j++)
 		r[j] = v;
 	return r;
@@ -853,22 +853,38 @@ static VATTR float symmetric_candidates(int n, int nmax, const float *x,
 	float wx[32], signed_max, scale, best;
 	if (!symmetric_first_fit(n, nmax, x, w, q, wx, &signed_max, &scale, &best))
 		return 0.f;
+	/* ggml's 0.1f * step, steps -9..-1, 1..9; lanes past the last
+	 * candidate repeat it (never read) */
+	static const float tenth[24] = {
+		0.1f * -9.f, 0.1f * -8.f, 0.1f * -7.f, 0.1f * -6.f, 0.1f * -5.f,
+		0.1f * -4.f, 0.1f * -3.f, 0.1f * -2.f, 0.1f * -1.f, 0.1f * 1.f,
+		0.1f * 2.f, 0.1f * 3.f, 0.1f * 4.f, 0.1f * 5.f, 0.1f * 6.f,
+		0.1f * 7.f, 0.1f * 8.f, 0.1f * 9.f, 0.1f * 9.f, 0.1f * 9.f,
+		0.1f * 9.f, 0.1f * 9.f, 0.1f * 9.f, 0.1f * 9.f
+	};
 	float cand[N_VEC * LANES], slx[N_VEC * LANES], sl2[N_VEC * LANES];
-	for (int k = 0, step = -9; k < N_VEC * LANES; k++, step++) {
-		step += step == 0;
-		/* lanes past the last candidate repeat it; never read */
-		cand[k] = -((float)nmax + 0.1f * (float)(step <= 9 ? step : 9)) /
-			  signed_max;
-	}
 	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
+	const vf nmaxf = vsplat((float)nmax), vmax = vsplat(signed_max);
 	for (int k = 0; k < N_VEC; k++) {
-		vf c, a = vsplat(0), b = vsplat(0);
-		memcpy(&c, cand + LANES * k, sizeof c);
-		for (int i = 0; i < n; i++) {
-			vf l = symmetric_level(c * vsplat(x[i]), lo, hi);
-			a += vsplat(wx[i]) * l;
-			b += vsplat(w[i]) * l * l;
-		}
+		vf t, a = vsplat(0), b = vsplat(0);
+		memcpy(&t, tenth + LANES * k, sizeof t);
+		/* -(nmax + 0.1 step) / max, one division per lane */
+		const vf c = -(nmaxf + t) / vmax;
+		memcpy(cand + LANES * k, &c, sizeof c);
+		/* candidates 0..12 (steps up to 4) never reach the lower
+		 * clamp (see symmetric_level_hi) */
+		if (LANES * k + LANES - 1 <= 12)
+			for (int i = 0; i < n; i++) {
+				vf l = symmetric_level_hi(c * vsplat(x[i]), hi);
+				a += vsplat(wx[i]) * l;
+				b += vsplat(w[i]) * l * l;
+			}
+		else
+			for (int i = 0; i < n; i++) {
+				vf l = symmetric_level(c * vsplat(x[i]), lo, hi);
+				a += vsplat(wx[i]) * l;
+				b += vsplat(w[i]) * l * l;
+			}
 		memcpy(slx + LANES * k, &a, sizeof a);
 		memcpy(sl2 + LANES * k, &b, sizeof b);
 	}
