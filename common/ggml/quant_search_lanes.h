@@ -412,6 +412,7 @@ asym_step_sums(int n, const qp_asym_search *p, vf cand, bool fast,
 	const vf nmaxf = vsplat((float)p->nmax);
 	vf sum_l = vsplat(0), sum_l2 = vsplat(0), sum_xl = vsplat(0);
 	if (fast)
+#pragma GCC unroll 8
 		for (int i = 0; i < n; i++) {
 			vf l = float_level(cand * (xm ? xm[i] : xt[i] - min), nmaxf);
 			trial[i] = l;
@@ -421,6 +422,7 @@ asym_step_sums(int n, const qp_asym_search *p, vf cand, bool fast,
 			sum_xl += wl * xt[i];
 		}
 	else
+#pragma GCC unroll 8
 		for (int i = 0; i < n; i++) {
 			vf l = vtofloat(asym_level_v(cand * (xm ? xm[i] : xt[i] - min), nmaxf, p->nmax,
 						     p->variant));
@@ -449,6 +451,7 @@ static inline VATTR vf asym_step_fit(int n, bool use_mad, const vf *xt,
 	this_min = vsel(pos, vsplat(0), this_min);
 	this_scale = vsel(pos, sum_xl / sum_l2, this_scale);
 	vf err = vsplat(0);
+#pragma GCC unroll 8
 	for (int i = 0; i < n; i++)
 		err += wt[i] * asym_err_v(this_scale * trial[i] + this_min - xt[i],
 					  use_mad);
@@ -507,6 +510,7 @@ static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *
 		vi win = ok & (err < best);
 		if (!any_lane(win))
 			continue;
+#pragma GCC unroll 4
 		for (int i = 0; i < n; i++)
 			lv[i] = vsel(win, trial[i], lv[i]);
 		best = vsel(win, err, best);
@@ -556,6 +560,7 @@ symmetric_sums3(int n, const vf *cand, const vf *xt, const vf *wx,
 	const vf c0 = cand[0], c1 = cand[1], c2 = cand[2];
 	vf a0 = vsplat(0), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
 #define SUMS3_BODY(LEVEL)                                        \
+	_Pragma("GCC unroll 2")                                  \
 	for (int i = 0; i < n; i++) {                            \
 		vf l0 = LEVEL(c0 * xt[i]);                       \
 		vf l1 = LEVEL(c1 * xt[i]);                       \
