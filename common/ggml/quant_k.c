@@ -530,7 +530,16 @@ static void k4_fit_ref(const float *x, const qp_asym_search *p, uint8_t *q,
 	for (int j = 0; j < 8; j++) {
 		const float *xg = x + 32 * j;
 		float av = sqrtf(qp_sum_squares(xg, 32) / 32.f);
-		for (int i = 0; i < 32; i++)
+		int i = 0;
+#ifdef __SSE2__
+		const __m128 avv = _mm_set1_ps(av);
+		const __m128 sign = _mm_set1_ps(-0.0f);
+		for (; i < 32; i += 4)
+			_mm_storeu_ps(w + 32 * j + i,
+				      _mm_add_ps(avv, _mm_andnot_ps(sign,
+						 _mm_loadu_ps(xg + i))));
+#endif
+		for (; i < 32; i++)
 			w[32 * j + i] = av + fabsf(xg[i]);
 	}
 	qp_fit_asymmetric_groups(8, 32, p, x, w, q, scales, mins, fast);
@@ -549,6 +558,17 @@ static void k4_fit_imat(const float *x, const float *imp,
 static void q4_k_pack(const uint8_t *q, uint8_t *blk)
 {
 	uint8_t *qs = blk + 16;
+#ifdef __SSE2__
+	/* levels are 0..15: the 16-bit shift moves no bit across a byte */
+	for (int c = 0; c < 4; c++)
+		for (int k = 0; k < 32; k += 16) {
+			__m128i lo = _mm_loadu_si128((const __m128i *)(q + 64 * c + k));
+			__m128i hi = _mm_loadu_si128((const __m128i *)(q + 64 * c + k + 32));
+			_mm_storeu_si128((__m128i *)(qs + 32 * c + k),
+					 _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
+		}
+	return;
+#endif
 	for (int c = 0; c < 4; c++)
 		for (int k = 0; k < 32; k++)
 			qs[32 * c + k] = (uint8_t)(q[64 * c + k] |
@@ -558,6 +578,28 @@ static void q4_k_pack(const uint8_t *q, uint8_t *blk)
 static void q5_k_pack(const uint8_t *q, uint8_t *blk)
 {
 	uint8_t *qh = blk + 16, *qs = blk + 48;
+#ifdef __SSE2__
+	/* levels are 0..31: l > 15 is bit 4, l - 16 then is l & 15; masked
+	 * first, the 16-bit shifts move no bit across a byte (branch-free:
+	 * l > 15 is a coin toss) */
+	const __m128i nib = _mm_set1_epi8(0xF), one = _mm_set1_epi8(1);
+	for (int k = 0; k < 32; k += 16) {
+		__m128i h = _mm_setzero_si128();
+		for (int c = 0; c < 4; c++) {
+			__m128i lo = _mm_loadu_si128((const __m128i *)(q + 64 * c + k));
+			__m128i hi = _mm_loadu_si128((const __m128i *)(q + 64 * c + k + 32));
+			_mm_storeu_si128((__m128i *)(qs + 32 * c + k),
+					 _mm_or_si128(_mm_and_si128(lo, nib),
+						      _mm_slli_epi16(_mm_and_si128(hi, nib), 4)));
+			__m128i lb = _mm_and_si128(_mm_srli_epi16(lo, 4), one);
+			__m128i hb = _mm_and_si128(_mm_srli_epi16(hi, 4), one);
+			h = _mm_or_si128(h, _mm_or_si128(_mm_slli_epi16(lb, 2 * c),
+							 _mm_slli_epi16(hb, 2 * c + 1)));
+		}
+		_mm_storeu_si128((__m128i *)(qh + k), h);
+	}
+	return;
+#endif
 	memset(qh, 0, 32);
 	for (int c = 0; c < 4; c++)
 		for (int k = 0; k < 32; k++) {

@@ -374,6 +374,7 @@ static inline VATTR void asym_start(int n, const qp_asym_search *p,
 	vf iscale = vsplat((float)p->nmax) / (max - min);
 	vf scale = vsplat(1) / iscale;
 	vf best = vsplat(0);
+#pragma GCC unroll 4
 	for (int i = 0; i < n; i++) {
 		lv[i] = vtofloat(vclamp(vround(iscale * (xt[i] - min)), 0,
 					p->nmax));
@@ -599,6 +600,7 @@ symmetric_start(int n, int nmax, const vf *xt, const vf *wt, vf *wx, vf *lv,
 	*signed_max = signed_absmax_lanes(n, xt, zero);
 	vf iscale = vsplat((float)-nmax) / *signed_max;
 	vf sumlx = vsplat(0), suml2 = vsplat(0);
+#pragma GCC unroll 4
 	for (int i = 0; i < n; i++) {
 		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax,
 				       nmax - 1));
@@ -617,6 +619,7 @@ symmetric_won_levels(int n, vi won, vf won_cand, const vf *xt, vf lo, vf hi,
 		     vf *lv)
 {
 	if (any_lane(won))
+#pragma GCC unroll 4
 		for (int i = 0; i < n; i++)
 			lv[i] = vsel(won, symmetric_level(won_cand * xt[i], lo, hi),
 				     lv[i]);
@@ -879,12 +882,14 @@ static VATTR float symmetric_candidates(int n, int nmax, const float *x,
 		/* candidates 0..12 (steps up to 4) never reach the lower
 		 * clamp (see symmetric_level_hi) */
 		if (LANES * k + LANES - 1 <= 12)
+#pragma GCC unroll 4
 			for (int i = 0; i < n; i++) {
 				vf l = symmetric_level_hi(c * vsplat(x[i]), hi);
 				a += vsplat(wx[i]) * l;
 				b += vsplat(w[i]) * l * l;
 			}
 		else
+#pragma GCC unroll 4
 			for (int i = 0; i < n; i++) {
 				vf l = symmetric_level(c * vsplat(x[i]), lo, hi);
 				a += vsplat(wx[i]) * l;
@@ -921,6 +926,7 @@ static VATTR void refine_lanes(int n, int nmax, const float *x, int8_t *q,
 	vf signed_max = signed_absmax_lanes(n, xt, &zero);
 	vf iscale = vsplat((float)-nmax) / signed_max;
 	vf sumlx = vsplat(0), suml2 = vsplat(0);
+#pragma GCC unroll 4
 	for (int i = 0; i < n; i++) {
 		li[i] = vclamp(vround(iscale * xt[i]), -nmax, nmax - 1);
 		vf l = vtofloat(li[i]);
