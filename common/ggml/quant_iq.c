@@ -1758,6 +1758,16 @@ static bool iq1_rank(const float *xb, int n, iq1_pair *pairs)
 	return true;
 }
 
+/* The group's values sorted by the C library's qsort, as ggml does. */
+static void iq1_qsort(const float *xb, int n, iq1_pair *pairs)
+{
+	for (int j = 0; j < n; j++) {
+		pairs[j].v = xb[j];
+		pairs[j].i = j;
+	}
+	qsort(pairs, (size_t)n, sizeof *pairs, iq1_pair_cmp);
+}
+
 /* Sorts the group's values (ties as the C library's qsort leaves them).
  * When no two values compare equal (and none is NaN) the sorted order is
  * unique, whatever sort makes it: then each value goes to its rank, the
@@ -1773,13 +1783,8 @@ static void iq1_sort(const float *xb, int n, iq1_pair *pairs, bool avx2)
 	(void)avx2;
 #endif
 	ranked = iq1_rank(xb, n, pairs);
-	if (ranked)
-		return;
-	for (int j = 0; j < n; j++) {
-		pairs[j].v = xb[j];
-		pairs[j].i = j;
-	}
-	qsort(pairs, (size_t)n, sizeof *pairs, iq1_pair_cmp);
+	if (!ranked)
+		iq1_qsort(xb, n, pairs);
 }
 
 #if QP_HAVE_AVX2
@@ -1852,6 +1857,58 @@ static float iq1_refit(const iq_grid *G, int nsub, const uint16_t *index,
 static const float iq1_xp[3] = {-1 + IQ1_DELTA, IQ1_DELTA, 1 + IQ1_DELTA};
 static const float iq1_xm[3] = {-1 - IQ1_DELTA, -IQ1_DELTA, 1 - IQ1_DELTA};
 
+#if QP_HAVE_AVX2
+/* IQ1_S's weights qw * sqrt(sigma2 + x^2) (sqrtps rounds as sqrtf) and the
+ * group's largest magnitude (its value matters only without NaN, where
+ * the order of the comparisons does not). */
+static QP_AVX2 float iq1s_weights_avx2(const float *xb, const float *qw,
+				       float sigma2, float *weight)
+{
+	const __m256 s2 = _mm256_set1_ps(sigma2), sign = _mm256_set1_ps(-0.0f);
+	__m256 mx = _mm256_setzero_ps();
+	for (int k = 0; k < 32; k += 8) {
+		const __m256 x = _mm256_loadu_ps(xb + k);
+		_mm256_storeu_ps(weight + k, _mm256_mul_ps(_mm256_loadu_ps(qw + k),
+			_mm256_sqrt_ps(_mm256_add_ps(s2, _mm256_mul_ps(x, x)))));
+		mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, x));
+	}
+	__m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, 0x4e));
+	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, 0xb1));
+	return _mm_cvtss_f32(h);
+}
+
+/* The ranks of a group of 32 (the count of values below each) and the
+ * values and weights in rank order: false when two compare equal or one
+ * is NaN (then the ranks are no permutation and the outputs are junk). */
+static QP_AVX2 bool iq1s_rank32_avx2(const float *xb, const float *weight,
+				     int32_t *rank, float *xsort, float *wsort)
+{
+	const __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+	const __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+	__m256i b0 = _mm256_setzero_si256(), b1 = b0, b2 = b0, b3 = b0;
+	for (int k = 0; k < 32; k++) { /* a mask lane is -1: subtracting counts */
+		const __m256 b = _mm256_broadcast_ss(xb + k);
+		b0 = _mm256_sub_epi32(b0, _mm256_castps_si256(_mm256_cmp_ps(b, v0, _CMP_LT_OQ)));
+		b1 = _mm256_sub_epi32(b1, _mm256_castps_si256(_mm256_cmp_ps(b, v1, _CMP_LT_OQ)));
+		b2 = _mm256_sub_epi32(b2, _mm256_castps_si256(_mm256_cmp_ps(b, v2, _CMP_LT_OQ)));
+		b3 = _mm256_sub_epi32(b3, _mm256_castps_si256(_mm256_cmp_ps(b, v3, _CMP_LT_OQ)));
+	}
+	_mm256_storeu_si256((__m256i *)rank, b0);
+	_mm256_storeu_si256((__m256i *)(rank + 8), b1);
+	_mm256_storeu_si256((__m256i *)(rank + 16), b2);
+	_mm256_storeu_si256((__m256i *)(rank + 24), b3);
+	uint32_t seen = 0;
+	for (int j = 0; j < 32; j++) {
+		const int r = rank[j];
+		seen |= 1u << r;
+		xsort[r] = xb[j];
+		wsort[r] = weight[j];
+	}
+	return seen == 0xffffffffu;
+}
+#endif
+
 void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
 {
@@ -1863,6 +1920,7 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 		N8 = nb8_get(G_IQ1S);
 #endif
 	float weight[32], xsort[32], wsort[32], scales[8];
+	int32_t rank[32];
 	int8_t L[32], shifts[8];
 	iq1_pair pairs[32];
 	uint16_t index[4];
@@ -1878,19 +1936,38 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 			for (int ib = 0; ib < 8; ib++) {
 				const float *xb = xbl + 32 * ib;
 				const float *qw = imp + QK_K * ibl + 32 * ib;
-				for (int i = 0; i < 32; i++)
-					weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
-				float max = fabsf(xb[0]);
-				for (int i = 1; i < 32; i++)
-					max = max > fabsf(xb[i]) ? max : fabsf(xb[i]);
+				float max;
+				bool ranked = false;
+#if QP_HAVE_AVX2
+				if (avx2)
+					max = iq1s_weights_avx2(xb, qw, sigma2, weight);
+				else
+#endif
+				{
+					for (int i = 0; i < 32; i++)
+						weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+					max = fabsf(xb[0]);
+					for (int i = 1; i < 32; i++)
+						max = max > fabsf(xb[i]) ? max : fabsf(xb[i]);
+				}
 				scales[ib] = 0;
 				shifts[ib] = 1;
 				if (max < 1e-12f)
 					continue;
-				iq1_sort(xb, 32, pairs, avx2);
-				for (int j = 0; j < 32; j++) {
-					xsort[j] = xb[pairs[j].i];
-					wsort[j] = weight[pairs[j].i];
+#if QP_HAVE_AVX2
+				if (avx2)
+					ranked = iq1s_rank32_avx2(xb, weight, rank, xsort, wsort);
+#endif
+				if (!ranked) { /* with AVX2: a tie or a NaN */
+					if (avx2)
+						iq1_qsort(xb, 32, pairs);
+					else
+						iq1_sort(xb, 32, pairs, false);
+					for (int j = 0; j < 32; j++) {
+						rank[pairs[j].i] = j;
+						xsort[j] = xb[pairs[j].i];
+						wsort[j] = weight[pairs[j].i];
+					}
 				}
 				/* pruned where the AVX2 kernels make it pay */
 				qp_iq1_split split;
@@ -1900,8 +1977,8 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 				int best_shift = split.shift;
 				if (besti1 < 0 || besti2 < 0 || best_shift == 0)
 					continue;
-				for (int j = 0; j < 32; j++)
-					L[pairs[j].i] = (int8_t)(j < besti1 ? 0 : j < besti2 ? 1 : 2);
+				for (int j = 0; j < 32; j++) /* i1 <= i2 */
+					L[j] = (int8_t)((rank[j] >= besti1) + (rank[j] >= besti2));
 				if (scale < 0) {
 					for (int j = 0; j < 32; j++)
 						L[j] = (int8_t)(2 - L[j]);
