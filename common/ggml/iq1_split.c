@@ -448,64 +448,62 @@ static inline QP_AVX2 void triangles_avx2(prep *P)
 }
 
 /* The bounds, eight rows side by side; also the tails chunk_scores_avx2
- * reads. */
+ * reads.  (d2 <= d1, W[hi] >= W[lo]: one test of d2 > 0 covers both.) */
 static inline QP_AVX2 void bounds_avx2(prep *P, float V[5][40])
 {
 	const __m256 p2 = _mm256_set1_ps(iq1_xp[2]), m2 = _mm256_set1_ps(iq1_xm[2]);
 	const __m256 x32 = _mm256_set1_ps(P->S[32]), w32 = _mm256_set1_ps(P->W[32]);
+	const __m256 c0 = _mm256_set1_ps(bound_c[0]), c1 = _mm256_set1_ps(bound_c[1]);
+	float cwl[2][40], cwh[2][40];
 	for (int i2 = 0; i2 < 40; i2 += 8) {
+		const __m256 w = _mm256_loadu_ps(P->W + i2), wh = _mm256_loadu_ps(P->whi + i2);
 		const __m256 xc = _mm256_sub_ps(x32, _mm256_loadu_ps(P->S + i2));
-		const __m256 wc = _mm256_sub_ps(w32, _mm256_loadu_ps(P->W + i2));
+		const __m256 wc = _mm256_sub_ps(w32, w);
 		_mm256_storeu_ps(P->tx[0] + i2, _mm256_mul_ps(xc, p2));
 		_mm256_storeu_ps(P->tx[1] + i2, _mm256_mul_ps(xc, m2));
 		_mm256_storeu_ps(P->tq[0] + i2, _mm256_mul_ps(_mm256_mul_ps(wc, p2), p2));
 		_mm256_storeu_ps(P->tq[1] + i2, _mm256_mul_ps(_mm256_mul_ps(wc, m2), m2));
+		_mm256_storeu_ps(cwl[0] + i2, _mm256_mul_ps(c0, w));
+		_mm256_storeu_ps(cwl[1] + i2, _mm256_mul_ps(c1, w));
+		_mm256_storeu_ps(cwh[0] + i2, _mm256_mul_ps(c0, wh));
+		_mm256_storeu_ps(cwh[1] + i2, _mm256_mul_ps(c1, wh));
 	}
 	const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
 	const __m256 inf = _mm256_set1_ps(INFINITY), ninf = _mm256_set1_ps(-INFINITY);
 	const __m256 e1 = _mm256_set1_ps(P->e1), grow = _mm256_set1_ps(BOUND_GROW);
 	const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
-	const __m256 k0c = _mm256_set1_ps(iq1_xp[2] * P->S[32]);
-	const __m256 k1c = _mm256_set1_ps(iq1_xm[2] * P->S[32]);
-	const __m256 e0c = _mm256_set1_ps(bound_b[0] * P->W[32]);
-	const __m256 e1c = _mm256_set1_ps(bound_b[1] * P->W[32]);
-	const __m256 e2 = _mm256_set1_ps(P->e2);
-	const __m256 a0 = _mm256_set1_ps(bound_a[0]), a1 = _mm256_set1_ps(bound_a[1]);
-	const __m256 c0 = _mm256_set1_ps(bound_c[0]), c1 = _mm256_set1_ps(bound_c[1]);
 	for (int r = 0; r < 5; r++) {
 		const __m256 s1 = _mm256_loadu_ps(P->S + 8 * r), w1 = _mm256_loadu_ps(P->W + 8 * r);
-		const __m256 k0 = _mm256_sub_ps(k0c, s1), k1 = _mm256_sub_ps(k1c, s1);
-		const __m256 f0 = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(a0, w1), e0c), e2);
-		const __m256 f1 = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(a1, w1), e1c), e2);
+		__m256 k[2], f[2];
+		for (int sh = 0; sh < 2; sh++) {
+			k[sh] = _mm256_sub_ps(_mm256_set1_ps((sh ? iq1_xm : iq1_xp)[2] * P->S[32]), s1);
+			f[sh] = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(bound_a[sh]), w1),
+							    _mm256_set1_ps(bound_b[sh] * P->W[32])),
+					      _mm256_set1_ps(P->e2));
+		}
 		const __m256 row = _mm256_add_ps(lane, _mm256_set1_ps((float)(8 * r)));
-		for (int t = 0; t < 5; t++) {
-			if (r + t > 4) {
-				_mm256_storeu_ps(V[t] + 8 * r, ninf);
-				continue;
-			}
+		int t = 0;
+		for (; r + t <= 4; t++) {
 			const int lo = 8 * (r + t); /* lane l: row 8r + l, from lo + l */
-			const __m256 sl = _mm256_loadu_ps(P->S + lo), wl = _mm256_loadu_ps(P->W + lo);
+			const __m256 sl = _mm256_loadu_ps(P->S + lo);
 			const __m256 mid = _mm256_loadu_ps(P->mid + lo), hw = _mm256_loadu_ps(P->half + lo);
-			const __m256 whi = _mm256_loadu_ps(P->whi + lo);
-#define IQ1_BOUND_SHIFT(k, f, c)                                                          \
-	_mm256_max_ps(                                                                    \
-		_mm256_blendv_ps(inf, _mm256_div_ps(                                      \
-			_mm256_mul_ps(_mm256_add_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(k, sl)), e1), \
-				      _mm256_add_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(k, sl)), e1)), \
-			_mm256_sub_ps(f, _mm256_mul_ps(c, wl))),                           \
-			_mm256_cmp_ps(_mm256_sub_ps(f, _mm256_mul_ps(c, wl)), zero, _CMP_GT_OQ)), \
-		_mm256_blendv_ps(inf, _mm256_div_ps(                                      \
-			_mm256_mul_ps(_mm256_add_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(k, mid)), hw), \
-				      _mm256_add_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(k, mid)), hw)), \
-			_mm256_sub_ps(f, _mm256_mul_ps(c, whi))),                          \
-			_mm256_cmp_ps(_mm256_sub_ps(f, _mm256_mul_ps(c, whi)), zero, _CMP_GT_OQ)))
-			const __m256 rr = _mm256_max_ps(IQ1_BOUND_SHIFT(k0, f0, c0),
-							IQ1_BOUND_SHIFT(k1, f1, c1));
-#undef IQ1_BOUND_SHIFT
+			__m256 rr = zero;
+			for (int sh = 0; sh < 2; sh++) {
+				const __m256 n1 = _mm256_add_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(k[sh], sl)), e1);
+				const __m256 n2 = _mm256_add_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(k[sh], mid)), hw);
+				const __m256 d1 = _mm256_sub_ps(f[sh], _mm256_loadu_ps(cwl[sh] + lo));
+				const __m256 d2 = _mm256_sub_ps(f[sh], _mm256_loadu_ps(cwh[sh] + lo));
+				const __m256 q = _mm256_max_ps(_mm256_div_ps(_mm256_mul_ps(n1, n1), d1),
+							       _mm256_div_ps(_mm256_mul_ps(n2, n2), d2));
+				rr = _mm256_max_ps(rr, _mm256_blendv_ps(inf, q,
+					_mm256_cmp_ps(d2, zero, _CMP_GT_OQ)));
+			}
 			const __m256 valid = _mm256_cmp_ps(row, _mm256_set1_ps((float)(32 - 8 * t)),
 							   _CMP_LE_OQ);
 			_mm256_storeu_ps(V[t] + 8 * r, _mm256_blendv_ps(ninf, _mm256_mul_ps(rr, grow), valid));
 		}
+		for (; t < 5; t++)
+			_mm256_storeu_ps(V[t] + 8 * r, ninf);
 	}
 }
 
@@ -644,22 +642,24 @@ static inline QP_AVX2 void evaluate_avx2(const prep *P, prune_state *Z, int i1, 
 static inline QP_AVX2 void seed_avx2(float V[5][40], int *st, int *si)
 {
 	__m256 mx = _mm256_loadu_ps(V[0]);
-	for (int k = 1; k < 25; k++)
-		mx = _mm256_max_ps(mx, _mm256_loadu_ps(V[k / 5] + 8 * (k % 5)));
+	for (int t = 0; t < 5; t++)
+		for (int k = 0; k < 40; k += 8)
+			mx = _mm256_max_ps(mx, _mm256_loadu_ps(V[t] + k));
 	__m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
 	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, 0x4e));
 	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, 0xb1));
 	const __m256 b = _mm256_set1_ps(_mm_cvtss_f32(h));
 	*st = *si = 0;
-	for (int k = 0; k < 25; k++) {
-		const int eq = _mm256_movemask_ps(_mm256_cmp_ps(
-			_mm256_loadu_ps(V[k / 5] + 8 * (k % 5)), b, _CMP_EQ_OQ));
-		if (eq) {
-			*st = k / 5;
-			*si = 8 * (k % 5) + __builtin_ctz((unsigned)eq);
-			return;
+	for (int t = 0; t < 5; t++)
+		for (int k = 0; k < 40; k += 8) {
+			const int eq = _mm256_movemask_ps(_mm256_cmp_ps(
+				_mm256_loadu_ps(V[t] + k), b, _CMP_EQ_OQ));
+			if (eq) {
+				*st = t;
+				*si = k + __builtin_ctz((unsigned)eq);
+				return;
+			}
 		}
-	}
 }
 #endif
 
@@ -709,8 +709,10 @@ pruned_body(const float *xs, const float *ws, prep *P, const bool avx2,
 	float pj = -FLT_MAX;
 	for (int t = 0; t < 5; t++)
 		pj = PICK(avx2, row_max, Z.V[t], t < jt ? j1 + 1 : j1, pj);
-	for (int k = 0; k < 2 * Z.jl + jsh; k++)
-		pj = fmaxf(pj, Z.G[jt][j1][(k % 2) * 8 + k / 2]);
+	for (int k = 0; k < 2 * Z.jl + jsh; k++) {
+		const float v = Z.G[jt][j1][(k % 2) * 8 + k / 2];
+		pj = v > pj ? v : pj;
+	}
 	float qx, q2;
 	candidate(P->S, P->W, j1, j2, jsh, &qx, &q2);
 	if (!(q2 > 0 && qx * qx > pj * q2))
