@@ -23,15 +23,16 @@
  * side in SSE2 lanes (each lane the scalar loop's operations in its order,
  * then the scalar first-minimum scan), with the scalar loop as the plain C
  * twin (make check-plain compares them through the unit fingerprints);
- * IQ1_S's split search scores four splits side by side the same way;
+ * IQ1_S's split search is its own module (iq1_split.c: ggml's loop, and
+ * with AVX2 a pruned search that provably ends where that loop does);
  * IQ1_M's split search carries its shared partial sums forward instead of
  * re-adding them and skips the one-by-one tests of a split none of whose
  * four candidates beats the score.  With AVX2 (chosen at run time), the
  * IQ2 types and IQ1_S/IQ1_M score eight neighbours at a time from a table
  * of the 24 possible error terms (nb8_best), the IQ2 search rounds and
  * sums eight candidate scales side by side before ggml's comparisons in
- * its order, IQ1_S's split search takes eight splits at a time, and IQ1
- * sorts by counting ranks when no two values tie (qsort otherwise).
+ * its order, and IQ1 sorts by counting ranks when no two values tie
+ * (qsort otherwise).
  * NVFP4 packs its E2M1 levels with MXFP4's code
  * (qp_e2m1_pack in quant_legacy.c: ggml uses best_index_mxfp4 for both).
  */

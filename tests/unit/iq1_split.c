@@ -4,7 +4,10 @@
  * few distinct values, mirrored values, near-ties a few ulps apart, huge
  * and tiny scales, denormals, zeros, zero, negative, NaN and infinite
  * weights and values.  A result is its score and scale (bit for bit), i1,
- * i2 and shift. */
+ * i2 and shift.  (Tried: a bound 5% too low, a threshold above the best
+ * score, or triangles without their upper side each make the pruned
+ * search differ here in hundreds of groups; a bound 0.1% too low does
+ * not — the triangles' slack is seldom that tight.) */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
