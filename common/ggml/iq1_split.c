@@ -273,6 +273,8 @@ typedef struct prep {
 	float e1, e2;
 	/* the level 1 tail's terms of each i2 (the AVX2 chunk kernel's) */
 	float tx[2][40], tq[2][40];
+	/* and the level -1 head's of each i1 */
+	float hx[2][40], hq[2][40];
 } prep;
 
 typedef struct prune_state {
@@ -447,13 +449,14 @@ static inline QP_AVX2 void triangles_avx2(prep *P)
 	}
 }
 
-/* The bounds, eight rows side by side; also the tails chunk_scores_avx2
- * reads.  (d2 <= d1, W[hi] >= W[lo]: one test of d2 > 0 covers both.) */
+/* The bounds, eight rows side by side; also the heads and tails
+ * chunk_scores_avx2 reads.  (d2 <= d1, W[hi] >= W[lo]: one test of d2 > 0 covers both.) */
 static inline QP_AVX2 void bounds_avx2(prep *P, float V[5][40])
 {
 	const __m256 p2 = _mm256_set1_ps(iq1_xp[2]), m2 = _mm256_set1_ps(iq1_xm[2]);
 	const __m256 x32 = _mm256_set1_ps(P->S[32]), w32 = _mm256_set1_ps(P->W[32]);
 	const __m256 c0 = _mm256_set1_ps(bound_c[0]), c1 = _mm256_set1_ps(bound_c[1]);
+	const __m256 p0 = _mm256_set1_ps(iq1_xp[0]), m0 = _mm256_set1_ps(iq1_xm[0]);
 	float cwl[2][40], cwh[2][40];
 	for (int i2 = 0; i2 < 40; i2 += 8) {
 		const __m256 w = _mm256_loadu_ps(P->W + i2), wh = _mm256_loadu_ps(P->whi + i2);
@@ -467,6 +470,13 @@ static inline QP_AVX2 void bounds_avx2(prep *P, float V[5][40])
 		_mm256_storeu_ps(cwl[1] + i2, _mm256_mul_ps(c1, w));
 		_mm256_storeu_ps(cwh[0] + i2, _mm256_mul_ps(c0, wh));
 		_mm256_storeu_ps(cwh[1] + i2, _mm256_mul_ps(c1, wh));
+		/* the heads: (S[i1] - S[0]) x[0] and (W[i1] - W[0]) x[0] x[0] */
+		const __m256 xa = _mm256_sub_ps(_mm256_loadu_ps(P->S + i2), _mm256_set1_ps(P->S[0]));
+		const __m256 wa = _mm256_sub_ps(w, _mm256_set1_ps(P->W[0]));
+		_mm256_storeu_ps(P->hx[0] + i2, _mm256_mul_ps(xa, p0));
+		_mm256_storeu_ps(P->hx[1] + i2, _mm256_mul_ps(xa, m0));
+		_mm256_storeu_ps(P->hq[0] + i2, _mm256_mul_ps(_mm256_mul_ps(wa, p0), p0));
+		_mm256_storeu_ps(P->hq[1] + i2, _mm256_mul_ps(_mm256_mul_ps(wa, m0), m0));
 	}
 	const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
 	const __m256 inf = _mm256_set1_ps(INFINITY), ninf = _mm256_set1_ps(-INFINITY);
@@ -510,22 +520,19 @@ static inline QP_AVX2 void bounds_avx2(prep *P, float V[5][40])
 static inline QP_AVX2 float chunk_scores_avx2(const prep *P, int i1, int lo, float *g)
 {
 	const float *sumx = P->S, *sumw = P->W;
-	const __m256 p0 = _mm256_set1_ps(iq1_xp[0]), p1 = _mm256_set1_ps(iq1_xp[1]);
-	const __m256 m0 = _mm256_set1_ps(iq1_xm[0]), m1 = _mm256_set1_ps(iq1_xm[1]);
-	const __m256 xa = _mm256_set1_ps(sumx[i1] - sumx[0]);
-	const __m256 wa = _mm256_set1_ps(sumw[i1] - sumw[0]);
-	const __m256 x1 = _mm256_set1_ps(sumx[i1]), w1 = _mm256_set1_ps(sumw[i1]);
+	const __m256 p1 = _mm256_set1_ps(iq1_xp[1]), m1 = _mm256_set1_ps(iq1_xm[1]);
+	const __m256 x1 = _mm256_broadcast_ss(sumx + i1), w1 = _mm256_broadcast_ss(sumw + i1);
 	const __m256 xb = _mm256_sub_ps(_mm256_loadu_ps(sumx + lo), x1);
 	const __m256 wb = _mm256_sub_ps(_mm256_loadu_ps(sumw + lo), w1);
 	__m256 qx[2], q2[2];
-	qx[0] = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(xa, p0), _mm256_mul_ps(xb, p1)),
+	qx[0] = _mm256_add_ps(_mm256_add_ps(_mm256_broadcast_ss(P->hx[0] + i1), _mm256_mul_ps(xb, p1)),
 			      _mm256_loadu_ps(P->tx[0] + lo));
-	qx[1] = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(xa, m0), _mm256_mul_ps(xb, m1)),
+	qx[1] = _mm256_add_ps(_mm256_add_ps(_mm256_broadcast_ss(P->hx[1] + i1), _mm256_mul_ps(xb, m1)),
 			      _mm256_loadu_ps(P->tx[1] + lo));
-	q2[0] = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(wa, p0), p0),
+	q2[0] = _mm256_add_ps(_mm256_add_ps(_mm256_broadcast_ss(P->hq[0] + i1),
 					    _mm256_mul_ps(_mm256_mul_ps(wb, p1), p1)),
 			      _mm256_loadu_ps(P->tq[0] + lo));
-	q2[1] = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(wa, m0), m0),
+	q2[1] = _mm256_add_ps(_mm256_add_ps(_mm256_broadcast_ss(P->hq[1] + i1),
 					    _mm256_mul_ps(_mm256_mul_ps(wb, m1), m1)),
 			      _mm256_loadu_ps(P->tq[1] + lo));
 	const __m256 ninf = _mm256_set1_ps(-INFINITY), zero = _mm256_setzero_ps();
