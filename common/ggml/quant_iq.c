@@ -23,15 +23,16 @@
  * side in SSE2 lanes (each lane the scalar loop's operations in its order,
  * then the scalar first-minimum scan), with the scalar loop as the plain C
  * twin (make check-plain compares them through the unit fingerprints);
- * IQ1_S's split search scores four splits side by side the same way;
+ * IQ1_S's split search is its own module (iq1_split.c: ggml's loop, and
+ * with AVX2 a pruned search that provably ends where that loop does);
  * IQ1_M's split search carries its shared partial sums forward instead of
  * re-adding them and skips the one-by-one tests of a split none of whose
  * four candidates beats the score.  With AVX2 (chosen at run time), the
  * IQ2 types and IQ1_S/IQ1_M score eight neighbours at a time from a table
  * of the 24 possible error terms (nb8_best), the IQ2 search rounds and
  * sums eight candidate scales side by side before ggml's comparisons in
- * its order, IQ1_S's split search takes eight splits at a time, and IQ1
- * sorts by counting ranks when no two values tie (qsort otherwise).
+ * its order, and IQ1 sorts by counting ranks when no two values tie
+ * (qsort otherwise).
  * NVFP4 packs its E2M1 levels with MXFP4's code
  * (qp_e2m1_pack in quant_legacy.c: ggml uses best_index_mxfp4 for both).
  */
@@ -49,6 +50,7 @@
 #include "blocks.h"
 #include "cpu.h"
 #include "fp16.h"
+#include "iq1_split.h"
 #include "iq_tables.h"
 #include "le.h"
 #include "quant_legacy.h"
@@ -1832,6 +1834,16 @@ static bool iq1_rank(const float *xb, int n, iq1_pair *pairs)
 	return true;
 }
 
+/* The group's values sorted by the C library's qsort, as ggml does. */
+static void iq1_qsort(const float *xb, int n, iq1_pair *pairs)
+{
+	for (int j = 0; j < n; j++) {
+		pairs[j].v = xb[j];
+		pairs[j].i = j;
+	}
+	qsort(pairs, (size_t)n, sizeof *pairs, iq1_pair_cmp);
+}
+
 /* Sorts the group's values (ties as the C library's qsort leaves them).
  * When no two values compare equal (and none is NaN) the sorted order is
  * unique, whatever sort makes it: then each value goes to its rank, the
@@ -1847,13 +1859,8 @@ static void iq1_sort(const float *xb, int n, iq1_pair *pairs, bool avx2)
 	(void)avx2;
 #endif
 	ranked = iq1_rank(xb, n, pairs);
-	if (ranked)
-		return;
-	for (int j = 0; j < n; j++) {
-		pairs[j].v = xb[j];
-		pairs[j].i = j;
-	}
-	qsort(pairs, (size_t)n, sizeof *pairs, iq1_pair_cmp);
+	if (!ranked)
+		iq1_qsort(xb, n, pairs);
 }
 
 #if QP_HAVE_AVX2
@@ -1926,189 +1933,57 @@ static float iq1_refit(const iq_grid *G, int nsub, const uint16_t *index,
 static const float iq1_xp[3] = {-1 + IQ1_DELTA, IQ1_DELTA, 1 + IQ1_DELTA};
 static const float iq1_xm[3] = {-1 - IQ1_DELTA, -IQ1_DELTA, 1 - IQ1_DELTA};
 
-/* IQ1_S's search over the splits of a sorted group into levels -1, 0, 1
- * (the first i1 values, the next i2 - i1, the rest) and the two shifts:
- * the best score so far and where it was found. */
-typedef struct iq1_split {
-	float score, scale;
-	int i1, i2, shift;
-} iq1_split;
-
-/* One candidate in ggml's order: taken when sumq2 > 0 and it beats the
- * score so far. */
-static inline void iq1_split_try(iq1_split *b, float sumqx, float sumq2,
-				 int i1, int i2, int sh)
-{
-	if (sumq2 > 0 && sumqx * sumqx > b->score * sumq2) {
-		b->scale = sumqx / sumq2;
-		b->score = b->scale * sumqx;
-		b->i1 = i1;
-		b->i2 = i2;
-		b->shift = sh ? -1 : 1;
-	}
-}
-
 #if QP_HAVE_AVX2
-/* iq1_split_search's SSE2 loop with eight i2 side by side (prefix sums
- * read up to index 39; those past 32 are NaN, so the lanes past i2 = 32
- * fail every comparison and need no mask). */
-static QP_AVX2 void iq1_split_search_avx2(const float *sumx, const float *sumw,
-					  iq1_split *b)
+/* IQ1_S's weights qw * sqrt(sigma2 + x^2) (sqrtps rounds as sqrtf) and the
+ * group's largest magnitude (its value matters only without NaN, where
+ * the order of the comparisons does not). */
+static QP_AVX2 float iq1s_weights_avx2(const float *xb, const float *qw,
+				       float sigma2, float *weight)
 {
-	const __m256 p0 = _mm256_set1_ps(iq1_xp[0]), p1 = _mm256_set1_ps(iq1_xp[1]);
-	const __m256 p2 = _mm256_set1_ps(iq1_xp[2]), m0 = _mm256_set1_ps(iq1_xm[0]);
-	const __m256 m1 = _mm256_set1_ps(iq1_xm[1]), m2 = _mm256_set1_ps(iq1_xm[2]);
-	const __m256 x32 = _mm256_set1_ps(sumx[32]), w32 = _mm256_set1_ps(sumw[32]);
-	/* the level 1 tail's terms depend on i2 alone: once per group */
-	float tx0[40], tx1[40], tq0[40], tq1[40];
-	for (int i2 = 0; i2 < 40; i2 += 8) {
-		const __m256 xc = _mm256_sub_ps(x32, _mm256_loadu_ps(sumx + i2));
-		const __m256 wc = _mm256_sub_ps(w32, _mm256_loadu_ps(sumw + i2));
-		_mm256_storeu_ps(tx0 + i2, _mm256_mul_ps(xc, p2));
-		_mm256_storeu_ps(tx1 + i2, _mm256_mul_ps(xc, m2));
-		_mm256_storeu_ps(tq0 + i2, _mm256_mul_ps(_mm256_mul_ps(wc, p2), p2));
-		_mm256_storeu_ps(tq1 + i2, _mm256_mul_ps(_mm256_mul_ps(wc, m2), m2));
+	const __m256 s2 = _mm256_set1_ps(sigma2), sign = _mm256_set1_ps(-0.0f);
+	__m256 mx = _mm256_setzero_ps();
+	for (int k = 0; k < 32; k += 8) {
+		const __m256 x = _mm256_loadu_ps(xb + k);
+		_mm256_storeu_ps(weight + k, _mm256_mul_ps(_mm256_loadu_ps(qw + k),
+			_mm256_sqrt_ps(_mm256_add_ps(s2, _mm256_mul_ps(x, x)))));
+		mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, x));
 	}
-	for (int i1 = 0; i1 <= 32; i1++) {
-		const __m256 xa = _mm256_set1_ps(sumx[i1] - sumx[0]);
-		const __m256 wa = _mm256_set1_ps(sumw[i1] - sumw[0]);
-		const __m256 x1 = _mm256_set1_ps(sumx[i1]), w1 = _mm256_set1_ps(sumw[i1]);
-		/* the level -1 head's terms, shared by every i2 */
-		const __m256 hx0 = _mm256_mul_ps(xa, p0), hx1 = _mm256_mul_ps(xa, m0);
-		const __m256 hq0 = _mm256_mul_ps(_mm256_mul_ps(wa, p0), p0);
-		const __m256 hq1 = _mm256_mul_ps(_mm256_mul_ps(wa, m0), m0);
-		for (int i2 = i1; i2 <= 32; i2 += 8) {
-			const __m256 xb = _mm256_sub_ps(_mm256_loadu_ps(sumx + i2), x1);
-			const __m256 wb = _mm256_sub_ps(_mm256_loadu_ps(sumw + i2), w1);
-			__m256 qx[2], q2[2];
-			qx[0] = _mm256_add_ps(_mm256_add_ps(hx0, _mm256_mul_ps(xb, p1)),
-					      _mm256_loadu_ps(tx0 + i2));
-			qx[1] = _mm256_add_ps(_mm256_add_ps(hx1, _mm256_mul_ps(xb, m1)),
-					      _mm256_loadu_ps(tx1 + i2));
-			q2[0] = _mm256_add_ps(_mm256_add_ps(hq0, _mm256_mul_ps(_mm256_mul_ps(wb, p1), p1)),
-					      _mm256_loadu_ps(tq0 + i2));
-			q2[1] = _mm256_add_ps(_mm256_add_ps(hq1, _mm256_mul_ps(_mm256_mul_ps(wb, m1), m1)),
-					      _mm256_loadu_ps(tq1 + i2));
-			const __m256 score = _mm256_set1_ps(b->score);
-			/* sumq2 > 0 is left to the one-by-one tests: a batch none
-			 * of whose candidates passes the other test is skipped */
-			const __m256 any = _mm256_or_ps(
-				_mm256_cmp_ps(_mm256_mul_ps(qx[0], qx[0]),
-					      _mm256_mul_ps(score, q2[0]), _CMP_GT_OQ),
-				_mm256_cmp_ps(_mm256_mul_ps(qx[1], qx[1]),
-					      _mm256_mul_ps(score, q2[1]), _CMP_GT_OQ));
-			if (!_mm256_movemask_ps(any))
-				continue;
-			float fx[2][8], f2[2][8];
-			for (int sh = 0; sh < 2; sh++) {
-				_mm256_storeu_ps(fx[sh], qx[sh]);
-				_mm256_storeu_ps(f2[sh], q2[sh]);
-			}
-			/* ggml's order is l, then sh: the first candidate that
-			 * passes iq1_split_try's test against the current score
-			 * is the lowest lane of the lowest l whose test (the
-			 * same operations in lanes) holds; it is taken, the
-			 * rest are tested again against its score */
-			const __m256 z = _mm256_setzero_ps();
-			const __m256 xx0 = _mm256_mul_ps(qx[0], qx[0]);
-			const __m256 xx1 = _mm256_mul_ps(qx[1], qx[1]);
-			const unsigned pos0 = (unsigned)_mm256_movemask_ps(
-				_mm256_cmp_ps(q2[0], z, _CMP_GT_OQ));
-			const unsigned pos1 = (unsigned)_mm256_movemask_ps(
-				_mm256_cmp_ps(q2[1], z, _CMP_GT_OQ));
-			unsigned from0 = 0xff, from1 = 0xff; /* untried lanes */
-			for (;;) {
-				const __m256 sc = _mm256_set1_ps(b->score);
-				unsigned a0 = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(
-					xx0, _mm256_mul_ps(sc, q2[0]), _CMP_GT_OQ)) & pos0 & from0;
-				unsigned a1 = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(
-					xx1, _mm256_mul_ps(sc, q2[1]), _CMP_GT_OQ)) & pos1 & from1;
-				if (!(a0 | a1))
-					break;
-				const int l = __builtin_ctz(a0 | a1);
-				const int sh = (a0 >> l) & 1 ? 0 : 1;
-				b->scale = fx[sh][l] / f2[sh][l];
-				b->score = b->scale * fx[sh][l];
-				b->i1 = i1;
-				b->i2 = i2 + l;
-				b->shift = sh ? -1 : 1;
-				from1 = ~0u << (l + sh);
-				from0 = ~0u << (l + 1);
-			}
-		}
-	}
+	__m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, 0x4e));
+	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, 0xb1));
+	return _mm_cvtss_f32(h);
 }
-#endif
 
-/* Every split (i1 <= i2) and shift, in ggml's order, from the prefix sums
- * sumx, sumw (33 values; SSE2 reads up to index 35).  With SSE2, four i2
- * side by side, each lane the scalar expressions' operations in their
- * order; a batch none of whose eight candidates beats the score at its
- * start changes nothing (the score only moves when one does), otherwise
- * its candidates are tried one by one as the scalar loop does. */
-static void iq1_split_search(const float *sumx, const float *sumw,
-			     iq1_split *b)
+/* The ranks of a group of 32 (the count of values below each) and the
+ * values and weights in rank order: false when two compare equal or one
+ * is NaN (then the ranks are no permutation and the outputs are junk). */
+static QP_AVX2 bool iq1s_rank32_avx2(const float *xb, const float *weight,
+				     int32_t *rank, float *xsort, float *wsort)
 {
-#ifdef __SSE2__
-	const __m128 p0 = _mm_set1_ps(iq1_xp[0]), p1 = _mm_set1_ps(iq1_xp[1]);
-	const __m128 p2 = _mm_set1_ps(iq1_xp[2]), m0 = _mm_set1_ps(iq1_xm[0]);
-	const __m128 m1 = _mm_set1_ps(iq1_xm[1]), m2 = _mm_set1_ps(iq1_xm[2]);
-	const __m128 x32 = _mm_set1_ps(sumx[32]), w32 = _mm_set1_ps(sumw[32]);
-	const __m128 lane = _mm_set_ps(3, 2, 1, 0);
-	for (int i1 = 0; i1 <= 32; i1++) {
-		const __m128 xa = _mm_set1_ps(sumx[i1] - sumx[0]);
-		const __m128 wa = _mm_set1_ps(sumw[i1] - sumw[0]);
-		const __m128 x1 = _mm_set1_ps(sumx[i1]), w1 = _mm_set1_ps(sumw[i1]);
-		for (int i2 = i1; i2 <= 32; i2 += 4) {
-			const __m128 x2 = _mm_loadu_ps(sumx + i2), w2 = _mm_loadu_ps(sumw + i2);
-			const __m128 xb = _mm_sub_ps(x2, x1), xc = _mm_sub_ps(x32, x2);
-			const __m128 wb = _mm_sub_ps(w2, w1), wc = _mm_sub_ps(w32, w2);
-			__m128 qx[2], q2[2];
-			qx[0] = _mm_add_ps(_mm_add_ps(_mm_mul_ps(xa, p0), _mm_mul_ps(xb, p1)),
-					   _mm_mul_ps(xc, p2));
-			qx[1] = _mm_add_ps(_mm_add_ps(_mm_mul_ps(xa, m0), _mm_mul_ps(xb, m1)),
-					   _mm_mul_ps(xc, m2));
-			q2[0] = _mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_mul_ps(wa, p0), p0),
-						      _mm_mul_ps(_mm_mul_ps(wb, p1), p1)),
-					   _mm_mul_ps(_mm_mul_ps(wc, p2), p2));
-			q2[1] = _mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_mul_ps(wa, m0), m0),
-						      _mm_mul_ps(_mm_mul_ps(wb, m1), m1)),
-					   _mm_mul_ps(_mm_mul_ps(wc, m2), m2));
-			const __m128 score = _mm_set1_ps(b->score);
-			const __m128 valid = _mm_cmplt_ps(lane, _mm_set1_ps((float)(33 - i2)));
-			__m128 any = _mm_setzero_ps();
-			for (int sh = 0; sh < 2; sh++)
-				any = _mm_or_ps(any, _mm_and_ps(
-					_mm_cmpgt_ps(q2[sh], _mm_setzero_ps()),
-					_mm_cmpgt_ps(_mm_mul_ps(qx[sh], qx[sh]),
-						     _mm_mul_ps(score, q2[sh]))));
-			if (!_mm_movemask_ps(_mm_and_ps(any, valid)))
-				continue;
-			float fx[2][4], f2[2][4];
-			for (int sh = 0; sh < 2; sh++) {
-				_mm_storeu_ps(fx[sh], qx[sh]);
-				_mm_storeu_ps(f2[sh], q2[sh]);
-			}
-			for (int l = 0; l < 4 && i2 + l <= 32; l++)
-				for (int sh = 0; sh < 2; sh++)
-					iq1_split_try(b, fx[sh][l], f2[sh][l], i1, i2 + l, sh);
-		}
+	const __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+	const __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+	__m256i b0 = _mm256_setzero_si256(), b1 = b0, b2 = b0, b3 = b0;
+	for (int k = 0; k < 32; k++) { /* a mask lane is -1: subtracting counts */
+		const __m256 b = _mm256_broadcast_ss(xb + k);
+		b0 = _mm256_sub_epi32(b0, _mm256_castps_si256(_mm256_cmp_ps(b, v0, _CMP_LT_OQ)));
+		b1 = _mm256_sub_epi32(b1, _mm256_castps_si256(_mm256_cmp_ps(b, v1, _CMP_LT_OQ)));
+		b2 = _mm256_sub_epi32(b2, _mm256_castps_si256(_mm256_cmp_ps(b, v2, _CMP_LT_OQ)));
+		b3 = _mm256_sub_epi32(b3, _mm256_castps_si256(_mm256_cmp_ps(b, v3, _CMP_LT_OQ)));
 	}
-#else
-	for (int i1 = 0; i1 <= 32; i1++)
-		for (int i2 = i1; i2 <= 32; i2++)
-			for (int sh = 0; sh < 2; sh++) {
-				const float *xs = sh ? iq1_xm : iq1_xp;
-				float sumqx = (sumx[i1] - sumx[0]) * xs[0] +
-					      (sumx[i2] - sumx[i1]) * xs[1] +
-					      (sumx[32] - sumx[i2]) * xs[2];
-				float sumq2 = (sumw[i1] - sumw[0]) * xs[0] * xs[0] +
-					      (sumw[i2] - sumw[i1]) * xs[1] * xs[1] +
-					      (sumw[32] - sumw[i2]) * xs[2] * xs[2];
-				iq1_split_try(b, sumqx, sumq2, i1, i2, sh);
-			}
-#endif
+	_mm256_storeu_si256((__m256i *)rank, b0);
+	_mm256_storeu_si256((__m256i *)(rank + 8), b1);
+	_mm256_storeu_si256((__m256i *)(rank + 16), b2);
+	_mm256_storeu_si256((__m256i *)(rank + 24), b3);
+	uint32_t seen = 0;
+	for (int j = 0; j < 32; j++) {
+		const int r = rank[j];
+		seen |= 1u << r;
+		xsort[r] = xb[j];
+		wsort[r] = weight[j];
+	}
+	return seen == 0xffffffffu;
 }
+#endif
 
 void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 			 int64_t n_per_row, const float *imp)
@@ -2120,9 +1995,8 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 	if (G && avx2)
 		N8 = nb8_get(G_IQ1S);
 #endif
-	float weight[32], sumx[40], sumw[40], scales[8];
-	for (int i = 33; i < 40; i++) /* the lanes past the 33 sums: see */
-		sumx[i] = sumw[i] = NAN; /* iq1_split_search_avx2 */
+	float weight[32], xsort[32], wsort[32], scales[8];
+	int32_t rank[32];
 	int8_t L[32], shifts[8];
 	iq1_pair pairs[32];
 	uint16_t index[4];
@@ -2138,36 +2012,49 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 			for (int ib = 0; ib < 8; ib++) {
 				const float *xb = xbl + 32 * ib;
 				const float *qw = imp + QK_K * ibl + 32 * ib;
-				for (int i = 0; i < 32; i++)
-					weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
-				float max = fabsf(xb[0]);
-				for (int i = 1; i < 32; i++)
-					max = max > fabsf(xb[i]) ? max : fabsf(xb[i]);
+				float max;
+				bool ranked = false;
+#if QP_HAVE_AVX2
+				if (avx2)
+					max = iq1s_weights_avx2(xb, qw, sigma2, weight);
+				else
+#endif
+				{
+					for (int i = 0; i < 32; i++)
+						weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+					max = fabsf(xb[0]);
+					for (int i = 1; i < 32; i++)
+						max = max > fabsf(xb[i]) ? max : fabsf(xb[i]);
+				}
 				scales[ib] = 0;
 				shifts[ib] = 1;
 				if (max < 1e-12f)
 					continue;
-				iq1_sort(xb, 32, pairs, avx2);
-				sumx[0] = sumw[0] = 0;
-				for (int j = 0; j < 32; j++) {
-					int i = pairs[j].i;
-					sumx[j + 1] = sumx[j] + weight[i] * xb[i];
-					sumw[j + 1] = sumw[j] + weight[i];
-				}
-				iq1_split split = { -FLT_MAX, max, -1, -1, 0 };
 #if QP_HAVE_AVX2
 				if (avx2)
-					iq1_split_search_avx2(sumx, sumw, &split);
-				else
+					ranked = iq1s_rank32_avx2(xb, weight, rank, xsort, wsort);
 #endif
-				iq1_split_search(sumx, sumw, &split);
+				if (!ranked) { /* with AVX2: a tie or a NaN */
+					if (avx2)
+						iq1_qsort(xb, 32, pairs);
+					else
+						iq1_sort(xb, 32, pairs, false);
+					for (int j = 0; j < 32; j++) {
+						rank[pairs[j].i] = j;
+						xsort[j] = xb[pairs[j].i];
+						wsort[j] = weight[pairs[j].i];
+					}
+				}
+				/* pruned where the AVX2 kernels make it pay */
+				qp_iq1_split split;
+				qp_iq1_split_search(xsort, wsort, max, avx2, avx2, &split);
 				float scale = split.scale;
 				int besti1 = split.i1, besti2 = split.i2;
 				int best_shift = split.shift;
 				if (besti1 < 0 || besti2 < 0 || best_shift == 0)
 					continue;
-				for (int j = 0; j < 32; j++)
-					L[pairs[j].i] = (int8_t)(j < besti1 ? 0 : j < besti2 ? 1 : 2);
+				for (int j = 0; j < 32; j++) /* i1 <= i2 */
+					L[j] = (int8_t)((rank[j] >= besti1) + (rank[j] >= besti2));
 				if (scale < 0) {
 					for (int j = 0; j < 32; j++)
 						L[j] = (int8_t)(2 - L[j]);

@@ -58,22 +58,12 @@ static void pack_2bit(const uint8_t *q, uint8_t *qs)
  * 0..7 low, 8..15 high nibble), the top two bits in bytes 8..11. */
 static void pack_q3_scales(const int *ls, uint8_t *sc)
 {
-	memset(sc, 0, 12);
-	for (int j = 0; j < 16; j++) {
-		int l = ls[j];
-		if (j < 8)
-			sc[j] = (uint8_t)(l & 0xF);
-		else
-			sc[j - 8] |= (uint8_t)((l & 0xF) << 4);
-		sc[8 + j % 4] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
-	}
-}
-
-static int unpack_q3_scale(const uint8_t *sc, int j)
-{
-	int lo = j < 8 ? sc[j] & 0xF : sc[j - 8] >> 4;
-	int hi = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
-	return (int)(int8_t)(lo | hi << 4) - 32;
+	for (int j = 0; j < 8; j++)
+		sc[j] = (uint8_t)((ls[j] & 0xF) | (ls[j + 8] & 0xF) << 4);
+	for (int m = 0; m < 4; m++)
+		sc[8 + m] = (uint8_t)((ls[m] >> 4) | (ls[m + 4] >> 4) << 2 |
+				      (ls[m + 8] >> 4) << 4 |
+				      (ls[m + 12] >> 4) << 6);
 }
 
 /* Q4_K / Q5_K: eight 6-bit scales and mins in 12 bytes. */
@@ -241,14 +231,12 @@ static void q2_k_block_ref(const float *x, uint8_t *blk, bool fast)
 }
 
 static void q2_k_block_imat(const float *x, const float *imp, uint8_t *blk,
-			    bool fast)
+			    bool fast, float sum_x2)
 {
 	uint8_t q[256], ls[16], lm[16];
 	float w[256], sw[16], scales[16], mins[16];
-	float sigma2 = qp_sum_squares(x, 256) / 256.f;
-	for (int j = 0; j < 16; j++)
-		sw[j] = qp_imatrix_weights(x + 16 * j, imp + 16 * j, sigma2, 16,
-					   w + 16 * j);
+	float sigma2 = sum_x2 / 256.f;
+	qp_imatrix_weights_groups(16, 16, x, imp, sigma2, w, sw);
 	qp_fit_asymmetric_groups(16, 16, &Q2_IMAT, x, w, q, scales, mins, fast);
 	float d = qp_fit_positive(16, 15, scales, ls, sw);
 	float dmin = qp_fit_positive(16, 15, mins, lm, sw);
@@ -261,13 +249,93 @@ static void q2_k_block_imat(const float *x, const float *imp, uint8_t *blk,
 
 /* ---- Q3_K: 16 groups of 16, 3-bit levels, 6-bit signed scales ------- */
 
-static void q3_k_finish(const float *x, uint8_t *blk, int8_t *q)
+/* The groups' final scales d_all * (ls - 32) from the packed scales ls
+ * (0..63: ggml reads back ls - 32 from the packed bytes, lo | hi << 4 is
+ * ls again); true when one is 0: ggml keeps that group's search levels,
+ * so the caller needs them (the searches run without storing levels
+ * first, as most blocks have none). */
+static bool q3_group_scales(const uint8_t *blk, const int *ls, float *d)
 {
-	uint8_t *hmask = blk, *qs = blk + 32, *sc = blk + 96;
 	float d_all = qp_fp16_to_fp32(le_u16(blk + 108));
-	float d[16];
-	for (int j = 0; j < 16; j++)
-		d[j] = d_all * (float)unpack_q3_scale(sc, j);
+	bool some_zero = false;
+	for (int j = 0; j < 16; j++) {
+		d[j] = d_all * (float)(ls[j] - 32);
+		some_zero |= d[j] == 0;
+	}
+	return some_zero;
+}
+
+/* q: the search's levels of the groups whose d is 0 (the others are
+ * found here). */
+#if QP_HAVE_AVX2
+/* q3_k_finish in AVX2: two groups' levels per step (qp_symmetric_levels'
+ * division, rounding by 1.5 * 2^23 and clamp, 0..7 after the offset), a
+ * group whose d is 0 taking the search's levels instead; then, per 32
+ * values (bit c of the high-bit mask, 2-bit plane c % 4 of half c / 4),
+ * bit 2 to the mask and l & 3 shifted into the planes: a byte's bits
+ * never cross into its neighbour once masked. */
+static QP_AVX2 void q3_k_finish_avx2(const float *x, uint8_t *blk,
+				     const float *d, const int8_t *q)
+{
+	uint8_t lv[256];
+	const __m256 magic = _mm256_set1_ps(12582912.f);
+	const __m256i mant = _mm256_set1_epi32(0x007fffff);
+	const __m256i bias = _mm256_set1_epi32(0x00400000 - 4);
+	const __m256i lo = _mm256_setzero_si256(), hi = _mm256_set1_epi32(7);
+	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	for (int j = 0; j < 16; j += 2) {
+		__m256i l[4];
+		const __m256 d0 = _mm256_set1_ps(d[j]), d1 = _mm256_set1_ps(d[j + 1]);
+#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++) {
+			__m256 v = _mm256_div_ps(_mm256_loadu_ps(x + 16 * j + 8 * k),
+						 k < 2 ? d0 : d1);
+			__m256i r = _mm256_castps_si256(_mm256_add_ps(v, magic));
+			r = _mm256_sub_epi32(_mm256_and_si256(r, mant), bias);
+			l[k] = _mm256_min_epi32(_mm256_max_epi32(r, lo), hi);
+		}
+		/* packs work per 128-bit half: dwords (four levels each) come
+		 * out as 0 2 4 6 1 3 5 7 of the 32, the permute orders them */
+		__m256i b = _mm256_packs_epi16(_mm256_packs_epi32(l[0], l[1]),
+					       _mm256_packs_epi32(l[2], l[3]));
+		_mm256_storeu_si256((__m256i *)(lv + 16 * j),
+				    _mm256_permutevar8x32_epi32(b, order));
+		if (d[j] == 0) /* ggml keeps the search's levels */
+			memcpy(lv + 16 * j, q + 16 * j, 16);
+		if (d[j + 1] == 0)
+			memcpy(lv + 16 * (j + 1), q + 16 * (j + 1), 16);
+	}
+	const __m256i three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+	__m256i hm = _mm256_setzero_si256();
+#pragma GCC unroll 2
+	for (int h = 0; h < 2; h++) {
+		__m256i planes = _mm256_setzero_si256();
+#pragma GCC unroll 4
+		for (int s = 0; s < 4; s++) {
+			const int c = 4 * h + s;
+			__m256i v = _mm256_loadu_si256((const __m256i *)(lv + 32 * c));
+			__m256i high = _mm256_cmpeq_epi8(_mm256_and_si256(v, four), four);
+			hm = _mm256_or_si256(hm, _mm256_and_si256(high,
+					     _mm256_set1_epi8((char)(1 << c))));
+			planes = _mm256_or_si256(planes, _mm256_slli_epi16(
+					_mm256_and_si256(v, three), 2 * s));
+		}
+		_mm256_storeu_si256((__m256i *)(blk + 32 + 32 * h), planes);
+	}
+	_mm256_storeu_si256((__m256i *)blk, hm);
+	_mm256_zeroupper();
+}
+#endif
+
+static void q3_k_finish(const float *x, uint8_t *blk, const float *d, int8_t *q)
+{
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2()) {
+		q3_k_finish_avx2(x, blk, d, q);
+		return;
+	}
+#endif
+	uint8_t *hmask = blk, *qs = blk + 32;
 	qp_symmetric_levels_groups(16, 16, 4, x, d, q);
 	uint8_t low[256];
 	/* levels are 0..7: bit 2 goes to the high-bit mask, l & 3 (that is
@@ -298,37 +366,100 @@ static void q3_k_finish(const float *x, uint8_t *blk, int8_t *q)
 	pack_2bit(low, qs);
 }
 
-static void q3_k_block_ref(const float *x, uint8_t *blk, bool fast)
+#if QP_HAVE_AVX2
+/* q3_k_block_ref's scale levels in AVX2: the signed extreme of the 16
+ * scales (its magnitude by a max reduction, NaN skipped as maxps keeps
+ * the other operand; then the first scale of that magnitude, as the
+ * scalar search's strict > finds it), and each level's product, rounding
+ * (the low mantissa bits after adding 1.5 * 2^23), int8 wrap and clamp. */
+static QP_AVX2 float q3_scale_levels_avx2(const float *scales, int *ls)
 {
-	int8_t q[256];
-	float scales[16], amax;
-	qp_fit_symmetric_refine_groups(16, 16, 4, x, q, scales, fast);
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 s0 = _mm256_loadu_ps(scales), s1 = _mm256_loadu_ps(scales + 8);
+	__m256 a0 = _mm256_andnot_ps(sign, s0), a1 = _mm256_andnot_ps(sign, s1);
+	/* maxps(v, m) is m when v is NaN: no NaN enters the maximum */
+	__m256 m = _mm256_max_ps(a1, _mm256_max_ps(a0, _mm256_setzero_ps()));
+	__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(1, 0, 3, 2)));
+	h = _mm_max_ps(h, _mm_shuffle_ps(h, h, _MM_SHUFFLE(2, 3, 0, 1)));
+	float max_scale = 0;
+	if (_mm_cvtss_f32(h) > 0) {
+		__m256 am = _mm256_broadcastss_ps(h);
+		unsigned hit = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a0, am, _CMP_EQ_OQ)) |
+			       (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a1, am, _CMP_EQ_OQ)) << 8;
+		max_scale = scales[__builtin_ctz(hit)];
+	}
+	if (max_scale == 0) {
+		memset(ls, 0, 16 * sizeof *ls);
+		_mm256_zeroupper();
+		return 0;
+	}
+	const __m256 is = _mm256_set1_ps(-32.f / max_scale);
+	const __m256 magic = _mm256_set1_ps(12582912.f);
+	const __m256i mant = _mm256_set1_epi32(0x007fffff);
+	const __m256i bias = _mm256_set1_epi32(0x00400000);
+	__m256 sv[2] = { s0, s1 };
+	for (int k = 0; k < 2; k++) {
+		__m256i r = _mm256_castps_si256(_mm256_add_ps(_mm256_mul_ps(is, sv[k]), magic));
+		r = _mm256_sub_epi32(_mm256_and_si256(r, mant), bias);
+		r = _mm256_srai_epi32(_mm256_slli_epi32(r, 24), 24); /* (int8_t) */
+		r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(-32)),
+				     _mm256_set1_epi32(31));
+		_mm256_storeu_si256((__m256i *)(ls + 8 * k),
+				    _mm256_add_epi32(r, _mm256_set1_epi32(32)));
+	}
+	_mm256_zeroupper();
+	return max_scale;
+}
+#endif
+
+/* ggml's 6-bit scale levels of the 16 group scales (0 when all are 0);
+ * returns the signed extreme they are relative to. */
+static float q3_scale_levels(const float *scales, int *ls)
+{
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2())
+		return q3_scale_levels_avx2(scales, ls);
+#endif
+	float amax;
 	float max_scale = qp_signed_absmax(scales, 16, &amax);
-	int ls[16] = { 0 };
-	float d = 0;
+	memset(ls, 0, 16 * sizeof *ls);
 	if (max_scale != 0) {
 		float iscale = -32.f / max_scale;
 		for (int j = 0; j < 16; j++) {
 			int l = (int8_t)qp_nearest_int(iscale * scales[j]);
 			ls[j] = qp_clamp_int(l, -32, 31) + 32;
 		}
-		d = 1 / iscale;
 	}
+	return max_scale;
+}
+
+static void q3_k_block_ref(const float *x, uint8_t *blk, bool fast)
+{
+	int8_t q[256];
+	float scales[16];
+	qp_fit_symmetric_refine_groups(16, 16, 4, x, NULL, scales, fast);
+	int ls[16];
+	float max_scale = q3_scale_levels(scales, ls);
+	float d = 0;
+	if (max_scale != 0)
+		d = 1 / (-32.f / max_scale);
 	pack_q3_scales(ls, blk + 96);
 	le_put_u16(blk + 108, qp_fp32_to_fp16(d));
-	q3_k_finish(x, blk, q);
+	float dj[16];
+	if (q3_group_scales(blk, ls, dj))
+		qp_fit_symmetric_refine_groups(16, 16, 4, x, q, scales, fast);
+	q3_k_finish(x, blk, dj, q);
 }
 
 static void q3_k_block_imat(const float *x, const float *imp, uint8_t *blk,
-			    bool fast)
+			    bool fast, float sum_x2)
 {
 	int8_t q[256], lq[16];
 	float w[256], sw[16], scales[16];
-	float sigma2 = 2 * qp_sum_squares(x, 256) / 256.f;
-	for (int j = 0; j < 16; j++)
-		sw[j] = qp_imatrix_weights(x + 16 * j, imp + 16 * j, sigma2, 16,
-					   w + 16 * j);
-	qp_fit_symmetric_groups(16, 16, 4, x, w, q, scales, fast);
+	float sigma2 = 2 * sum_x2 / 256.f;
+	qp_imatrix_weights_groups(16, 16, x, imp, sigma2, w, sw);
+	qp_fit_symmetric_groups(16, 16, 4, x, w, NULL, scales, fast);
 	float d;
 	qp_fit_symmetric_groups(1, 16, 32, scales, sw, lq, &d, fast);
 	int ls[16];
@@ -336,7 +467,10 @@ static void q3_k_block_imat(const float *x, const float *imp, uint8_t *blk,
 		ls[j] = lq[j];
 	pack_q3_scales(ls, blk + 96);
 	le_put_u16(blk + 108, qp_fp32_to_fp16(d));
-	q3_k_finish(x, blk, q);
+	float dj[16];
+	if (q3_group_scales(blk, ls, dj))
+		qp_fit_symmetric_groups(16, 16, 4, x, w, q, scales, fast);
+	q3_k_finish(x, blk, dj, q);
 }
 
 /* ---- Q4_K and Q5_K: 8 groups of 32, 6-bit scales and mins ----------- */
@@ -396,7 +530,16 @@ static void k4_fit_ref(const float *x, const qp_asym_search *p, uint8_t *q,
 	for (int j = 0; j < 8; j++) {
 		const float *xg = x + 32 * j;
 		float av = sqrtf(qp_sum_squares(xg, 32) / 32.f);
-		for (int i = 0; i < 32; i++)
+		int i = 0;
+#ifdef __SSE2__
+		const __m128 avv = _mm_set1_ps(av);
+		const __m128 sign = _mm_set1_ps(-0.0f);
+		for (; i < 32; i += 4)
+			_mm_storeu_ps(w + 32 * j + i,
+				      _mm_add_ps(avv, _mm_andnot_ps(sign,
+						 _mm_loadu_ps(xg + i))));
+#endif
+		for (; i < 32; i++)
 			w[32 * j + i] = av + fabsf(xg[i]);
 	}
 	qp_fit_asymmetric_groups(8, 32, p, x, w, q, scales, mins, fast);
@@ -404,19 +547,28 @@ static void k4_fit_ref(const float *x, const qp_asym_search *p, uint8_t *q,
 
 static void k4_fit_imat(const float *x, const float *imp,
 			const qp_asym_search *p, uint8_t *q, float *scales,
-			float *mins, float *sw, bool fast)
+			float *mins, float *sw, bool fast, float sum_x2)
 {
 	float w[256];
-	float sigma2 = 2 * qp_sum_squares(x, 256) / 256.f;
-	for (int j = 0; j < 8; j++)
-		sw[j] = qp_imatrix_weights(x + 32 * j, imp + 32 * j, sigma2, 32,
-					   w + 32 * j);
+	float sigma2 = 2 * sum_x2 / 256.f;
+	qp_imatrix_weights_groups(8, 32, x, imp, sigma2, w, sw);
 	qp_fit_asymmetric_groups(8, 32, p, x, w, q, scales, mins, fast);
 }
 
 static void q4_k_pack(const uint8_t *q, uint8_t *blk)
 {
 	uint8_t *qs = blk + 16;
+#ifdef __SSE2__
+	/* levels are 0..15: the 16-bit shift moves no bit across a byte */
+	for (int c = 0; c < 4; c++)
+		for (int k = 0; k < 32; k += 16) {
+			__m128i lo = _mm_loadu_si128((const __m128i *)(q + 64 * c + k));
+			__m128i hi = _mm_loadu_si128((const __m128i *)(q + 64 * c + k + 32));
+			_mm_storeu_si128((__m128i *)(qs + 32 * c + k),
+					 _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
+		}
+	return;
+#endif
 	for (int c = 0; c < 4; c++)
 		for (int k = 0; k < 32; k++)
 			qs[32 * c + k] = (uint8_t)(q[64 * c + k] |
@@ -426,6 +578,28 @@ static void q4_k_pack(const uint8_t *q, uint8_t *blk)
 static void q5_k_pack(const uint8_t *q, uint8_t *blk)
 {
 	uint8_t *qh = blk + 16, *qs = blk + 48;
+#ifdef __SSE2__
+	/* levels are 0..31: l > 15 is bit 4, l - 16 then is l & 15; masked
+	 * first, the 16-bit shifts move no bit across a byte (branch-free:
+	 * l > 15 is a coin toss) */
+	const __m128i nib = _mm_set1_epi8(0xF), one = _mm_set1_epi8(1);
+	for (int k = 0; k < 32; k += 16) {
+		__m128i h = _mm_setzero_si128();
+		for (int c = 0; c < 4; c++) {
+			__m128i lo = _mm_loadu_si128((const __m128i *)(q + 64 * c + k));
+			__m128i hi = _mm_loadu_si128((const __m128i *)(q + 64 * c + k + 32));
+			_mm_storeu_si128((__m128i *)(qs + 32 * c + k),
+					 _mm_or_si128(_mm_and_si128(lo, nib),
+						      _mm_slli_epi16(_mm_and_si128(hi, nib), 4)));
+			__m128i lb = _mm_and_si128(_mm_srli_epi16(lo, 4), one);
+			__m128i hb = _mm_and_si128(_mm_srli_epi16(hi, 4), one);
+			h = _mm_or_si128(h, _mm_or_si128(_mm_slli_epi16(lb, 2 * c),
+							 _mm_slli_epi16(hb, 2 * c + 1)));
+		}
+		_mm_storeu_si128((__m128i *)(qh + k), h);
+	}
+	return;
+#endif
 	memset(qh, 0, 32);
 	for (int c = 0; c < 4; c++)
 		for (int k = 0; k < 32; k++) {
@@ -443,7 +617,7 @@ static void q5_k_pack(const uint8_t *q, uint8_t *blk)
 }
 
 static void k4_block(const float *x, const float *imp, uint8_t *blk,
-		     bool five_bit, bool fast)
+		     bool five_bit, bool fast, float sum_x2)
 {
 	uint8_t q[256];
 	float scales[8], mins[8], sw[8];
@@ -454,7 +628,7 @@ static void k4_block(const float *x, const float *imp, uint8_t *blk,
 		k4_header_ref(scales, mins, blk);
 	} else {
 		k4_fit_imat(x, imp, five_bit ? &Q5_IMAT : &Q4_IMAT, q, scales,
-			    mins, sw, fast);
+			    mins, sw, fast, sum_x2);
 		uint8_t ls[8], lm[8];
 		float d = qp_fit_positive(8, 63, scales, ls, sw);
 		float dmin = qp_fit_positive(8, 63, mins, lm, sw);
@@ -483,11 +657,9 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
 		       bool fast)
 {
 	int8_t q[256];
-	float scales[16], w[256], max_abs;
-	if (!imp)
-		for (int i = 0; i < 256; i++)
-			w[i] = x[i] * x[i];
-	qp_fit_symmetric_groups(16, 16, 32, x, imp ? imp : w, q, scales, fast);
+	float scales[16], max_abs;
+	const float *wq = imp; /* NULL: ggml's default weights x^2 */
+	qp_fit_symmetric_groups(16, 16, 32, x, wq, NULL, scales, fast);
 	float max_scale = qp_signed_absmax(scales, 16, &max_abs);
 	memset(blk, 0, QP_Q6_K_BLOCK_BYTES);
 	if (max_abs < QP_GROUP_EPS)
@@ -502,8 +674,13 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
 		sc[j] = (int8_t)(l < 127 ? l : 127);
 	}
 	float dj[16];
-	for (int j = 0; j < 16; j++)
+	bool some_zero = false;
+	for (int j = 0; j < 16; j++) {
 		dj[j] = d * (float)sc[j];
+		some_zero |= dj[j] == 0;
+	}
+	if (some_zero) /* ggml keeps those groups' search levels */
+		qp_fit_symmetric_groups(16, 16, 32, x, wq, q, scales, fast);
 	qp_symmetric_levels_groups(16, 16, 32, x, dj, q);
 	uint8_t *ql = blk, *qh = blk + 128;
 #ifdef __SSE2__
@@ -555,51 +732,70 @@ static void q6_k_block(const float *x, const float *imp, uint8_t *blk,
 
 /* ---- row drivers ---------------------------------------------------- */
 
+/* sum_x2: the block's sum of x^2, in ggml's order (the importance prior
+ * of Q2_K..Q5_K; unused without an imatrix and by Q6_K). */
 typedef void (*block_fn)(const float *x, const float *imp, uint8_t *blk,
-			 bool fast);
+			 bool fast, float sum_x2);
 
 static void q2_k_block(const float *x, const float *imp, uint8_t *blk,
-		       bool fast)
+		       bool fast, float sum_x2)
 {
 	if (imp)
-		q2_k_block_imat(x, imp, blk, fast);
+		q2_k_block_imat(x, imp, blk, fast, sum_x2);
 	else
 		q2_k_block_ref(x, blk, fast);
 }
 
 static void q3_k_block(const float *x, const float *imp, uint8_t *blk,
-		       bool fast)
+		       bool fast, float sum_x2)
 {
 	if (imp)
-		q3_k_block_imat(x, imp, blk, fast);
+		q3_k_block_imat(x, imp, blk, fast, sum_x2);
 	else
 		q3_k_block_ref(x, blk, fast);
 }
 
 static void q4_k_block(const float *x, const float *imp, uint8_t *blk,
-		       bool fast)
+		       bool fast, float sum_x2)
 {
-	k4_block(x, imp, blk, false, fast);
+	k4_block(x, imp, blk, false, fast, sum_x2);
 }
 
 static void q5_k_block(const float *x, const float *imp, uint8_t *blk,
-		       bool fast)
+		       bool fast, float sum_x2)
 {
-	k4_block(x, imp, blk, true, fast);
+	k4_block(x, imp, blk, true, fast, sum_x2);
 }
 
+static void q6_k_block_fn(const float *x, const float *imp, uint8_t *blk,
+			  bool fast, float sum_x2)
+{
+	(void)sum_x2;
+	q6_k_block(x, imp, blk, fast);
+}
+
+/* With an imatrix the blocks' sums of x^2 are found eight blocks at a
+ * time on the lane path (qp_sum_squares_groups: eight serial chains of
+ * adds side by side instead of one after another), one by one on the
+ * scalar path. */
 static int quantize_rows(block_fn fn, size_t block_bytes, const float *src,
 			 void *dst, int64_t nrows, int64_t n_per_row,
-			 const float *imatrix, bool fast)
+			 const float *imatrix, bool fast, bool wants_sums)
 {
 	int64_t nb = n_per_row / QP_QK_K;
 	uint8_t *out = dst;
+	float sums[8] = { 0 };
 	for (int64_t r = 0; r < nrows; r++)
 		for (int64_t b = 0; b < nb; b++) {
 			const float *x = src + r * n_per_row + b * QP_QK_K;
 			const float *imp = imatrix ? imatrix + b * QP_QK_K
 						   : NULL;
-			fn(x, imp, out, fast);
+			if (imp && wants_sums && !fast)
+				sums[0] = qp_sum_squares(x, QP_QK_K);
+			else if (imp && wants_sums && b % 8 == 0)
+				qp_sum_squares_groups(nb - b < 8 ? (int)(nb - b) : 8,
+						      QP_QK_K, QP_QK_K, x, sums);
+			fn(x, imp, out, fast, sums[fast ? b % 8 : 0]);
 			out += block_bytes;
 		}
 	return 0;
@@ -612,19 +808,19 @@ static int quantize_type(uint32_t type, const float *src, void *dst,
 	switch (type) {
 	case QP_Q2_K:
 		return quantize_rows(q2_k_block, QP_Q2_K_BLOCK_BYTES, src, dst,
-				     nrows, n_per_row, imatrix, fast);
+				     nrows, n_per_row, imatrix, fast, true);
 	case QP_Q3_K:
 		return quantize_rows(q3_k_block, QP_Q3_K_BLOCK_BYTES, src, dst,
-				     nrows, n_per_row, imatrix, fast);
+				     nrows, n_per_row, imatrix, fast, true);
 	case QP_Q4_K:
 		return quantize_rows(q4_k_block, QP_Q4_K_BLOCK_BYTES, src, dst,
-				     nrows, n_per_row, imatrix, fast);
+				     nrows, n_per_row, imatrix, fast, true);
 	case QP_Q5_K:
 		return quantize_rows(q5_k_block, QP_Q5_K_BLOCK_BYTES, src, dst,
-				     nrows, n_per_row, imatrix, fast);
+				     nrows, n_per_row, imatrix, fast, true);
 	case QP_Q6_K:
-		return quantize_rows(q6_k_block, QP_Q6_K_BLOCK_BYTES, src, dst,
-				     nrows, n_per_row, imatrix, fast);
+		return quantize_rows(q6_k_block_fn, QP_Q6_K_BLOCK_BYTES, src, dst,
+				     nrows, n_per_row, imatrix, fast, false);
 	}
 	return -1;
 }

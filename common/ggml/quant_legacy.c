@@ -605,10 +605,11 @@ static int batch_size(int64_t ib, int64_t nb)
 
 /* Q4_0 / Q5_0 with an importance matrix. */
 static void imat_symmetric_row(const float *x, uint8_t *dst, int64_t n,
-			       const float *qw, int bits, bool avx2)
+			       const float *qw, int bits, bool avx2,
+			       float sum_x2)
 {
 	const int bsize = bits == 4 ? 18 : 22;
-	const float sigma2 = qp_sum_squares(x, n) / (float)n; /* ggml's prior */
+	const float sigma2 = sum_x2 / (float)n; /* ggml's prior */
 	float w[32 * IMAT_BATCH], d[IMAT_BATCH];
 	int8_t L[32 * IMAT_BATCH];
 	for (int64_t ib = 0; ib < n / 32; ib += IMAT_BATCH) {
@@ -630,13 +631,13 @@ static void imat_symmetric_row(const float *x, uint8_t *dst, int64_t n,
 
 /* Q4_1 / Q5_1 with an importance matrix. */
 static void imat_affine_row(const float *x, uint8_t *dst, int64_t n,
-			    const float *qw, int bits, bool avx2)
+			    const float *qw, int bits, bool avx2, float sum_x2)
 {
 	const int bsize = bits == 4 ? 20 : 24;
 	/* ggml's quantize_q4_1 / quantize_q5_1 search: make_qkx3_quants */
 	const qp_asym_search search = { (1 << bits) - 1, -0.9f, 0.05f, 36,
 					false, QP_ASYM_QKX3 };
-	const float sigma2 = qp_sum_squares(x, n) / (float)n;
+	const float sigma2 = sum_x2 / (float)n;
 	float w[32 * IMAT_BATCH], d[IMAT_BATCH], neg_min[IMAT_BATCH];
 	uint8_t L[32 * IMAT_BATCH];
 	for (int64_t ib = 0; ib < n / 32; ib += IMAT_BATCH) {
@@ -663,13 +664,19 @@ static void encode_legacy(const float *src, uint8_t *dst, int64_t nrows,
 	const int bsize = (bits == 4 ? 18 : 22) + (affine ? 2 : 0);
 	const int64_t nb = n_per_row / 32;
 	const bool avx2 = qp_cpu_avx2();
+	float sum_x2[8]; /* ggml's sum of x^2 per row, eight rows at once */
 	for (int64_t r = 0; r < nrows; r++) {
 		const float *x = src + r * n_per_row;
 		uint8_t *row = dst + r * nb * bsize;
+		if (imatrix && r % 8 == 0)
+			qp_sum_squares_groups(nrows - r < 8 ? (int)(nrows - r) : 8,
+					      n_per_row, n_per_row, x, sum_x2);
 		if (imatrix && affine)
-			imat_affine_row(x, row, n_per_row, imatrix, bits, avx2);
+			imat_affine_row(x, row, n_per_row, imatrix, bits, avx2,
+					sum_x2[r % 8]);
 		else if (imatrix)
-			imat_symmetric_row(x, row, n_per_row, imatrix, bits, avx2);
+			imat_symmetric_row(x, row, n_per_row, imatrix, bits, avx2,
+					   sum_x2[r % 8]);
 		else {
 			int64_t ib = 0;
 #if QP_HAVE_AVX2

@@ -413,6 +413,29 @@ void qp_fit_symmetric_groups(int n_groups, int n, int nmax, const float *x,
 			     const float *w, int8_t *q, float *scales,
 			     bool lanes)
 {
+	if (!w && !(lanes && n_groups > 1 &&
+		    !(qp_cpu_avx2() && n_groups == 4 && n % 4 == 0))) {
+		/* ggml's default weights x^2, made here for the searches that
+		 * do not make them in lanes */
+		float wx2[16 * 32];
+		for (int j = 0; j < n_groups; j += 16) { /* 16 groups a time */
+			int m = n_groups - j < 16 ? n_groups - j : 16;
+			const float *xj = x + n * j;
+			for (int i = 0; i < m * n; i++)
+				wx2[i] = xj[i] * xj[i];
+			qp_fit_symmetric_groups(m, n, nmax, xj, wx2,
+						q ? q + n * j : NULL, scales + j,
+						lanes);
+		}
+		return;
+	}
+	int8_t scratch[32];
+	if (!q && (!lanes || n_groups == 1)) { /* levels made, then dropped */
+		for (int j = 0; j < n_groups; j++)
+			qp_fit_symmetric_groups(1, n, nmax, x + n * j, w + n * j,
+						scratch, scales + j, lanes);
+		return;
+	}
 	if (lanes && n_groups == 1) { /* candidates in lanes instead */
 #if QP_HAVE_AVX2
 		if (qp_cpu_avx2()) {
@@ -458,9 +481,110 @@ void qp_fit_symmetric_refine_groups(int n_groups, int n, int nmax,
 		refine_batches_x4(n_groups, n, nmax, x, q, scales);
 		return;
 	}
+	int8_t scratch[32];
 	for (int j = 0; j < n_groups; j++)
 		scales[j] = qp_fit_symmetric_refine(n, nmax, x + n * j,
-						    q + n * j);
+						    q ? q + n * j : scratch);
+}
+
+/* ---- sums of squares, eight runs at a time ---------------------------- */
+
+#if QP_HAVE_AVX2
+/* Eight runs' sums: eight values of each run loaded, an 8x8 transpose
+ * puts value i of run j in lane j of v[i], then each lane adds its values
+ * (square: their squares, the product then the sum, the scalar loop's two
+ * roundings) in order. */
+static inline QP_AVX2 __attribute__((always_inline)) void
+sums8_avx2(int64_t stride, int64_t n, const float *x, float *sums,
+	   bool square)
+{
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n; i += 8) {
+		__m256 r[8], t[8], u[8];
+		for (int k = 0; k < 8; k++)
+			r[k] = _mm256_loadu_ps(x + stride * k + i);
+		for (int k = 0; k < 8; k += 2) {
+			t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+			t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+		}
+		for (int k = 0; k < 8; k += 4) {
+			u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+			u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
+			u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+			u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+		}
+		/* u[m] (m < 4): values m and m + 4 of runs 0-3; u[m + 4]: of
+		 * runs 4-7 */
+		for (int m = 0; m < 4; m++) {
+			__m256 v = _mm256_permute2f128_ps(u[m], u[m + 4], 0x20);
+			acc = _mm256_add_ps(acc, square ? _mm256_mul_ps(v, v) : v);
+		}
+		for (int m = 0; m < 4; m++) {
+			__m256 v = _mm256_permute2f128_ps(u[m], u[m + 4], 0x31);
+			acc = _mm256_add_ps(acc, square ? _mm256_mul_ps(v, v) : v);
+		}
+	}
+	_mm256_storeu_ps(sums, acc);
+}
+
+static QP_AVX2 void sum_squares8_avx2(int64_t stride, int64_t n,
+				      const float *x, float *sums)
+{
+	sums8_avx2(stride, n, x, sums, true);
+	_mm256_zeroupper();
+}
+#endif
+
+void qp_sum_squares_groups(int n_groups, int64_t stride, int64_t n,
+			   const float *x, float *sums)
+{
+	int j = 0;
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2())
+		for (; j + 8 <= n_groups; j += 8)
+			sum_squares8_avx2(stride, n, x + stride * j, sums + j);
+#endif
+	for (; j < n_groups; j++)
+		sums[j] = qp_sum_squares(x + stride * j, n);
+}
+
+#if QP_HAVE_AVX2
+static QP_AVX2 void imatrix_weights_avx2(int n_groups, int n,
+					 const float *x, const float *imp,
+					 float sigma2, float *w, float *sums)
+{
+	const __m256 s2 = _mm256_set1_ps(sigma2);
+	for (int i = 0; i < n_groups * n; i += 8) {
+		const __m256 xv = _mm256_loadu_ps(x + i);
+		const __m256 r = _mm256_sqrt_ps(_mm256_add_ps(s2, _mm256_mul_ps(xv, xv)));
+		_mm256_storeu_ps(w + i, _mm256_mul_ps(_mm256_loadu_ps(imp + i), r));
+	}
+	int j = 0;
+	for (; j + 8 <= n_groups; j += 8) /* the sums in lanes */
+		sums8_avx2(n, n, w + n * j, sums + j, false);
+	for (; j < n_groups; j++) {
+		float s = 0;
+		for (int i = 0; i < n; i++)
+			s += w[n * j + i];
+		sums[j] = s;
+	}
+	_mm256_zeroupper();
+}
+#endif
+
+void qp_imatrix_weights_groups(int n_groups, int n, const float *x,
+			       const float *imp, float sigma2, float *w,
+			       float *sums)
+{
+#if QP_HAVE_AVX2
+	if (qp_cpu_avx2()) {
+		imatrix_weights_avx2(n_groups, n, x, imp, sigma2, w, sums);
+		return;
+	}
+#endif
+	for (int j = 0; j < n_groups; j++)
+		sums[j] = qp_imatrix_weights(x + n * j, imp + n * j, sigma2, n,
+					     w + n * j);
 }
 
 /* ---- final levels ----------------------------------------------------- */
@@ -490,39 +614,53 @@ void qp_symmetric_levels(int n, int nmax, const float *x, float d, int8_t *q)
 }
 
 #if QP_HAVE_AVX2
-/* qp_symmetric_levels, sixteen values per step: the same division, the
- * same rounding (1.5 * 2^23 added, the low mantissa bits read) and the
- * same clamp, eight lanes wide. */
-static QP_AVX2 void symmetric_levels_avx2(int n, int nmax, const float *x,
-					  float d, int8_t *q)
+/* qp_symmetric_levels_groups, sixteen values per step: the same division,
+ * the same rounding (1.5 * 2^23 added, the low mantissa bits read) and the
+ * same clamp, eight lanes wide; the constants once for all groups. */
+static QP_AVX2 void symmetric_levels_groups_avx2(int n_groups, int n,
+						 int nmax, const float *x,
+						 const float *d, int8_t *q)
 {
-	const __m256 dv = _mm256_set1_ps(d), magic = _mm256_set1_ps(12582912.f);
+	const __m256 magic = _mm256_set1_ps(12582912.f);
 	const __m256i mant = _mm256_set1_epi32(0x007fffff);
 	const __m256i bias = _mm256_set1_epi32(0x00400000 - nmax);
 	const __m256i lo = _mm256_setzero_si256();
 	const __m256i hi = _mm256_set1_epi32(2 * nmax - 1);
-	int i = 0;
-	for (; i + 16 <= n; i += 16) {
-		__m256i l[2];
-		for (int k = 0; k < 2; k++) {
-			__m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i + 8 * k),
-						 dv);
-			__m256i r = _mm256_castps_si256(_mm256_add_ps(v, magic));
-			/* nearest_int(v) + nmax, then clamped to 0..2*nmax-1 */
-			r = _mm256_sub_epi32(_mm256_and_si256(r, mant), bias);
-			l[k] = _mm256_min_epi32(_mm256_max_epi32(r, lo), hi);
+	for (int j = 0; j < n_groups; j++, x += n, q += n) {
+		if (d[j] == 0) /* ggml skips the group: its levels stay */
+			continue;
+		const __m256 dv = _mm256_set1_ps(d[j]);
+		int i = 0;
+		for (; i + 16 <= n; i += 16) {
+			__m256i l[2];
+#pragma GCC unroll 2
+			for (int k = 0; k < 2; k++) {
+				__m256 v = _mm256_div_ps(
+					_mm256_loadu_ps(x + i + 8 * k), dv);
+				__m256i r = _mm256_castps_si256(
+					_mm256_add_ps(v, magic));
+				/* nearest_int(v) + nmax, clamped to
+				 * 0..2*nmax-1 */
+				r = _mm256_sub_epi32(_mm256_and_si256(r, mant),
+						     bias);
+				l[k] = _mm256_min_epi32(_mm256_max_epi32(r, lo),
+							hi);
+			}
+			/* levels are 0..2*nmax-1 <= 127: the saturating
+			 * packs keep them; packs work per 128-bit half, the
+			 * permute puts them in order */
+			__m256i p16 = _mm256_permute4x64_epi64(
+				_mm256_packs_epi32(l[0], l[1]), 0xD8);
+			__m128i p8 = _mm_packs_epi16(
+				_mm256_castsi256_si128(p16),
+				_mm256_extracti128_si256(p16, 1));
+			_mm_storeu_si128((__m128i *)(q + i), p8);
 		}
-		/* levels are 0..2*nmax-1 <= 127: the saturating packs keep them;
-		 * packs work per 128-bit half, the permute puts them in order */
-		__m256i p16 = _mm256_permute4x64_epi64(
-			_mm256_packs_epi32(l[0], l[1]), 0xD8);
-		__m128i p8 = _mm_packs_epi16(_mm256_castsi256_si128(p16),
-					     _mm256_extracti128_si256(p16, 1));
-		_mm_storeu_si128((__m128i *)(q + i), p8);
+		for (; i < n; i++)
+			q[i] = (int8_t)(qp_clamp_int(qp_nearest_int(x[i] / d[j]),
+						     -nmax, nmax - 1) + nmax);
 	}
-	for (; i < n; i++)
-		q[i] = (int8_t)(qp_clamp_int(qp_nearest_int(x[i] / d), -nmax,
-					     nmax - 1) + nmax);
+	_mm256_zeroupper();
 }
 #endif
 
@@ -531,10 +669,7 @@ void qp_symmetric_levels_groups(int n_groups, int n, int nmax, const float *x,
 {
 #if QP_HAVE_AVX2
 	if (qp_cpu_avx2()) {
-		for (int j = 0; j < n_groups; j++)
-			if (d[j] != 0)
-				symmetric_levels_avx2(n, nmax, x + n * j, d[j],
-						      q + n * j);
+		symmetric_levels_groups_avx2(n_groups, n, nmax, x, d, q);
 		return;
 	}
 #endif

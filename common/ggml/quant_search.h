@@ -20,7 +20,9 @@
  * are the same either way: lanes only change speed.  Where lanes of groups
  * would idle, the symmetric search puts candidates in lanes instead: one
  * group's 18 candidate scales side by side, or four groups twice over in
- * eight lanes, two candidates at a time.
+ * eight lanes, two candidates at a time.  For the symmetric searches q
+ * may be NULL: the scales only (the lanes then skip storing levels); w
+ * may be NULL: ggml's default weights x^2 (made in lanes where they run).
  * Bit-exactness needs -ffp-contract=off (the Makefile's flag), never
  * -ffast-math.  n is at most 32.  No allocation, no global state.
  */
@@ -76,6 +78,13 @@ static inline float qp_sum_squares(const float *x, int64_t n)
 	return s;
 }
 
+/* qp_sum_squares of n_groups runs of n values, run j at x + stride * j,
+ * into sums[j]; with AVX2 eight runs side by side (lane j: run j's adds
+ * in their order), so the serial chain of adds is paid once for eight.
+ * n a multiple of 8. */
+void qp_sum_squares_groups(int n_groups, int64_t stride, int64_t n,
+			   const float *x, float *sums);
+
 /* ggml's importance weights w = imp * sqrt(sigma2 + x^2); returns their
  * sequential float sum. */
 static inline float qp_imatrix_weights(const float *x, const float *imp,
@@ -88,6 +97,14 @@ static inline float qp_imatrix_weights(const float *x, const float *imp,
 	}
 	return s;
 }
+
+/* qp_imatrix_weights for n_groups groups of n values (n a multiple of 8):
+ * w for all of them (with AVX2 eight at a time: the same product, sum,
+ * correctly rounded square root and product per value), then each group's
+ * sequential sum into sums[j]. */
+void qp_imatrix_weights_groups(int n_groups, int n, const float *x,
+			       const float *imp, float sigma2, float *w,
+			       float *sums);
 
 /* make_qx_quants: levels -nmax..nmax-1, stored as 0..2*nmax-1 in q; the
  * best of 19 candidate scales by the weighted least-squares criterion.

@@ -46,6 +46,7 @@
 #define asym_store LN(asym_store)
 #define asymmetric_lanes LN(asymmetric_lanes)
 #define symmetric_level LN(symmetric_level)
+#define symmetric_level_hi LN(symmetric_level_hi)
 #define symmetric_sums3 LN(symmetric_sums3)
 #define symmetric_start LN(symmetric_start)
 #define symmetric_won_levels LN(symmetric_won_levels)
@@ -70,7 +71,7 @@ typedef int32_t vi __attribute__((vector_size(4 * LANES)));
 
 static inline VATTR vf vsplat(float v)
 {
-	vf r;
+	vf r = { 0 }; /* set in full below; gcc 12 cannot always tell */
 	for (int j = 0; j < LANES; j++)
 		r[j] = v;
 	return r;
@@ -108,6 +109,10 @@ static inline VATTR vi vround(vf v)
 
 static inline VATTR vi vclamp(vi v, int lo, int hi)
 {
+#if LANES_AVX2
+	return (vi)_mm256_min_epi32(_mm256_max_epi32((__m256i)v, (__m256i)isplat(lo)),
+				    (__m256i)isplat(hi));
+#endif
 	v = isel(v < isplat(lo), isplat(lo), v);
 	return isel(v > isplat(hi), isplat(hi), v);
 }
@@ -134,6 +139,32 @@ static inline VATTR bool any_lane(vi mask)
 /* Group j's value i goes to lane j of xt[i]. */
 static VATTR void to_lanes(int n, const float *x, vf *xt)
 {
+#if LANES_AVX2
+	if (n % 4 == 0) { /* per four values: group k's in the low half of
+			   * row k, group k + 4's in its high half, then an
+			   * in-half 4x4 transpose: lane j = group j */
+		const float *g = x;
+		for (int i = 0; i < n; i += 4, g += 4) {
+			__m256 r0 = _mm256_insertf128_ps(_mm256_castps128_ps256(
+				_mm_loadu_ps(g)), _mm_loadu_ps(g + 4 * n), 1);
+			__m256 r1 = _mm256_insertf128_ps(_mm256_castps128_ps256(
+				_mm_loadu_ps(g + n)), _mm_loadu_ps(g + 5 * n), 1);
+			__m256 r2 = _mm256_insertf128_ps(_mm256_castps128_ps256(
+				_mm_loadu_ps(g + 2 * n)), _mm_loadu_ps(g + 6 * n), 1);
+			__m256 r3 = _mm256_insertf128_ps(_mm256_castps128_ps256(
+				_mm_loadu_ps(g + 3 * n)), _mm_loadu_ps(g + 7 * n), 1);
+			__m256 t0 = _mm256_unpacklo_ps(r0, r1);
+			__m256 t1 = _mm256_unpackhi_ps(r0, r1);
+			__m256 t2 = _mm256_unpacklo_ps(r2, r3);
+			__m256 t3 = _mm256_unpackhi_ps(r2, r3);
+			xt[i] = (vf)_mm256_shuffle_ps(t0, t2, 0x44);
+			xt[i + 1] = (vf)_mm256_shuffle_ps(t0, t2, 0xEE);
+			xt[i + 2] = (vf)_mm256_shuffle_ps(t1, t3, 0x44);
+			xt[i + 3] = (vf)_mm256_shuffle_ps(t1, t3, 0xEE);
+		}
+		return;
+	}
+#endif
 #if LANES_SSE2 || LANES_AVX2
 	if (n % 4 == 0) { /* 4x4 transposes, no store-forwarding stalls */
 		for (int i = 0; i < n; i += 4) {
@@ -309,7 +340,8 @@ static inline VATTR void store_symmetric_lanes(int n, int nmax, vi zero, vf scal
 {
 	for (int j = 0; j < LANES; j++)
 		scales[j] = zero[j] ? 0.f : scale[j];
-	from_lanes(n, lv, nmax, ~zero, (uint8_t *)q);
+	if (q) /* NULL: the caller wants the scales only */
+		from_lanes(n, lv, nmax, ~zero, (uint8_t *)q);
 }
 
 /* What qp_fit_asymmetric knows of LANES groups before its steps: their
@@ -342,6 +374,7 @@ static inline VATTR void asym_start(int n, const qp_asym_search *p,
 	vf iscale = vsplat((float)p->nmax) / (max - min);
 	vf scale = vsplat(1) / iscale;
 	vf best = vsplat(0);
+#pragma GCC unroll 4
 	for (int i = 0; i < n; i++) {
 		lv[i] = vtofloat(vclamp(vround(iscale * (xt[i] - min)), 0,
 					p->nmax));
@@ -380,6 +413,7 @@ asym_step_sums(int n, const qp_asym_search *p, vf cand, bool fast,
 	const vf nmaxf = vsplat((float)p->nmax);
 	vf sum_l = vsplat(0), sum_l2 = vsplat(0), sum_xl = vsplat(0);
 	if (fast)
+#pragma GCC unroll 8
 		for (int i = 0; i < n; i++) {
 			vf l = float_level(cand * (xm ? xm[i] : xt[i] - min), nmaxf);
 			trial[i] = l;
@@ -389,6 +423,7 @@ asym_step_sums(int n, const qp_asym_search *p, vf cand, bool fast,
 			sum_xl += wl * xt[i];
 		}
 	else
+#pragma GCC unroll 8
 		for (int i = 0; i < n; i++) {
 			vf l = vtofloat(asym_level_v(cand * (xm ? xm[i] : xt[i] - min), nmaxf, p->nmax,
 						     p->variant));
@@ -417,6 +452,7 @@ static inline VATTR vf asym_step_fit(int n, bool use_mad, const vf *xt,
 	this_min = vsel(pos, vsplat(0), this_min);
 	this_scale = vsel(pos, sum_xl / sum_l2, this_scale);
 	vf err = vsplat(0);
+#pragma GCC unroll 8
 	for (int i = 0; i < n; i++)
 		err += wt[i] * asym_err_v(this_scale * trial[i] + this_min - xt[i],
 					  use_mad);
@@ -475,6 +511,7 @@ static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *
 		vi win = ok & (err < best);
 		if (!any_lane(win))
 			continue;
+#pragma GCC unroll 4
 		for (int i = 0; i < n; i++)
 			lv[i] = vsel(win, trial[i], lv[i]);
 		best = vsel(win, err, best);
@@ -499,26 +536,52 @@ static inline VATTR vf symmetric_level(vf v, vf lo, vf hi)
 	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
 }
 
+/* symmetric_level where the lower clamp provably changes nothing: for the
+ * candidates of steps -9..4, cand = -(nmax + 0.1 step) / signed_max and
+ * every |x| <= |signed_max| (NaN aside), so cand * x >= -(nmax + 0.4 +
+ * 2^-24) (0.1f * 4 is 0.4 + 6e-9) times 1 + 2^-22 at most for the
+ * roundings of the constant, the division and the product: above -nmax -
+ * 0.5 for every nmax <= 2^16, so it rounds to -nmax or more.  (Step 5 may
+ * reach -nmax - 0.5 and step 6 goes below: those keep the clamp; the unit
+ * tests fail when step 6 loses it.)  A NaN v lands on hi instead of lo; as above, it never
+ * matters. */
+static inline VATTR vf symmetric_level_hi(vf v, vf hi)
+{
+	vf t = vmin_first(v, hi);
+	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
+}
+
 /* Three candidates' sums of (w x) l and w l^2, each in the scalar order,
  * side by side: one candidate's adds alone are bound by their latency
  * (the named sums stay in registers). */
 static inline VATTR __attribute__((always_inline)) void
 symmetric_sums3(int n, const vf *cand, const vf *xt, const vf *wx,
-		const vf *wt, vf lo, vf hi, vf *slx, vf *sl2)
+		const vf *wt, vf lo, vf hi, bool need_lo, vf *slx, vf *sl2)
 {
 	const vf c0 = cand[0], c1 = cand[1], c2 = cand[2];
 	vf a0 = vsplat(0), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
-	for (int i = 0; i < n; i++) {
-		vf l0 = symmetric_level(c0 * xt[i], lo, hi);
-		vf l1 = symmetric_level(c1 * xt[i], lo, hi);
-		vf l2 = symmetric_level(c2 * xt[i], lo, hi);
-		a0 += wx[i] * l0;
-		a1 += wx[i] * l1;
-		a2 += wx[i] * l2;
-		b0 += wt[i] * l0 * l0;
-		b1 += wt[i] * l1 * l1;
-		b2 += wt[i] * l2 * l2;
+#define SUMS3_BODY(LEVEL)                                        \
+	_Pragma("GCC unroll 2")                                  \
+	for (int i = 0; i < n; i++) {                            \
+		vf l0 = LEVEL(c0 * xt[i]);                       \
+		vf l1 = LEVEL(c1 * xt[i]);                       \
+		vf l2 = LEVEL(c2 * xt[i]);                       \
+		a0 += wx[i] * l0;                                \
+		a1 += wx[i] * l1;                                \
+		a2 += wx[i] * l2;                                \
+		b0 += wt[i] * l0 * l0;                           \
+		b1 += wt[i] * l1 * l1;                           \
+		b2 += wt[i] * l2 * l2;                           \
 	}
+#define LEVEL_BOTH(v) symmetric_level(v, lo, hi)
+#define LEVEL_HI(v) symmetric_level_hi(v, hi)
+	if (need_lo)
+		SUMS3_BODY(LEVEL_BOTH)
+	else
+		SUMS3_BODY(LEVEL_HI)
+#undef LEVEL_BOTH
+#undef LEVEL_HI
+#undef SUMS3_BODY
 	slx[0] = a0;
 	slx[1] = a1;
 	slx[2] = a2;
@@ -537,6 +600,7 @@ symmetric_start(int n, int nmax, const vf *xt, const vf *wt, vf *wx, vf *lv,
 	*signed_max = signed_absmax_lanes(n, xt, zero);
 	vf iscale = vsplat((float)-nmax) / *signed_max;
 	vf sumlx = vsplat(0), suml2 = vsplat(0);
+#pragma GCC unroll 4
 	for (int i = 0; i < n; i++) {
 		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax,
 				       nmax - 1));
@@ -555,6 +619,7 @@ symmetric_won_levels(int n, vi won, vf won_cand, const vf *xt, vf lo, vf hi,
 		     vf *lv)
 {
 	if (any_lane(won))
+#pragma GCC unroll 4
 		for (int i = 0; i < n; i++)
 			lv[i] = vsel(won, symmetric_level(won_cand * xt[i], lo, hi),
 				     lv[i]);
@@ -572,18 +637,33 @@ static VATTR void symmetric_lanes(int n, int nmax, const float *x, const float *
 	enum { N_CAND = 18 }; /* steps -9..9 but 0, three per pass */
 	vf xt[32], wt[32], wx[32], lv[32];
 	to_lanes(n, x, xt);
-	to_lanes(n, w, wt);
+	if (w)
+		to_lanes(n, w, wt);
+	else /* ggml's default weights x^2 */
+		for (int i = 0; i < n; i++)
+			wt[i] = xt[i] * xt[i];
 	vi zero;
 	vf signed_max, scale, best;
 	symmetric_start(n, nmax, xt, wt, wx, lv, &zero, &signed_max, &scale, &best);
 	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
 	vf cand[N_CAND], slx[N_CAND], sl2[N_CAND];
-	for (int k = 0, step = -9; step <= 9; step++)
-		if (step != 0)
-			cand[k++] = -vsplat((float)nmax + 0.1f * (float)step) /
-				    signed_max;
+	/* ggml's 0.1f * step, steps -9..-1, 1..9 (float products, rounded
+	 * as at run time: the translation uses the same IEEE single) */
+	static const float tenth[N_CAND] = {
+		0.1f * -9.f, 0.1f * -8.f, 0.1f * -7.f, 0.1f * -6.f, 0.1f * -5.f,
+		0.1f * -4.f, 0.1f * -3.f, 0.1f * -2.f, 0.1f * -1.f, 0.1f * 1.f,
+		0.1f * 2.f, 0.1f * 3.f, 0.1f * 4.f, 0.1f * 5.f, 0.1f * 6.f,
+		0.1f * 7.f, 0.1f * 8.f, 0.1f * 9.f
+	};
+	const float nmaxf = (float)nmax;
+#pragma GCC unroll 18
+	for (int k = 0; k < N_CAND; k++)
+		cand[k] = vsplat(-(nmaxf + tenth[k])) / signed_max;
+	/* candidates 0..11 are steps -9..3: no lower clamp (symmetric_level_hi);
+	 * 12..14 hold step 4 to 6, 15..17 steps 7 to 9 */
 	for (int k = 0; k < N_CAND; k += 3)
-		symmetric_sums3(n, cand + k, xt, wx, wt, lo, hi, slx + k, sl2 + k);
+		symmetric_sums3(n, cand + k, xt, wx, wt, lo, hi, k >= 12, slx + k,
+				sl2 + k);
 	vi won = isplat(0);
 	vf won_cand = vsplat(0);
 	for (int k = 0; k < N_CAND; k++) {
@@ -730,8 +810,11 @@ static VATTR void symmetric_pairs(int n, int nmax, const float *x,
 		float b = (float)nmax + 0.1f * (float)(m + 1);
 		cand[m] = -(vf){ a, a, a, a, b, b, b, b } / signed_max;
 	}
+	/* pairs 0..2 are steps -9..-7 and 1..3: no lower clamp (see
+	 * symmetric_level_hi); the others hold a step of 4 or more */
 	for (int m = 0; m < 9; m += 3)
-		symmetric_sums3(n, cand + m, xt, wx, wt, lo, hi, slx + m, sl2 + m);
+		symmetric_sums3(n, cand + m, xt, wx, wt, lo, hi, m >= 3, slx + m,
+				sl2 + m);
 	vi won = isplat(0);
 	vf won_cand = vsplat(0);
 	for (int k = 0; k < 18; k++) {
@@ -757,8 +840,10 @@ static VATTR void symmetric_pairs(int n, int nmax, const float *x,
 	symmetric_won_levels(n, won, won_cand, xt, lo, hi, lv);
 	uint8_t rows[8 * 32];
 	float both[8];
-	store_symmetric_lanes(n, nmax, zero, scale, lv, (int8_t *)rows, both);
-	memcpy(q, rows, (size_t)(4 * n));
+	store_symmetric_lanes(n, nmax, zero, scale, lv, q ? (int8_t *)rows : NULL,
+			      both);
+	if (q)
+		memcpy(q, rows, (size_t)(4 * n));
 	memcpy(scales, both, 4 * sizeof *scales);
 	_mm256_zeroupper(); /* see lanes_done */
 }
@@ -776,22 +861,40 @@ static VATTR float symmetric_candidates(int n, int nmax, const float *x,
 	float wx[32], signed_max, scale, best;
 	if (!symmetric_first_fit(n, nmax, x, w, q, wx, &signed_max, &scale, &best))
 		return 0.f;
+	/* ggml's 0.1f * step, steps -9..-1, 1..9; lanes past the last
+	 * candidate repeat it (never read) */
+	static const float tenth[24] = {
+		0.1f * -9.f, 0.1f * -8.f, 0.1f * -7.f, 0.1f * -6.f, 0.1f * -5.f,
+		0.1f * -4.f, 0.1f * -3.f, 0.1f * -2.f, 0.1f * -1.f, 0.1f * 1.f,
+		0.1f * 2.f, 0.1f * 3.f, 0.1f * 4.f, 0.1f * 5.f, 0.1f * 6.f,
+		0.1f * 7.f, 0.1f * 8.f, 0.1f * 9.f, 0.1f * 9.f, 0.1f * 9.f,
+		0.1f * 9.f, 0.1f * 9.f, 0.1f * 9.f, 0.1f * 9.f
+	};
 	float cand[N_VEC * LANES], slx[N_VEC * LANES], sl2[N_VEC * LANES];
-	for (int k = 0, step = -9; k < N_VEC * LANES; k++, step++) {
-		step += step == 0;
-		/* lanes past the last candidate repeat it; never read */
-		cand[k] = -((float)nmax + 0.1f * (float)(step <= 9 ? step : 9)) /
-			  signed_max;
-	}
 	const vf lo = vsplat((float)-nmax), hi = vsplat((float)(nmax - 1));
+	const vf nmaxf = vsplat((float)nmax), vmax = vsplat(signed_max);
 	for (int k = 0; k < N_VEC; k++) {
-		vf c, a = vsplat(0), b = vsplat(0);
-		memcpy(&c, cand + LANES * k, sizeof c);
-		for (int i = 0; i < n; i++) {
-			vf l = symmetric_level(c * vsplat(x[i]), lo, hi);
-			a += vsplat(wx[i]) * l;
-			b += vsplat(w[i]) * l * l;
-		}
+		vf t, a = vsplat(0), b = vsplat(0);
+		memcpy(&t, tenth + LANES * k, sizeof t);
+		/* -(nmax + 0.1 step) / max, one division per lane */
+		const vf c = -(nmaxf + t) / vmax;
+		memcpy(cand + LANES * k, &c, sizeof c);
+		/* candidates 0..12 (steps up to 4) never reach the lower
+		 * clamp (see symmetric_level_hi) */
+		if (LANES * k + LANES - 1 <= 12)
+#pragma GCC unroll 4
+			for (int i = 0; i < n; i++) {
+				vf l = symmetric_level_hi(c * vsplat(x[i]), hi);
+				a += vsplat(wx[i]) * l;
+				b += vsplat(w[i]) * l * l;
+			}
+		else
+#pragma GCC unroll 4
+			for (int i = 0; i < n; i++) {
+				vf l = symmetric_level(c * vsplat(x[i]), lo, hi);
+				a += vsplat(wx[i]) * l;
+				b += vsplat(w[i]) * l * l;
+			}
 		memcpy(slx + LANES * k, &a, sizeof a);
 		memcpy(sl2 + LANES * k, &b, sizeof b);
 	}
@@ -816,47 +919,72 @@ static VATTR float symmetric_candidates(int n, int nmax, const float *x,
 static VATTR void refine_lanes(int n, int nmax, const float *x, int8_t *q,
 			 float *scales)
 {
-	vf xt[32], lv[32], wt[32], wx[32];
+	vf xt[32], wt[32], wx[32], p1[32], p2[32];
+	vi li[32];
 	to_lanes(n, x, xt);
 	vi zero;
 	vf signed_max = signed_absmax_lanes(n, xt, &zero);
 	vf iscale = vsplat((float)-nmax) / signed_max;
 	vf sumlx = vsplat(0), suml2 = vsplat(0);
+#pragma GCC unroll 4
 	for (int i = 0; i < n; i++) {
-		vf l = vtofloat(vclamp(vround(iscale * xt[i]), -nmax, nmax - 1));
-		lv[i] = l;
+		li[i] = vclamp(vround(iscale * xt[i]), -nmax, nmax - 1);
+		vf l = vtofloat(li[i]);
 		wt[i] = xt[i] * xt[i]; /* ggml's weights x^2 */
 		wx[i] = wt[i] * xt[i]; /* its w*x*l is (w*x)*l */
-		sumlx += wx[i] * l;
-		suml2 += wt[i] * l * l;
+		/* value i's terms of the sums at its level (ggml's products,
+		 * each the same float wherever it is formed): they change
+		 * only when the level does */
+		p1[i] = wx[i] * l;
+		p2[i] = wt[i] * l * l;
+		sumlx += p1[i];
+		suml2 += p2[i];
 	}
-	vi active = ~zero;
-	for (int pass = 0; pass < 5 && any_lane(active); pass++) {
-		vi changed = isplat(0);
-		for (int i = 0; i < n; i++) {
-			vf slx = sumlx - wx[i] * lv[i];
-			vf sl2 = suml2 - wt[i] * lv[i] * lv[i];
-			vf l = vtofloat(vclamp(vround(xt[i] * sl2 / slx), -nmax,
-					       nmax - 1));
-			vi try_it = active & (slx > vsplat(0)) & (l != lv[i]);
+	/* all-zero groups (results dropped) never try a move: slx is NaN */
+	sumlx = vsel(zero, vsplat(NAN), sumlx);
+	/* The scalar passes, value after value (t counts the evaluations):
+	 * an evaluation is a pure function of the lane's sums and levels, so
+	 * once a lane has gone n evaluations without a change, its state is
+	 * the one it had n evaluations before and it never changes again;
+	 * that is also when the scalar loop would end with a pass without
+	 * changes (a later evaluation in a last pass changes nothing), or a
+	 * lane stopped by the five passes' limit.  So all lanes are done n
+	 * evaluations after the last change of any, or at 5 n; before, each
+	 * lane is evaluated as in its scalar pass.  The first pass is whole. */
+	int stop = n;
+	for (int t0 = 0; t0 < stop; t0 += n) { /* t0: the pass's first t */
+		int end = stop - t0 < n ? stop - t0 : n;
+		for (int i = 0; i < end; i++) {
+			vf slx = sumlx - p1[i];
+			vf sl2 = suml2 - p2[i];
+			vi l = vclamp(vround(xt[i] * sl2 / slx), -nmax, nmax - 1);
+			vi try_it = ~(l == li[i]) & (slx > vsplat(0));
 			/* usually no lane moves: branching keeps the sums
 			 * off the dependency chain, as in the scalar loop */
 			if (!any_lane(try_it))
 				continue;
-			slx += wx[i] * l;
-			sl2 += wt[i] * l * l;
+			vf lf = vtofloat(l);
+			vf q1 = wx[i] * lf, q2 = wt[i] * lf * lf;
+			slx += q1;
+			sl2 += q2;
 			vi take = try_it & (sl2 > vsplat(0)) &
 				  (slx * slx * suml2 > sumlx * sumlx * sl2);
 			if (!any_lane(take))
 				continue;
-			lv[i] = vsel(take, l, lv[i]);
+			li[i] = isel(take, l, li[i]);
+			p1[i] = vsel(take, q1, p1[i]);
+			p2[i] = vsel(take, q2, p2[i]);
 			sumlx = vsel(take, slx, sumlx);
 			suml2 = vsel(take, sl2, suml2);
-			changed |= take;
+			stop = t0 + i + 1 + n < 5 * n ? t0 + i + 1 + n : 5 * n;
+			end = stop - t0 < n ? stop - t0 : n;
 		}
-		active &= changed;
 	}
 	vf scale = vsel(suml2 > vsplat(0), sumlx / suml2, vsplat(0));
+	vf lv[32];
+	if (q)
+		for (int i = 0; i < n; i++)
+			lv[i] = vtofloat(li[i]);
 	store_symmetric_lanes(n, nmax, zero, scale, lv, q, scales);
 }
 
@@ -894,7 +1022,8 @@ static VATTR void pad_groups(padded *b, int n_groups, int n, const float *x,
 static VATTR void unpad_groups(const padded *b, int n_groups, int n, void *q,
 			       float *scales, float *neg_mins)
 {
-	memcpy(q, b->q, (size_t)(n * n_groups));
+	if (q)
+		memcpy(q, b->q, (size_t)(n * n_groups));
 	memcpy(scales, b->scales, sizeof(float) * (size_t)n_groups);
 	if (neg_mins)
 		memcpy(neg_mins, b->neg_mins, sizeof(float) * (size_t)n_groups);
@@ -925,13 +1054,15 @@ static VATTR void symmetric_batches(int n_groups, int n, int nmax,
 {
 	int j = 0;
 	for (; j + LANES <= n_groups; j += LANES)
-		symmetric_lanes(n, nmax, x + n * j, w + n * j, q + n * j,
-				scales + j);
+		symmetric_lanes(n, nmax, x + n * j, w ? w + n * j : NULL,
+				q ? q + n * j : NULL, scales + j);
 	if (j < n_groups) {
 		padded b;
-		pad_groups(&b, n_groups - j, n, x + n * j, w + n * j);
-		symmetric_lanes(n, nmax, b.x, b.w, (int8_t *)b.q, b.scales);
-		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j, NULL);
+		pad_groups(&b, n_groups - j, n, x + n * j, w ? w + n * j : NULL);
+		symmetric_lanes(n, nmax, b.x, w ? b.w : NULL, (int8_t *)b.q,
+				b.scales);
+		unpad_groups(&b, n_groups - j, n, q ? q + n * j : NULL,
+			     scales + j, NULL);
 	}
 	lanes_done();
 }
@@ -941,12 +1072,14 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 {
 	int j = 0;
 	for (; j + LANES <= n_groups; j += LANES)
-		refine_lanes(n, nmax, x + n * j, q + n * j, scales + j);
+		refine_lanes(n, nmax, x + n * j, q ? q + n * j : NULL,
+			     scales + j);
 	if (j < n_groups) {
 		padded b;
 		pad_groups(&b, n_groups - j, n, x + n * j, NULL);
 		refine_lanes(n, nmax, b.x, (int8_t *)b.q, b.scales);
-		unpad_groups(&b, n_groups - j, n, q + n * j, scales + j, NULL);
+		unpad_groups(&b, n_groups - j, n, q ? q + n * j : NULL,
+			     scales + j, NULL);
 	}
 	lanes_done();
 }
@@ -980,6 +1113,7 @@ static VATTR void refine_batches(int n_groups, int n, int nmax,
 #undef asym_store
 #undef asymmetric_lanes
 #undef symmetric_level
+#undef symmetric_level_hi
 #undef symmetric_sums3
 #undef symmetric_start
 #undef symmetric_won_levels

@@ -122,6 +122,111 @@ static void check_refine(int n, int nmax)
 	   n, nmax, runs - bad, runs);
 }
 
+/* q = NULL (scales only: the lanes skip storing levels) gives the scales
+ * of the full search, for the symmetric and the refine searches; w = NULL
+ * (weights x^2, made in lanes) the search's with those weights given. */
+static void check_scales_only(int n, int nmax)
+{
+	int bad = 0, runs = 0;
+	for (int c = 0; c < N_CASES; c++)
+		for (int g = 1; g <= MAX_GROUPS; g++) {
+			float x[MAX_GROUPS * MAX_N], w[MAX_GROUPS * MAX_N];
+			float sa[MAX_GROUPS], sb[MAX_GROUPS];
+			float ra[MAX_GROUPS], rb[MAX_GROUPS];
+			int8_t q[MAX_GROUPS * MAX_N];
+			fill_case(c, n, g, x, w);
+			for (int lanes = 0; lanes < 2; lanes++) {
+				qp_fit_symmetric_groups(g, n, nmax, x, w, q, sa, false);
+				qp_fit_symmetric_groups(g, n, nmax, x, w, NULL, sb, lanes);
+				qp_fit_symmetric_refine_groups(g, n, nmax, x, q, ra, false);
+				qp_fit_symmetric_refine_groups(g, n, nmax, x, NULL, rb, lanes);
+				bad += !same_bits(sa, sb, g) || !same_bits(ra, rb, g);
+				/* w NULL: ggml's default weights x^2 */
+				float x2[MAX_GROUPS * MAX_N], sc[MAX_GROUPS];
+				int8_t qc[MAX_GROUPS * MAX_N];
+				for (int i = 0; i < g * n; i++)
+					x2[i] = x[i] * x[i];
+				qp_fit_symmetric_groups(g, n, nmax, x, x2, q, sa, false);
+				qp_fit_symmetric_groups(g, n, nmax, x, NULL, qc, sc, lanes);
+				bad += !same_bits(sa, sc, g) || memcmp(q, qc, (size_t)(g * n));
+				runs++;
+			}
+		}
+	ok(bad == 0, "n=%d nmax=%d: scales only (q NULL) == the full search's, "
+	   "w NULL == w x^2, "
+	   "%d/%d runs", n, nmax, runs - bad, runs);
+}
+
+/* The refine search's passes on many ordinary blocks (Gaussian, cubed,
+ * near-grid, uniform), sixteen groups a block as Q3_K: lanes stop when
+ * no lane has changed for n evaluations, the scalar loop at pass ends;
+ * levels and scales must agree. */
+static void check_refine_passes(void)
+{
+	enum { BLOCKS = 3000 };
+	int bad = 0, multi = 0;
+	for (int b = 0; b < BLOCKS; b++) {
+		float x[256];
+		int8_t qa[256], qb[256];
+		float sa[16], sb[16];
+		for (int i = 0; i < 256; i++) {
+			float g = gauss();
+			x[i] = b % 4 == 0 ? g : b % 4 == 1 ? g * g * g
+			     : b % 4 == 2 ? (float)((int)(uniform() * 9) - 4) * 0.25f + 1e-3f * g
+			     : (float)uniform() - 0.5f;
+		}
+		qp_fit_symmetric_refine_groups(16, 16, 4, x, qa, sa, true);
+		qp_fit_symmetric_refine_groups(16, 16, 4, x, qb, sb, false);
+		bad += !same_bits(sa, sb, 16) || memcmp(qa, qb, 256);
+		/* how many groups the refinement moved off the first fit */
+		for (int j = 0; j < 16; j++) {
+			float amax;
+			float m = qp_signed_absmax(x + 16 * j, 16, &amax);
+			for (int i = 0; i < 16; i++)
+				if (qa[16 * j + i] - 4 !=
+				    qp_clamp_int(qp_nearest_int(-4.f / m * x[16 * j + i]), -4, 3)) {
+					multi++;
+					break;
+				}
+		}
+	}
+	ok(bad == 0 && multi > BLOCKS, "refine n=16 nmax=4: lanes == scalar on "
+	   "%d ordinary blocks (%d bad; %d groups moved by the passes)",
+	   BLOCKS, bad, multi);
+}
+
+/* qp_sum_squares_groups: each run's sum is qp_sum_squares' (its adds in
+ * order), for 1..19 runs (eight at a time and the rest), strides wider
+ * than the runs, and NaN, infinite, huge and denormal values (a NaN sum
+ * only has to be NaN). */
+static void check_sum_squares(void)
+{
+	enum { STRIDE = 72, N = 64 };
+	static float x[MAX_GROUPS * STRIDE];
+	int bad = 0, runs = 0;
+	for (int c = 0; c < N_CASES; c++) {
+		float w[MAX_N];
+		for (int j = 0; j < MAX_GROUPS; j++)
+			for (int h = 0; h < STRIDE; h += 24)
+				fill_group((j * 3 + c + h) % N_KINDS, 24, x + STRIDE * j + h, w);
+		for (int g = 1; g <= MAX_GROUPS; g++) {
+			float sums[MAX_GROUPS];
+			qp_sum_squares_groups(g, STRIDE, N, x, sums);
+			for (int j = 0; j < g; j++) {
+				float s = qp_sum_squares(x + STRIDE * j, N);
+				/* a NaN's sign and payload are the compiler's
+				 * choice of operand order (the scalar loop
+				 * itself differs between two files) */
+				bad += isnan(s) ? !isnan(sums[j])
+						: memcmp(&s, &sums[j], sizeof s) != 0;
+			}
+			runs++;
+		}
+	}
+	ok(bad == 0, "sum of squares, 1..%d runs at a time == one by one "
+	   "(%d runs, %d sums differ)", MAX_GROUPS, runs, bad);
+}
+
 static void check_asymmetric(int n, const qp_asym_search *p, const char *what)
 {
 	int bad = 0, runs = 0;
@@ -174,6 +279,11 @@ int main(void)
 	check_symmetric(32, 8);   /* Q4_0 with importance */
 	check_symmetric(32, 16);  /* Q5_0 with importance */
 	check_refine(16, 4);      /* Q3_K reference */
+	check_refine_passes();
+	check_scales_only(16, 4);
+	check_scales_only(16, 32);
+	check_scales_only(32, 8);
+	check_sum_squares();
 	static const qp_asym_search q2_ref = { 3, -0.5f, 0.1f, 15, true, QP_ASYM_QKX2 };
 	static const qp_asym_search q4_ref = { 15, -1.f, 0.1f, 20, false, QP_ASYM_QKX2 };
 	static const qp_asym_search q5_ref = { 31, -0.5f, 0.1f, 15, false, QP_ASYM_QKX2 };
