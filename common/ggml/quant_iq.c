@@ -1275,9 +1275,10 @@ void qp_encode_iq2_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
  * twin (make check-plain; tests/unit/quant_iq3.c has the edge rows). */
 
 /* IQ3's neighbour lists for the AVX2 search, eight neighbours side by
- * side: list u's batch b, lane j at cw[8 * (ls[u] >> 4) + 8 b + j], the
- * last batch padded with its last neighbour (the same score at a later
- * index changes no first minimum); each entry the neighbour's levels, 3
+ * side: list u's batch b, lane j at cw[8 * ((ls[u] & INT32_MAX) >> 4) +
+ * 8 b + j], the last batch padded with copies of its last neighbour (the
+ * same entry, index included, so it cannot change a first minimum); each
+ * entry the neighbour's levels, 3
  * bits per coordinate, | its index in the list << 16 (iq3_lane_best
  * breaks ties between lanes by it).  ls[u] is 0 for a point on the grid,
  * else INT32_MIN | (its list's offset / 8) << 4 | its number of batches
