@@ -124,15 +124,15 @@ float qp_fit_symmetric_refine(int n, int nmax, const float *x, int8_t *q)
 	return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-/* How a search step turns v = iscale * (x - min) into a level: ggml's
- * make_qkx2_quants rounds then clamps; make_qkx3_quants clamps first
- * (identical for finite in-range v, different for inf/NaN/huge). */
-
-static inline int asym_level(float v, int nmax, enum qp_asym_variant variant)
+/* How a search step turns v = iscale * (x - min) into a level: both
+ * make_qkx2_quants and make_qkx3_quants round with nearest_int, then
+ * clamp.  Rounding first matters where |v| >= 2^22: nearest_int's result
+ * there is not v rounded (for v in (-1.5 * 2^23, -2^22] it is 2 v +
+ * 1.5 * 2^23, often positive, so the level is nmax), and a won min far
+ * above the data's smallest value makes such v. */
+static inline int asym_level(float v, int nmax)
 {
-	if (variant == QP_ASYM_QKX2)
-		return qp_clamp_int(qp_nearest_int(v), 0, nmax);
-	return v > 0 ? qp_nearest_int(v < (float)nmax ? v : (float)nmax) : 0;
+	return qp_clamp_int(qp_nearest_int(v), 0, nmax);
 }
 
 static inline float asym_err(float diff, bool use_mad)
@@ -181,8 +181,7 @@ float qp_fit_asymmetric(int n, const qp_asym_search *p, const float *x,
 			      (float)p->nmax) / (max - min);
 		float sum_l = 0, sum_l2 = 0, sum_xl = 0;
 		for (int i = 0; i < n; i++) {
-			int l = asym_level(cand * (x[i] - min), p->nmax,
-					   p->variant);
+			int l = asym_level(cand * (x[i] - min), p->nmax);
 			trial[i] = (uint8_t)l;
 			sum_l += w[i] * (float)l;
 			sum_l2 += w[i] * (float)l * (float)l;

@@ -8,7 +8,8 @@
  *   qp_fit_symmetric_refine  make_q3_quants with do_rmse (weights x^2)
  *   qp_fit_asymmetric        make_qkx2_quants (QP_ASYM_QKX2: round, then
  *                            clamp; absolute or squared error) and
- *                            make_qkx3_quants (QP_ASYM_QKX3: clamp first)
+ *                            make_qkx3_quants (QP_ASYM_QKX3: the same
+ *                            levels; max <= min is its flat test)
  *   qp_fit_positive          make_qp_quants
  * plus ggml's nearest_int and the final symmetric levels round(x / d).
  * The *_groups drivers run a search over consecutive groups of n values

@@ -241,22 +241,20 @@ static inline VATTR bool all_lanes(vi mask)
 }
 
 /* asym_level_v's level as a float, found in floats where that is exact
- * (see asymmetric_lanes): min(nmax, v) keeps a NaN v, max(., 0) turns it
- * and v <= 0 into +0; adding and subtracting 1.5 * 2^23 rounds to
- * nearest, ties to even, as nearest_int does below 2^22. */
+ * (|v| < 2^22, see asymmetric_lanes): min(nmax, v) keeps a NaN v,
+ * max(., 0) turns it and v <= 0 into +0; adding and subtracting
+ * 1.5 * 2^23 rounds to nearest, ties to even, as nearest_int does below
+ * 2^22. */
 static inline VATTR vf float_level(vf v, vf nmaxf)
 {
 	vf t = vmax_first(vmin_first(nmaxf, v), vsplat(0));
 	return (t + vsplat(12582912.f)) - vsplat(12582912.f);
 }
 
-static inline VATTR vi asym_level_v(vf v, vf nmaxf, int nmax,
-			      enum qp_asym_variant variant)
+/* ggml's clamp(nearest_int(v), 0, nmax), for every v (qkx2 and qkx3) */
+static inline VATTR vi asym_level_v(vf v, int nmax)
 {
-	if (variant == QP_ASYM_QKX2)
-		return vclamp(vround(v), 0, nmax);
-	vi l = vround(vsel(v < nmaxf, v, nmaxf));
-	return l & (v > vsplat(0));
+	return vclamp(vround(v), 0, nmax);
 }
 
 static inline VATTR vf asym_err_v(vf diff, bool use_mad)
@@ -389,14 +387,12 @@ static inline VATTR void asym_start(int n, const qp_asym_search *p,
 	st->best = best;
 }
 
-/* Whether a step's levels can be found in floats (float_level): always
- * for qkx3, for qkx2 when cand * (x - min) stays below 2^22 at the
- * groups' extremes (see asymmetric_lanes). */
+/* Whether a step's levels can be found in floats (float_level): when
+ * cand * (x - min) stays below 2^22 at the groups' extremes (see
+ * asymmetric_lanes). */
 static inline VATTR __attribute__((always_inline)) bool
-asym_fast_levels(const qp_asym_search *p, vf cand, const asym_state *st, vf min)
+asym_fast_levels(vf cand, const asym_state *st, vf min)
 {
-	if (p->variant != QP_ASYM_QKX2)
-		return true;
 	const vf lim = vsplat(4194304.f);
 	return all_lanes((vabs(cand * (st->data_min - min)) < lim) &
 			 (vabs(cand * (st->data_max - min)) < lim));
@@ -425,8 +421,7 @@ asym_step_sums(int n, const qp_asym_search *p, vf cand, bool fast,
 	else
 #pragma GCC unroll 8
 		for (int i = 0; i < n; i++) {
-			vf l = vtofloat(asym_level_v(cand * (xm ? xm[i] : xt[i] - min), nmaxf, p->nmax,
-						     p->variant));
+			vf l = vtofloat(asym_level_v(cand * (xm ? xm[i] : xt[i] - min), p->nmax));
 			trial[i] = l;
 			vf wl = wt[i] * l;
 			sum_l += wl;
@@ -487,11 +482,11 @@ static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *
 	const vf sum_w = st.sum_w;
 	vf min = st.min, max = st.max, scale = st.scale, best = st.best;
 	/* A step's levels can be found in floats (float_level) when that gives
-	 * asym_level_v's integers: always for qkx3 (it clamps before
-	 * rounding); for qkx2 when every v is below 2^22 in magnitude (where
-	 * nearest_int stops rounding), checked per step at the groups'
+	 * asym_level_v's integers: when every v is below 2^22 in magnitude
+	 * (where nearest_int stops rounding), checked per step at the groups'
 	 * extremes (v is monotone in x; cand is relative to the current min,
-	 * so this only fails when a won min lies above max).  A NaN v made
+	 * so this fails when a won min lies far above the smallest x, or
+	 * above max).  A NaN v made
 	 * here (0 * inf, inf - inf) has the default payload, level 0 either
 	 * way; one with another payload comes from a NaN x, which makes that
 	 * lane's sum_xl (w*l*x), fit and error NaN: its levels never win. */
@@ -499,7 +494,7 @@ static VATTR void asymmetric_lanes(int n, const qp_asym_search *p, const float *
 		vf cand = vsplat(p->rmin + p->rdelta * (float)step +
 				 (float)p->nmax) / (max - min);
 		vf sum_l, sum_l2, sum_xl;
-		asym_step_sums(n, p, cand, asym_fast_levels(p, cand, &st, min), NULL,
+		asym_step_sums(n, p, cand, asym_fast_levels(cand, &st, min), NULL,
 			       min, xt, wt, trial, &sum_l, &sum_l2, &sum_xl);
 		vf det = sum_w * sum_l2 - sum_l * sum_l;
 		vi ok = det > vsplat(0);
@@ -741,7 +736,7 @@ static VATTR void asymmetric_pairs(int n, const qp_asym_search *p,
 				      : ka;
 		vf cand = (vf){ ka, ka, ka, ka, kb, kb, kb, kb } / (max - min);
 		vf sum_l, sum_l2, sum_xl;
-		asym_step_sums(n, p, cand, asym_fast_levels(p, cand, &st, min), xm,
+		asym_step_sums(n, p, cand, asym_fast_levels(cand, &st, min), xm,
 			       min, xt, wt, trial, &sum_l, &sum_l2, &sum_xl);
 		vf det = sum_w * sum_l2 - sum_l * sum_l;
 		vi ok = det > vsplat(0);

@@ -272,6 +272,60 @@ static void check_levels_groups(void)
 	   "keep their levels (%d bad)", bad);
 }
 
+/* A group (from a Q5_1 row with an importance matrix) where a won min far
+ * above the smallest x makes later steps' v = cand * (x - min) reach
+ * -5e6: ggml's nearest_int, which rounds only below 2^22, gives x[25]
+ * level 31 there, and ggml's make_qkx3_quants keeps that step's negative
+ * scale.  Expected: ggml-quants.c's result for this group.  Fails if a
+ * search clamps v before rounding it. */
+static void check_asymmetric_huge_v(const qp_asym_search *p)
+{
+	static const float x[32] = {
+		-0x1.8d4a94p+0f, -0x1.8f1696p+3f, -0x1.d77a82p-36f, 0x1.ad8fdap-47f,
+		-0x1.16b73ep-47f, -0x1.0a304ep-13f, 0x1.051e4p-59f, -0x1.13b07ap-42f,
+		-0x1.d95bfp-22f, -0x1.00e244p-35f, 0x1.cdd934p-19f, 0x1.dee6d4p-45f,
+		-0x1.293d7ep-3f, -0x1.389a1ep+10f, -0x1.df6f5p+14f, -0x1.99581ap-26f,
+		-0x1.2588a8p-11f, -0x1.1f12f6p-29f, -0x1.15522cp-51f, 0x1.be5d36p-11f,
+		0x1.0a565p-37f, -0x1.440bfp-2f, 0x1.17b0e2p-19f, -0x1.60fb4ep-38f,
+		-0x1.7a35bep+6f, -0x1.1fbbbcp+17f, -0x1.71d7bcp-54f, -0x1.15ef6cp+6f,
+		-0x1.574302p+1f, 0x1.f9a3e2p-21f, -0x1.b32d3ap-7f, 0x1.bb128p-1f,
+	};
+	static const float w[32] = {
+		0x1.419f24p-31f, 0x1.f8ccfcp-9f, 0x1.79b82p+49f, 0x1.e1ed56p-51f,
+		0x1.240804p-25f, 0x1.47cb8ep+33f, 0x1.f8c616p-41f, 0x1.c26132p-14f,
+		0x1.13cd8ep-54f, 0x1.4d98eep-19f, 0x1.aec0cp-66f, 0x1.91d99ap-52f,
+		0x1.573c74p-27f, 0x1.1c4fb4p+4f, 0x1.fd1c98p-42f, 0x1.1a1b26p-73f,
+		0x1.2a8ee6p+52f, 0x1.034dccp+0f, 0x1.0409c6p-41f, 0x1.2dc706p+36f,
+		0x1.0fe9c8p-41f, 0x1.3b0a02p-20f, 0x1.edfeeep+47f, 0x1.dfabc6p-21f,
+		0x1.063ea4p-52f, 0x1.627ca2p-27f, 0x1.f44182p+36f, 0x1.40dbbep-76f,
+		0x1.fc3428p-43f, 0x1.4bf74cp+50f, 0x1.01fb28p-77f, 0x1.614776p-21f,
+	};
+	enum { G = 9 };
+	float xs[G * 32], ws[G * 32], scale[G], neg_min[G];
+	uint8_t q[G * 32], want[32] = {0};
+	want[25] = 31;
+	want[31] = 30;
+	for (int g = 0; g < G; g++) {
+		memcpy(xs + 32 * g, x, sizeof x);
+		memcpy(ws + 32 * g, w, sizeof w);
+	}
+	uint8_t q1[32];
+	float m1;
+	const float s1 = qp_fit_asymmetric(32, p, x, w, q1, &m1);
+	ok(s1 == -0x1.38e07ep+6f && m1 == 0x1.8a4ceep-12f && !memcmp(q1, want, 32),
+	   "asymmetric qkx3, v beyond 2^22: ggml's scale %a, -min %a and levels",
+	   (double)s1, (double)m1);
+	for (int lanes = 0; lanes < 2; lanes++) {
+		qp_fit_asymmetric_groups(G, 32, p, xs, ws, q, scale, neg_min, lanes);
+		int bad = 0;
+		for (int g = 0; g < G; g++)
+			bad += scale[g] != -0x1.38e07ep+6f || neg_min[g] != 0x1.8a4ceep-12f ||
+			       memcmp(q + 32 * g, want, 32) != 0;
+		ok(bad == 0, "asymmetric qkx3 groups (lanes %d), v beyond 2^22: "
+		   "ggml's result in %d/%d groups", lanes, G - bad, G);
+	}
+}
+
 int main(void)
 {
 	check_symmetric(16, 4);   /* Q3_K with importance */
@@ -296,6 +350,7 @@ int main(void)
 	check_asymmetric(32, &q5_ref, "qkx2 nmax=31");
 	check_asymmetric(32, &imat4, "qkx3 nmax=15");
 	check_asymmetric(32, &imat5, "qkx3 nmax=31");
+	check_asymmetric_huge_v(&imat5);
 	check_levels_groups();
 	done_testing();
 	return exit_status();
