@@ -1834,6 +1834,42 @@ static bool iq1_rank(const float *xb, int n, iq1_pair *pairs)
 	return true;
 }
 
+/* Whether the C library's qsort keeps equal elements in index order for
+ * iq1_sort's arrays (at most 32 pairs of 8 bytes).  glibc's qsort sorts
+ * any array under 1024 bytes with its merge sort in a stack buffer
+ * (stdlib/msort.c), whose merge takes the left element when the
+ * comparison gives <= 0: it is stable.  Other C libraries' (musl's
+ * smoothsort, the BSDs') are not, so there the tie path stays qsort. */
+#if defined(__GLIBC__)
+#define IQ1_QSORT_STABLE 1
+#else
+#define IQ1_QSORT_STABLE 0
+#endif
+
+/* The ranks a stable sort by value gives (ties in index order): the count
+ * of values below x[j] or equal to it at a lower index.  With no NaN,
+ * iq1_pair_cmp is a total preorder (-0 and +0 equal, as < and <= see
+ * them), and a stable sort under it orders by (value, index), which is
+ * exactly this rank; glibc's qsort is such a sort (IQ1_QSORT_STABLE).
+ * False when a value is NaN (the comparisons are then no preorder and the
+ * order is whatever qsort's steps make of them). */
+static bool iq1_stable_rank(const float *xb, int n, iq1_pair *pairs)
+{
+	for (int j = 0; j < n; j++)
+		if (isnan(xb[j]))
+			return false;
+	for (int j = 0; j < n; j++) {
+		int before = 0;
+		for (int k = 0; k < j; k++)
+			before += xb[k] <= xb[j];
+		for (int k = j + 1; k < n; k++)
+			before += xb[k] < xb[j];
+		pairs[before].v = xb[j];
+		pairs[before].i = j;
+	}
+	return true;
+}
+
 /* The group's values sorted by the C library's qsort, as ggml does. */
 static void iq1_qsort(const float *xb, int n, iq1_pair *pairs)
 {
@@ -1847,7 +1883,9 @@ static void iq1_qsort(const float *xb, int n, iq1_pair *pairs)
 /* Sorts the group's values (ties as the C library's qsort leaves them).
  * When no two values compare equal (and none is NaN) the sorted order is
  * unique, whatever sort makes it: then each value goes to its rank, the
- * count of values below it (no calls, no branches); otherwise qsort. */
+ * count of values below it (no calls, no branches); with ties and no NaN
+ * the stable rank where qsort is stable (IQ1_QSORT_STABLE); otherwise
+ * qsort. */
 static void iq1_sort(const float *xb, int n, iq1_pair *pairs, bool avx2)
 {
 	bool ranked;
@@ -1859,6 +1897,8 @@ static void iq1_sort(const float *xb, int n, iq1_pair *pairs, bool avx2)
 	(void)avx2;
 #endif
 	ranked = iq1_rank(xb, n, pairs);
+	if (!ranked && IQ1_QSORT_STABLE)
+		ranked = iq1_stable_rank(xb, n, pairs);
 	if (!ranked)
 		iq1_qsort(xb, n, pairs);
 }
@@ -1983,6 +2023,35 @@ static QP_AVX2 bool iq1s_rank32_avx2(const float *xb, const float *weight,
 	}
 	return seen == 0xffffffffu;
 }
+
+/* After iq1s_rank32_avx2 found a tie: the ranks with ties in index order
+ * (iq1_stable_rank's), and the values and weights in that order; false
+ * when a value is NaN.  With no NaN, values with the same count below
+ * them are exactly the values equal to each other, so a class of m equal
+ * values has ranks r .. r + m - 1 (r its count below) to itself, handed
+ * out in index order. */
+static QP_AVX2 bool iq1s_stable_rank32_avx2(const float *xb, const float *weight,
+					    int32_t *rank, float *xsort, float *wsort)
+{
+	__m256 nan = _mm256_setzero_ps();
+	for (int a = 0; a < 32; a += 8) {
+		const __m256 v = _mm256_loadu_ps(xb + a);
+		nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+	}
+	if (_mm256_movemask_ps(nan))
+		return false;
+	uint32_t used = 0;
+	for (int j = 0; j < 32; j++) {
+		int r = rank[j];
+		while (used >> r & 1)
+			r++;
+		used |= 1u << r;
+		rank[j] = r;
+		xsort[r] = xb[j];
+		wsort[r] = weight[j];
+	}
+	return true;
+}
 #endif
 
 void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
@@ -2031,8 +2100,12 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 				if (max < 1e-12f)
 					continue;
 #if QP_HAVE_AVX2
-				if (avx2)
+				if (avx2) {
 					ranked = iq1s_rank32_avx2(xb, weight, rank, xsort, wsort);
+					if (!ranked && IQ1_QSORT_STABLE)
+						ranked = iq1s_stable_rank32_avx2(xb, weight, rank,
+										 xsort, wsort);
+				}
 #endif
 				if (!ranked) { /* with AVX2: a tie or a NaN */
 					if (avx2)
