@@ -1275,9 +1275,10 @@ void qp_encode_iq2_s(const float *s, uint8_t *d, int64_t nr, int64_t n,
  * twin (make check-plain; tests/unit/quant_iq3.c has the edge rows). */
 
 /* IQ3's neighbour lists for the AVX2 search, eight neighbours side by
- * side: list u's batch b, lane j at cw[8 * (ls[u] >> 4) + 8 b + j], the
- * last batch padded with its last neighbour (the same score at a later
- * index changes no first minimum); each entry the neighbour's levels, 3
+ * side: list u's batch b, lane j at cw[8 * ((ls[u] & INT32_MAX) >> 4) +
+ * 8 b + j], the last batch padded with copies of its last neighbour (the
+ * same entry, index included, so it cannot change a first minimum); each
+ * entry the neighbour's levels, 3
  * bits per coordinate, | its index in the list << 16 (iq3_lane_best
  * breaks ties between lanes by it).  ls[u] is 0 for a point on the grid,
  * else INT32_MIN | (its list's offset / 8) << 4 | its number of batches
@@ -1595,7 +1596,7 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 	const int nc = 2 * t->nstep + 1;
 	/* each candidate's levels and off-grid sub-vectors, kept so that only
 	 * the winner's are read back */
-	int32_t pts[4][8][8];
+	int32_t pts[4][64];	/* batch b, sub-vector k, lane l: pts[b][8 k + l] */
 	int offb[4][8];
 	int win = -1;
 	for (int c0 = 0; c0 < nc; c0 += 8) {
@@ -1615,7 +1616,7 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 		 * listed as 8 k + lane in
 		 * work[]; then the searches, one loop for the batch; then the
 		 * sums */
-		int32_t lsv[8][8];
+		int32_t lsv[64];	/* sub-vector k, lane l: lsv[8 k + l] */
 		uint8_t work[64];
 		int nw = 0;
 #pragma GCC unroll 8
@@ -1630,13 +1631,13 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 				l = _mm256_max_epi32(_mm256_min_epi32(l, top), zero);
 				u = _mm256_or_si256(u, _mm256_slli_epi32(l, 3 * i));
 			}
-			_mm256_storeu_si256((__m256i *)pts[b][k], u);
+			_mm256_storeu_si256((__m256i *)(pts[b] + 8 * k), u);
 			/* one gather: here (with the rounding done first for
 			 * the whole batch) 10% faster than eight scalar loads
 			 * on this machine's Xeon; Intel cores with the GDS
 			 * (Downfall) microcode make gathers slower */
 			const __m256i g = _mm256_i32gather_epi32(T->ls, u, 4);
-			_mm256_storeu_si256((__m256i *)lsv[k], g);
+			_mm256_storeu_si256((__m256i *)(lsv + 8 * k), g);
 			const unsigned off = (unsigned)_mm256_movemask_ps(
 				_mm256_castsi256_ps(g)) & valid;
 			offb[b][k] = (int)off;
@@ -1646,17 +1647,17 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 			nw += __builtin_popcount(off);
 		}
 		for (int j = 0; j < nw; j++) {
-			/* work[j] = 8 k + l indexes lsv[k][l] and pts[b][k][l] */
+			/* work[j] = 8 k + l indexes lsv and pts[b] */
 			const int kl = work[j], k = kl >> 3, l = kl & 7;
-			const int32_t e = (&lsv[0][0])[kl];
-			(&pts[b][0][0])[kl] = iq3_lane_best(iq3_list(T, e), e & 15,
+			const int32_t e = lsv[kl];
+			pts[b][kl] = iq3_lane_best(iq3_list(T, e), e & 15,
 				_mm256_mul_ps(_mm256_set1_ps(sc[l]), qf),
 				vx + 4 * k, vw + 4 * k);
 		}
 		__m256 sx = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
 #pragma GCC unroll 8
 		for (int k = 0; k < 8; k++) {
-			const __m256i u = _mm256_loadu_si256((const __m256i *)pts[b][k]);
+			const __m256i u = _mm256_loadu_si256((const __m256i *)(pts[b] + 8 * k));
 #pragma GCC unroll 4
 			for (int i = 0; i < 4; i++) {
 				const __m256 q = _mm256_permutevar8x32_ps(qf,
@@ -1679,7 +1680,7 @@ static QP_AVX2 bool iq3_group_avx2(const lattice_type *t, const iq_grid *G,
 	int32_t code[8];
 	bool on[8];
 	for (int k = 0; k < 8; k++) {
-		code[k] = win >= 0 ? pts[win / 8][k][win % 8] & 0xfff : 0;
+		code[k] = win >= 0 ? pts[win / 8][8 * k + win % 8] & 0xfff : 0;
 		on[k] = win >= 0 ? !(offb[win / 8][k] >> win % 8 & 1) : t->init_on_grid;
 	}
 	if (lattice_wants_refit(t, on, 8, scale))

@@ -1,4 +1,4 @@
-/* Unit tests for IQ3_S and IQ3_XXS's lane kernels (common/quant_iq.c):
+/* Unit tests for IQ3_S and IQ3_XXS's lane kernels (common/ggml/quant_iq.c):
  * fingerprints of rows built so that a slip in one lane of a candidate
  * batch or of a neighbour batch changes bytes — every group of a row sees
  * a different mix of candidates on and off the grid, exact ties between

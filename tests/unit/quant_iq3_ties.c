@@ -1,4 +1,4 @@
-/* Unit tests for IQ3_S and IQ3_XXS's neighbour search (common/quant_iq.c):
+/* Unit tests for IQ3_S and IQ3_XXS's neighbour search (common/ggml/quant_iq.c):
  * rows of exact ties.  Each sub-vector of four repeats its magnitudes
  * (aabb, abab, aaab, abba, aaaa, abbb; in rows 8 to 15 every group of 32
  * has only two magnitudes) with equal weights for equal magnitudes
