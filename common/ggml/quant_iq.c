@@ -1835,6 +1835,42 @@ static bool iq1_rank(const float *xb, int n, iq1_pair *pairs)
 	return true;
 }
 
+/* Whether the C library's qsort keeps equal elements in index order for
+ * iq1_sort's arrays (at most 32 pairs of 8 bytes).  glibc's qsort sorts
+ * any array under 1024 bytes with its merge sort in a stack buffer
+ * (stdlib/msort.c), whose merge takes the left element when the
+ * comparison gives <= 0: it is stable.  Other C libraries' (musl's
+ * smoothsort, the BSDs') are not, so there the tie path stays qsort. */
+#if defined(__GLIBC__)
+#define IQ1_QSORT_STABLE 1
+#else
+#define IQ1_QSORT_STABLE 0
+#endif
+
+/* The ranks a stable sort by value gives (ties in index order): the count
+ * of values below x[j] or equal to it at a lower index.  With no NaN,
+ * iq1_pair_cmp is a total preorder (-0 and +0 equal, as < and <= see
+ * them), and a stable sort under it orders by (value, index), which is
+ * exactly this rank; glibc's qsort is such a sort (IQ1_QSORT_STABLE).
+ * False when a value is NaN (the comparisons are then no preorder and the
+ * order is whatever qsort's steps make of them). */
+static bool iq1_stable_rank(const float *xb, int n, iq1_pair *pairs)
+{
+	for (int j = 0; j < n; j++)
+		if (isnan(xb[j]))
+			return false;
+	for (int j = 0; j < n; j++) {
+		int before = 0;
+		for (int k = 0; k < j; k++)
+			before += xb[k] <= xb[j];
+		for (int k = j + 1; k < n; k++)
+			before += xb[k] < xb[j];
+		pairs[before].v = xb[j];
+		pairs[before].i = j;
+	}
+	return true;
+}
+
 /* The group's values sorted by the C library's qsort, as ggml does. */
 static void iq1_qsort(const float *xb, int n, iq1_pair *pairs)
 {
@@ -1848,7 +1884,9 @@ static void iq1_qsort(const float *xb, int n, iq1_pair *pairs)
 /* Sorts the group's values (ties as the C library's qsort leaves them).
  * When no two values compare equal (and none is NaN) the sorted order is
  * unique, whatever sort makes it: then each value goes to its rank, the
- * count of values below it (no calls, no branches); otherwise qsort. */
+ * count of values below it (no calls, no branches); with ties and no NaN
+ * the stable rank where qsort is stable (IQ1_QSORT_STABLE); otherwise
+ * qsort. */
 static void iq1_sort(const float *xb, int n, iq1_pair *pairs, bool avx2)
 {
 	bool ranked;
@@ -1860,6 +1898,8 @@ static void iq1_sort(const float *xb, int n, iq1_pair *pairs, bool avx2)
 	(void)avx2;
 #endif
 	ranked = iq1_rank(xb, n, pairs);
+	if (!ranked && IQ1_QSORT_STABLE)
+		ranked = iq1_stable_rank(xb, n, pairs);
 	if (!ranked)
 		iq1_qsort(xb, n, pairs);
 }
@@ -1914,11 +1954,46 @@ static bool iq1_points(const iq_grid *G, const nb8_lists *N8, int nsub,
 	return all_on;
 }
 
+#if QP_HAVE_AVX2
+/* iq1_refit with each value's terms w q x and w q q formed eight at a time
+ * (the same two products per value, in that order) and then summed one
+ * by one in ggml's order. */
+static QP_AVX2 float iq1_refit_avx2(const iq_grid *G, int nsub, const uint16_t *index,
+				    const float *xb, const float *w,
+				    const float *const *xx, float scale)
+{
+	float tx[32], tq[32];
+	const __m256i one = _mm256_set1_epi32(1);
+	for (int k = 0; k < nsub; k++) {
+		/* pos = 2 * level + 1: the level indexes xx[k] */
+		const __m256i lev = _mm256_srli_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(
+			_mm_loadl_epi64((const __m128i *)(G->pos + index[k] * 8))), one), 1);
+		const __m256 q = _mm256_permutevar8x32_ps(
+			_mm256_setr_ps(xx[k][0], xx[k][1], xx[k][2], 0, 0, 0, 0, 0), lev);
+		const __m256 wq = _mm256_mul_ps(_mm256_loadu_ps(w + 8 * k), q);
+		_mm256_storeu_ps(tx + 8 * k, _mm256_mul_ps(wq, _mm256_loadu_ps(xb + 8 * k)));
+		_mm256_storeu_ps(tq + 8 * k, _mm256_mul_ps(wq, q));
+	}
+	float sumqx = 0, sumq2 = 0;
+	for (int j = 0; j < 8 * nsub; j++) {
+		sumqx += tx[j];
+		sumq2 += tq[j];
+	}
+	return sumqx > 0 && sumq2 > 0 ? sumqx / sumq2 : scale;
+}
+#endif
+
 /* The least-squares scale of the chosen points, when positive. */
 static float iq1_refit(const iq_grid *G, int nsub, const uint16_t *index,
 		       const float *xb, const float *w,
-		       const float *const *xx, float scale)
+		       const float *const *xx, float scale, bool avx2)
 {
+#if QP_HAVE_AVX2
+	if (avx2)
+		return iq1_refit_avx2(G, nsub, index, xb, w, xx, scale);
+#else
+	(void)avx2;
+#endif
 	float sumqx = 0, sumq2 = 0;
 	for (int k = 0; k < nsub; k++) {
 		const int8_t *pg = G->pos + index[k] * 8;
@@ -1930,6 +2005,7 @@ static float iq1_refit(const iq_grid *G, int nsub, const uint16_t *index,
 	}
 	return sumqx > 0 && sumq2 > 0 ? sumqx / sumq2 : scale;
 }
+
 
 static const float iq1_xp[3] = {-1 + IQ1_DELTA, IQ1_DELTA, 1 + IQ1_DELTA};
 static const float iq1_xm[3] = {-1 - IQ1_DELTA, -IQ1_DELTA, 1 - IQ1_DELTA};
@@ -1984,6 +2060,56 @@ static QP_AVX2 bool iq1s_rank32_avx2(const float *xb, const float *weight,
 	}
 	return seen == 0xffffffffu;
 }
+
+/* After iq1s_rank32_avx2 found a tie: the ranks with ties in index order
+ * (iq1_stable_rank's), and the values and weights in that order; false
+ * when a value is NaN.  With no NaN, values with the same count below
+ * them are exactly the values equal to each other, so a class of m equal
+ * values has ranks r .. r + m - 1 (r its count below) to itself, handed
+ * out in index order. */
+static QP_AVX2 bool iq1s_stable_rank32_avx2(const float *xb, const float *weight,
+					    int32_t *rank, float *xsort, float *wsort)
+{
+	__m256 nan = _mm256_setzero_ps();
+	for (int a = 0; a < 32; a += 8) {
+		const __m256 v = _mm256_loadu_ps(xb + a);
+		nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+	}
+	if (_mm256_movemask_ps(nan))
+		return false;
+	uint32_t used = 0;
+	for (int j = 0; j < 32; j++) {
+		int r = rank[j];
+		while (used >> r & 1)
+			r++;
+		used |= 1u << r;
+		rank[j] = r;
+		xsort[r] = xb[j];
+		wsort[r] = weight[j];
+	}
+	return true;
+}
+#endif
+
+#if QP_HAVE_AVX2
+/* L[j] = (rank[j] >= i1) + (rank[j] >= i2), eight at a time. */
+static QP_AVX2 void iq1s_levels_avx2(const int32_t *rank, int i1, int i2, int8_t *L)
+{
+	const __m256i a = _mm256_set1_epi32(i1 - 1), b = _mm256_set1_epi32(i2 - 1);
+	__m256i l[4];
+	for (int k = 0; k < 4; k++) { /* a mask lane is -1: subtracting counts */
+		const __m256i r = _mm256_loadu_si256((const __m256i *)(rank + 8 * k));
+		l[k] = _mm256_sub_epi32(_mm256_sub_epi32(_mm256_setzero_si256(),
+							 _mm256_cmpgt_epi32(r, a)),
+					_mm256_cmpgt_epi32(r, b));
+	}
+	/* 0..2 in each lane: the packs saturate nothing; they interleave
+	 * 128-bit halves, which the permute puts back in order */
+	const __m256i w = _mm256_packs_epi16(_mm256_packs_epi32(l[0], l[1]),
+					     _mm256_packs_epi32(l[2], l[3]));
+	_mm256_storeu_si256((__m256i *)L, _mm256_permutevar8x32_epi32(
+		w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
 #endif
 
 void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
@@ -2032,8 +2158,12 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 				if (max < 1e-12f)
 					continue;
 #if QP_HAVE_AVX2
-				if (avx2)
+				if (avx2) {
 					ranked = iq1s_rank32_avx2(xb, weight, rank, xsort, wsort);
+					if (!ranked && IQ1_QSORT_STABLE)
+						ranked = iq1s_stable_rank32_avx2(xb, weight, rank,
+										 xsort, wsort);
+				}
 #endif
 				if (!ranked) { /* with AVX2: a tie or a NaN */
 					if (avx2)
@@ -2054,6 +2184,11 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 				int best_shift = split.shift;
 				if (besti1 < 0 || besti2 < 0 || best_shift == 0)
 					continue;
+#if QP_HAVE_AVX2
+				if (avx2)
+					iq1s_levels_avx2(rank, besti1, besti2, L);
+				else
+#endif
 				for (int j = 0; j < 32; j++) /* i1 <= i2 */
 					L[j] = (int8_t)((rank[j] >= besti1) + (rank[j] >= besti2));
 				if (scale < 0) {
@@ -2065,7 +2200,7 @@ void qp_encode_iq1_s(const float *src, uint8_t *dst, int64_t nrows,
 				const float *xs = best_shift == 1 ? iq1_xp : iq1_xm;
 				const float *xx[4] = {xs, xs, xs, xs};
 				if (!iq1_points(G, N8, 4, L, xb, weight, scale, xx, index))
-					scale = iq1_refit(G, 4, index, xb, weight, xx, scale);
+					scale = iq1_refit(G, 4, index, xb, weight, xx, scale, avx2);
 				uint16_t h = 0;
 				for (int k = 0; k < 4; k++) {
 					qs[4 * ib + k] = (uint8_t)(index[k] & 255);
@@ -2238,7 +2373,7 @@ void qp_encode_iq1_m(const float *src, uint8_t *dst, int64_t nrows,
 				const float *xx[2] = {iq1m_values(best_k, 0),
 						      iq1m_values(best_k, 1)};
 				if (!iq1_points(G, N8, 2, L, xb, weight, scale, xx, index))
-					scale = iq1_refit(G, 2, index, xb, weight, xx, scale);
+					scale = iq1_refit(G, 2, index, xb, weight, xx, scale, avx2);
 				qs[2 * ib] = (uint8_t)(index[0] & 255);
 				qs[2 * ib + 1] = (uint8_t)(index[1] & 255);
 				qh[ib] = (uint8_t)((index[0] >> 8) | ((index[1] >> 8) << 4));
