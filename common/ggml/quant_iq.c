@@ -1906,20 +1906,56 @@ static void iq1_sort(const float *xb, int n, iq1_pair *pairs, bool avx2)
 
 #if QP_HAVE_AVX2
 /* iq1_points with the AVX2 neighbour search inlined. */
+/* The bits of x spread apart: bit j to bit 2 j. */
+static inline uint64_t iq1_spread_bits(uint64_t x)
+{
+	x = (x | x << 16) & 0x0000ffff0000ffffull;
+	x = (x | x << 8) & 0x00ff00ff00ff00ffull;
+	x = (x | x << 4) & 0x0f0f0f0f0f0f0f0full;
+	x = (x | x << 2) & 0x3333333333333333ull;
+	return (x | x << 1) & 0x5555555555555555ull;
+}
+
+/* pack_levels of each 8 of L (nsub = 2 or 4, levels 0..3, the IQ1 grid:
+ * 2 bits a level) at once, sub-vector k's in bits 16 k ..: the levels'
+ * low bits and high bits gathered by movemask (a byte's bit 0 or 1
+ * shifted to its bit 7), then interleaved, so level i of sub-vector k
+ * lands in bits 16 k + 2 i and 16 k + 2 i + 1. */
+static QP_AVX2 uint64_t iq1_pack_levels_avx2(const int8_t *L, int nsub)
+{
+	uint32_t lo, hi;
+	if (nsub == 4) {
+		const __m256i v = _mm256_loadu_si256((const __m256i *)L);
+		lo = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(v, 7));
+		hi = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(v, 6));
+	} else {
+		const __m128i v = _mm_loadu_si128((const __m128i *)L);
+		lo = (uint32_t)_mm_movemask_epi8(_mm_slli_epi16(v, 7));
+		hi = (uint32_t)_mm_movemask_epi8(_mm_slli_epi16(v, 6));
+	}
+	return iq1_spread_bits(lo) | iq1_spread_bits(hi) << 1;
+}
+
 static QP_AVX2 bool iq1_points_avx2(const iq_grid *G, const nb8_lists *N8,
 				    int nsub, int8_t *L, const float *xb,
 				    const float *w, float scale,
 				    const float *const *xx, uint16_t *index)
 {
 	bool all_on = true;
+	const uint64_t packed = iq1_pack_levels_avx2(L, nsub);
 	for (int k = 0; k < nsub; k++) {
-		int u = pack_levels(G, L + 8 * k);
+		int u = (int)(packed >> 16 * k & 0xffff);
 		int gi = G->map[u];
 		if (gi < 0) {
 			all_on = false;
 			gi = (int)(nb8_best(N8, u, xb + 8 * k, w + 8 * k, scale, xx[k]) >> 16);
-			for (int i = 0; i < 8; i++)
-				L[8 * k + i] = (int8_t)((G->pos[8 * gi + i] - 1) >> 1);
+			/* pos = 2 * level + 1 bytes: the level is pos >> 1,
+			 * eight at once with the bit each byte's neighbour
+			 * shifts in masked off */
+			uint64_t p;
+			memcpy(&p, G->pos + 8 * gi, 8);
+			p = p >> 1 & 0x7f7f7f7f7f7f7f7full;
+			memcpy(L + 8 * k, &p, 8);
 		}
 		index[k] = (uint16_t)gi;
 	}
@@ -2040,6 +2076,7 @@ static QP_AVX2 bool iq1s_rank32_avx2(const float *xb, const float *weight,
 	const __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
 	const __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
 	__m256i b0 = _mm256_setzero_si256(), b1 = b0, b2 = b0, b3 = b0;
+#pragma GCC unroll 8
 	for (int k = 0; k < 32; k++) { /* a mask lane is -1: subtracting counts */
 		const __m256 b = _mm256_broadcast_ss(xb + k);
 		b0 = _mm256_sub_epi32(b0, _mm256_castps_si256(_mm256_cmp_ps(b, v0, _CMP_LT_OQ)));
@@ -2051,14 +2088,22 @@ static QP_AVX2 bool iq1s_rank32_avx2(const float *xb, const float *weight,
 	_mm256_storeu_si256((__m256i *)(rank + 8), b1);
 	_mm256_storeu_si256((__m256i *)(rank + 16), b2);
 	_mm256_storeu_si256((__m256i *)(rank + 24), b3);
-	uint32_t seen = 0;
+	/* each of the 496 pairs adds x < y plus y < x to the sum of the
+	 * counts: 1 when the two are ordered, 0 when they compare equal or
+	 * one is NaN; so the sum is 496 (= 0 + 1 + ... + 31) exactly when no
+	 * pair ties and nothing is NaN, and then the ranks are a permutation */
+	__m256i t = _mm256_add_epi32(_mm256_add_epi32(b0, b1), _mm256_add_epi32(b2, b3));
+	__m128i h = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+	if (_mm_cvtsi128_si32(h) != 496)
+		return false;
 	for (int j = 0; j < 32; j++) {
 		const int r = rank[j];
-		seen |= 1u << r;
 		xsort[r] = xb[j];
 		wsort[r] = weight[j];
 	}
-	return seen == 0xffffffffu;
+	return true;
 }
 
 /* After iq1s_rank32_avx2 found a tie: the ranks with ties in index order
