@@ -58,7 +58,8 @@ test_have_one_prereq_() {
 	*" $1 "*)
 		lazy_prereqs=$(printf '%s' "$lazy_prereqs" | sed "s/ $1 / /")
 		mkdir -p "$TRASH/.prereq-$1"
-		if (cd "$TRASH/.prereq-$1" && eval "\$lazy_script_$1") >/dev/null 2>&1; then
+		# the script is shell text: eval it, not the variable's words
+		if (cd "$TRASH/.prereq-$1" && eval "eval \"\$lazy_script_$1\"") >/dev/null 2>&1; then
 			test_set_prereq "$1"
 			return 0
 		fi
