@@ -211,6 +211,38 @@ sig_leaves_no_tmp() {
 test_expect_success 'SIGTERM removes the -o temporary file' 'sig_leaves_no_tmp TERM'
 test_expect_success 'SIGHUP removes the -o temporary file' 'sig_leaves_no_tmp HUP'
 
+# A signal in the instant between creating the temporary file and setting
+# up the handlers: a preloaded mkstemp raises SIGHUP as soon as the file
+# exists.  (Not under ASan, whose runtime must come first in the preload
+# list; not without a C compiler.)
+test_lazy_prereq PRELOAD_RAISE '
+	cat >raise.c <<-\EOF &&
+	#define _GNU_SOURCE
+	#include <dlfcn.h>
+	#include <signal.h>
+	#include <stdlib.h>
+	int mkstemp(char *template)
+	{
+		int (*real)(char *) = (int (*)(char *))dlsym(RTLD_NEXT, "mkstemp");
+		int fd = real(template);
+		if (fd >= 0 && getenv("QP_TEST_RAISE"))
+			raise(SIGHUP);
+		return fd;
+	}
+	EOF
+	${CC:-cc} -shared -fPIC -o raise.so raise.c -ldl &&
+	LD_PRELOAD="$PWD/raise.so" rec-show --version
+'
+
+test_expect_success PRELOAD_RAISE 'SIGHUP the moment the -o temporary file exists: no file is left' '
+	rm -f out.mp* &&
+	{ printf "{\"kind\":\"x\"}\n" |
+		QP_TEST_RAISE=1 LD_PRELOAD="$TRASH/.prereq-PRELOAD_RAISE/raise.so" \
+		rec-show --from-json -o out.mp; st=$?; } &&
+	test $st -gt 128 &&
+	! ls out.mp* 2>/dev/null | grep .
+'
+
 # ---- FIFOs where a file is mapped (defect 9) ------------------------------
 
 test_expect_success 'a FIFO as --imatrix, record path or shard is refused at once, not waited on' '

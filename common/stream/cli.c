@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -395,15 +396,26 @@ int qp_out_open(qp_out *o, const char *path, qp_err *e)
 		return qp_fail(e, "out of memory");
 	}
 	snprintf(o->tmp_path, n, "%s.tmpXXXXXX", final);
+	/* a signal between creating the file and watching it would leave
+	 * the file behind: it waits until the handlers are in place */
+	sigset_t cleanup, old;
+	sigemptyset(&cleanup);
+	for (int i = 0; i < N_CLEANUP; i++)
+		sigaddset(&cleanup, cleanup_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &cleanup, &old);
 	o->fd = mkstemp(o->tmp_path);
+	const int create_errno = errno;
+	if (o->fd >= 0)
+		watch_tmp(o->tmp_path);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (o->fd < 0) {
+		errno = create_errno;
 		qp_fail_errno(e, "cannot create");
 		free(o->tmp_path);
 		o->tmp_path = NULL;
 		qp_out_abort(o);
 		return -1;
 	}
-	watch_tmp(o->tmp_path);
 	mode_t mask = umask(0);
 	umask(mask);
 	fchmod(o->fd, 0666 & ~mask);

@@ -8,9 +8,9 @@
  * --help and --version that cannot be written to stdout exit 1 with one
  * error line.  qp_out_open writes -o FILE (a regular file or a
  * new one) through a temporary file in the same folder that qp_out_commit
- * renames into place and qp_out_abort — or SIGINT, SIGTERM, SIGHUP —
- * removes, so a failed run never leaves a half-written FILE nor the
- * temporary.  A symlink is followed and the file it names is replaced
+ * renames into place and qp_out_abort — or SIGINT, SIGTERM, SIGHUP,
+ * even one that arrives while the temporary is being created — removes,
+ * so a failed run never leaves a half-written FILE nor the temporary.  A symlink is followed and the file it names is replaced
  * that way (the link stays); a device, FIFO or socket is opened and
  * written through, never replaced.
  */
