@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tap.h"
+#include "../golden.h"
 #include "cpu.h"
 #include "iq1_split.h"
 
@@ -22,10 +22,7 @@ static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
 static double uniform01(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (double)(rng_state >> 11) * 0x1p-53;
+	return xorshift01(&rng_state);
 }
 
 /* ggml's loop (quantize_row_iq1_s_impl), transcribed. */

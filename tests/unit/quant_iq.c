@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../fingerprint.h"
-#include "../tap.h"
+#include "../golden.h"
 #include "quant.h"
 #include "types.h"
 
@@ -19,10 +18,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static double uniform01(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (double)(rng_state >> 11) * 0x1p-53;
+	return xorshift01(&rng_state);
 }
 
 /* Heavy-tailed weights (a Student-t with 3 degrees of freedom, scaled),

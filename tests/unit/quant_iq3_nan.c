@@ -20,8 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../fingerprint.h"
-#include "../tap.h"
+#include "../golden.h"
 #include "quant.h"
 #include "types.h"
 
@@ -31,10 +30,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static double uniform01(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (double)(rng_state >> 11) * 0x1p-53;
+	return xorshift01(&rng_state);
 }
 
 static float nan_of(uint32_t bits)
@@ -73,57 +69,25 @@ static void fill_group(float *x, int r, int g)
 	}
 }
 
-static const struct iq3_case {
-	uint32_t type;
-	uint64_t fnv_plain;
-} cases[] = {
-	{QP_IQ3_S, 0x12c1a2e875f30880ull},
-	{QP_IQ3_XXS, 0x557944cf970ec690ull},
+static const golden_case cases[] = { /* without an imatrix only */
+	{QP_IQ3_S, 0, 0x12c1a2e875f30880ull},
+	{QP_IQ3_XXS, 0, 0x557944cf970ec690ull},
 };
 
 int main(int argc, char **argv)
 {
 	float *x = malloc(N * sizeof *x), *imat = malloc(COLS * sizeof *imat);
-	uint8_t *q = malloc(N);
-	if (!x || !imat || !q)
+	if (!x || !imat)
 		return 1;
 	for (int r = 0; r < ROWS; r++)
 		for (int g = 0; g < COLS / 32; g++)
 			fill_group(x + r * COLS + 32 * g, r, g);
-	for (int i = 0; i < COLS; i++)
+	for (int i = 0; i < COLS; i++)	/* for --write-data; unused here */
 		imat[i] = 1;
-	if (argc > 2 && strcmp(argv[1], "--write-data") == 0) {
-		/* bench/side_bench's data format (the imatrix unused here) */
-		FILE *f = fopen(argv[2], "wb");
-		int64_t dims[2] = {ROWS, COLS};
-		int okw = f && fwrite(dims, sizeof dims, 1, f) == 1 &&
-			  fwrite(x, sizeof *x, N, f) == N &&
-			  fwrite(imat, sizeof *imat, COLS, f) == COLS;
-		okw = f && fclose(f) == 0 && okw;
-		return okw ? 0 : 1;
-	}
-	int print = argc > 1 && strcmp(argv[1], "--print-golden") == 0;
-	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-		const struct iq3_case *c = &cases[k];
-		const qp_type_info *ti = qp_type_info_by_id(c->type);
-		size_t nb = (size_t)N / ti->block_size * ti->type_size;
-		char buf[16];
-		const char *nm = qp_type_name(c->type, buf);
-		qp_err e;
-		int rc = qp_quantize(c->type, x, q, ROWS, COLS, NULL, &e);
-		uint64_t hp = fnv1a(q, nb);
-		if (print) {
-			printf("%s 0x%016llxull\n", nm, (unsigned long long)hp);
-			continue;
-		}
-		ok(rc == 0 && hp == c->fnv_plain, "%s NaN groups without imatrix: "
-		   "ggml's bytes", nm);
-	}
+	int rc = golden_main(argc, argv, cases, sizeof cases / sizeof *cases,
+			     x, ROWS, COLS, imat, false, "NaN groups",
+			     "ggml's bytes");
 	free(x);
 	free(imat);
-	free(q);
-	if (print)
-		return 0;
-	done_testing();
-	return exit_status();
+	return rc;
 }
