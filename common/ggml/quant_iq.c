@@ -619,6 +619,22 @@ static void lattice_sums(int n, const float *w, const float *xval,
  * AVX2 ones) shares: plain scalar C, static inline, so that they inline
  * into the QP_AVX2 kernels as well. */
 
+/* The first of eight values whose w x^2 is least: the one whose sign
+ * ggml flips to make a group's signs even. */
+static inline int least_weighted_square(const float *w, const float *xb)
+{
+	int imin = 0;
+	float min = w[0] * xb[0] * xb[0];
+	for (int i = 1; i < 8; i++) {
+		float ax = w[i] * xb[i] * xb[i];
+		if (ax < min) {
+			min = ax;
+			imin = i;
+		}
+	}
+	return imin;
+}
+
 /* xval = |xb| and the sign bytes signs[] (a bit where xb is not >= 0, NaN
  * included); with even_signs an odd count flips the value of least
  * w x^2 back, as ggml does.  False for an empty group (ggml's max test). */
@@ -637,15 +653,7 @@ static inline bool lattice_signs(const lattice_type *t, int g, const float *xb,
 			s |= (uint8_t)(neg << i);
 		}
 		if (t->even_signs && nflip % 2) {
-			int imin = 0;
-			float min = w[8 * k] * xb[8 * k] * xb[8 * k];
-			for (int i = 1; i < 8; i++) {
-				float ax = w[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
-				if (ax < min) {
-					min = ax;
-					imin = i;
-				}
-			}
+			const int imin = least_weighted_square(w + 8 * k, xb + 8 * k);
 			xval[8 * k + imin] = -xval[8 * k + imin];
 			s ^= (uint8_t)(1 << imin);
 		}
@@ -1440,15 +1448,7 @@ iq3_signs_avx2(const lattice_type *t, const float *xb, const float *w,
 		_mm256_storeu_ps(xval + 8 * k, _mm256_xor_ps(v, _mm256_and_ps(neg, sign)));
 		unsigned s = (unsigned)_mm256_movemask_ps(neg);
 		if (t->even_signs && __builtin_popcount(s) % 2) {
-			int imin = 0;
-			float min = w[8 * k] * xb[8 * k] * xb[8 * k];
-			for (int i = 1; i < 8; i++) {
-				float ax = w[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
-				if (ax < min) {
-					min = ax;
-					imin = i;
-				}
-			}
+			const int imin = least_weighted_square(w + 8 * k, xb + 8 * k);
 			xval[8 * k + imin] = -xval[8 * k + imin];
 			s ^= 1u << imin;
 		}
