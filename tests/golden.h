@@ -36,12 +36,16 @@ static inline double xorshift01(uint64_t *state)
 static inline int golden_hash(uint32_t type, const float *x, int64_t rows,
 			      int64_t cols, const float *imat, uint64_t *h)
 {
-	const qp_type_info *ti = qp_type_info_by_id(type);
-	size_t nb = (size_t)(rows * cols) / ti->block_size * ti->type_size;
-	uint8_t *q = malloc(nb);
+	const int64_t ne[2] = {cols, rows};
+	uint64_t nb;
 	qp_err e;
+	*h = 0;
+	if (qp_type_nbytes(type, ne, 2, &nb, &e) < 0)
+		return -1;
+	uint8_t *q = malloc(nb);
 	int rc = q ? qp_quantize(type, x, q, rows, cols, imat, &e) : -1;
-	*h = q ? fnv1a(q, nb) : 0;
+	if (rc == 0)
+		*h = fnv1a(q, nb);
 	free(q);
 	return rc < 0 ? -1 : 0;
 }
