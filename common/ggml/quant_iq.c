@@ -1725,8 +1725,7 @@ static int iq1_pair_cmp(const void *a, const void *b)
  * (When every error is NaN or >= FLT_MAX ggml scans the whole grid with an
  * out-of-bounds read, then aborts; here the first neighbour is taken.) */
 static int iq1_best_neighbour(const iq_grid *G, int u, const float *xval,
-			      const float *w, float scale, const float *xx,
-			      int8_t *L)
+			      const float *w, float scale, const float *xx)
 {
 	const uint16_t *nb = neighbours_of(G, u);
 	float best_d2 = FLT_MAX;
@@ -1778,9 +1777,6 @@ static int iq1_best_neighbour(const iq_grid *G, int u, const float *xval,
 		}
 	}
 #endif
-	const int8_t *pg = G->pos + best * 8;
-	for (int i = 0; i < 8; i++)
-		L[i] = (int8_t)((pg[i] - 1) >> 1); /* pg = 2 * level + 1 >= 1 */
 	return best;
 }
 
@@ -1937,7 +1933,7 @@ static QP_AVX2 uint64_t iq1_pack_levels_avx2(const int8_t *L, int nsub)
 }
 
 static QP_AVX2 bool iq1_points_avx2(const iq_grid *G, const nb8_lists *N8,
-				    int nsub, int8_t *L, const float *xb,
+				    int nsub, const int8_t *L, const float *xb,
 				    const float *w, float scale,
 				    const float *const *xx, uint16_t *index)
 {
@@ -1949,13 +1945,6 @@ static QP_AVX2 bool iq1_points_avx2(const iq_grid *G, const nb8_lists *N8,
 		if (gi < 0) {
 			all_on = false;
 			gi = (int)(nb8_best(N8, u, xb + 8 * k, w + 8 * k, scale, xx[k]) >> 16);
-			/* pos = 2 * level + 1 bytes: the level is pos >> 1,
-			 * eight at once with the bit each byte's neighbour
-			 * shifts in masked off */
-			uint64_t p;
-			memcpy(&p, G->pos + 8 * gi, 8);
-			p = p >> 1 & 0x7f7f7f7f7f7f7f7full;
-			memcpy(L + 8 * k, &p, 8);
 		}
 		index[k] = (uint16_t)gi;
 	}
@@ -1967,7 +1956,7 @@ static QP_AVX2 bool iq1_points_avx2(const iq_grid *G, const nb8_lists *N8,
  * scale with the shifted values xx[k] of sub-vector k); true when all
  * were on the grid. */
 static bool iq1_points(const iq_grid *G, const nb8_lists *N8, int nsub,
-		       int8_t *L, const float *xb, const float *w, float scale,
+		       const int8_t *L, const float *xb, const float *w, float scale,
 		       const float *const *xx, uint16_t *index)
 {
 #if QP_HAVE_AVX2
@@ -1983,7 +1972,7 @@ static bool iq1_points(const iq_grid *G, const nb8_lists *N8, int nsub,
 		if (gi < 0) {
 			all_on = false;
 			gi = iq1_best_neighbour(G, u, xb + 8 * k, w + 8 * k, scale,
-						xx[k], L + 8 * k);
+						xx[k]);
 		}
 		index[k] = (uint16_t)gi;
 	}
